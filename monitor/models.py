@@ -1,0 +1,174 @@
+"""Plain data that flows through the core pipeline.
+
+    Page -> extract -> Article | Rejection -> dedup -> match -> Hit -> store -> Alert
+
+None of these types knows about Scrapy, Twisted or APScheduler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Page:
+    """A fetched (or replayed) web page, before extraction.
+
+    Attributes:
+        url: the URL the page was fetched from, after redirects (for replay: the URL
+            recorded beside the file, or a ``file://`` URL).
+        body: the raw response body, bytes as received (not decoded).
+        source: name of the configured source that led to this page ("replay" for files
+            with no recorded source).
+        headers: response headers, lower-cased names -> value (may be empty for replay).
+        encoding: the charset declared by the response, or None to let extraction sniff.
+        feed_title: the entry title given by the feed or sitemap that linked the page,
+            if any; used as a fallback headline.
+        feed_published: the entry date given by the feed or sitemap, timezone-aware, if any.
+        path: the file path for replayed pages, else None.
+    """
+
+    url: str
+    body: bytes
+    source: str
+    headers: dict[str, str] = field(default_factory=dict)
+    encoding: str | None = None
+    feed_title: str | None = None
+    feed_published: datetime | None = None
+    path: str | None = None
+
+
+@dataclass
+class Article:
+    """An extracted news article.
+
+    Attributes:
+        url: canonical URL (rel=canonical, then og:url, then the request URL), normalised.
+        request_url: the URL the page was fetched from.
+        source: configured source name.
+        title: the headline, whitespace-normalised.
+        text: the body text, paragraphs separated by blank lines ("\\n\\n"); never empty.
+        published: original publication time, timezone-aware (UTC when the page gives no
+            zone), or None when the page carries no date.
+        author: author names joined by "; ", or None.
+        language: ISO 639-1 code (e.g. "en"), or None when unknown.
+        partial: True when the body is a paywall stub (headline hits still count).
+        comments: reader comments, kept apart from the body; watches ignore them unless
+            they ask for the ``comments`` field. None when the page has none.
+        description: the standfirst / meta description, or None.
+    """
+
+    url: str
+    request_url: str
+    source: str
+    title: str
+    text: str
+    published: datetime | None = None
+    author: str | None = None
+    language: str | None = None
+    partial: bool = False
+    comments: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A page that was read but is not stored as an article.
+
+    Attributes:
+        url: the request URL.
+        source: configured source name.
+        reason: a stable machine code, one of: ``not-html``, ``too-large``, ``http-error``,
+            ``no-text``, ``too-short``, ``listing-page``, ``consent-wall``, ``duplicate``.
+        detail: one human sentence with the evidence (sizes, counts, content type).
+    """
+
+    url: str
+    source: str
+    reason: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    """Tunable limits for extraction (from the ``extraction`` section of monitor.yaml).
+
+    Attributes:
+        min_text_chars: bodies shorter than this many characters are rejected ``too-short``.
+        max_page_bytes: bodies larger than this many bytes are rejected ``too-large``.
+    """
+
+    min_text_chars: int = 250
+    max_page_bytes: int = 5_000_000
+
+
+@dataclass(frozen=True)
+class MatchSpan:
+    """One occurrence of a watch term in an article.
+
+    Attributes:
+        field: "title", "text" or "comments".
+        start: character offset of the first character in that field's text.
+        end: offset one past the last character (Python slice convention).
+        term: the query term or phrase that matched, as written in the watch.
+        matched: the exact text that matched (``article.<field>[start:end]``).
+    """
+
+    field: str
+    start: int
+    end: int
+    term: str
+    matched: str
+
+
+@dataclass
+class Hit:
+    """A watch matching an article.
+
+    Attributes:
+        watch_id: the watch's id from its rule file.
+        watch_name: the human name of the watch.
+        terms: distinct query terms that matched, in order of first occurrence.
+        spans: every occurrence found, sorted by field then offset.
+        entities: ids of entities (from rules/entities.yaml) seen in the article.
+        snippet: about 200 characters of text around the first match, with every match
+            marked as ``[[...]]``.
+        channels: channel names this watch alerts on (empty tuple means all channels).
+        mode: "immediate" or "digest".
+    """
+
+    watch_id: str
+    watch_name: str
+    terms: list[str]
+    spans: list[MatchSpan] = field(default_factory=list)
+    entities: list[str] = field(default_factory=list)
+    snippet: str = ""
+    channels: tuple[str, ...] = ()
+    mode: str = "immediate"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A hit ready to be rendered and sent on a channel.
+
+    Attributes:
+        alert_id: outbox row id (stable; channels may use it for idempotency).
+        watch_id, watch_name: the watch that fired.
+        title: article headline.
+        url: canonical article URL.
+        source: source name.
+        published: publication time (aware) or None.
+        terms: matched terms.
+        snippet: text around the first match, matches marked ``[[...]]``.
+    """
+
+    alert_id: int
+    watch_id: str
+    watch_name: str
+    title: str
+    url: str
+    source: str
+    published: datetime | None
+    terms: tuple[str, ...]
+    snippet: str
