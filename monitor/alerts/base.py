@@ -1,0 +1,57 @@
+"""The channel interface every alert destination implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from types import TracebackType
+
+from monitor.models import Alert
+
+
+class Channel(ABC):
+    """A destination for alerts (console, email, Slack, webhook).
+
+    A channel gets alerts that are ready to render and delivers them; it knows nothing of
+    rules or crawling. Sending is synchronous and may block for up to the channel's
+    timeout. Channels are safe to share between threads.
+
+    Attributes:
+        name: the channel's name from monitor.yaml (used in logs and error messages).
+    """
+
+    name: str
+
+    @abstractmethod
+    def send(self, alert: Alert) -> None:
+        """Deliver one alert.
+
+        Args:
+            alert: the alert to deliver.
+
+        Raises:
+            DeliveryError: the alert was not delivered; ``retry_after`` and ``permanent``
+                say whether and when to try again.
+        """
+
+    @abstractmethod
+    def send_digest(self, alerts: Sequence[Alert], title: str) -> None:
+        """Deliver several alerts as one message. An empty sequence sends nothing.
+
+        Args:
+            alerts: the alerts, in the order to show them.
+            title: the digest's heading (e.g. "Daily digest: North Korea").
+
+        Raises:
+            DeliveryError: as for :meth:`send`.
+        """
+
+    def close(self) -> None:
+        """Release network resources (connection pools). Safe to call more than once."""
+
+    def __enter__(self) -> Channel:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None,
+                 exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()

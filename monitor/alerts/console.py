@@ -1,0 +1,51 @@
+"""The console channel: prints alerts to a stream (stdout by default)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Sequence
+from typing import TextIO
+
+from monitor.alerts.base import Channel
+from monitor.alerts.render import render_digest_text, render_text
+from monitor.errors import DeliveryError
+from monitor.models import Alert
+
+_RULE = "=" * 72
+
+
+class ConsoleChannel(Channel):
+    """Prints each alert as plain text (the same text as the email's text part).
+
+    Args:
+        name: the channel's name.
+        stream: where to write; None means ``sys.stdout`` as it is at send time.
+    """
+
+    def __init__(self, name: str = "console", stream: TextIO | None = None) -> None:
+        self.name = name
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"ConsoleChannel(name={self.name!r})"
+
+    def _write(self, text: str) -> None:
+        stream = self._stream if self._stream is not None else sys.stdout
+        try:
+            with self._lock:
+                stream.write(f"{_RULE}\n{text}")
+                stream.flush()
+        except (OSError, ValueError) as exc:  # closed stream, broken pipe
+            raise DeliveryError(
+                f"console channel {self.name!r}: cannot write: {exc}") from exc
+
+    def send(self, alert: Alert) -> None:
+        """Print one alert. Raises DeliveryError if the stream is closed or broken."""
+        self._write(render_text(alert))
+
+    def send_digest(self, alerts: Sequence[Alert], title: str) -> None:
+        """Print a digest; an empty sequence prints nothing."""
+        if alerts:
+            self._write(render_digest_text(alerts, title))

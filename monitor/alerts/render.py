@@ -1,0 +1,503 @@
+"""Pure rendering of alerts and digests for each channel.
+
+Every function here takes :class:`~monitor.models.Alert` values and returns a string or a
+JSON-ready dict; none does I/O. Channels call them and only deliver the result.
+
+Snippets arrive with matches marked ``[[...]]``. Each renderer shows a match its own way:
+
+- plain text (email text part, console): ``**match**``
+- HTML (email): ``<mark><b>match</b></mark>``, everything else autoescaped
+- Slack mrkdwn: ``*match*``, with ``&``, ``<`` and ``>`` escaped as Slack requires
+- webhook JSON: the snippet as received, markers included, plus ``snippet_text`` without
+
+Limits are explicit constants (see the ``SLACK_*`` names); the Slack renderers never
+produce a payload Slack would reject for size, however long the title or snippet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from jinja2 import DictLoader, Environment, StrictUndefined, select_autoescape
+
+from monitor.alerts.templates import TEMPLATES
+from monitor.models import Alert
+
+__all__ = [
+    "DATE_UNKNOWN",
+    "ELLIPSIS",
+    "MAX_SNIPPET_CHARS",
+    "MAX_SUBJECT_CHARS",
+    "MAX_TITLE_CHARS",
+    "SLACK_MAX_BLOCKS",
+    "SLACK_MAX_BLOCKS_CHARS",
+    "SLACK_MAX_CONTEXT_ELEMENTS",
+    "SLACK_MAX_FIELD_CHARS",
+    "SLACK_MAX_FIELDS",
+    "SLACK_MAX_HEADER_CHARS",
+    "SLACK_MAX_SECTION_CHARS",
+    "SLACK_MAX_TEXT_CHARS",
+    "alert_view",
+    "format_published",
+    "message_id",
+    "digest_message_id",
+    "render_digest_html",
+    "render_digest_slack",
+    "render_digest_subject",
+    "render_digest_text",
+    "render_digest_webhook",
+    "render_html",
+    "render_slack",
+    "render_subject",
+    "render_text",
+    "render_webhook",
+    "slack_escape",
+    "snippet_segments",
+    "snippet_text",
+]
+
+DATE_UNKNOWN = "date unknown"
+ELLIPSIS = "\u2026"
+
+#: Titles longer than this many characters are cut (with an ellipsis) in every rendering
+#: except the webhook JSON, which carries the fields unchanged.
+MAX_TITLE_CHARS = 300
+#: Snippets longer than this many characters (markers excluded) are cut likewise.
+MAX_SNIPPET_CHARS = 1000
+#: Email subject lines are kept to at most this many characters.
+MAX_SUBJECT_CHARS = 140
+
+# Slack Block Kit and message limits (https://api.slack.com/reference/block-kit/blocks,
+# https://api.slack.com/messaging/webhooks). Slack answers 400 invalid_blocks /
+# invalid_payload when a block exceeds its limit.
+#: Blocks per message.
+SLACK_MAX_BLOCKS = 50
+#: Characters in a section block's text.
+SLACK_MAX_SECTION_CHARS = 3000
+#: Characters in a header block's plain_text.
+SLACK_MAX_HEADER_CHARS = 150
+#: Items in a section block's ``fields``.
+SLACK_MAX_FIELDS = 10
+#: Characters in each section field.
+SLACK_MAX_FIELD_CHARS = 2000
+#: Elements in a context block.
+SLACK_MAX_CONTEXT_ELEMENTS = 10
+#: Characters in the top-level ``text``. Slack truncates past 40,000 and recommends at
+#: most 4,000; this is the notification/fallback text, so we keep it short.
+SLACK_MAX_TEXT_CHARS = 3000
+#: Total characters across all block texts in one message. Slack documents no such
+#: number, but rejects messages whose blocks add up to about 13,000 characters
+#: (``msg_blocks_too_long``), so digests stay under this budget.
+SLACK_MAX_BLOCKS_CHARS = 12_000
+
+# Digest alerts whose snippets are cut shorter than a single alert's.
+_DIGEST_SNIPPET_CHARS = 300
+# A URL longer than this is not used as a Slack link target (it would crowd the section).
+_SLACK_MAX_LINK_URL_CHARS = 2000
+
+_MARK_RE = re.compile(r"\[\[(.+?)\]\]", re.DOTALL)
+_SPACE_RE = re.compile(r"\s+")
+
+_ENV = Environment(
+    loader=DictLoader(TEMPLATES),
+    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+)
+
+Segments = list[tuple[str, bool]]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def format_published(published: datetime | None) -> str:
+    """Format a publication time for display.
+
+    Args:
+        published: the article's publication time (timezone-aware), or None.
+
+    Returns:
+        ISO 8601 to the second (``2024-05-01T09:30:00+00:00``), or ``"date unknown"``.
+    """
+    if published is None:
+        return DATE_UNKNOWN
+    return published.isoformat(timespec="seconds")
+
+
+def _one_line(text: str) -> str:
+    """Collapse runs of whitespace (newlines included) into single spaces and strip."""
+    return _SPACE_RE.sub(" ", text).strip()
+
+
+def _cut(text: str, limit: int) -> str:
+    """Cut ``text`` to at most ``limit`` characters, ending with an ellipsis when cut."""
+    if len(text) <= limit:
+        return text
+    if limit <= 0:
+        return ""
+    return text[: limit - 1].rstrip() + ELLIPSIS
+
+
+def snippet_segments(snippet: str, limit: int | None = MAX_SNIPPET_CHARS) -> Segments:
+    """Split a marked snippet into ``(text, is_match)`` pairs.
+
+    Whitespace runs become single spaces. A ``[[`` without its ``]]`` stays literal text.
+
+    Args:
+        snippet: text with matches marked ``[[...]]``.
+        limit: the most characters of text to keep (markers excluded), or None for all;
+            a cut snippet ends with an ellipsis.
+
+    Returns:
+        The pieces in order; empty for an empty snippet.
+    """
+    segments: Segments = []
+    pos = 0
+    for m in _MARK_RE.finditer(snippet):
+        if m.start() > pos:
+            segments.append((snippet[pos:m.start()], False))
+        segments.append((m.group(1), True))
+        pos = m.end()
+    if pos < len(snippet):
+        segments.append((snippet[pos:], False))
+    # Normalise whitespace without gluing words across segment boundaries.
+    cleaned: Segments = []
+    for text, hit in segments:
+        text = _SPACE_RE.sub(" ", text)
+        if text:
+            cleaned.append((text, hit))
+    if cleaned:
+        first, hit = cleaned[0]
+        cleaned[0] = (first.lstrip(), hit)
+        last, hit = cleaned[-1]
+        cleaned[-1] = (last.rstrip(), hit)
+        cleaned = [(t, h) for t, h in cleaned if t]
+    if limit is not None:
+        cleaned = _cut_segments(cleaned, limit)
+    return cleaned
+
+
+def _cut_segments(segments: Segments, limit: int) -> Segments:
+    """Keep at most ``limit`` characters of segment text, ending with an ellipsis if cut."""
+    total = sum(len(t) for t, _ in segments)
+    if total <= limit:
+        return list(segments)
+    out: Segments = []
+    budget = max(limit - 1, 0)  # room for the ellipsis
+    for text, hit in segments:
+        if budget <= 0:
+            break
+        piece = text[:budget]
+        budget -= len(piece)
+        if hit:
+            out.append((piece, True))
+        else:
+            out.append((piece, False))
+    out.append((ELLIPSIS, False))
+    return out
+
+
+def snippet_text(snippet: str) -> str:
+    """Return the snippet with its ``[[...]]`` markers removed (whitespace normalised)."""
+    return "".join(t for t, _ in snippet_segments(snippet, limit=None))
+
+
+def slack_escape(text: str) -> str:
+    """Escape the three characters Slack mrkdwn reserves: ``&``, ``<`` and ``>``."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _slack_url(url: str) -> str:
+    """Make a URL safe inside Slack's ``<url|label>`` link syntax."""
+    return (url.replace("&", "&amp;").replace("<", "%3C").replace(">", "%3E")
+            .replace("|", "%7C").replace(" ", "%20"))
+
+
+def _fit(render: Callable[[int], str], size: int, limit: int) -> str:
+    """Render with the largest raw budget (at most ``size``) whose result fits ``limit``.
+
+    ``render(n)`` must produce the output from the first ``n`` raw characters; escaping
+    can make the output longer than ``n``, so the budget shrinks until it fits.
+    """
+    n = size
+    out = render(n)
+    while len(out) > limit and n > 0:
+        n = max(0, n - max(1, len(out) - limit))
+        out = render(n)
+    return out
+
+
+def _short_hash(*parts: str) -> str:
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+    return digest[:12]
+
+
+def alert_view(alert: Alert, snippet_limit: int = MAX_SNIPPET_CHARS) -> dict[str, Any]:
+    """Build the display fields of an alert (what the templates receive).
+
+    Args:
+        alert: the alert.
+        snippet_limit: the most snippet characters to keep.
+
+    Returns:
+        A dict with ``alert_id``, ``watch_id``, ``watch_name``, ``title`` (one line, cut
+        to :data:`MAX_TITLE_CHARS`), ``url``, ``source``, ``published`` (formatted),
+        ``terms`` (list) and ``segments`` (see :func:`snippet_segments`).
+    """
+    return {
+        "alert_id": alert.alert_id,
+        "watch_id": alert.watch_id,
+        "watch_name": _one_line(alert.watch_name),
+        "title": _cut(_one_line(alert.title), MAX_TITLE_CHARS) or "(untitled)",
+        "url": alert.url,
+        "source": _one_line(alert.source),
+        "published": format_published(alert.published),
+        "terms": [_one_line(t) for t in alert.terms],
+        "segments": snippet_segments(alert.snippet, snippet_limit),
+    }
+
+
+# ----------------------------------------------------------------------- email / text
+
+
+def render_subject(alert: Alert) -> str:
+    """Email subject for one alert: ``[monitor] <watch name>: <title>``.
+
+    Returns:
+        One line of at most :data:`MAX_SUBJECT_CHARS` characters (the title is cut first,
+        then the watch name if it alone is too long).
+    """
+    watch = _cut(_one_line(alert.watch_name), MAX_SUBJECT_CHARS // 2)
+    prefix = f"[monitor] {watch}: "
+    title = _one_line(alert.title) or "(untitled)"
+    return prefix + _cut(title, MAX_SUBJECT_CHARS - len(prefix))
+
+
+def render_digest_subject(alerts: Sequence[Alert], title: str) -> str:
+    """Email subject for a digest: ``[monitor] <title> (<n> alerts)``, at most
+    :data:`MAX_SUBJECT_CHARS` characters."""
+    n = len(alerts)
+    suffix = f" ({n} alert{'' if n == 1 else 's'})"
+    prefix = "[monitor] "
+    return prefix + _cut(_one_line(title) or "Digest",
+                         MAX_SUBJECT_CHARS - len(prefix) - len(suffix)) + suffix
+
+
+def message_id(alert: Alert, domain: str) -> str:
+    """A Message-ID that is the same every time this alert is rendered.
+
+    A resend of the same alert therefore carries the same Message-ID (mail clients show
+    it once). The id includes a hash of the watch and URL, so alerts from a recreated
+    database that reuse an outbox id do not collide with older mail.
+
+    Args:
+        alert: the alert.
+        domain: the right-hand side, usually the sender's domain.
+
+    Returns:
+        e.g. ``<alert.42.3f9a0c1b2d4e@example.org>``.
+    """
+    return f"<alert.{alert.alert_id}.{_short_hash(alert.watch_id, alert.url)}@{domain}>"
+
+
+def digest_message_id(alerts: Sequence[Alert], title: str, domain: str) -> str:
+    """A Message-ID stable for the same digest title and set of alerts."""
+    ids = ",".join(str(a.alert_id) for a in sorted(alerts, key=lambda a: a.alert_id))
+    return f"<digest.{_short_hash(title, ids)}@{domain}>"
+
+
+def render_text(alert: Alert) -> str:
+    """Plain-text body for one alert (email text part and console); matches as ``**x**``."""
+    return _ENV.get_template("alert.txt").render(items=[alert_view(alert)])
+
+
+def render_html(alert: Alert) -> str:
+    """HTML body for one alert (email HTML part); all fields escaped, matches marked."""
+    return _ENV.get_template("alert.html").render(items=[alert_view(alert)])
+
+
+def render_digest_text(alerts: Sequence[Alert], title: str) -> str:
+    """Plain-text body for a digest: the title, the count, then each alert numbered."""
+    items = [alert_view(a, _DIGEST_SNIPPET_CHARS) for a in alerts]
+    return _ENV.get_template("digest.txt").render(
+        items=items, title=_one_line(title), count=len(items))
+
+
+def render_digest_html(alerts: Sequence[Alert], title: str) -> str:
+    """HTML body for a digest: an ordered list of the alerts, all fields escaped."""
+    items = [alert_view(a, _DIGEST_SNIPPET_CHARS) for a in alerts]
+    return _ENV.get_template("digest.html").render(
+        items=items, title=_one_line(title), count=len(items))
+
+
+# ----------------------------------------------------------------------------- Slack
+
+
+def _slack_snippet(segments: Segments) -> str:
+    """Render snippet segments as mrkdwn, matches bold."""
+    parts = []
+    for text, hit in segments:
+        if hit and text.strip():
+            core = text.strip()
+            lead = text[: len(text) - len(text.lstrip())]
+            trail = text[len(text.rstrip()):]
+            parts.append(f"{lead}*{slack_escape(core)}*{trail}")
+        else:
+            parts.append(slack_escape(text))
+    return "".join(parts)
+
+
+def _slack_quote(snippet: str, limit: int, budget: int) -> str:
+    """A ``>``-quoted mrkdwn snippet of at most ``limit`` rendered characters."""
+    full = snippet_segments(snippet, limit=None)
+    size = min(sum(len(t) for t, _ in full), budget)
+    return _fit(lambda n: ">" + _slack_snippet(_cut_segments(full, n)), size, limit)
+
+
+def _slack_title_link(title: str, url: str, limit: int) -> str:
+    """``*<url|title>*`` (or ``*title*`` when the URL is too long to link), fitted."""
+    title = _one_line(title) or "(untitled)"
+    if len(url) <= _SLACK_MAX_LINK_URL_CHARS:
+        link = _slack_url(url)
+        return _fit(lambda n: f"*<{link}|{slack_escape(_cut(title, n))}>*",
+                    min(len(title), MAX_TITLE_CHARS), limit)
+    return _fit(lambda n: f"*{slack_escape(_cut(title, n))}*",
+                min(len(title), MAX_TITLE_CHARS), limit)
+
+
+def _mrkdwn(text: str) -> dict[str, str]:
+    return {"type": "mrkdwn", "text": text}
+
+
+def _field(label: str, value: str) -> dict[str, str]:
+    head = f"*{label}*\n"
+    body = _fit(lambda n: slack_escape(_cut(value, n)), len(value),
+                SLACK_MAX_FIELD_CHARS - len(head))
+    return _mrkdwn(head + body)
+
+
+def render_slack(alert: Alert) -> dict[str, Any]:
+    """Slack incoming-webhook payload for one alert: fallback ``text`` plus Block Kit.
+
+    Blocks: the title linked to the article, a fields section (watch, source, published,
+    terms), the snippet as a quote with matches bold, and a context line with the alert
+    id. Every text is escaped for mrkdwn and cut to fit Slack's limits.
+
+    Returns:
+        A JSON-ready dict with ``text``, ``blocks``, ``unfurl_links`` and ``unfurl_media``.
+    """
+    watch = _one_line(alert.watch_name)
+    title = _one_line(alert.title) or "(untitled)"
+    source = _one_line(alert.source)
+    terms = ", ".join(_one_line(t) for t in alert.terms) or "-"
+    text = _fit(
+        lambda n: slack_escape(_cut(f"{watch}: {title} ({source})", n)),
+        len(watch) + len(title) + len(source) + 5, SLACK_MAX_TEXT_CHARS)
+    blocks: list[dict[str, Any]] = [
+        {"type": "section",
+         "text": _mrkdwn(_slack_title_link(title, alert.url, SLACK_MAX_SECTION_CHARS))},
+        {"type": "section", "fields": [
+            _field("Watch", f"{watch} ({alert.watch_id})"),
+            _field("Source", source),
+            _field("Published", format_published(alert.published)),
+            _field("Terms", terms),
+        ]},
+    ]
+    if alert.snippet.strip():
+        blocks.append({"type": "section", "text": _mrkdwn(
+            _slack_quote(alert.snippet, SLACK_MAX_SECTION_CHARS, MAX_SNIPPET_CHARS))})
+    blocks.append({"type": "context", "elements": [
+        _mrkdwn(f"news-monitor alert #{alert.alert_id}")]})
+    return {"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
+
+
+def _slack_digest_item(alert: Alert) -> str:
+    """One digest entry as mrkdwn: linked title, a details line, a short quoted snippet."""
+    watch = _one_line(alert.watch_name)
+    terms = ", ".join(_one_line(t) for t in alert.terms) or "-"
+    details = slack_escape(_cut(
+        f"{watch} ({alert.watch_id}) \u00b7 {_one_line(alert.source)} \u00b7 "
+        f"{format_published(alert.published)} \u00b7 {terms}", 500))
+    head = _slack_title_link(alert.title, alert.url, 1200) + "\n" + details
+    if alert.snippet.strip():
+        room = SLACK_MAX_SECTION_CHARS - len(head) - 1
+        head += "\n" + _slack_quote(alert.snippet, room, _DIGEST_SNIPPET_CHARS)
+    return head
+
+
+def render_digest_slack(alerts: Sequence[Alert], title: str) -> dict[str, Any]:
+    """Slack payload for a digest: a header, a count, then one section per alert.
+
+    Alerts that do not fit in :data:`SLACK_MAX_BLOCKS` blocks or
+    :data:`SLACK_MAX_BLOCKS_CHARS` characters are summarised as "... and N more".
+
+    Returns:
+        A JSON-ready dict with ``text``, ``blocks``, ``unfurl_links`` and ``unfurl_media``.
+    """
+    n = len(alerts)
+    count = f"{n} alert{'' if n == 1 else 's'}"
+    title_line = _one_line(title) or "Digest"
+    header = _cut(title_line, SLACK_MAX_HEADER_CHARS)
+    text = slack_escape(_cut(f"{title_line}: {count}", SLACK_MAX_TEXT_CHARS // 2))
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": False}},
+        {"type": "context", "elements": [_mrkdwn(count)]},
+    ]
+    used = len(header) + len(count)
+    reserve = 1  # room for the "and N more" context block
+    shown = 0
+    for alert in alerts:
+        item = _slack_digest_item(alert)
+        if (len(blocks) + 1 + reserve > SLACK_MAX_BLOCKS
+                or used + len(item) > SLACK_MAX_BLOCKS_CHARS - 100):
+            break
+        blocks.append({"type": "section", "text": _mrkdwn(item)})
+        used += len(item)
+        shown += 1
+    if shown < n:
+        rest = n - shown
+        blocks.append({"type": "context", "elements": [_mrkdwn(
+            f"\u2026 and {rest} more alert{'' if rest == 1 else 's'} not shown")]})
+    return {"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
+
+
+# --------------------------------------------------------------------------- webhook
+
+
+def render_webhook(alert: Alert) -> dict[str, Any]:
+    """JSON body for the generic webhook: the alert's fields, unabridged.
+
+    Returns:
+        ``{"kind": "alert", "alert_id", "watch_id", "watch_name", "title", "url",
+        "source", "published" (ISO 8601 or None), "terms" (list), "snippet" (with
+        ``[[...]]`` markers), "snippet_text" (markers removed)}``.
+    """
+    return {
+        "kind": "alert",
+        "alert_id": alert.alert_id,
+        "watch_id": alert.watch_id,
+        "watch_name": alert.watch_name,
+        "title": alert.title,
+        "url": alert.url,
+        "source": alert.source,
+        "published": alert.published.isoformat() if alert.published else None,
+        "terms": list(alert.terms),
+        "snippet": alert.snippet,
+        "snippet_text": snippet_text(alert.snippet),
+    }
+
+
+def render_digest_webhook(alerts: Sequence[Alert], title: str) -> dict[str, Any]:
+    """JSON body for a digest: ``{"kind": "digest", "title", "count", "alerts": [...]}``,
+    each alert as :func:`render_webhook` gives it."""
+    return {
+        "kind": "digest",
+        "title": title,
+        "count": len(alerts),
+        "alerts": [render_webhook(a) for a in alerts],
+    }
