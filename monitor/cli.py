@@ -1,0 +1,272 @@
+"""The ``monitor`` command line: run, crawl, replay, deliver, status and rules.
+
+Config and rule errors print one line (``monitor: <file>: <field>: <problem>``) and
+exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import click
+
+from monitor.config import MonitorConfig, load_config
+from monitor.errors import ConfigError, MonitorError, RuleError
+
+
+class _Group(click.Group):
+    """A click group that turns the monitor's own errors into one line and status 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (ConfigError, RuleError) as exc:
+            click.echo(f"monitor: {exc}", err=True)
+            ctx.exit(2)
+        except MonitorError as exc:
+            click.echo(f"monitor: {exc}", err=True)
+            ctx.exit(1)
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if level != "DEBUG":
+        # Scrapy's own INFO lines (middlewares, stats dumps) drown the monitor's.
+        for name in ("scrapy", "py.warnings", "trafilatura", "htmldate", "courlan"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _config(ctx: click.Context, required: bool = True) -> MonitorConfig:
+    path: Path = ctx.obj["config_path"]
+    if not required and not ctx.obj["config_given"] and not path.exists():
+        return MonitorConfig(path=path).model_copy(update={
+            "database": Path.cwd() / "monitor.db", "rules": Path.cwd() / "rules"})
+    return load_config(path)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-c", "--config", "config_path", type=click.Path(path_type=Path),
+              default=None, help="The config file (default: ./monitor.yaml).")
+@click.version_option(package_name="news-monitor")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None) -> None:
+    """Watch news sources, flag articles that match your watch rules, alert by email,
+    Slack or webhook.
+
+    \b
+    Example:
+        monitor run                 # the daemon, on ./monitor.yaml
+        monitor replay seeds/       # saved pages through the same pipeline
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["config_given"] = config_path is not None
+    ctx.obj["config_path"] = config_path or Path("monitor.yaml")
+
+
+@cli.command()
+@click.pass_context
+def run(ctx: click.Context) -> None:
+    """Run the long-lived daemon: crawl every source at its interval, alert on hits.
+
+    Stops cleanly on Ctrl-C or SIGTERM (exit status 0). Rule files are reloaded when
+    they change; a bad edit is reported and the last good rules stay in force.
+
+    \b
+    Example:
+        monitor -c monitor.yaml run
+    """
+    from monitor.daemon import run_daemon
+
+    config = _config(ctx)
+    _setup_logging(config.log_level)
+    ctx.exit(run_daemon(config))
+
+
+@cli.command()
+@click.argument("sources", nargs=-1)
+@click.option("--no-deliver", is_flag=True, help="Queue alerts but do not send them.")
+@click.pass_context
+def crawl(ctx: click.Context, sources: tuple[str, ...], no_deliver: bool) -> None:
+    """Crawl the sources once (all enabled ones, or those named), send alerts, exit.
+
+    \b
+    Example:
+        monitor crawl                # every enabled source
+        monitor crawl bbc-world npr  # just these two
+    """
+    from monitor.daemon import crawl_once
+
+    config = _config(ctx)
+    _setup_logging(config.log_level)
+    result = crawl_once(config, sources, deliver=not no_deliver)
+    click.echo(f"{result['articles']} articles, {result['hits']} hits, "
+               f"{result.get('delivered', 0)} alerts delivered "
+               f"({config.database})")
+    for line in result.get("delivery_errors", []):
+        click.echo(f"delivery error: {line}", err=True)
+
+
+def _page_files(paths: tuple[Path, ...]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*")
+                                if p.is_file() and p.name.endswith((".html", ".htm", ".html.gz"))))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise click.BadParameter(f"{path}: no such file or folder", param_hint="PATH")
+    return files
+
+
+def _outcome_json(path: Path, outcome, with_text: bool) -> dict:
+    article = outcome.article
+    data = {"path": str(path), "url": article.url if article else outcome.page.url,
+            "source": outcome.page.source, "status": outcome.status,
+            "reason": outcome.rejection.reason if outcome.rejection else None,
+            "detail": outcome.rejection.detail if outcome.rejection else None,
+            "title": article.title if article else None,
+            "published": article.published.isoformat() if article and article.published else None,
+            "language": article.language if article else None,
+            "partial": article.partial if article else None,
+            "hits": [{"watch": h.watch_id, "terms": h.terms, "snippet": h.snippet}
+                     for h in outcome.hits]}
+    if with_text:
+        data["text"] = article.text if article else None
+    return data
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per page.")
+@click.option("--text", "with_text", is_flag=True, help="With --json: add the extracted body.")
+@click.option("--db", type=click.Path(path_type=Path), default=None,
+              help="Store into this database (and queue alerts there); "
+                   "default a throw-away one, so every replay starts fresh.")
+@click.pass_context
+def replay(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, with_text: bool,
+           db: Path | None) -> None:
+    """Feed saved pages through the same pipeline as live pages, with no network.
+
+    PATH is an .html or .html.gz file or a folder searched recursively (default:
+    seeds/). A sidecar <name>.json beside a page gives its url and source.
+
+    \b
+    Example:
+        monitor replay seeds/ --json
+    """
+    from monitor.extract import page_from_file
+    from monitor.matching import load_watches
+    from monitor.pipeline import Pipeline
+    from monitor.store import Store
+
+    config = _config(ctx, required=False)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    files = _page_files(paths or (Path("seeds"),))
+    watches = load_watches(config.rules)
+    with tempfile.TemporaryDirectory(prefix="monitor-replay-") as tmp:
+        store = Store(db or Path(tmp) / "replay.db")
+        pipeline = Pipeline(store, watches, [c.name for c in config.channels],
+                            config.extraction.options())
+        statuses: Counter = Counter()
+        reasons: Counter = Counter()
+        hits = 0
+        for path in files:
+            try:
+                page = page_from_file(path)
+            except (OSError, ValueError) as exc:
+                raise click.ClickException(f"{path}: cannot read page: {exc}") from None
+            outcome = pipeline.process(page)
+            statuses[outcome.status] += 1
+            if outcome.rejection:
+                reasons[outcome.rejection.reason] += 1
+            hits += len(outcome.hits)
+            if as_json:
+                click.echo(json.dumps(_outcome_json(path, outcome, with_text),
+                                      ensure_ascii=False))
+                continue
+            if outcome.status == "rejected":
+                r = outcome.rejection
+                click.echo(f"rejected  {path}  {r.reason}: {r.detail}")
+            else:
+                label = ", ".join(f"{h.watch_id} ({'; '.join(h.terms)})" for h in outcome.hits)
+                click.echo(f"{outcome.status:<9} {path}  {outcome.article.title!r}"
+                           f"  hits: {label or 'none'}")
+        store.close()
+    if not as_json:
+        summary = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
+        extra = (" (" + ", ".join(f"{n} {r}" for r, n in reasons.most_common()) + ")"
+                 if reasons else "")
+        click.echo(f"{len(files)} pages: {summary or 'none'}{extra}; {hits} hits")
+
+
+@cli.command()
+@click.option("--digests", is_flag=True, help="Also send pending digests now.")
+@click.pass_context
+def deliver(ctx: click.Context, digests: bool) -> None:
+    """Send the alerts waiting in the outbox once, then exit.
+
+    \b
+    Example:
+        monitor deliver --digests
+    """
+    from monitor.delivery import build_channels, deliver_pending
+    from monitor.store import Store
+
+    config = _config(ctx)
+    _setup_logging(config.log_level)
+    store = Store(config.database)
+    report = deliver_pending(store, build_channels(config),
+                             max_attempts=config.delivery.max_attempts, digests=digests)
+    store.close()
+    click.echo(f"{report.sent} sent, {report.failed} to retry, {report.dead} given up")
+    for line in report.errors:
+        click.echo(f"delivery error: {line}", err=True)
+
+
+@cli.command()
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Show each source's last crawl, table counts and the outbox.
+
+    \b
+    Example:
+        monitor status
+    """
+    from monitor.store import Store
+
+    config = _config(ctx)
+    store = Store(config.database)
+    for row in store.db.query("select * from sources order by name"):
+        err = f"  {row['last_error']}" if row["last_error"] else ""
+        click.echo(f"{row['name']:<24} {row['kind']:<8} last crawl "
+                   f"{row['last_crawl_at'] or 'never'} {row['last_status'] or ''}{err}")
+    counts = store.counts()
+    click.echo(", ".join(f"{n} {t}" for t, n in counts.items()))
+    click.echo("outbox: " + (", ".join(f"{n} {s}" for s, n in store.outbox_status().items())
+                             or "empty"))
+    store.close()
+
+
+def _add_rules_group() -> None:
+    from monitor.matching.cli import rules
+
+    cli.add_command(rules)
+
+
+_add_rules_group()
+
+
+def main() -> None:
+    """Console entry point (``monitor``)."""
+    cli(prog_name="monitor")
+
+
+if __name__ == "__main__":
+    main()

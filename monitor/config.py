@@ -1,0 +1,318 @@
+"""monitor.yaml: sources, channels, store, crawl politeness, extraction and delivery.
+
+The file is validated with pydantic; every problem becomes one :class:`ConfigError`
+line naming the file, the field path and what is wrong, e.g.::
+
+    monitor.yaml: sources[1].interval: must be a duration such as 90, "30s", "15m" or "1h"
+
+Relative paths in the file (``database``, ``rules``) are resolved against the folder
+that holds the file, so ``monitor -c /etc/monitor/monitor.yaml run`` works from anywhere.
+Secrets are never written in the file: a channel names the environment variable that
+holds its password or webhook URL (``password_env``, ``webhook_url_env``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from monitor.errors import ConfigError
+from monitor.models import ExtractOptions
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(value: object) -> float:
+    """Turn ``90``, ``"30s"``, ``"15m"``, ``"1h"`` or ``"2d"`` into seconds.
+
+    Args:
+        value: a number of seconds, or a string with an optional unit (ms, s, m, h, d).
+
+    Returns:
+        The duration in seconds (float, > 0).
+
+    Raises:
+        ValueError: the value is not a positive duration.
+    """
+    if isinstance(value, bool):
+        raise ValueError("must be a duration such as 90, \"30s\", \"15m\" or \"1h\"")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError('must be a duration such as 90, "30s", "15m" or "1h"')
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError("must be greater than zero")
+    return seconds
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Duration = Annotated[float, Field(gt=0)]
+
+
+class SourceConfig(_Strict):
+    """One news source: a feed (RSS 0.9x/1.0/2.0, Atom) or a sitemap (incl. Google News).
+
+    Attributes:
+        name: unique short name, used in logs, alerts and ``monitor crawl NAME``.
+        kind: ``feed`` or ``sitemap``.
+        url: the feed or sitemap URL (a sitemap index or robots.txt works too).
+        interval: seconds between two crawls of this source.
+        max_articles: at most this many new article pages fetched per crawl.
+        enabled: false keeps the source in the file but never crawls it.
+    """
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    kind: Literal["feed", "sitemap"]
+    url: str
+    interval: Duration = 900.0
+    max_articles: int = Field(default=50, ge=1)
+    enabled: bool = True
+
+    _duration = field_validator("interval", mode="before")(lambda cls, v: parse_duration(v))
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"must be an http(s) URL, got {value!r}")
+        return value
+
+
+class ConsoleChannelConfig(_Strict):
+    """Print alerts to standard output."""
+
+    kind: Literal["console"]
+    name: str = "console"
+
+
+class EmailChannelConfig(_Strict):
+    """Send alerts by SMTP. The password comes from the environment variable ``password_env``."""
+
+    kind: Literal["email"]
+    name: str = "email"
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    sender: str
+    recipients: list[str] = Field(min_length=1)
+    username: str | None = None
+    password_env: str | None = None
+    timeout: Duration = 30.0
+
+
+class SlackChannelConfig(_Strict):
+    """Post alerts to a Slack incoming webhook whose URL is in the env var ``webhook_url_env``."""
+
+    kind: Literal["slack"]
+    name: str = "slack"
+    webhook_url_env: str
+    timeout: Duration = 10.0
+
+
+class WebhookChannelConfig(_Strict):
+    """POST alerts as JSON to ``url``, or to the URL in the env var ``url_env``."""
+
+    kind: Literal["webhook"]
+    name: str = "webhook"
+    url: str | None = None
+    url_env: str | None = None
+    timeout: Duration = 10.0
+
+    @model_validator(mode="after")
+    def _one_url(self) -> "WebhookChannelConfig":
+        if bool(self.url) == bool(self.url_env):
+            raise ValueError("give exactly one of url or url_env")
+        return self
+
+
+ChannelConfig = Annotated[
+    Union[ConsoleChannelConfig, EmailChannelConfig, SlackChannelConfig, WebhookChannelConfig],
+    Field(discriminator="kind"),
+]
+
+
+class CrawlConfig(_Strict):
+    """Politeness and limits for the Scrapy downloader.
+
+    Attributes:
+        user_agent: the User-Agent header sent to sources.
+        obey_robots: honour robots.txt.
+        download_timeout: seconds before a request is given up.
+        concurrent_per_domain: simultaneous requests to one host.
+        autothrottle: adapt the delay to the server's latency (Scrapy AutoThrottle).
+        download_delay: minimum seconds between requests to one host.
+    """
+
+    user_agent: str = "news-monitor/0.1 (+https://github.com/news-monitor)"
+    obey_robots: bool = True
+    download_timeout: Duration = 20.0
+    concurrent_per_domain: int = Field(default=2, ge=1)
+    autothrottle: bool = True
+    download_delay: float = Field(default=0.25, ge=0)
+
+    _durations = field_validator("download_timeout", mode="before")(
+        lambda cls, v: parse_duration(v))
+
+
+class ExtractionConfig(_Strict):
+    """Extraction limits; see :class:`monitor.models.ExtractOptions`."""
+
+    min_text_chars: int = Field(default=250, ge=0)
+    max_page_bytes: int = Field(default=5_000_000, ge=1)
+
+    def options(self) -> ExtractOptions:
+        """Returns: the limits as the core's :class:`ExtractOptions`."""
+        return ExtractOptions(min_text_chars=self.min_text_chars,
+                              max_page_bytes=self.max_page_bytes)
+
+
+class DeliveryConfig(_Strict):
+    """How the outbox is drained.
+
+    Attributes:
+        interval: seconds between two passes over pending alerts in the daemon.
+        max_attempts: a failing alert is given up (status ``dead``) after this many tries.
+        digest_interval: seconds between two digests for watches with ``mode: digest``.
+    """
+
+    interval: Duration = 15.0
+    max_attempts: int = Field(default=8, ge=1)
+    digest_interval: Duration = 3600.0
+
+    _durations = field_validator("interval", "digest_interval", mode="before")(
+        lambda cls, v: parse_duration(v))
+
+
+class MonitorConfig(_Strict):
+    """The whole of monitor.yaml.
+
+    Attributes:
+        path: the file this was read from (set by :func:`load_config`).
+        database: SQLite file (relative to the config file's folder).
+        rules: folder of watch rule files (relative to the config file's folder).
+    """
+
+    path: Path = Path("monitor.yaml")
+    database: Path = Path("monitor.db")
+    rules: Path = Path("rules")
+    sources: list[SourceConfig] = Field(default_factory=list)
+    channels: list[ChannelConfig] = Field(
+        default_factory=lambda: [ConsoleChannelConfig(kind="console")])
+    crawl: CrawlConfig = CrawlConfig()
+    extraction: ExtractionConfig = ExtractionConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "MonitorConfig":
+        for what, items in (("sources", self.sources), ("channels", self.channels)):
+            seen: set[str] = set()
+            for i, item in enumerate(items):
+                if item.name in seen:
+                    raise ValueError(f"{what}[{i}].name: {item.name!r} is used twice")
+                seen.add(item.name)
+        return self
+
+    def source(self, name: str) -> SourceConfig:
+        """Look up a source by name.
+
+        Raises:
+            ConfigError: no source has that name (the message lists the known names).
+        """
+        for source in self.sources:
+            if source.name == name:
+                return source
+        known = ", ".join(s.name for s in self.sources) or "none"
+        raise ConfigError(f"{self.path}: no source named {name!r} (known: {known})")
+
+
+def _field_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("console", "email", "slack", "webhook", "function-after[_one_url()]"):
+            continue  # discriminator tags pydantic adds to the location
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def load_config(path: str | os.PathLike = "monitor.yaml") -> MonitorConfig:
+    """Read and validate monitor.yaml.
+
+    Args:
+        path: the config file.
+
+    Returns:
+        The validated config, with ``database`` and ``rules`` made absolute.
+
+    Raises:
+        ConfigError: the file is missing, not YAML, not a mapping, or fails validation;
+            the message is one line: ``<file>: <field>: <problem>``.
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}{where}: not valid YAML: {problem}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of settings")
+    try:
+        config = MonitorConfig(**{**raw, "path": path})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown setting"
+        extra = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{path}: {_field_path(err['loc'])}: {msg}{extra}") from None
+    base = path.resolve().parent
+    return config.model_copy(update={
+        "database": config.database if config.database.is_absolute() else base / config.database,
+        "rules": config.rules if config.rules.is_absolute() else base / config.rules,
+    })
+
+
+def secret_from_env(config_path: Path, field: str, env_name: str | None) -> str | None:
+    """Read a secret from the environment variable named in the config.
+
+    Args:
+        config_path: monitor.yaml, for the error message.
+        field: the config field that names the variable (e.g. ``channels[1].password_env``).
+        env_name: the variable's name, or None when the field is not set.
+
+    Returns:
+        The value, or None when ``env_name`` is None.
+
+    Raises:
+        ConfigError: the variable is named but not set or empty (the value is never shown).
+    """
+    if not env_name:
+        return None
+    value = os.environ.get(env_name)
+    if not value:
+        raise ConfigError(
+            f"{config_path}: {field}: environment variable {env_name} is not set")
+    return value

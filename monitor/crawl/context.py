@@ -1,0 +1,83 @@
+"""What all crawls in one process share: config, store, watches and the core worker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from monitor.config import MonitorConfig, load_config
+from monitor.matching import load_watches, rules_fingerprint
+from monitor.models import Page
+from monitor.pipeline import Outcome, Pipeline
+from monitor.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class CrawlContext:
+    """Config, store and the core pipeline, shared by every crawl in one process.
+
+    The core pipeline (trafilatura extraction, matching, SQLite writes) is CPU-bound, so it
+    runs on one worker thread of its own, never in the reactor thread; it has its own
+    database connection. The reactor thread keeps a second connection for the cheap
+    look-ups spiders make (seen URLs, conditional-GET validators).
+
+    Args:
+        config: the validated monitor.yaml.
+
+    Raises:
+        RuleError: the rule files are invalid at start-up.
+    """
+
+    def __init__(self, config: MonitorConfig) -> None:
+        self.config = config
+        self.store = Store(config.database)
+        self.store.sync_sources(config.sources)
+        self._core_store = Store(config.database)
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="monitor-core")
+        self.watches = load_watches(config.rules)
+        self._rules_print = rules_fingerprint(config.rules)
+        self._reload_lock = threading.Lock()
+        self.pipeline = Pipeline(self._core_store, lambda: self.watches,
+                                 [c.name for c in config.channels],
+                                 config.extraction.options())
+
+    @classmethod
+    def from_path(cls, path: str | Path) -> "CrawlContext":
+        """Build a context from a monitor.yaml path (used by ``scrapy crawl``)."""
+        return cls(load_config(path))
+
+    async def process(self, page: Page) -> Outcome:
+        """Run the core pipeline on the worker thread and wait for its outcome."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, self.pipeline.process, page)
+
+    def reload_rules(self) -> bool:
+        """Reload the rule files if they changed since the last load.
+
+        Returns:
+            True when new rules are in force. A bad edit is logged with its file, line
+            and problem, and the last good rules stay in force (returns False).
+        """
+        with self._reload_lock:
+            fingerprint = rules_fingerprint(self.config.rules)
+            if fingerprint == self._rules_print:
+                return False
+            self._rules_print = fingerprint
+            try:
+                watches = load_watches(self.config.rules)
+            except Exception as exc:  # RuleError, or an unreadable file mid-save
+                log.error("rules not reloaded, keeping the last good rules: %s", exc)
+                return False
+            self.watches = watches
+            log.info("rules reloaded: %d watches", len(watches))
+            return True
+
+    def close(self) -> None:
+        """Wait for the core worker to finish its queue, then close both connections."""
+        self.executor.shutdown(wait=True)
+        self._core_store.close()
+        self.store.close()

@@ -1,0 +1,193 @@
+"""``monitor run`` and ``monitor crawl``: the reactor, the scheduler and the jobs.
+
+One asyncio event loop drives everything: Twisted's ``AsyncioSelectorReactor`` (for
+Scrapy) and APScheduler's :class:`AsyncIOScheduler`. Jobs:
+
+- ``source:<name>``: crawl one source every ``interval`` seconds (with jitter,
+  ``max_instances=1``, ``coalesce=True``, so a slow source never piles up runs);
+- ``deliver``: drain the outbox every ``delivery.interval`` seconds;
+- ``digest``: send digests every ``delivery.digest_interval`` seconds;
+- ``rules``: reload the rule files when they change (a bad edit keeps the last good rules).
+
+SIGINT or SIGTERM stops the scheduler, lets running crawls close, waits for the core
+worker and exits with status 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from typing import Sequence
+
+from monitor.config import MonitorConfig, SourceConfig
+from monitor.delivery import build_channels, deliver_pending
+from monitor.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class _Delivery:
+    """Outbox draining on a thread of its own (SMTP and HTTP calls block)."""
+
+    def __init__(self, config: MonitorConfig) -> None:
+        self.config = config
+        self.channels = build_channels(config)
+        self.store = Store(config.database)
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="monitor-deliver")
+
+    def _run(self, digests: bool) -> None:
+        report = deliver_pending(self.store, self.channels,
+                                 max_attempts=self.config.delivery.max_attempts,
+                                 digests=digests)
+        if report.sent or report.failed or report.dead:
+            log.info("delivery: %d sent, %d to retry, %d given up", report.sent,
+                     report.failed, report.dead)
+
+    async def __call__(self, digests: bool = False) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self.executor, self._run, digests)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+        self.store.close()
+
+
+def _select(config: MonitorConfig, names: Sequence[str]) -> list[SourceConfig]:
+    if names:
+        return [config.source(n) for n in names]
+    return [s for s in config.sources if s.enabled]
+
+
+def crawl_once(config: MonitorConfig, source_names: Sequence[str] = (),
+               deliver: bool = True) -> dict:
+    """One pass over the sources, then deliver pending alerts (``monitor crawl``).
+
+    Args:
+        config: validated monitor.yaml.
+        source_names: sources to crawl (default: every enabled source).
+        deliver: drain the outbox (immediate alerts and due digests) after the crawl.
+
+    Returns:
+        Table row counts after the pass, plus ``delivered`` and ``delivery_errors``.
+
+    Raises:
+        ConfigError: unknown source name or missing secret; RuleError: bad rule files.
+    """
+    from monitor.crawl.runner import install_asyncio_reactor
+    install_asyncio_reactor()
+    from twisted.internet import reactor
+    from twisted.internet.defer import Deferred
+
+    from monitor.crawl.context import CrawlContext
+    from monitor.crawl.runner import Crawler
+
+    sources = _select(config, source_names)
+    delivery = _Delivery(config) if deliver else None
+    context = CrawlContext(config)
+    result: dict = {}
+
+    async def main() -> None:
+        try:
+            await Crawler(context).crawl(sources)
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, context.executor.shutdown, True)
+            if delivery is not None:
+                report = await asyncio.get_running_loop().run_in_executor(
+                    delivery.executor, lambda: deliver_pending(
+                        delivery.store, delivery.channels,
+                        max_attempts=config.delivery.max_attempts, digests=True))
+                result["delivered"] = report.sent
+                result["delivery_errors"] = report.errors
+        finally:
+            reactor.stop()
+
+    failure: list = []
+
+    def _start() -> None:
+        d = Deferred.fromFuture(asyncio.ensure_future(main()))
+        d.addErrback(failure.append)
+
+    reactor.callWhenRunning(_start)
+    reactor.run(installSignalHandlers=True)
+    context.close()
+    if delivery is not None:
+        delivery.close()
+    if failure:
+        failure[0].raiseException()
+    store = Store(config.database)
+    result.update(store.counts())
+    store.close()
+    return result
+
+
+def run_daemon(config: MonitorConfig, rules_poll: float = 2.0) -> int:
+    """Run the long-lived daemon until SIGINT or SIGTERM (``monitor run``).
+
+    Args:
+        config: validated monitor.yaml.
+        rules_poll: seconds between two checks of the rule files for changes.
+
+    Returns:
+        The exit status: 0 after a clean stop.
+
+    Raises:
+        ConfigError: a missing secret; RuleError: bad rule files at start-up.
+    """
+    from monitor.crawl.runner import install_asyncio_reactor
+    install_asyncio_reactor()
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+    from twisted.internet import reactor
+    from twisted.internet.defer import Deferred
+
+    from monitor.crawl.context import CrawlContext
+    from monitor.crawl.runner import Crawler
+
+    delivery = _Delivery(config)
+    context = CrawlContext(config)
+    loop = asyncio.get_event_loop()
+    scheduler = AsyncIOScheduler(event_loop=loop, timezone=timezone.utc)
+    crawler = Crawler(context)
+    now = datetime.now(timezone.utc)
+
+    async def crawl_source(source: SourceConfig) -> None:
+        try:
+            await crawler.crawl([source])
+        finally:
+            await delivery()  # alert without waiting for the next delivery tick
+
+    async def reload_rules() -> None:
+        await loop.run_in_executor(context.executor, context.reload_rules)
+
+    for source in _select(config, ()):
+        scheduler.add_job(crawl_source, "interval", args=[source], id=f"source:{source.name}",
+                          name=f"crawl {source.name}", seconds=source.interval,
+                          jitter=min(source.interval * 0.1, 60.0), max_instances=1,
+                          coalesce=True, misfire_grace_time=max(1, int(source.interval)),
+                          next_run_time=now)
+    scheduler.add_job(delivery, "interval", id="deliver", seconds=config.delivery.interval,
+                      max_instances=1, coalesce=True, misfire_grace_time=60, next_run_time=now)
+    scheduler.add_job(delivery, "interval", kwargs={"digests": True}, id="digest",
+                      seconds=config.delivery.digest_interval, max_instances=1, coalesce=True,
+                      misfire_grace_time=3600)
+    scheduler.add_job(reload_rules, "interval", id="rules", seconds=rules_poll,
+                      max_instances=1, coalesce=True, misfire_grace_time=60)
+
+    async def shutdown() -> None:
+        log.info("stopping: waiting for running crawls to close")
+        scheduler.shutdown(wait=False)
+        await crawler.stop()
+        await loop.run_in_executor(None, context.executor.shutdown, True)
+
+    reactor.addSystemEventTrigger(
+        "before", "shutdown", lambda: Deferred.fromFuture(asyncio.ensure_future(shutdown())))
+    log.info("monitor running: %d sources, %d watches, channels %s, database %s",
+             len(_select(config, ())), len(context.watches),
+             ", ".join(delivery.channels), config.database)
+    reactor.callWhenRunning(scheduler.start)
+    reactor.run(installSignalHandlers=True)
+    context.close()
+    delivery.close()
+    log.info("monitor stopped")
+    return 0

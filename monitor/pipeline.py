@@ -1,0 +1,90 @@
+"""The core pipeline: page -> extract -> dedup -> match -> store.
+
+This is the one path every page takes, whether Scrapy fetched it (through the thin
+adapter in ``monitor.crawl``) or ``monitor replay`` read it from a file. It imports no
+Scrapy, Twisted or APScheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from monitor.extract import extract
+from monitor.models import Article, ExtractOptions, Hit, Page, Rejection
+from monitor.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    """What happened to one page.
+
+    Attributes:
+        page: the page as given.
+        status: ``stored`` (new article), ``duplicate`` (its canonical URL was stored
+            before: nothing new is written) or ``rejected`` (see ``rejection``).
+        article: the extracted article (for stored and duplicate), else None.
+        rejection: why the page is not an article (for rejected), else None.
+        hits: watches the article matched (only for stored).
+        alerts_queued: outbox rows created (0 when the story was already alerted).
+        new_story: False when the same text was stored before under another URL.
+    """
+
+    page: Page
+    status: str
+    article: Article | None = None
+    rejection: Rejection | None = None
+    hits: list[Hit] = field(default_factory=list)
+    alerts_queued: int = 0
+    new_story: bool = True
+
+
+class Pipeline:
+    """Extract, deduplicate, match and store pages.
+
+    Args:
+        store: where articles, hits and alerts go.
+        watches: a callable returning the current compiled :class:`WatchSet` (so the
+            daemon can swap in reloaded rules between pages), or a WatchSet.
+        channels: names of the configured alert channels (hits are queued on them).
+        options: extraction limits.
+    """
+
+    def __init__(self, store: Store, watches, channels: Iterable[str],
+                 options: ExtractOptions | None = None) -> None:
+        self.store = store
+        self._watches: Callable = watches if callable(watches) else (lambda: watches)
+        self.channels = list(channels)
+        self.options = options or ExtractOptions()
+
+    def process(self, page: Page) -> Outcome:
+        """Run one page through the pipeline and store the result.
+
+        Args:
+            page: a fetched or replayed page.
+
+        Returns:
+            The :class:`Outcome`. Never raises for bad page content: a page that is not
+            an article comes back ``rejected`` with a reason, and is recorded as such.
+        """
+        result = extract(page, self.options)
+        if isinstance(result, Rejection):
+            self.store.record_rejection(result)
+            return Outcome(page, "rejected", rejection=result)
+        article = result
+        if self.store.article_id(article.url) is not None:
+            self.store.record_page(page.url, page.source, "duplicate",
+                                   detail=f"canonical URL {article.url} already stored")
+            return Outcome(page, "duplicate", article=article)
+        hits = self._watches().match(article)
+        saved = self.store.save_article(article, hits, self.channels)
+        if saved is None:  # stored meanwhile by another writer
+            return Outcome(page, "duplicate", article=article)
+        for hit in hits:
+            log.info("hit: watch %s on %s (%s) terms=%s", hit.watch_id, article.url,
+                     article.source, ", ".join(hit.terms))
+        return Outcome(page, "stored", article=article, hits=hits,
+                       alerts_queued=saved.alerts_queued, new_story=saved.new_story)

@@ -1,0 +1,33 @@
+"""Scrapy settings for the news monitor (``scrapy.cfg``: ``default = monitor.settings``).
+
+``monitor crawl`` and ``monitor run`` start from these and apply the ``crawl`` section
+of monitor.yaml on top (see :func:`monitor.crawl.runner.scrapy_settings`).
+"""
+
+BOT_NAME = "news-monitor"
+SPIDER_MODULES = ["spiders"]
+NEWSPIDER_MODULE = "spiders"
+
+# The monitor config that ``scrapy crawl feeds`` reads when no daemon hands one over.
+MONITOR_CONFIG = "monitor.yaml"
+
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+
+ITEM_PIPELINES = {"monitor.crawl.pipeline.CorePipeline": 300}
+
+USER_AGENT = "news-monitor/0.1 (+https://github.com/news-monitor)"
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+DOWNLOAD_DELAY = 0.25
+DOWNLOAD_TIMEOUT = 20
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 0.5
+AUTOTHROTTLE_MAX_DELAY = 30
+RETRY_TIMES = 1
+# Sitemaps may be large; article pages have their own cap (extraction.max_page_bytes).
+DOWNLOAD_MAXSIZE = 50 * 1024 * 1024
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+LOG_LEVEL = "INFO"
+FEED_EXPORT_ENCODING = "utf-8"
