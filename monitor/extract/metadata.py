@@ -1,0 +1,223 @@
+"""What a news page says about itself beside the visible text.
+
+Reads, from one parsed lxml tree: JSON-LD (schema.org NewsArticle and friends), Open
+Graph and article meta tags, Dublin Core and other common meta names, the ``<html
+lang>`` attribute, ``<link rel=canonical>``, ``<h1>`` and ``<title>``. Nothing here
+fetches or guesses by site: every signal is generic.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from lxml.html import HtmlElement
+
+# JSON-LD @type values that describe one article
+_ARTICLE_TYPE = re.compile(r"(?:Article|BlogPosting|Report|LiveBlogPosting|SocialMediaPosting)$",
+                           re.I)
+# JSON-LD @type values that describe a page listing other pages
+LISTING_TYPES = {"collectionpage", "itemlist", "searchresultspage", "profilepage"}
+
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff]")
+_SPACES = re.compile(r"\s+")
+
+
+def clean_text(value: Any) -> str:
+    """Whitespace-normalise a metadata string.
+
+    Unescapes leftover HTML entities, drops soft hyphens and zero-width characters,
+    turns no-break and other Unicode spaces into plain spaces and collapses runs.
+    """
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        value = str(value)
+    if "&" in value:
+        value = html.unescape(value)
+    value = _INVISIBLE.sub("", value)
+    return _SPACES.sub(" ", value).strip()
+
+
+@dataclass
+class PageMeta:
+    """Raw signals found in a page's head and structured data.
+
+    Attributes:
+        meta: lower-cased meta ``property``/``name``/``itemprop`` -> contents in page order.
+        jsonld: every JSON-LD object that has an ``@type``, flattened from graphs and lists.
+        article_ld: the JSON-LD object describing the article, or None.
+        lang: the ``<html lang>`` attribute, or None.
+        canonical: the ``<link rel=canonical>`` href, or None.
+        title_tag: the ``<title>`` text.
+        h1: texts of the page's ``<h1>`` elements, in order.
+        time_datetimes: ``datetime`` attributes of ``<time>`` elements, in order.
+    """
+
+    meta: dict[str, list[str]] = field(default_factory=dict)
+    jsonld: list[dict] = field(default_factory=list)
+    article_ld: dict | None = None
+    lang: str | None = None
+    canonical: str | None = None
+    title_tag: str = ""
+    h1: list[str] = field(default_factory=list)
+    time_datetimes: list[str] = field(default_factory=list)
+
+    def first(self, *names: str) -> str | None:
+        """The first non-empty meta content among ``names`` (tried in order)."""
+        for name in names:
+            for value in self.meta.get(name, ()):
+                value = clean_text(value)
+                if value:
+                    return value
+        return None
+
+    @property
+    def ld_types(self) -> set[str]:
+        """All lower-cased JSON-LD @type names on the page."""
+        out = set()
+        for obj in self.jsonld:
+            out.update(t.lower() for t in _types(obj))
+        return out
+
+
+def read_meta(tree: HtmlElement) -> PageMeta:
+    """Collect meta tags, JSON-LD, canonical link, title, h1 and time elements.
+
+    Args:
+        tree: the parsed page (not modified).
+
+    Returns:
+        The signals found; fields are empty when the page has none.
+    """
+    pm = PageMeta()
+    root = tree.getroottree().getroot() if hasattr(tree, "getroottree") else tree
+    lang = root.get("lang") or root.get("xml:lang") or root.get("{http://www.w3.org/XML/1998/namespace}lang")
+    pm.lang = lang.strip() if lang else None
+    for el in tree.iter("meta", "link", "script", "title", "h1", "time"):
+        tag = el.tag
+        if tag == "meta":
+            content = el.get("content")
+            if content is None:
+                content = el.get("datetime")
+            if content is None:
+                continue
+            for attr in ("property", "name", "itemprop", "http-equiv"):
+                key = el.get(attr)
+                if key:
+                    pm.meta.setdefault(key.strip().lower(), []).append(content)
+        elif tag == "link":
+            rel = (el.get("rel") or "").lower().split()
+            if "canonical" in rel and pm.canonical is None and el.get("href"):
+                pm.canonical = el.get("href").strip()
+        elif tag == "script":
+            if "ld+json" in (el.get("type") or "").lower() and el.text:
+                pm.jsonld.extend(_parse_jsonld(el.text))
+        elif tag == "title":
+            if not pm.title_tag and el.text_content():
+                pm.title_tag = clean_text(el.text_content())
+        elif tag == "h1":
+            text = clean_text(el.text_content())
+            if text:
+                pm.h1.append(text)
+        elif tag == "time":
+            value = el.get("datetime")
+            if value:
+                pm.time_datetimes.append(value.strip())
+    for el in tree.xpath("//*[@itemprop][@datetime and not(self::meta)]"):
+        pm.meta.setdefault(el.get("itemprop").strip().lower(), []).append(el.get("datetime"))
+    pm.article_ld = _pick_article(pm.jsonld)
+    return pm
+
+
+def _parse_jsonld(raw: str) -> list[dict]:
+    raw = raw.strip()
+    if raw.startswith("<!--") or raw.startswith("//<![CDATA["):
+        raw = re.sub(r"^(?:<!--|//<!\[CDATA\[)|(?:-->|//\]\]>)$", "", raw).strip()
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        # common breakage: raw control characters (newlines) inside strings
+        try:
+            data = json.loads(re.sub(r"[\x00-\x1f]", " ", raw))
+        except ValueError:
+            return []
+    return list(_walk(data, 0))
+
+
+def _walk(data: Any, depth: int) -> Iterator[dict]:
+    if depth > 6:
+        return
+    if isinstance(data, list):
+        for item in data:
+            yield from _walk(item, depth + 1)
+    elif isinstance(data, dict):
+        if "@type" in data:
+            yield data
+        for key in ("@graph", "mainEntity", "mainEntityOfPage", "hasPart", "subjectOf"):
+            sub = data.get(key)
+            if isinstance(sub, (list, dict)):
+                yield from _walk(sub, depth + 1)
+
+
+def _types(obj: dict) -> list[str]:
+    t = obj.get("@type")
+    if isinstance(t, str):
+        return [t]
+    if isinstance(t, list):
+        return [x for x in t if isinstance(x, str)]
+    return []
+
+
+def is_article_ld(obj: dict) -> bool:
+    """True when a JSON-LD object's @type names an article (NewsArticle, BlogPosting...)."""
+    return any(_ARTICLE_TYPE.search(t) for t in _types(obj))
+
+
+def _pick_article(objs: list[dict]) -> dict | None:
+    articles = [o for o in objs if is_article_ld(o)]
+    if not articles:
+        return None
+    # the object with a headline and the longest body describes the page itself; teasers
+    # for related stories carry neither
+    def weight(obj: dict) -> tuple:
+        body = obj.get("articleBody")
+        return (bool(obj.get("headline")), len(body) if isinstance(body, str) else 0,
+                bool(obj.get("datePublished")))
+    return max(articles, key=weight)
+
+
+def ld_text(value: Any) -> str | None:
+    """A JSON-LD value as text: strings as is, first of lists, @value or name of objects."""
+    if isinstance(value, list):
+        for item in value:
+            got = ld_text(item)
+            if got:
+                return got
+        return None
+    if isinstance(value, dict):
+        return ld_text(value.get("@value") or value.get("name"))
+    if isinstance(value, (str, int, float)):
+        text = clean_text(value)
+        return text or None
+    return None
+
+
+def ld_names(value: Any) -> list[str]:
+    """Names from a JSON-LD author-like value (string, Person, or a list of them)."""
+    out: list[str] = []
+    if isinstance(value, list):
+        for item in value:
+            out.extend(ld_names(item))
+    elif isinstance(value, dict):
+        name = value.get("name")
+        if isinstance(name, str):
+            out.append(clean_text(name))
+        elif isinstance(name, list):
+            out.extend(ld_names(name))
+    elif isinstance(value, str):
+        out.append(clean_text(value))
+    return [n for n in out if n]
