@@ -59,7 +59,7 @@ DIGEST_TXT = """\
    Source:    {{ a.source }}
    Published: {{ a.published }}
    Terms:     {{ a.terms | join(", ") }}
-{% if a.segments %}   "...{% for text, hit in a.segments %}{% if hit %}**{{ text }}**{% else %}{{ text }}{% endif %}{% endfor %}"
+{% if a.segments %}   "{% for text, hit in a.segments %}{% if hit %}**{{ text }}**{% else %}{{ text }}{% endif %}{% endfor %}"
 {% endif %}   Read: {{ a.url }}
 {% endfor %}
 -- 
