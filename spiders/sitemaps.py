@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import logging
 from datetime import datetime, timezone
 
@@ -24,12 +25,27 @@ def _lastmod(text: str | None) -> datetime | None:
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
+def _text_sitemap(response) -> list[tuple]:
+    """The URLs of a plain-text sitemap (one absolute URL a line, optionally gzipped)."""
+    body = response.body
+    if body[:2] == b"\x1f\x8b":
+        try:
+            body = gzip.decompress(body)
+        except OSError:
+            return []
+    lines = [line.strip() for line in body.decode("utf-8", "replace").splitlines() if line.strip()]
+    if not lines or not all(line.startswith(("http://", "https://")) and " " not in line
+                            for line in lines):
+        return []
+    return [(line, None, None) for line in lines]
+
+
 class NewsSitemapSpider(SourceSpiderMixin, SitemapSpider):
-    """Fetch each sitemap source (a urlset, a sitemap index or a robots.txt) and the new
-    articles it lists, newest ``lastmod`` first.
+    """Fetch each sitemap source (a urlset, a sitemap index, a plain-text sitemap or a
+    robots.txt) and the new articles it lists, newest ``lastmod`` first.
 
     Uses Scrapy's sitemap machinery (``Sitemap``, gzip handling, robots.txt discovery).
-    Google News sitemaps carry ``news:publication_date``; it serves as the fallback date.
+    ``lastmod`` serves as the fallback publication date when the page gives none.
 
     Run: ``scrapy crawl sitemaps`` or ``scrapy crawl sitemaps -a sources=NAME``.
     """
@@ -51,6 +67,12 @@ class NewsSitemapSpider(SourceSpiderMixin, SitemapSpider):
                 yield self.source_request(source, url, self.parse_sitemap)
             return
         body = self._get_sitemap_body(response)
+        if body is None:
+            links = _text_sitemap(response)
+            if links:
+                for url, title, published in self.new_links(source, links):
+                    yield self.article_request(source, url, title, published)
+                return
         sitemap = Sitemap(body) if body else None
         if sitemap is None or sitemap.type not in ("sitemapindex", "urlset"):
             log.error("source %s: %s is not a readable sitemap", source.name, response.url)
@@ -70,6 +92,6 @@ class NewsSitemapSpider(SourceSpiderMixin, SitemapSpider):
             loc = entry.get("loc")
             if loc:
                 links.append((response.urljoin(loc), None,
-                              _lastmod(entry.get("publication_date") or entry.get("lastmod"))))
+                              _lastmod(entry.get("lastmod"))))
         for url, title, published in self.new_links(source, links):
             yield self.article_request(source, url, title, published)

@@ -1,0 +1,105 @@
+"""Bad input: one line naming the file, the field and the problem; exit status 2."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from monitor.cli import cli
+from monitor.config import load_config, parse_duration
+from monitor.errors import ConfigError
+from tests.conftest import RULES
+
+GOOD_SOURCE = "sources:\n  - {name: a, kind: feed, url: 'http://127.0.0.1:9/feed.xml'}\n"
+
+CASES = [
+    # (file content or None for missing, expected fragment of the one-line error)
+    (None, "config file not found"),
+    ("sources: [\n", "not valid YAML"),
+    ("- just\n- a list\n", "the top level must be a mapping"),
+    ("sourcez: []\n", "sourcez: unknown setting"),
+    ("sources:\n  - {name: a, kind: atom, url: 'http://x/'}\n", "sources[0].kind"),
+    ("sources:\n  - {name: a, kind: feed, url: 'ftp://x/'}\n", "sources[0].url: must be an http(s) URL"),
+    ("sources:\n  - {name: a, kind: feed, url: 'http://x/', interval: soon}\n",
+     "sources[0].interval: must be a duration"),
+    ("sources:\n  - {name: a, kind: feed, url: 'http://x/'}\n  - {name: a, kind: feed, url: 'http://y/'}\n",
+     "sources[1].name: 'a' is used twice"),
+    ("channels:\n  - {kind: email, host: h, recipients: [x@y]}\n", "channels[0].sender: Field required"),
+    ("channels:\n  - {kind: slack}\n", "channels[0].webhook_url_env: Field required"),
+]
+
+
+@pytest.mark.parametrize("content,expected", CASES)
+def test_bad_config_is_one_line_with_status_2(tmp_path, content, expected):
+    cfg = tmp_path / "monitor.yaml"
+    if content is not None:
+        cfg.write_text(content)
+    result = CliRunner().invoke(cli, ["-c", str(cfg), "crawl"])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith(f"monitor: {cfg}")
+    assert expected in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_missing_secret_names_the_variable_not_the_value(tmp_path, monkeypatch):
+    monkeypatch.delenv("NOT_SET_WEBHOOK", raising=False)
+    cfg = tmp_path / "monitor.yaml"
+    cfg.write_text(GOOD_SOURCE + f"rules: {RULES}\nchannels:\n"
+                   "  - {kind: slack, name: s, webhook_url_env: NOT_SET_WEBHOOK}\n")
+    result = CliRunner().invoke(cli, ["-c", str(cfg), "deliver"])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"monitor: {cfg}: channels[0].webhook_url_env: environment variable "
+        "NOT_SET_WEBHOOK is not set")
+
+
+def test_unknown_source_name_lists_the_known_ones(tmp_path):
+    cfg = tmp_path / "monitor.yaml"
+    cfg.write_text(GOOD_SOURCE + f"rules: {RULES}\ndatabase: {tmp_path / 'm.db'}\n")
+    result = CliRunner().invoke(cli, ["-c", str(cfg), "crawl", "nope"])
+    assert result.exit_code == 2
+    assert "no source named 'nope' (known: a)" in result.output
+
+
+def test_bad_rule_file_stops_crawl_with_status_2(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "broken.yaml").write_text("id: broken\nname: Broken\nquery: '(sanctions'\n")
+    cfg = tmp_path / "monitor.yaml"
+    cfg.write_text(GOOD_SOURCE + f"rules: {rules}\ndatabase: {tmp_path / 'm.db'}\n")
+    result = CliRunner().invoke(cli, ["-c", str(cfg), "crawl"])
+    assert result.exit_code == 2, result.output
+    line = result.output.strip()
+    assert len(line.splitlines()) == 1 and "broken.yaml" in line
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path):
+    cfg = tmp_path / "sub" / "monitor.yaml"
+    cfg.parent.mkdir()
+    cfg.write_text("database: data/m.db\nrules: myrules\n")
+    config = load_config(cfg)
+    assert config.database == cfg.parent.resolve() / "data" / "m.db"
+    assert config.rules == cfg.parent.resolve() / "myrules"
+
+
+@pytest.mark.parametrize("value,seconds", [(90, 90.0), ("30s", 30.0), ("15m", 900.0),
+                                           ("1h", 3600.0), ("2d", 172800.0), ("1.5", 1.5)])
+def test_durations(value, seconds):
+    assert parse_duration(value) == seconds
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "soon", "5 minutes", True])
+def test_bad_durations(value):
+    with pytest.raises(ValueError):
+        parse_duration(value)
+
+
+def test_every_command_has_help_with_an_example():
+    runner = CliRunner()
+    for name, command in cli.commands.items():
+        result = runner.invoke(cli, [name, "--help"])
+        assert result.exit_code == 0, name
+        assert command.help and len(command.help) > 30, f"{name} has no help text"
+        assert "Example" in (command.help or ""), f"{name} help shows no example"

@@ -1,0 +1,106 @@
+"""The outbox: alerts are delivered once, retried with backoff, given up when hopeless."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from monitor.alerts import build_channel
+from monitor.delivery import deliver_pending
+from monitor.models import Article, Hit
+from monitor.store import Store, utcnow
+
+
+def _article(n: int, text: str = "Sanctions were discussed in Pyongyang at length.") -> Article:
+    return Article(url=f"https://news.test/{n}", request_url=f"https://news.test/{n}",
+                   source="wire", title=f"Story {n}", text=f"{text} ({n})")
+
+
+def _hit(mode: str = "immediate", channels: tuple = ()) -> Hit:
+    return Hit("rnk", "Russia and North Korea", ["Pyongyang"],
+               snippet="talks in [[Pyongyang]] went on", mode=mode, channels=channels)
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "m.db")
+    yield s
+    s.close()
+
+
+def test_each_alert_is_delivered_once(store, slack, smtp):
+    channels = {"slack": build_channel("slack", "slack", webhook_url=slack.url),
+                "mail": build_channel("email", "mail", host="127.0.0.1", port=smtp.port,
+                                      sender="m@test.invalid", recipients=["d@test.invalid"],
+                                      security="none")}
+    store.save_article(_article(1), [_hit()], channels)
+    assert deliver_pending(store, channels).sent == 2
+    assert deliver_pending(store, channels).sent == 0
+    assert len(slack.wait_for(1)) == 1 and len(smtp.wait_for(1)) == 1
+    assert store.outbox_status() == {"sent": 2}
+
+
+def test_a_watch_can_name_its_channels(store, slack):
+    channels = {"slack": build_channel("slack", "slack", webhook_url=slack.url),
+                "console": build_channel("console", "console")}
+    saved = store.save_article(_article(1), [_hit(channels=("slack",))], channels)
+    assert saved.alerts_queued == 1
+
+
+def test_rate_limited_alert_waits_for_retry_after_then_goes_out(store, slack):
+    slack.script((429, "rate_limited", {"Retry-After": "120"}))
+    channels = {"slack": build_channel("slack", "slack", webhook_url=slack.url)}
+    store.save_article(_article(1), [_hit()], channels)
+    now = utcnow()
+    report = deliver_pending(store, channels, now=now)
+    assert (report.sent, report.failed) == (0, 1)
+    assert deliver_pending(store, channels, now=now + timedelta(seconds=60)).sent == 0
+    assert deliver_pending(store, channels, now=now + timedelta(seconds=121)).sent == 1
+    row = next(store.db.query("select * from outbox"))
+    assert row["status"] == "sent" and row["attempts"] == 2
+
+
+def test_permanent_failure_is_given_up_and_recorded(store, slack):
+    channels = {"slack": build_channel("slack", "slack", webhook_url=slack.url + "-gone")}
+    store.save_article(_article(1), [_hit()], channels)
+    report = deliver_pending(store, channels)
+    assert report.dead == 1
+    row = next(store.db.query("select * from outbox"))
+    assert row["status"] == "dead" and "404" in row["last_error"]
+    assert "XXXX" not in row["last_error"]           # the webhook secret is not recorded
+
+
+def test_unreachable_smtp_is_retried_with_growing_backoff_then_dead(store):
+    import socket
+    with socket.socket() as s:                        # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    channels = {"mail": build_channel("email", "mail", host="127.0.0.1", port=port,
+                                      sender="m@test.invalid", recipients=["d@test.invalid"],
+                                      security="none", timeout=2)}
+    store.save_article(_article(1), [_hit()], channels)
+    now = utcnow()
+    waits = []
+    for attempt in range(3):
+        report = deliver_pending(store, channels, now=now, max_attempts=3)
+        row = next(store.db.query("select * from outbox"))
+        if row["status"] == "dead":
+            break
+        assert report.failed == 1 and f"127.0.0.1:{port}" in report.errors[0]
+        nxt = row["next_attempt_at"]
+        waits.append(nxt)
+        now = now + timedelta(hours=2)
+    assert row["status"] == "dead" and row["attempts"] == 3
+    assert waits == sorted(waits) and len(waits) == 2
+
+
+def test_digest_mode_hits_go_out_as_one_message(store, slack):
+    channels = {"slack": build_channel("slack", "slack", webhook_url=slack.url)}
+    for n in range(3):
+        store.save_article(_article(n, text=f"Different story number {n} about Pyongyang"),
+                           [_hit(mode="digest")], channels)
+    assert deliver_pending(store, channels).sent == 0          # digests wait for their tick
+    assert deliver_pending(store, channels, digests=True).sent == 3
+    [post] = slack.wait_for(1)
+    assert all(f"Story {n}" in str(post) for n in range(3))

@@ -1,0 +1,107 @@
+"""From a news source to an alert, end to end: the real Scrapy downloader against a local
+site, the real pipeline, a real SQLite file, a real SMTP server and a Slack look-alike."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from tests.conftest import monitor_cmd, rss, seed_html, write_config
+
+SEED = "cbc-news_2024-06-19"
+CONTROL = "kitchen-ledger_2024-03-02"
+
+
+def _counts(db) -> dict:
+    conn = sqlite3.connect(db)
+    try:
+        return {t: conn.execute(f"select count(*) from {t}").fetchone()[0]
+                for t in ("articles", "hits", "outbox")}
+    finally:
+        conn.close()
+
+
+def _site_with_feed(site) -> str:
+    site.set("/news/russia-north-korea.html", seed_html(SEED))
+    site.set("/food/sourdough.html", seed_html(CONTROL))
+    site.set("/world/rss.xml", rss([
+        ("Russia, North Korea say they've strengthened ties", site.url("/news/russia-north-korea.html")),
+        ("Why your sourdough starter smells like nail varnish", site.url("/food/sourdough.html")),
+    ]), content_type="application/rss+xml", etag='"feed-v1"')
+    return site.url("/world/rss.xml")
+
+
+def _channels(smtp) -> list[dict]:
+    return [{"kind": "console", "name": "console"},
+            {"kind": "email", "name": "desk-mail", "host": "127.0.0.1", "port": smtp.port,
+             "security": "none", "sender": "monitor@test.invalid",
+             "recipients": ["desk@test.invalid"]},
+            {"kind": "slack", "name": "newsroom", "webhook_url_env": "TEST_SLACK_WEBHOOK"}]
+
+
+def test_crawl_stores_both_articles_hits_once_and_alerts_once(tmp_path, site, smtp, slack):
+    feed = _site_with_feed(site)
+    cfg = write_config(tmp_path / "monitor.yaml", channels=_channels(smtp),
+                       sources=[{"name": "local-world", "kind": "feed", "url": feed}])
+    env = {"TEST_SLACK_WEBHOOK": slack.url}
+
+    first = monitor_cmd("-c", str(cfg), "crawl", env=env)
+    assert first.returncode == 0, first.stderr
+
+    db = sqlite3.connect(tmp_path / "monitor.db")
+    db.row_factory = sqlite3.Row
+    articles = {r["source"] + ":" + r["title"]: r for r in db.execute("select * from articles")}
+    assert len(articles) == 2
+    seed = next(r for r in articles.values() if "North Korea" in r["title"])
+    control = next(r for r in articles.values() if "sourdough" in r["title"])
+    assert "mutual defence pledge" in seed["text"]
+    assert "Kumsusan Palace" in seed["text"]
+    assert "Related Stories" not in seed["text"]          # page furniture stays out
+    assert seed["published"].startswith("2024-06-19")
+    assert control["published"].startswith("2024-03-02")
+    assert "ethyl acetate" in control["text"]
+
+    hits = db.execute("select * from hits").fetchall()
+    assert [(h["watch_id"], h["article_id"]) for h in hits] == [("russia-north-korea", seed["id"])]
+    db.close()
+
+    mails = smtp.wait_for(1, timeout=10)
+    assert len(mails) == 1
+    mail = mails[0]
+    assert "Russia, North Korea" in mail["Subject"]
+    assert mail["To"] == "desk@test.invalid"
+    text = mail.get_body(("plain",)).get_content()
+    assert seed["url"] in text and "local-world" in text and "2024-06-19" in text
+    assert "mutual defence" in text.lower()
+
+    posts = slack.wait_for(1, timeout=10)
+    assert len(posts) == 1
+    assert "Russia, North Korea" in str(posts[0])
+    assert "Traceback" not in first.stderr
+
+    # A second crawl: the feed answers 304 or lists only seen URLs -> nothing new.
+    second = monitor_cmd("-c", str(cfg), "crawl", env=env)
+    assert second.returncode == 0, second.stderr
+    assert _counts(tmp_path / "monitor.db") == {"articles": 2, "hits": 1, "outbox": 3}
+    feed_gets = [r for r in site.requests if r.path == "/world/rss.xml"]
+    assert feed_gets[-1].headers.get("If-None-Match") == '"feed-v1"'
+    assert len(smtp.messages) == 1
+    assert len(slack.posts) == 1
+
+
+def test_same_story_under_a_second_url_is_stored_but_not_alerted_again(tmp_path, site, smtp, slack):
+    site.set("/a/story.html", seed_html(SEED))
+    # A wire copy: same text and canonical link removed, so it is a different article URL.
+    copy = seed_html(SEED).replace(b'rel="canonical"', b'rel="x-canonical"').replace(
+        b'property="og:url"', b'property="x-og-url"').replace(b"mainEntityOfPage", b"x")
+    site.set("/b/copy.html", copy)
+    site.set("/feed.xml", rss([("A", site.url("/a/story.html")), ("B", site.url("/b/copy.html"))]),
+             content_type="application/rss+xml")
+    cfg = write_config(tmp_path / "monitor.yaml", channels=_channels(smtp),
+                       sources=[{"name": "wire", "kind": "feed", "url": site.url("/feed.xml")}])
+    run = monitor_cmd("-c", str(cfg), "crawl", env={"TEST_SLACK_WEBHOOK": slack.url})
+    assert run.returncode == 0, run.stderr
+    counts = _counts(tmp_path / "monitor.db")
+    assert counts["articles"] == 2 and counts["hits"] == 2
+    assert counts["outbox"] == 3          # one story, one alert per channel
+    assert len(smtp.wait_for(1)) == 1
+    assert len(slack.wait_for(1)) == 1

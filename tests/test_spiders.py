@@ -1,0 +1,181 @@
+"""Spiders tested offline: responses built in memory, callbacks called directly."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import datetime, timezone
+
+import pytest
+import scrapy
+from scrapy.http import HtmlResponse, Request, TextResponse, XmlResponse
+from scrapy.utils.test import get_crawler
+
+from monitor.config import MonitorConfig, SourceConfig
+from monitor.crawl.context import CrawlContext
+from monitor.models import Page
+from spiders.feeds import FeedSpider
+from spiders.sitemaps import NewsSitemapSpider
+from tests.conftest import CORPUS, RULES
+
+RSS2 = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>W</title>
+<item><title>Old</title><link>https://news.test/old</link><pubDate>Mon, 17 Jun 2024 10:00:00 GMT</pubDate></item>
+<item><title>New</title><link>https://news.test/new</link><pubDate>Wed, 19 Jun 2024 10:00:00 GMT</pubDate></item>
+<item><title>Relative</title><link>/rel</link></item>
+</channel></rss>"""
+
+RSS1 = b"""<?xml version="1.0"?>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"
+ xmlns:dc="http://purl.org/dc/elements/1.1/">
+<channel rdf:about="https://news.test/"><title>W</title><link>https://news.test/</link><description>d</description></channel>
+<item rdf:about="https://news.test/rdf-1"><title>One</title><link>https://news.test/rdf-1</link><dc:date>2024-06-19T08:00:00Z</dc:date></item>
+</rdf:RDF>"""
+
+ATOM = b"""<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">
+<title>W</title><id>urn:x</id><updated>2024-06-19T08:00:00Z</updated>
+<entry><title>A</title><id>urn:a</id><link rel="alternate" href="https://news.test/atom-a"/><updated>2024-06-19T08:00:00Z</updated></entry>
+</feed>"""
+
+URLSET = b"""<?xml version="1.0" encoding="UTF-8"?>
+<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">
+<url><loc>https://news.test/s1</loc><lastmod>2024-06-18T10:00:00Z</lastmod>
+<news:news><news:publication><news:name>T</news:name><news:language>en</news:language></news:publication>
+<news:publication_date>2024-06-18T10:00:00Z</news:publication_date><news:title>S1</news:title></news:news></url>
+<url><loc>https://news.test/s2</loc><lastmod>2024-06-19T10:00:00Z</lastmod></url>
+</urlset>"""
+
+INDEX = b"""<?xml version="1.0" encoding="UTF-8"?>
+<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+<sitemap><loc>https://news.test/sitemap-2024-05.xml</loc><lastmod>2024-05-31</lastmod></sitemap>
+<sitemap><loc>https://news.test/sitemap-2024-06.xml</loc><lastmod>2024-06-19</lastmod></sitemap>
+</sitemapindex>"""
+
+
+@pytest.fixture
+def context(tmp_path):
+    config = MonitorConfig(path=tmp_path / "monitor.yaml", database=tmp_path / "m.db",
+                           rules=RULES)
+    ctx = CrawlContext(config)
+    yield ctx
+    ctx.close()
+
+
+def _spider(cls, context, **source):
+    src = SourceConfig(**{"name": "test", "kind": cls.kind, "url": "https://news.test/x",
+                          **source})
+    return cls.from_crawler(get_crawler(cls), sources=[src], context=context), src
+
+
+def _urls(results) -> list[str]:
+    return [r.url for r in results if isinstance(r, Request)]
+
+
+@pytest.mark.parametrize("body,expected", [
+    (RSS2, ["https://news.test/new", "https://news.test/old", "https://news.test/rel"]),
+    (RSS1, ["https://news.test/rdf-1"]),
+    (ATOM, ["https://news.test/atom-a"]),
+])
+def test_feed_formats_yield_article_requests_newest_first(context, body, expected):
+    spider, src = _spider(FeedSpider, context)
+    response = XmlResponse("https://news.test/feed.xml", body=body)
+    assert _urls(spider.parse_feed(response, source=src)) == expected
+
+
+def test_feed_request_carries_title_and_date_to_the_page(context):
+    spider, src = _spider(FeedSpider, context)
+    request = list(spider.parse_feed(XmlResponse("https://news.test/f", body=RSS2), source=src))[0]
+    assert request.cb_kwargs["feed_title"] == "New"
+    assert request.cb_kwargs["feed_published"] == datetime(2024, 6, 19, 10, tzinfo=timezone.utc)
+    assert request.meta["download_maxsize"] == context.config.extraction.max_page_bytes
+
+
+def test_seen_urls_are_skipped_and_max_articles_holds(context):
+    context.store.record_page("https://news.test/new", "test", "stored")
+    spider, src = _spider(FeedSpider, context, max_articles=1)
+    assert _urls(spider.parse_feed(XmlResponse("https://news.test/f", body=RSS2),
+                                   source=src)) == ["https://news.test/old"]
+
+
+def test_not_modified_feed_yields_nothing_and_validators_are_kept(context):
+    spider, src = _spider(FeedSpider, context)
+    fresh = XmlResponse("https://news.test/f", body=RSS2, headers={"ETag": '"v7"'})
+    list(spider.parse_feed(fresh, source=src))
+    assert context.store.fetch_state("https://news.test/f")["etag"] == '"v7"'
+    req = spider.source_request(src, "https://news.test/f", spider.parse_feed)
+    assert req.headers.get("If-None-Match") == b'"v7"'
+    assert list(spider.parse_feed(XmlResponse("https://news.test/f", status=304, body=b""),
+                                  source=src)) == []
+
+
+def test_html_instead_of_a_feed_is_a_source_error(context):
+    spider, src = _spider(FeedSpider, context)
+    page = HtmlResponse("https://news.test/f", body=b"<html><body><p>Oops <b>not a feed</p>")
+    assert _urls(spider.parse_feed(page, source=src)) == []
+    assert "not a readable feed" in spider._failed["test"]
+
+
+def test_sitemap_urlset_newest_first(context):
+    spider, src = _spider(NewsSitemapSpider, context)
+    out = _urls(spider.parse_sitemap(XmlResponse("https://news.test/sm.xml", body=URLSET),
+                                     source=src))
+    assert out == ["https://news.test/s2", "https://news.test/s1"]
+
+
+def test_gzipped_sitemap(context):
+    spider, src = _spider(NewsSitemapSpider, context)
+    resp = scrapy.http.Response("https://news.test/sm.xml.gz", body=gzip.compress(URLSET))
+    assert len(_urls(spider.parse_sitemap(resp, source=src))) == 2
+
+
+def test_sitemap_index_follows_newest_children(context):
+    spider, src = _spider(NewsSitemapSpider, context)
+    requests = list(spider.parse_sitemap(XmlResponse("https://news.test/i.xml", body=INDEX),
+                                         source=src))
+    assert _urls(requests)[0] == "https://news.test/sitemap-2024-06.xml"
+    assert all(r.callback == spider.parse_sitemap for r in requests)
+
+
+def test_robots_txt_leads_to_sitemaps(context):
+    spider, src = _spider(NewsSitemapSpider, context)
+    robots = TextResponse("https://news.test/robots.txt",
+                          body=b"User-agent: *\nSitemap: https://news.test/news.xml\n")
+    assert _urls(spider.parse_sitemap(robots, source=src)) == ["https://news.test/news.xml"]
+
+
+def test_article_response_becomes_a_page_item(context):
+    spider, _ = _spider(FeedSpider, context)
+    response = HtmlResponse("https://news.test/new", body=b"<html></html>",
+                            headers={"Content-Type": "text/html; charset=utf-8"})
+    [page] = list(spider.parse_article(response, source="test", feed_title="New",
+                                       feed_published=None))
+    assert isinstance(page, Page)
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert page.source == "test" and page.feed_title == "New"
+
+
+@pytest.mark.skipif(not (CORPUS / "feeds").is_dir(),
+                    reason="../shared/corpus/feeds not present (real feeds corpus)")
+def test_real_feeds_parse_without_crashing(context):
+    manifest = json.loads((CORPUS / "feeds" / "MANIFEST.json").read_text())
+    spider, src = _spider(FeedSpider, context, max_articles=1000)
+    with_links = 0
+    for entry in manifest:
+        body = (CORPUS / "feeds" / entry["file"]).read_bytes()
+        urls = _urls(spider.parse_feed(XmlResponse(f"https://feeds.test/{entry['file']}",
+                                                   body=body), source=src))
+        with_links += bool(urls)
+    # Nearly every real feed lists article links; the few that don't are OPML or HTML.
+    assert with_links >= len(manifest) - 10
+
+
+@pytest.mark.skipif(not (CORPUS / "sitemaps").is_dir(),
+                    reason="../shared/corpus/sitemaps not present (real sitemaps corpus)")
+def test_real_sitemaps_parse(context):
+    spider, src = _spider(NewsSitemapSpider, context, max_articles=100000)
+    manifest = json.loads((CORPUS / "sitemaps" / "MANIFEST.json").read_text())
+    found = 0
+    for entry in manifest:
+        body = (CORPUS / "sitemaps" / entry["file"]).read_bytes()
+        resp = scrapy.http.Response(f"https://sitemaps.test/{entry['file']}", body=body)
+        found += len(_urls(spider.parse_sitemap(resp, source=src)))
+    assert found > 10
