@@ -17,8 +17,21 @@ _GENERIC_HOST_LABELS = {"www", "m", "amp", "mobile", "news", "edition", "com", "
                         "net", "de", "uk", "www2"}
 
 
+_TRANSLIT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "æ": "ae", "ø": "oe",
+                           "å": "aa"})
+_DATE_PART = re.compile(r"^\W*(?:\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,2}\.? \w+ \d{4}|\w+ \d{1,2}, \d{4})\W*$")
+_BYLINE_PART = re.compile(r"^(?:by|von|par|por|di|av|door)\s+\S", re.I)
+
+
 def _key(text: str) -> str:
-    return _ALNUM.sub("", unicodedata.normalize("NFKC", text).casefold())
+    """Lower-case letters and digits only, umlauts spelled out (Börse -> boerse)."""
+    return _ALNUM.sub("", unicodedata.normalize("NFKC", text).casefold().translate(_TRANSLIT))
+
+
+def _key_plain(text: str) -> str:
+    """Like _key but with accents dropped instead (Börse -> borse)."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return _ALNUM.sub("", "".join(ch for ch in decomposed if not unicodedata.combining(ch)))
 
 
 def site_names(pm: PageMeta, url: str) -> list[str]:
@@ -30,8 +43,10 @@ def site_names(pm: PageMeta, url: str) -> list[str]:
     for obj in ([pm.article_ld] if pm.article_ld else []) + pm.jsonld:
         pub = obj.get("publisher")
         names.append(ld_text(pub) if pub else None)
-        if any(t.lower() in ("organization", "newsmediaorganization", "website") for t in
-               ([obj.get("@type")] if isinstance(obj.get("@type"), str) else obj.get("@type") or [])):
+        types = obj.get("@type")
+        types = [types] if isinstance(types, str) else types if isinstance(types, list) else []
+        if any(isinstance(t, str) and t.lower() in ("organization", "newsmediaorganization", "website")
+               for t in types):
             names.append(ld_text(obj.get("name")))
     host = urlsplit(url).hostname or ""
     labels = [lab for lab in host.split(".")[:-1] if lab not in _GENERIC_HOST_LABELS]
@@ -40,32 +55,51 @@ def site_names(pm: PageMeta, url: str) -> list[str]:
         names.append("".join(labels))
     keys = []
     for name in names:
-        key = _key(name.lstrip("@")) if name else ""
-        if len(key) >= 2 and key not in keys:
-            keys.append(key)
+        if not name:
+            continue
+        for key in (_key(name.lstrip("@")), _key_plain(name.lstrip("@"))):
+            if len(key) >= 2 and key not in keys:
+                keys.append(key)
     return keys
 
 
 def _is_site_part(part: str, sites: list[str]) -> bool:
-    key = _key(part)
-    if not key:
+    keys = {_key(part), _key_plain(part)}
+    if not any(keys):
         return True
     if len(part.split()) > 6:
         return False
-    for site in sites:
-        if key == site:
-            return True
-        if len(site) >= 3 and (site in key or (len(key) >= 4 and key in site)):
-            return True
+    for key in keys:
+        for site in sites:
+            if key == site:
+                return True
+            if len(site) >= 3 and (site in key or (len(key) >= 4 and key in site)):
+                return True
     return False
 
 
-def strip_site_name(title: str, sites: list[str]) -> str:
+def _is_tail_junk(part: str) -> bool:
+    """Parts that follow a site name in titles: dates and bylines."""
+    return bool(_DATE_PART.match(part) or _BYLINE_PART.match(part))
+
+
+def strip_site_name(title: str, sites: list[str], site_texts: list[str] = ()) -> str:
     """Remove site-name parts (" | CBC News", "BBC News - ") from either end of a title.
 
-    A part is removed only when what is left is still a non-trivial headline.
+    Parts are split at spaced separators (``|``, ``-``, ``–``, ``—``, ``:``, ``·``,
+    ``»``, ``/``); a part is a site name when it matches og:site_name, application-name,
+    the JSON-LD publisher or the host name. Dates and bylines after a site name go with
+    it. A site name glued to the title with unspaced punctuation ("…：朝日新聞デジタル")
+    is removed too. The headline itself is never removed.
     """
     title = clean_text(title)
+    for text in site_texts:
+        if text and len(text) >= 2 and title.endswith(text) and len(title) > len(text) + 8:
+            head = title[: -len(text)]
+            stripped = re.sub(r"\s*[|\-–—:：·•»/｜]\s*$", "", head)
+            if stripped != head:
+                title = stripped.strip()
+                break
     parts = _SEPARATOR.split(title)
     seps = _SEPARATOR.findall(title)
     if len(parts) < 2:
@@ -73,10 +107,18 @@ def strip_site_name(title: str, sites: list[str]) -> str:
     changed = True
     while changed and len(parts) > 1:
         changed = False
-        if _is_site_part(parts[-1], sites):
-            parts, seps = parts[:-1], seps[:-1]
-            changed = True
-        elif _is_site_part(parts[0], sites):
+        # a site name among the last parts, with only dates or bylines after it
+        for i in range(len(parts) - 1, 0, -1):
+            if _is_site_part(parts[i], sites) and all(_is_tail_junk(p) for p in parts[i + 1:]):
+                # section names between headline and site go too ("- Politik - SZ.de")
+                while i > 1 and len(parts[i - 1].split()) <= 2 and len(parts[i - 1]) <= 20:
+                    i -= 1
+                parts, seps = parts[:i], seps[: i - 1]
+                changed = True
+                break
+            if not _is_tail_junk(parts[i]):
+                break
+        if not changed and _is_site_part(parts[0], sites):
             parts, seps = parts[1:], seps[1:]
             changed = True
     out = parts[0]
@@ -88,6 +130,7 @@ def strip_site_name(title: str, sites: list[str]) -> str:
 def title_candidates(pm: PageMeta, url: str) -> dict[str, str]:
     """Headline candidates by source, each cleaned and stripped of site names."""
     sites = site_names(pm, url)
+    site_texts = [t for t in (pm.first("og:site_name"), pm.first("application-name")) if t]
     raw = {
         "json-ld": ld_text(pm.article_ld.get("headline")) if pm.article_ld else None,
         "og": pm.first("og:title"),
@@ -98,7 +141,7 @@ def title_candidates(pm: PageMeta, url: str) -> dict[str, str]:
     out = {}
     for name, value in raw.items():
         if value:
-            value = strip_site_name(value, sites)
+            value = strip_site_name(value, sites, site_texts)
             if value:
                 out[name] = value
     return out
@@ -107,22 +150,22 @@ def title_candidates(pm: PageMeta, url: str) -> dict[str, str]:
 def choose_title(cands: dict[str, str]) -> tuple[str | None, str]:
     """Pick the headline from candidates.
 
-    A headline given the same way by two independent sources wins; then structured data
-    (JSON-LD headline, og:title), then the h1 and the <title>.
+    og:title and the JSON-LD headline are the editor's headlines. When both exist and
+    differ, the one that merely repeats the ``<title>`` is taken for the SEO variant and
+    the other one wins (on the corpus benchmark this beats any fixed order and any
+    majority vote). Otherwise og:title, JSON-LD headline, h1, <title>, twitter:title.
 
     Returns:
         (headline or None, name of the source).
     """
-    order = ["json-ld", "og", "h1", "twitter", "title"]
-    keys = {name: _key(value) for name, value in cands.items()}
-    for name in order:
-        if name not in cands:
-            continue
-        agree = [o for o in cands if o != name and keys[o] == keys[name]]
-        if agree:
-            return cands[name], f"{name}+{agree[0]}"
-    for name in order:
-        if name in cands:
+    og, ld, tag = cands.get("og"), cands.get("json-ld"), cands.get("title")
+    if og and ld and _key(og) != _key(ld) and tag:
+        if _key(tag) == _key(og):
+            return ld, "json-ld (og:title repeats <title>)"
+        if _key(tag) == _key(ld):
+            return og, "og (json-ld repeats <title>)"
+    for name in ("og", "json-ld", "h1", "title", "twitter"):
+        if cands.get(name):
             return cands[name], name
     return None, "none"
 
