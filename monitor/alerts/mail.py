@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.policy
 import ipaddress
 import logging
 import smtplib
@@ -27,6 +28,13 @@ from monitor.models import Alert
 SECURITY_MODES = ("starttls", "ssl", "none")
 
 logger = logging.getLogger(__name__)
+
+# For an ASCII subject, allow header lines up to 200 characters so the whole subject
+# (at most 140) stays on one line: with the 78 default, Python's folder moves some
+# subjects (e.g. one containing "alert(1)</script>") whole onto a continuation line and
+# parsers then see a leading space. Non-ASCII subjects become RFC 2047 encoded words,
+# which must stay within 75 characters, so they keep the default.
+_ASCII_POLICY = email.policy.default.clone(max_line_length=200)
 
 
 def _is_loopback(host: str) -> bool:
@@ -61,7 +69,7 @@ def build_message(subject: str, text: str, html: str, *, sender: str,
     Returns:
         The message, ready for ``smtplib.SMTP.send_message``.
     """
-    msg = EmailMessage()
+    msg = EmailMessage(policy=_ASCII_POLICY if subject.isascii() else email.policy.default)
     msg["Subject"] = subject
     msg["From"] = sender
     msg["To"] = ", ".join(recipients)
