@@ -12,6 +12,7 @@ closes the socket. Everything a test inspects is recorded under a lock, and ever
 - :class:`SlackServer`: answers POSTs on ``/services/T000/B000/XXXX`` like Slack's
   incoming webhooks (200 "ok", scripted 429 / 404 / 500...), checks Block Kit limits,
   records the JSON bodies in ``.posts``.
+- :class:`WebhookServer`: the same for any JSON webhook (one path, scripted replies).
 - :class:`SiteServer`: serves a mutable ``path -> route`` table (feeds, sitemaps,
   articles, robots.txt) with ETag / Last-Modified conditional GET, HEAD and a request log.
 
@@ -50,6 +51,8 @@ __all__ = [
     "SlackServer",
     "SmtpEnvelope",
     "SmtpServer",
+    "WebhookServer",
+    "check_slack_limits",
     "make_self_signed_cert",
     "server_tls_context",
 ]
@@ -538,77 +541,85 @@ def check_slack_limits(payload: Any) -> str | None:
     return None
 
 
-class _SlackHandler(_BaseHandler):
+class _JsonPostHandler(_BaseHandler):
     def do_POST(self) -> None:  # noqa: N802
-        owner: SlackServer = self.server.owner
+        owner: WebhookServer = self.server.owner
         body = self._read_body()
         self._record(body)
         if self.path != owner.path:
-            self._reply(404, b"no_service", "text/plain")
+            self._reply(404, owner.not_found_body.encode(), "text/plain")
             return
         try:
             payload = json.loads(body)
         except ValueError:
-            self._reply(400, b"invalid_payload", "text/plain")
+            self._reply(400, owner.bad_json_body.encode(), "text/plain")
             return
         owner._posts.append(payload)
         scripted = owner._next_response()
-        if scripted is None and owner.validate:
-            problem = check_slack_limits(payload)
-            if problem:
-                scripted = (400, problem, {})
-        status, text, headers = scripted or (200, "ok", {})
-        self._reply(status, text.encode(), "text/html", headers)
+        if scripted is None:
+            scripted = owner._check(payload)
+        status, text, headers = scripted or owner.default_response
+        content_type = dict((k.lower(), v) for k, v in headers.items()).get(
+            "content-type", "text/plain; charset=utf-8")
+        headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+        self._reply(status, text.encode(), content_type, headers)
 
     def do_GET(self) -> None:  # noqa: N802
+        owner: WebhookServer = self.server.owner
         self._record()
-        self._reply(400 if self.path == self.server.owner.path else 404,
-                    b"invalid_payload" if self.path == self.server.owner.path
-                    else b"no_service", "text/plain")
+        if self.path == owner.path:
+            self._reply(405, b"method not allowed", "text/plain", {"Allow": "POST"})
+        else:
+            self._reply(404, owner.not_found_body.encode(), "text/plain")
 
 
-class SlackServer(_ThreadedHttp):
-    """Answers like a Slack incoming webhook at ``/services/T000/B000/XXXX``.
+Response = tuple[int, str, Mapping[str, str]]
 
-    A POST to that path is parsed as JSON and recorded in ``.posts``; the reply is the
-    next scripted response, else (when ``validate``) 400 ``no_text`` /
-    ``invalid_blocks`` for a payload breaking Slack's limits, else 200 "ok". A POST to
-    any other path gets 404 "no_service"; a body that is not JSON gets 400
-    "invalid_payload" and is not recorded in ``.posts``.
+
+class WebhookServer(_ThreadedHttp):
+    """Receives JSON POSTs on one path, records them, and replies as scripted.
+
+    A POST to ``path`` is parsed as JSON and recorded in ``.posts`` (the raw request,
+    headers included, is in ``.requests``); the reply is the next scripted response,
+    else ``default_response``. A POST to another path gets 404; a body that is not JSON
+    gets 400 and is not recorded in ``.posts``.
 
     Args:
+        path: the path to accept, e.g. ``/hooks/abc123``.
         responses: scripted replies, consumed one per recorded POST, as
-            ``(status, body, headers)``, e.g.
-            ``[(429, "rate_limited", {"Retry-After": "1"}), (200, "ok", {})]``.
-        validate: check payloads against Slack's size limits (see
-            :func:`check_slack_limits`).
-
-    Attributes:
-        path: the webhook path.
+            ``(status, body, headers)``, e.g. ``[(500, "oops", {}), (204, "", {})]``.
+            A ``Content-Type`` in headers replaces the default ``text/plain``.
+        default_response: the reply once the script is used up.
     """
 
-    _handler = _SlackHandler
+    _handler = _JsonPostHandler
+    not_found_body = "not found"
+    bad_json_body = "invalid JSON"
 
-    def __init__(self, responses: Iterable[tuple[int, str, Mapping[str, str]]] = (),
-                 *, validate: bool = True) -> None:
+    def __init__(self, path: str = "/hooks/test-token", responses: Iterable[Response] = (),
+                 *, default_response: Response = (200, "ok", {})) -> None:
         super().__init__()
-        self.path = SLACK_PATH
-        self.validate = validate
+        self.path = path
+        self.default_response = default_response
         self._lock = threading.Lock()
-        self._responses: deque[tuple[int, str, Mapping[str, str]]] = deque(responses)
+        self._responses: deque[Response] = deque(responses)
         self._posts = _Recorder()
+
+    def __enter__(self) -> WebhookServer:
+        self._start()
+        return self
 
     @property
     def url(self) -> str:
-        """The full webhook URL, e.g. ``http://127.0.0.1:PORT/services/T000/B000/XXXX``."""
+        """The full URL to POST to, e.g. ``http://127.0.0.1:PORT/hooks/test-token``."""
         return self.base_url + self.path
 
     @property
     def posts(self) -> list[Any]:
-        """The JSON bodies POSTed to the webhook path, oldest first (a copy)."""
+        """The JSON bodies POSTed to ``path``, oldest first (a copy)."""
         return self._posts.snapshot()
 
-    def script(self, *responses: tuple[int, str, Mapping[str, str]]) -> None:
+    def script(self, *responses: Response) -> None:
         """Queue more ``(status, body, headers)`` replies for the next POSTs."""
         with self._lock:
             self._responses.extend(responses)
@@ -623,15 +634,61 @@ class SlackServer(_ThreadedHttp):
         Raises:
             TimeoutError: fewer arrived in time.
         """
-        return self._posts.wait_for(n, timeout, "Slack posts")
+        return self._posts.wait_for(n, timeout, "posts")
+
+    def _next_response(self) -> Response | None:
+        with self._lock:
+            return self._responses.popleft() if self._responses else None
+
+    def _check(self, payload: Any) -> Response | None:
+        """Subclasses may reject a payload that no script answered; None accepts it."""
+        return None
+
+
+class SlackServer(WebhookServer):
+    """Answers like a Slack incoming webhook at ``/services/T000/B000/XXXX``.
+
+    As :class:`WebhookServer`, with Slack's answers: 200 "ok" by default; 404
+    "no_service" for another path; 400 "invalid_payload" for a body that is not JSON;
+    and (when ``validate``) 400 "no_text" / "invalid_blocks" for a payload breaking
+    Slack's limits (see :func:`check_slack_limits`) unless a scripted reply comes first.
+
+    Args:
+        responses: scripted replies, consumed one per recorded POST, as
+            ``(status, body, headers)``, e.g.
+            ``[(429, "rate_limited", {"Retry-After": "1"}), (200, "ok", {})]``.
+        validate: check payloads against Slack's size limits.
+
+    Attributes:
+        path: the webhook path.
+    """
+
+    not_found_body = "no_service"
+    bad_json_body = "invalid_payload"
+
+    def __init__(self, responses: Iterable[Response] = (), *, validate: bool = True) -> None:
+        super().__init__(SLACK_PATH, responses, default_response=(200, "ok", {}))
+        self.validate = validate
 
     def __enter__(self) -> SlackServer:
         self._start()
         return self
 
-    def _next_response(self) -> tuple[int, str, Mapping[str, str]] | None:
-        with self._lock:
-            return self._responses.popleft() if self._responses else None
+    def wait_for(self, n: int, timeout: float = 5.0) -> list[Any]:
+        """Wait until at least ``n`` JSON bodies were posted; returns all of them.
+
+        Args:
+            n: how many posts in total.
+            timeout: seconds to wait at most.
+
+        Raises:
+            TimeoutError: fewer arrived in time.
+        """
+        return self._posts.wait_for(n, timeout, "Slack posts")
+
+    def _check(self, payload: Any) -> Response | None:
+        problem = check_slack_limits(payload) if self.validate else None
+        return (400, problem, {}) if problem else None
 
 
 # =============================================================================== Site
