@@ -1,0 +1,295 @@
+"""Named entities (``rules/entities.yaml``) and spelling variants (``rules/variants.yaml``).
+
+entities.yaml::
+
+    entities:
+      - id: north-korea            # referenced in queries as @north-korea
+        type: place                # person | organisation | place | event | product | other
+        name: North Korea          # optional display name (defaults to the id)
+        aliases: [North Korea, DPRK, Pyongyang]   # matched ignoring case
+        exact_aliases: [NK]        # optional; matched with exact case
+
+variants.yaml::
+
+    variants:
+      - [defence, defense]         # one group of interchangeable spellings
+      - [co-operation, cooperation]   # a spelling may have several words
+      - [organisation, organization]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from monitor.errors import RuleError
+from monitor.matching import yamlnodes as yn
+from monitor.matching.normalise import TokenForms, term_tokens
+
+ENTITIES_FILE = "entities.yaml"
+VARIANTS_FILE = "variants.yaml"
+ENTITY_TYPES = ("person", "organisation", "place", "event", "product", "other")
+_ENTITY_KEYS = {"id", "type", "name", "aliases", "exact_aliases", "description"}
+
+
+@dataclass(frozen=True)
+class Entity:
+    """One named entity.
+
+    Attributes:
+        id: the id used in queries after ``@`` (e.g. ``north-korea``).
+        type: one of :data:`ENTITY_TYPES`.
+        name: display name.
+        aliases: names matched ignoring case (whole words, variants applied).
+        exact_aliases: names matched with exact case (e.g. an acronym that is also a word).
+        path: the file it was read from, if any.
+        line: 1-based line of its entry, if known.
+    """
+
+    id: str
+    type: str
+    name: str
+    aliases: tuple[str, ...]
+    exact_aliases: tuple[str, ...] = ()
+    path: str | None = None
+    line: int | None = None
+
+
+@dataclass
+class Variants:
+    """Groups of interchangeable spellings, matched on case-folded words.
+
+    A spelling may be one word or several ("co-operation" is the two words "co
+    operation", so ``[co-operation, cooperation]`` declares a two-word and a one-word
+    spelling of the same thing).
+
+    Attributes:
+        groups: every declared group, as written.
+    """
+
+    groups: list[tuple[str, ...]] = field(default_factory=list)
+    _by_fold: dict[tuple[str, ...], tuple[tuple[TokenForms, ...], ...]] = field(
+        default_factory=dict, repr=False)
+    _longest: int = 0
+
+    def add(self, spellings: list[str]) -> None:
+        """Declare one group of interchangeable spellings.
+
+        Args:
+            spellings: two or more spellings, e.g. ``["defence", "defense"]``.
+
+        Raises:
+            ValueError: a spelling has no letters or digits, or is already in a group.
+        """
+        forms = []
+        for spelling in spellings:
+            toks = tuple(term_tokens(spelling))
+            if not toks:
+                raise ValueError(f"variant '{spelling}' has no letters or digits")
+            key = tuple(t.fold for t in toks)
+            if key in self._by_fold or key in [tuple(t.fold for t in f) for f in forms]:
+                raise ValueError(f"variant '{spelling}' is already in a group")
+            forms.append(toks)
+        group = tuple(forms)
+        for f in group:
+            self._by_fold[tuple(t.fold for t in f)] = group
+            self._longest = max(self._longest, len(f))
+        self.groups.append(tuple(spellings))
+
+    @staticmethod
+    def key(spelling: str) -> tuple[str, ...]:
+        """The lookup key of a spelling: its case-folded words."""
+        return tuple(t.fold for t in term_tokens(spelling))
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._by_fold
+
+    def expand(self, tokens: list[TokenForms]) -> list[list[TokenForms]]:
+        """Every spelling of a token sequence obtained by swapping declared variants.
+
+        Args:
+            tokens: a term's tokens.
+
+        Returns:
+            The token sequences (the original first), without duplicates.
+        """
+        if not self._by_fold:
+            return [list(tokens)]
+        out: list[list[TokenForms]] = []
+        seen: set[tuple[str, ...]] = set()
+
+        def walk(i: int, acc: list[TokenForms]) -> None:
+            if len(out) > 4096:
+                raise ValueError("too many spelling variants")
+            if i == len(tokens):
+                key = tuple(t.fold for t in acc)
+                if key not in seen:
+                    seen.add(key)
+                    out.append(list(acc))
+                return
+            walk(i + 1, acc + [tokens[i]])
+            for n in range(1, min(self._longest, len(tokens) - i) + 1):
+                group = self._by_fold.get(tuple(t.fold for t in tokens[i:i + n]))
+                for alt in group or ():
+                    walk(i + n, acc + list(alt))
+
+        walk(0, [])
+        return out
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+
+@dataclass
+class EntityRegistry:
+    """All entities, by id.
+
+    Attributes:
+        entities: id -> Entity, in file order.
+    """
+
+    entities: dict[str, Entity] = field(default_factory=dict)
+
+    def __contains__(self, entity_id: object) -> bool:
+        return entity_id in self.entities
+
+    def __len__(self) -> int:
+        return len(self.entities)
+
+    def __iter__(self):
+        return iter(self.entities.values())
+
+    def get(self, entity_id: str) -> Entity | None:
+        """Return the entity with this id, or None."""
+        return self.entities.get(entity_id)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, list[str]], types: dict[str, str] | None = None
+                  ) -> EntityRegistry:
+        """Build a registry in code (for tests and ad-hoc queries).
+
+        Args:
+            data: entity id -> aliases.
+            types: entity id -> type (default "other").
+
+        Returns:
+            The registry.
+        """
+        reg = cls()
+        for eid, aliases in data.items():
+            reg.entities[eid] = Entity(eid, (types or {}).get(eid, "other"), eid,
+                                       tuple(aliases))
+        return reg
+
+
+def load_entities(path: Path) -> EntityRegistry:
+    """Read entities.yaml.
+
+    Args:
+        path: the file; a missing file gives an empty registry.
+
+    Returns:
+        The registry.
+
+    Raises:
+        RuleError: with file:line:column for malformed YAML, a missing or duplicate id,
+            an unknown type, an entity without aliases, or an alias without letters.
+    """
+    reg = EntityRegistry()
+    if not path.exists():
+        return reg
+    root = yn.compose_file(path)
+    if root is None:
+        return reg
+    top = yn.mapping(root, path, "entities.yaml")
+    yn.check_keys(top, {"entities"}, path, "entities.yaml")
+    if "entities" not in top:
+        return reg
+    items = top["entities"][1]
+    if not isinstance(items, yn.SequenceNode):
+        raise yn.error_at(items, path, "'entities' must be a list of entities")
+    for item in items.value:
+        fields = yn.mapping(item, path, "an entity")
+        yn.check_keys(fields, _ENTITY_KEYS, path, "an entity")
+        if "id" not in fields:
+            raise yn.error_at(item, path, "entity has no 'id'")
+        id_node = fields["id"][1]
+        eid = yn.text(id_node, path, "'id'")
+        if not yn_id_ok(eid):
+            raise yn.error_at(id_node, path, f"entity id '{eid}' may only use letters, "
+                                             "digits, '-', '_' and '.'")
+        if eid in reg.entities:
+            raise yn.error_at(id_node, path, f"entity id '{eid}' is defined twice")
+        etype = "other"
+        if "type" in fields:
+            etype = yn.text(fields["type"][1], path, "'type'")
+            if etype not in ENTITY_TYPES:
+                raise yn.error_at(fields["type"][1], path, f"unknown entity type '{etype}' "
+                                  f"(one of: {', '.join(ENTITY_TYPES)})")
+        name = yn.text(fields["name"][1], path, "'name'") if "name" in fields else eid
+        aliases: list[str] = []
+        exact: list[str] = []
+        for key, out in (("aliases", aliases), ("exact_aliases", exact)):
+            if key in fields:
+                for alias, node in yn.text_list(fields[key][1], path, f"'{key}'"):
+                    if not term_tokens(alias):
+                        raise yn.error_at(node, path, f"alias '{alias}' has no letters or "
+                                                      "digits")
+                    out.append(alias)
+        if not aliases and not exact:
+            raise yn.error_at(item, path, f"entity '{eid}' has no aliases")
+        reg.entities[eid] = Entity(eid, etype, name, tuple(aliases), tuple(exact),
+                                   str(path), item.start_mark.line + 1)
+    return reg
+
+
+def yn_id_ok(ident: str) -> bool:
+    """Whether an id uses only letters, digits, '-', '_' and '.' (and starts alphanumeric)."""
+    return bool(ident) and ident[0].isalnum() and all(c.isalnum() or c in "-_." for c in ident)
+
+
+def load_variants(path: Path) -> Variants:
+    """Read variants.yaml.
+
+    Args:
+        path: the file; a missing file gives no variants.
+
+    Returns:
+        The declared variant groups.
+
+    Raises:
+        RuleError: with file:line:column for malformed YAML, a group with fewer than two
+            spellings, a spelling without letters, or a spelling in two groups.
+    """
+    variants = Variants()
+    if not path.exists():
+        return variants
+    root = yn.compose_file(path)
+    if root is None:
+        return variants
+    top = yn.mapping(root, path, "variants.yaml")
+    yn.check_keys(top, {"variants"}, path, "variants.yaml")
+    if "variants" not in top:
+        return variants
+    groups = top["variants"][1]
+    if not isinstance(groups, yn.SequenceNode):
+        raise yn.error_at(groups, path, "'variants' must be a list of groups like "
+                                        "[defence, defense]")
+    for group in groups.value:
+        words = yn.text_list(group, path, "a variant group")
+        if len(words) < 2:
+            raise yn.error_at(group, path, "a variant group needs at least two spellings")
+        group_keys: set[tuple[str, ...]] = set()
+        for word, node in words:  # check each spelling here, to point at the right one
+            key = variants.key(word)
+            if not key:
+                raise yn.error_at(node, path, f"variant '{word}' has no letters or digits")
+            if key in variants or key in group_keys:
+                raise yn.error_at(node, path, f"variant '{word}' is already in a group")
+            group_keys.add(key)
+        variants.add([w for w, _ in words])
+    return variants
+
+
+__all__ = ["Entity", "EntityRegistry", "Variants", "load_entities", "load_variants",
+           "ENTITIES_FILE", "VARIANTS_FILE", "ENTITY_TYPES", "RuleError"]

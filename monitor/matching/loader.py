@@ -1,0 +1,296 @@
+"""Loading watches from a rules folder, checking them, and detecting changes.
+
+Every ``*.yaml`` file in the folder holds watches, except ``entities.yaml`` and
+``variants.yaml`` (see :mod:`monitor.matching.entities`). A file holds either one watch
+(a mapping with an ``id``) or several (a mapping with a ``watches:`` list). The full
+format is in docs/rules.md.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from yaml.nodes import Node, SequenceNode
+
+from monitor.errors import RuleError
+from monitor.matching import yamlnodes as yn
+from monitor.matching.engine import WatchSet, validate_watch
+from monitor.matching.entities import (ENTITIES_FILE, VARIANTS_FILE, EntityRegistry,
+                                       Variants, load_entities, load_variants, yn_id_ok)
+from monitor.matching.query import And, Not, Or, QueryError, literal_term, parse_query
+from monitor.matching.watch import MODES, Watch
+
+WATCH_KEYS = {"id", "name", "description", "query", "any", "all", "none", "channels",
+              "mode", "sources", "languages", "min_mentions", "fold_diacritics"}
+SPECIAL_FILES = (ENTITIES_FILE, VARIANTS_FILE)
+_LANG_RE = re.compile(r"[A-Za-z]{2}")
+
+
+def rule_files(rules_dir: str | Path) -> list[Path]:
+    """The watch files of a rules folder, sorted by name.
+
+    Args:
+        rules_dir: the folder.
+
+    Returns:
+        Every ``*.yaml`` file except entities.yaml and variants.yaml.
+    """
+    return sorted(p for p in Path(rules_dir).glob("*.yaml")
+                  if p.name not in SPECIAL_FILES and p.is_file())
+
+
+def rules_fingerprint(rules_dir: str | Path) -> tuple:
+    """A cheap fingerprint of a rules folder, for hot reload.
+
+    The daemon compares it between polls and calls :func:`load_watches` only when it
+    changes (keeping the old WatchSet if loading raises RuleError).
+
+    Args:
+        rules_dir: the folder.
+
+    Returns:
+        A tuple of (file name, modification time in ns, size in bytes) for every
+        ``*.yaml`` file, entities.yaml and variants.yaml included; empty if the folder
+        does not exist.
+    """
+    root = Path(rules_dir)
+    if not root.is_dir():
+        return ()
+    out = []
+    for path in sorted(root.glob("*.yaml")):
+        try:
+            st = path.stat()
+        except OSError:  # removed between glob and stat
+            continue
+        out.append((path.name, st.st_mtime_ns, st.st_size))
+    return tuple(out)
+
+
+@dataclass
+class _Result:
+    watches: list[Watch] = field(default_factory=list)
+    errors: list[RuleError] = field(default_factory=list)
+    entities: EntityRegistry = field(default_factory=EntityRegistry)
+    variants: Variants = field(default_factory=Variants)
+
+
+def _read(rules_dir: str | Path, stop_at_first: bool) -> _Result:
+    root = Path(rules_dir)
+    res = _Result()
+    if not root.is_dir():
+        res.errors.append(RuleError("rules folder not found", path=str(root)))
+        return res
+    entities_ok = True
+    try:
+        res.entities = load_entities(root / ENTITIES_FILE)
+    except RuleError as exc:
+        res.errors.append(exc)
+        entities_ok = False
+    try:
+        res.variants = load_variants(root / VARIANTS_FILE)
+    except RuleError as exc:
+        res.errors.append(exc)
+    if res.errors and stop_at_first:
+        return res
+    known = res.entities if entities_ok else None
+    seen_ids: dict[str, str] = {}
+    for path in rule_files(root):
+        for item in _read_file(path, known, res, seen_ids):
+            if isinstance(item, RuleError):
+                res.errors.append(item)
+                if stop_at_first:
+                    return res
+            else:
+                res.watches.append(item)
+    return res
+
+
+def _read_file(path: Path, known: EntityRegistry | None, res: _Result,
+               seen_ids: dict[str, str]):
+    """Yield a Watch or a RuleError for each watch in a file."""
+    try:
+        root = yn.compose_file(path)
+    except RuleError as exc:
+        yield exc
+        return
+    if root is None:
+        yield RuleError("file is empty (expected a watch or a 'watches:' list)",
+                        path=str(path))
+        return
+    source = path.read_text(encoding="utf-8")
+    try:
+        top = yn.mapping(root, path, "a rule file")
+    except RuleError as exc:
+        yield exc
+        return
+    if "watches" in top:
+        extra = [k for k in top if k != "watches"]
+        if extra:
+            yield yn.error_at(top[extra[0]][0], path, f"unexpected key '{extra[0]}' beside "
+                              "'watches:' (put it inside a watch)")
+            return
+        items = top["watches"][1]
+        if not isinstance(items, SequenceNode) or not items.value:
+            yield yn.error_at(items, path, "'watches' must be a non-empty list of watches")
+            return
+        nodes = items.value
+    else:
+        nodes = [root]
+    for node in nodes:
+        try:
+            watch = _watch(node, path, source, known, res)
+            if watch.id in seen_ids:
+                raise yn.error_at(yn.mapping(node, path, "a watch")["id"][1], path,
+                                  f"watch id '{watch.id}' is already used in "
+                                  f"{seen_ids[watch.id]}")
+            seen_ids[watch.id] = f"{path.name}:{watch.line}"
+            yield watch
+        except RuleError as exc:
+            yield exc
+
+
+def _watch(node: Node, path: Path, source: str, known: EntityRegistry | None,
+           res: _Result) -> Watch:
+    fields = yn.mapping(node, path, "a watch")
+    yn.check_keys(fields, WATCH_KEYS, path, "a watch")
+    if "id" not in fields:
+        raise yn.error_at(node, path, "watch has no 'id'")
+    wid = yn.text(fields["id"][1], path, "'id'")
+    if not yn_id_ok(wid):
+        raise yn.error_at(fields["id"][1], path, f"watch id '{wid}' may only use letters, "
+                                                 "digits, '-', '_' and '.'")
+    name = yn.text(fields["name"][1], path, "'name'") if "name" in fields else wid
+
+    parts = []
+    query_text = None
+    if "query" in fields:
+        qnode = fields["query"][1]
+        query_text = yn.text(qnode, path, "'query'")
+        try:
+            parts.append(parse_query(query_text, known))
+        except QueryError as exc:
+            line, col = yn.scalar_offset_position(qnode, source, exc.offset)
+            raise RuleError(exc.problem, str(path), line, col) from None
+    for key in ("any", "all", "none"):
+        if key not in fields:
+            continue
+        terms = []
+        for item, inode in yn.text_list(fields[key][1], path, f"'{key}'"):
+            try:
+                term = literal_term(item)
+            except QueryError as exc:
+                line, col = yn.scalar_offset_position(inode, source, exc.offset)
+                raise RuleError(exc.problem, str(path), line, col) from None
+            if term.kind == "entity" and known is not None and term.text[1:] not in known:
+                raise yn.error_at(inode, path, f"unknown entity '{term.text}' "
+                                               "(not in entities.yaml)")
+            terms.append(term)
+        if not terms:
+            raise yn.error_at(fields[key][1], path, f"'{key}' is an empty list")
+        if key == "any":
+            parts.append(terms[0] if len(terms) == 1 else Or(tuple(terms)))
+        elif key == "all":
+            parts.extend(terms)
+        else:
+            parts.append(Not(terms[0] if len(terms) == 1 else Or(tuple(terms))))
+    if not any(k in fields for k in ("query", "any", "all")):
+        raise yn.error_at(node, path, f"watch '{wid}' needs a 'query', 'any' or 'all'")
+    tree = parts[0] if len(parts) == 1 else And(tuple(parts))
+    if query_text is None or len(parts) > 1:
+        query_text = str(tree)
+
+    mode = "immediate"
+    if "mode" in fields:
+        mode = yn.text(fields["mode"][1], path, "'mode'")
+        if mode not in MODES:
+            raise yn.error_at(fields["mode"][1], path,
+                              f"mode must be one of {', '.join(MODES)}, not '{mode}'")
+    channels: tuple[str, ...] = ()
+    if "channels" in fields:
+        channels = tuple(t for t, _ in yn.text_list(fields["channels"][1], path,
+                                                     "'channels'"))
+    sources = None
+    if "sources" in fields:
+        sources = frozenset(t for t, _ in yn.text_list(fields["sources"][1], path,
+                                                        "'sources'"))
+    languages = None
+    if "languages" in fields:
+        langs = []
+        for lang, lnode in yn.text_list(fields["languages"][1], path, "'languages'"):
+            if not _LANG_RE.fullmatch(lang):
+                raise yn.error_at(lnode, path, f"language '{lang}' is not an ISO 639-1 "
+                                               "code like 'en'")
+            langs.append(lang.lower())
+        languages = frozenset(langs)
+    min_mentions = 1
+    if "min_mentions" in fields:
+        min_mentions = yn.integer(fields["min_mentions"][1], path, "'min_mentions'", 1)
+    fold = False
+    if "fold_diacritics" in fields:
+        fold = yn.boolean(fields["fold_diacritics"][1], path, "'fold_diacritics'")
+
+    watch = Watch(id=wid, name=name, query=tree, query_text=query_text, channels=channels,
+                  mode=mode, sources=sources, languages=languages,
+                  min_mentions=min_mentions, fold_diacritics=fold, path=str(path),
+                  line=node.start_mark.line + 1)
+    if known is not None:
+        try:
+            validate_watch(watch, res.entities, res.variants)
+        except QueryError as exc:
+            where = fields["query"][1] if "query" in fields and len(parts) == 1 else node
+            raise yn.error_at(where, path, exc.problem) from None
+    return watch
+
+
+def load_watches(rules_dir: str | Path) -> WatchSet:
+    """Read and compile every watch in a rules folder.
+
+    Args:
+        rules_dir: the folder holding ``*.yaml`` watch files, ``entities.yaml`` and
+            optionally ``variants.yaml``.
+
+    Returns:
+        The compiled WatchSet. Its ``fingerprint`` attribute holds
+        :func:`rules_fingerprint` as taken just before reading.
+
+    Raises:
+        RuleError: the first problem found, with path, line, column and problem.
+    """
+    fingerprint = rules_fingerprint(rules_dir)
+    res = _read(rules_dir, stop_at_first=True)
+    if res.errors:
+        raise res.errors[0]
+    ws = WatchSet(res.watches, res.entities, res.variants)
+    ws.rules_dir = Path(rules_dir)
+    ws.fingerprint = fingerprint
+    return ws
+
+
+def check_rules(rules_dir: str | Path) -> list[RuleError]:
+    """Check every rule file and report all problems, not just the first.
+
+    Args:
+        rules_dir: the rules folder.
+
+    Returns:
+        Every error found (empty when the rules are fine), in file order.
+    """
+    return _read(rules_dir, stop_at_first=False).errors
+
+
+def summarise(rules_dir: str | Path) -> tuple[int, int, int]:
+    """Count what a valid rules folder holds.
+
+    Returns:
+        (watches, entities, variant groups).
+
+    Raises:
+        RuleError: the first problem, as :func:`load_watches`.
+    """
+    ws = load_watches(rules_dir)
+    return len(ws), len(ws.entities), len(ws.variants)
+
+
+__all__ = ["load_watches", "check_rules", "rules_fingerprint", "rule_files", "summarise"]

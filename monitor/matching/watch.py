@@ -1,0 +1,60 @@
+"""The Watch: one saved rule, as read from a rule file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from monitor.matching.query import Node
+
+MODES = ("immediate", "digest")
+
+
+@dataclass(frozen=True)
+class Watch:
+    """A saved watch rule.
+
+    Attributes:
+        id: unique id across all rule files (letters, digits, '-', '_', '.').
+        name: human name shown in alerts.
+        query: the syntax tree (the ``query`` field AND-ed with ``any``/``all``/``none``).
+        query_text: the query as a person would read it (for ``rules explain``).
+        channels: channel names to alert on; empty means every channel.
+        mode: "immediate" or "digest".
+        sources: only articles from these source names, or None for all sources.
+        languages: only articles in these ISO 639-1 languages, or None for all. Articles
+            whose language is unknown are not filtered out.
+        min_mentions: the hit needs at least this many matched occurrences in total.
+        fold_diacritics: ignore diacritics on both sides ("Sao Paulo" = "São Paulo").
+        path: the rule file, or None for an ad-hoc query.
+        line: 1-based line where the watch starts in ``path``.
+    """
+
+    id: str
+    name: str
+    query: Node
+    query_text: str
+    channels: tuple[str, ...] = ()
+    mode: str = "immediate"
+    sources: frozenset[str] | None = None
+    languages: frozenset[str] | None = None
+    min_mentions: int = 1
+    fold_diacritics: bool = False
+    path: str | None = None
+    line: int | None = None
+
+    def accepts(self, source: str, language: str | None) -> bool:
+        """Whether the source and language filters let an article through.
+
+        Args:
+            source: the article's source name.
+            language: the article's language code, or None when unknown.
+
+        Returns:
+            True when neither filter excludes the article.
+        """
+        if self.sources is not None and source not in self.sources:
+            return False
+        if self.languages is not None and language is not None \
+                and language.lower() not in self.languages:
+            return False
+        return True
