@@ -1,0 +1,307 @@
+"""``monitor rules ...``: check watch rules, try them on articles, explain matches."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import asdict
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import click
+
+from monitor.errors import RuleError
+from monitor.matching.adhoc import compile_query
+from monitor.matching.engine import WatchSet
+from monitor.matching.explain import explain as explain_match
+from monitor.matching.loader import check_rules, load_watches
+from monitor.models import Article, Page, Rejection
+
+ARTICLE_SUFFIXES = (".html", ".htm", ".html.gz", ".htm.gz", ".txt")
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_META = "monitor.matching.rules_dir"
+
+
+class RulesCommandError(click.ClickException):
+    """A rule, query, article file or database problem (exit status 2)."""
+
+    exit_code = 2
+
+
+@click.group("rules")
+@click.option("--rules", "rules_dir", default="rules", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of watch rules (*.yaml, entities.yaml, variants.yaml).")
+@click.pass_context
+def rules(ctx: click.Context, rules_dir: Path) -> None:
+    """Check watch rules and try them on articles.
+
+    \b
+    Example:
+        monitor rules check
+        monitor rules --rules rules test --watch russia-north-korea seeds/
+    """
+    ctx.meta[_META] = rules_dir
+
+
+def _rules_dir() -> Path:
+    return click.get_current_context().meta.get(_META, Path("rules"))
+
+
+@rules.command("check")
+def check() -> None:
+    """Validate every rule file; print each problem as file:line:col: problem.
+
+    Exits with status 2 when any rule file has a problem.
+
+    \b
+    Example:
+        monitor rules check
+        monitor rules --rules /etc/monitor/rules check
+    """
+    rules_dir = _rules_dir()
+    errors = check_rules(rules_dir)
+    if errors:
+        for err in errors:
+            click.echo(str(err))
+        click.echo(f"{len(errors)} problem(s) in {rules_dir}", err=True)
+        click.get_current_context().exit(2)
+    ws = load_watches(rules_dir)
+    click.echo(f"{len(ws)} watches, {len(ws.entities)} entities, "
+               f"{len(ws.variants)} variant groups OK")
+
+
+def _target(watch_id: str | None, query: str | None) -> tuple[WatchSet, str | None]:
+    """The WatchSet to run and the watch id to report (None: every watch)."""
+    rules_dir = _rules_dir()
+    if watch_id and query:
+        raise click.UsageError("give either --watch or --query, not both")
+    try:
+        if query is not None:
+            q = compile_query(query, rules_dir=rules_dir if rules_dir.is_dir() else None)
+            return q.watchset, q.watch.id
+        ws = load_watches(rules_dir)
+    except RuleError as exc:
+        raise RulesCommandError(str(exc)) from exc
+    if watch_id is not None and ws.get(watch_id) is None:
+        known = ", ".join(w.id for w in ws.watches) or "none"
+        raise click.BadParameter(f"no watch '{watch_id}' (known: {known})",
+                                 param_hint="--watch")
+    return ws, watch_id
+
+
+@rules.command("test")
+@click.option("--watch", "watch_id", metavar="ID", help="Run only this watch.")
+@click.option("--query", metavar="QUERY", help="Run this ad-hoc query instead of watches.")
+@click.option("--since", metavar="DURATION",
+              help="Also run over articles stored in the last DURATION (30m, 6h, 2d, 1w).")
+@click.option("--db", "db_path", default="monitor.db", show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="The monitor database read by --since.")
+@click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+def test(watch_id: str | None, query: str | None, since: str | None, db_path: Path,
+         as_json: bool, paths: tuple[Path, ...]) -> None:
+    """Run watches (all, one, or an ad-hoc query) over article files or stored articles.
+
+    PATHS are .html, .html.gz or .txt files (.txt: headline, standfirst, body lines), or
+    folders searched recursively. Exit status: 0 if anything hit, 1 if nothing did,
+    2 on errors.
+
+    \b
+    Example:
+        monitor rules test --watch russia-north-korea seeds/
+        monitor rules test --query '"mutual defence" NEAR/5 pact' page.html.gz
+        monitor rules test --query 'title:Pyongyang' --since 2d --db monitor.db --json
+    """
+    if not paths and not since:
+        raise click.UsageError("give article PATHS, or --since DURATION to use stored "
+                               "articles")
+    ws, only = _target(watch_id, query)
+    results = []
+    hits_total = 0
+    for label, article in _articles(paths, since, db_path):
+        if only is not None:
+            hit = ws.match_one(only, article)
+            hits = [hit] if hit else []
+        else:
+            hits = ws.match(article)
+        hits_total += len(hits)
+        results.append((label, article, hits))
+        if not as_json and hits:
+            for hit in hits:
+                click.echo(f"{label}: {hit.watch_id}  [{', '.join(hit.terms)}]")
+                click.echo(f"    {hit.snippet}")
+    matched = sum(1 for _, _, h in results if h)
+    if as_json:
+        click.echo(json.dumps([{"article": label, "url": a.url, "title": a.title,
+                                "source": a.source, "hits": [asdict(h) for h in hits]}
+                               for label, a, hits in results], indent=2, ensure_ascii=False))
+    else:
+        click.echo(f"{matched} of {len(results)} article(s) hit, {hits_total} hit(s)")
+    click.get_current_context().exit(0 if hits_total else 1)
+
+
+@rules.command("explain")
+@click.option("--watch", "watch_id", metavar="ID", help="The watch to explain.")
+@click.option("--query", metavar="QUERY", help="An ad-hoc query to explain.")
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def explain(watch_id: str | None, query: str | None, as_json: bool, path: Path) -> None:
+    """Show which parts of a watch or query were true or false for one article, and why.
+
+    \b
+    Example:
+        monitor rules explain --watch russia-north-korea seeds/000_ae8829be5205e56a.html
+        monitor rules explain --query '"mutual defence" NEAR/2 Ukraine' article.txt
+    """
+    if not watch_id and not query:
+        raise click.UsageError("give --watch ID or --query QUERY")
+    ws, only = _target(watch_id, query)
+    article = _read_article(path)
+    if article is None:
+        click.get_current_context().exit(2)
+    result = explain_match(ws, article, only)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(result.render())
+
+
+# --------------------------------------------------------------------------- articles
+
+def parse_duration(text: str) -> timedelta:
+    """Parse a duration such as ``90s``, ``30m``, ``6h``, ``2d``, ``1w`` or ``1d12h``.
+
+    Args:
+        text: the duration.
+
+    Returns:
+        The duration.
+
+    Raises:
+        click.BadParameter: the text is not a duration.
+    """
+    s = text.strip().lower()
+    pos, seconds = 0, 0.0
+    for m in _DURATION_RE.finditer(s):
+        if s[pos:m.start()].strip():
+            break
+        seconds += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if not s or pos != len(s) or seconds <= 0:
+        raise click.BadParameter(f"'{text}' is not a duration like 30m, 6h, 2d or 1w",
+                                 param_hint="--since")
+    return timedelta(seconds=seconds)
+
+
+def article_files(paths: tuple[Path, ...]) -> Iterator[Path]:
+    """Yield the article files among paths, walking folders recursively (sorted)."""
+    for path in paths:
+        if path.is_dir():
+            for p in sorted(path.rglob("*")):
+                if p.is_file() and p.name.lower().endswith(ARTICLE_SUFFIXES):
+                    yield p
+        else:
+            yield path
+
+
+def extract_page(page: Page) -> Article | Rejection:
+    """Extract an article from a page with the pipeline's extractor.
+
+    Raises:
+        RulesCommandError: monitor.extract is not available.
+    """
+    try:
+        from monitor.extract import extract
+    except ImportError as exc:
+        raise RulesCommandError(f"cannot read HTML: article extraction is not "
+                                   f"available ({exc})") from exc
+    return extract(page)
+
+
+def read_text_article(path: Path) -> Article:
+    """Read a .txt article: first line headline, second standfirst, the rest body.
+
+    Args:
+        path: the file.
+
+    Returns:
+        The article (source "replay", a file:// URL, paragraphs joined by blank lines).
+    """
+    lines = path.read_text(encoding="utf-8").splitlines()
+    title = lines[0].strip() if lines else ""
+    standfirst = lines[1].strip() if len(lines) > 1 else None
+    body = "\n\n".join(line.strip() for line in lines[2:] if line.strip())
+    url = path.resolve().as_uri()
+    return Article(url=url, request_url=url, source="replay", title=title, text=body,
+                   description=standfirst or None)
+
+
+def _read_article(path: Path) -> Article | None:
+    """Read one article file; report a rejection on stderr and return None."""
+    name = path.name.lower()
+    if name.endswith(".txt"):
+        return read_text_article(path)
+    body = path.read_bytes()
+    if name.endswith(".gz"):
+        body = gzip.decompress(body)
+    result = extract_page(Page(url=path.resolve().as_uri(), body=body, source="replay",
+                               path=str(path)))
+    if isinstance(result, Rejection):
+        click.echo(f"{path}: skipped ({result.reason}: {result.detail})", err=True)
+        return None
+    return result
+
+
+def _articles(paths: tuple[Path, ...], since: str | None,
+              db_path: Path) -> Iterator[tuple[str, Article]]:
+    for path in article_files(paths):
+        article = _read_article(path)
+        if article is not None:
+            yield str(path), article
+    if since:
+        yield from stored_articles(db_path, parse_duration(since))
+
+
+def stored_articles(db_path: Path, since: timedelta) -> Iterator[tuple[str, Article]]:
+    """Yield (url, Article) for articles stored in the last ``since``.
+
+    Args:
+        db_path: the monitor's SQLite database.
+        since: how far back to look, by the time each article was fetched.
+
+    Raises:
+        RulesCommandError: the database or its ``articles`` table is missing.
+    """
+    import sqlite_utils
+
+    if not db_path.exists():
+        raise RulesCommandError(f"database {db_path} not found (use --db PATH)")
+    db = sqlite_utils.Database(db_path)
+    if "articles" not in db.table_names():
+        raise RulesCommandError(f"database {db_path} has no 'articles' table yet "
+                                   "(nothing has been stored)")
+    cutoff = (datetime.now(timezone.utc) - since).isoformat(timespec="seconds")
+    # the store writes ISO 8601 UTC text, so text order is time order
+    where = "fetched_at >= ? or (fetched_at is null and published >= ?)"
+    for row in db["articles"].rows_where(where, [cutoff, cutoff], order_by="fetched_at"):
+        yield row["url"], Article(
+            url=row["url"], request_url=row.get("request_url") or row["url"],
+            source=row.get("source") or "", title=row.get("title") or "",
+            text=row.get("text") or "", published=_parse_time(row.get("published")),
+            language=row.get("language"), comments=row.get("comments"),
+            description=row.get("description"))
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
