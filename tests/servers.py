@@ -45,6 +45,7 @@ from types import TracebackType
 from typing import Any
 
 __all__ = [
+    "Headers",
     "HttpRequest",
     "Route",
     "SiteServer",
@@ -382,6 +383,24 @@ class SmtpServer:
 # ======================================================================= HTTP (shared)
 
 
+class Headers(dict):
+    """A dict of request headers whose keys are lower-cased and whose look-ups ignore
+    case: ``h["If-None-Match"]``, ``h.get("if-none-match")`` and ``"ETag" in h`` all work.
+    (A repeated header keeps its last value.)"""
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        super().__init__((k.lower(), v) for k, v in items)
+
+    def __getitem__(self, key: str) -> str:
+        return super().__getitem__(key.lower())
+
+    def __contains__(self, key: object) -> bool:
+        return super().__contains__(key.lower() if isinstance(key, str) else key)
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(key.lower(), default)
+
+
 @dataclass(frozen=True)
 class HttpRequest:
     """One request as a test server saw it.
@@ -389,13 +408,13 @@ class HttpRequest:
     Attributes:
         method: "GET", "HEAD", "POST"...
         path: the request target as sent (path plus query string).
-        headers: header names lower-cased -> value.
+        headers: the request headers (:class:`Headers`: look-ups ignore case).
         body: the request body (empty for GET/HEAD).
     """
 
     method: str
     path: str
-    headers: dict[str, str]
+    headers: Headers
     body: bytes = b""
 
 
@@ -418,8 +437,7 @@ class _BaseHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def _record(self, body: bytes = b"") -> HttpRequest:
-        req = HttpRequest(self.command, self.path,
-                          {k.lower(): v for k, v in self.headers.items()}, body)
+        req = HttpRequest(self.command, self.path, Headers(self.headers.items()), body)
         self.server.owner._requests.append(req)
         return req
 

@@ -106,3 +106,12 @@ def test_smtp_server_scripted_replies():
             client.sendmail("a@ex.org", ["b@ex.org"], b"Subject: 2\r\n\r\ny")
         (msg,) = server.wait_for(1)
         assert msg["Subject"] == "2"
+
+
+def test_request_headers_ignore_case():
+    with SiteServer({"/a": (200, "text/plain", b"x")}) as site:
+        httpx.get(site.url("/a"), headers={"If-None-Match": '"v1"'})
+        (req,) = site.wait_for(1, path="/a")
+    assert req.headers.get("If-None-Match") == '"v1"'
+    assert req.headers["if-none-match"] == '"v1"'
+    assert "IF-NONE-MATCH" in req.headers and "etag" not in req.headers
