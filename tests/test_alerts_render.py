@@ -216,6 +216,14 @@ def test_slack_digest_respects_block_and_size_limits():
     assert len(slack_texts(payload)) <= render.SLACK_MAX_BLOCKS_CHARS + 3000
 
 
+def test_slack_digest_with_long_urls_stays_within_section_limit():
+    alerts = [make_alert(alert_id=i, url="https://ex.org/?q=" + "a&" * 900,
+                         snippet="[[x]] " * 2000) for i in range(5)]
+    payload = render.render_digest_slack(alerts, "Digest")
+    assert check_slack_limits(payload) is None
+    assert sum(1 for b in payload["blocks"] if b["type"] == "section") == 5
+
+
 def test_slack_digest_small():
     alerts = [make_alert(alert_id=1), make_alert(alert_id=2, title="Second story",
                                                  published=None)]

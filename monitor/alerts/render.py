@@ -362,8 +362,9 @@ def _slack_quote(snippet: str, limit: int, budget: int) -> str:
 def _slack_title_link(title: str, url: str, limit: int) -> str:
     """``*<url|title>*`` (or ``*title*`` when the URL is too long to link), fitted."""
     title = _one_line(title) or "(untitled)"
-    if len(url) <= _SLACK_MAX_LINK_URL_CHARS:
-        link = _slack_url(url)
+    link = _slack_url(url)
+    # Link only when the URL leaves room for some title; else show the title unlinked.
+    if len(url) <= _SLACK_MAX_LINK_URL_CHARS and len(link) + 50 <= limit:
         return _fit(lambda n: f"*<{link}|{slack_escape(_cut(title, n))}>*",
                     min(len(title), MAX_TITLE_CHARS), limit)
     return _fit(lambda n: f"*{slack_escape(_cut(title, n))}*",
