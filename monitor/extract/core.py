@@ -74,7 +74,7 @@ def extract(page: Page, options: ExtractOptions | None = None) -> Article | Reje
         published=published,
         author=authors(pm),
         language=language(pm),
-        partial=decision.partial,
+        partial=decision.partial or body.partial,
         comments=body.comments,
         description=description(pm),
     )
