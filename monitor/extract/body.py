@@ -149,7 +149,8 @@ def extract_body(tree: HtmlElement, pm: PageMeta, url: str | None) -> Body:
         The body (its text is empty when the page has no article text).
     """
     try:
-        doc = trafilatura.bare_extraction(tree, url=url, include_comments=True,
+        # no URL: links are kept only to measure link text, resolving them is wasted time
+        doc = trafilatura.bare_extraction(tree, url=None, include_comments=True,
                                           include_links=True)
     except Exception:  # trafilatura raises on some malformed trees; treat as no text
         doc = None
