@@ -38,7 +38,8 @@ def _setup_logging(level: str) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if level != "DEBUG":
         # Scrapy's own INFO lines (middlewares, stats dumps) drown the monitor's.
-        for name in ("scrapy", "py.warnings", "trafilatura", "htmldate", "courlan"):
+        for name in ("scrapy", "py.warnings", "trafilatura", "htmldate", "courlan",
+                     "apscheduler"):
             logging.getLogger(name).setLevel(logging.WARNING)
 
 

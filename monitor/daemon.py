@@ -45,7 +45,8 @@ class _Delivery:
             log.info("delivery: %d sent, %d to retry, %d given up", report.sent,
                      report.failed, report.dead)
 
-    async def __call__(self, digests: bool = False) -> None:
+    async def tick(self, digests: bool = False) -> None:
+        """Drain the outbox once on the delivery thread (and send digests if asked)."""
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self.executor, self._run, digests)
 
@@ -151,12 +152,32 @@ def run_daemon(config: MonitorConfig, rules_poll: float = 2.0) -> int:
     crawler = Crawler(context)
     now = datetime.now(timezone.utc)
 
-    async def crawl_source(source: SourceConfig) -> None:
-        try:
-            await crawler.crawl([source])
-        finally:
-            await delivery()  # alert without waiting for the next delivery tick
+    running: set[asyncio.Task] = set()
 
+    def tracked(func):
+        """Register a job's task so a stop can wait for it instead of cancelling it."""
+        async def job(*args, **kwargs):
+            task = asyncio.current_task()
+            running.add(task)
+            try:
+                await func(*args, **kwargs)
+            except Exception:
+                log.exception("job %s failed; the daemon goes on", func.__name__)
+            finally:
+                running.discard(task)
+        job.__name__ = func.__name__
+        return job
+
+    @tracked
+    async def crawl_source(source: SourceConfig) -> None:
+        await crawler.crawl([source])
+        await delivery.tick()  # alert now rather than at the next delivery tick
+
+    @tracked
+    async def deliver(digests: bool = False) -> None:
+        await delivery.tick(digests)
+
+    @tracked
     async def reload_rules() -> None:
         await loop.run_in_executor(context.executor, context.reload_rules)
 
@@ -166,9 +187,9 @@ def run_daemon(config: MonitorConfig, rules_poll: float = 2.0) -> int:
                           jitter=min(source.interval * 0.1, 60.0), max_instances=1,
                           coalesce=True, misfire_grace_time=max(1, int(source.interval)),
                           next_run_time=now)
-    scheduler.add_job(delivery, "interval", id="deliver", seconds=config.delivery.interval,
+    scheduler.add_job(deliver, "interval", id="deliver", seconds=config.delivery.interval,
                       max_instances=1, coalesce=True, misfire_grace_time=60, next_run_time=now)
-    scheduler.add_job(delivery, "interval", kwargs={"digests": True}, id="digest",
+    scheduler.add_job(deliver, "interval", kwargs={"digests": True}, id="digest",
                       seconds=config.delivery.digest_interval, max_instances=1, coalesce=True,
                       misfire_grace_time=3600)
     scheduler.add_job(reload_rules, "interval", id="rules", seconds=rules_poll,
@@ -176,8 +197,11 @@ def run_daemon(config: MonitorConfig, rules_poll: float = 2.0) -> int:
 
     async def shutdown() -> None:
         log.info("stopping: waiting for running crawls to close")
-        scheduler.shutdown(wait=False)
+        scheduler.pause()
         await crawler.stop()
+        if running:
+            await asyncio.wait(set(running), timeout=60)
+        scheduler.shutdown(wait=False)
         await loop.run_in_executor(None, context.executor.shutdown, True)
 
     reactor.addSystemEventTrigger(

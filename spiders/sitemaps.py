@@ -25,14 +25,15 @@ def _lastmod(text: str | None) -> datetime | None:
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
-def _text_sitemap(response) -> list[tuple]:
+def _text_sitemap(body: bytes) -> list[tuple]:
     """The URLs of a plain-text sitemap (one absolute URL a line, optionally gzipped)."""
-    body = response.body
     if body[:2] == b"\x1f\x8b":
         try:
             body = gzip.decompress(body)
         except OSError:
             return []
+    if not body.lstrip()[:4].lower() == b"http":
+        return []
     lines = [line.strip() for line in body.decode("utf-8", "replace").splitlines() if line.strip()]
     if not lines or not all(line.startswith(("http://", "https://")) and " " not in line
                             for line in lines):
@@ -67,13 +68,15 @@ class NewsSitemapSpider(SourceSpiderMixin, SitemapSpider):
                 yield self.source_request(source, url, self.parse_sitemap)
             return
         body = self._get_sitemap_body(response)
-        if body is None:
-            links = _text_sitemap(response)
-            if links:
-                for url, title, published in self.new_links(source, links):
-                    yield self.article_request(source, url, title, published)
-                return
-        sitemap = Sitemap(body) if body else None
+        links = _text_sitemap(body if body is not None else response.body)
+        if links:
+            for url, title, published in self.new_links(source, links):
+                yield self.article_request(source, url, title, published)
+            return
+        try:
+            sitemap = Sitemap(body) if body else None
+        except (StopIteration, ValueError, SyntaxError):  # empty or not XML at all
+            sitemap = None
         if sitemap is None or sitemap.type not in ("sitemapindex", "urlset"):
             log.error("source %s: %s is not a readable sitemap", source.name, response.url)
             self._failed[source.name] = f"{response.url}: not a readable sitemap"

@@ -123,7 +123,8 @@ def test_sitemap_urlset_newest_first(context):
 
 def test_gzipped_sitemap(context):
     spider, src = _spider(NewsSitemapSpider, context)
-    resp = scrapy.http.Response("https://news.test/sm.xml.gz", body=gzip.compress(URLSET))
+    resp = scrapy.http.Response("https://news.test/sm.xml.gz", body=gzip.compress(URLSET),
+                                request=Request("https://news.test/sm.xml.gz"))
     assert len(_urls(spider.parse_sitemap(resp, source=src))) == 2
 
 
@@ -176,6 +177,7 @@ def test_real_sitemaps_parse(context):
     found = 0
     for entry in manifest:
         body = (CORPUS / "sitemaps" / entry["file"]).read_bytes()
-        resp = scrapy.http.Response(f"https://sitemaps.test/{entry['file']}", body=body)
+        url = f"https://sitemaps.test/{entry['file']}"
+        resp = scrapy.http.Response(url, body=body, request=Request(url))
         found += len(_urls(spider.parse_sitemap(resp, source=src)))
     assert found > 10

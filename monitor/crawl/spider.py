@@ -164,7 +164,8 @@ class SourceSpiderMixin:
         for source in self.sources:
             error = self._failed.get(source.name)
             self.context.store.record_crawl(source.name, ok=error is None, error=error)
-        log.info("crawl %s (%s) finished (%s): %d new links, %d stored, %d rejected, "
+        level = logging.INFO if stats.get_value("monitor/links_new") else logging.DEBUG
+        log.log(level, "crawl %s (%s) finished (%s): %d new links, %d stored, %d rejected, "
                  "%d duplicate, %d hits, %d alerts queued",
                  ",".join(s.name for s in self.sources), self.name, reason,
                  stats.get_value("monitor/links_new", 0), stats.get_value("monitor/stored", 0),
