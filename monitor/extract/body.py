@@ -15,6 +15,7 @@ Each step is justified by ``benchmarks/extraction_quality.py`` (see docs/extract
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import re
 from dataclasses import dataclass
@@ -64,12 +65,15 @@ class Body:
         comments: reader comments, paragraphs separated by blank lines, or None.
         partial: True when the text ended in a subscription prompt (removed from text).
         method: the steps that produced ``text`` (for the benchmark and debugging).
+        dropped_chars: characters of link lists and link paragraphs removed from the
+            main content (a listing page loses most of its text this way).
     """
 
     text: str
     comments: str | None
     partial: bool = False
     method: str = "trafilatura"
+    dropped_chars: int = 0
 
 
 def paragraphs(text: str | None) -> list[str]:
@@ -91,7 +95,8 @@ def _link_share(el: etree._Element) -> float:
 
 
 def _drop_link_blocks(body: etree._Element) -> int:
-    """Remove link lists (and their heading) and all-link paragraphs; return how many."""
+    """Remove link lists (and their heading) and all-link paragraphs; return the number
+    of characters removed."""
     kids = list(body)
     drop: set[int] = set()
     for i, el in enumerate(kids):
@@ -104,9 +109,11 @@ def _drop_link_blocks(body: etree._Element) -> int:
                     drop.add(i - 1)
         elif el.tag == "p" and _link_share(el) >= _LINK_PARAGRAPH_SHARE:
             drop.add(i)
+    removed = 0
     for i in sorted(drop, reverse=True):
+        removed += _text_len(kids[i])
         body.remove(kids[i])
-    return len(drop)
+    return removed
 
 
 def _tokens(text: str) -> collections.Counter:
@@ -157,7 +164,8 @@ def extract_body(tree: HtmlElement, pm: PageMeta, url: str | None) -> Body:
     if doc is None or doc.body is None:
         return Body("", None, method="none")
     steps = ["trafilatura"]
-    if _drop_link_blocks(doc.body):
+    dropped = _drop_link_blocks(doc.body)
+    if dropped:
         steps.append("link-blocks")
     etree.strip_tags(doc.body, "ref")
     paras = paragraphs(xmltotxt(doc.body, False))
@@ -172,4 +180,22 @@ def extract_body(tree: HtmlElement, pm: PageMeta, url: str | None) -> Body:
     paras, partial = _cut_paywall(trimmed)
     if partial:
         steps.append("paywall")
-    return Body("\n\n".join(paras), comments, partial, "+".join(steps))
+    return Body("\n\n".join(paras), comments, partial, "+".join(steps), dropped)
+
+
+def _headline_key(text: str) -> str:
+    return "".join(_WORD.findall(text.casefold()))
+
+
+def drop_headline(body: Body, headlines: list[str | None]) -> Body:
+    """Remove the headline (and its variants) where trafilatura kept it at the top of the
+    body: the title is stored apart, the body starts with the standfirst or first line."""
+    keys = {_headline_key(h) for h in headlines if h}
+    keys.discard("")
+    paras = body.text.split("\n\n") if body.text else []
+    start = 0
+    while start < min(len(paras), 3) and _headline_key(paras[start]) in keys:
+        start += 1
+    if not start:
+        return body
+    return dataclasses.replace(body, text="\n\n".join(paras[start:]))

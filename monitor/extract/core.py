@@ -5,7 +5,7 @@ from __future__ import annotations
 from trafilatura.utils import load_html
 
 from monitor.extract import verdict
-from monitor.extract.body import extract_body
+from monitor.extract.body import drop_headline, extract_body
 from monitor.extract.dates import published_date
 from monitor.extract.decode import decode_body, not_html_reason
 from monitor.extract.fields import (
@@ -55,11 +55,14 @@ def extract(page: Page, options: ExtractOptions | None = None) -> Article | Reje
     pm = read_meta(tree)
     body = extract_body(tree, pm, page.url)
 
+    cands = title_candidates(pm, page.url)
+    title, _ = choose_title(cands)
+    body = drop_headline(body, [title, *cands.values(), *pm.h1[:1]])
+
     decision = verdict.judge(tree, pm, body, options)
     if decision.reason:
         return reject(decision.reason, decision.detail)
 
-    title, _ = choose_title(title_candidates(pm, page.url))
     if not title and page.feed_title:
         title = clean_text(page.feed_title)
     published, _ = published_date(pm, tree, page.url)
@@ -74,7 +77,7 @@ def extract(page: Page, options: ExtractOptions | None = None) -> Article | Reje
         published=published,
         author=authors(pm),
         language=language(pm),
-        partial=decision.partial or body.partial,
+        partial=decision.partial,
         comments=body.comments,
         description=description(pm),
     )

@@ -1,14 +1,37 @@
-"""Is this page an article? Listing pages, consent walls, paywall stubs, short texts."""
+"""Is this page an article? Listing pages, consent walls, short texts.
+
+Each check looks at generic evidence only (page metadata, link density, consent
+vocabulary), never at the site.
+"""
 
 from __future__ import annotations
 
+import re
+import statistics
 from dataclasses import dataclass
 
 from lxml.html import HtmlElement
 
 from monitor.extract.body import Body
-from monitor.extract.metadata import PageMeta
+from monitor.extract.metadata import LISTING_TYPES, PageMeta
 from monitor.models import ExtractOptions
+
+# words of cookie banners and consent walls, in the languages of the corpus
+CONSENT = re.compile(
+    r"\b(?:cookies?|consent|einwilligung\w*|zustimm\w*|datenschutz\w*|privacy|tracking"
+    r"|personali[sz]ed (?:ads|advertising|content)|personalisierte\w*|werbepartner\w*"
+    r"|(?:our|unsere[nr]?|nos|nuestros) (?:partners?|partner|partenaires|socios)|vendors?"
+    r"|accept all|alle akzeptieren|akzeptieren|accepter|tout accepter|aceptar"
+    r"|manage (?:preferences|options|settings)|einstellungen|paramètres|consentement"
+    r"|rgpd|gdpr|dsgvo|iab|widerruf\w*|opt[- ]out|ablehnen|reject all)\b",
+    re.I)
+# a paragraph is consent text when it has this many distinct consent words
+_CONSENT_WORDS_PER_PARAGRAPH = 3
+# the body is a consent wall when consent paragraphs make up this share of it
+_CONSENT_SHARE = 0.5
+# listing pages: headings that link elsewhere, and teaser-sized paragraphs
+_LISTING_HEADLINE_LINKS = 8
+_LISTING_MEDIAN_PARAGRAPH = 160
 
 
 @dataclass
@@ -18,7 +41,7 @@ class Verdict:
     Attributes:
         reason: a Rejection reason code, or None when the page is an article.
         detail: the evidence, one sentence.
-        text: the body to store (consent and paywall prompts removed).
+        text: the body to store (consent paragraphs removed).
         partial: True when the body is a paywall stub.
     """
 
@@ -28,12 +51,86 @@ class Verdict:
     partial: bool = False
 
 
+def is_consent_paragraph(text: str) -> bool:
+    """True when a paragraph reads like a cookie or consent notice."""
+    words = {m.group(0).lower() for m in CONSENT.finditer(text)}
+    return len(words) >= _CONSENT_WORDS_PER_PARAGRAPH
+
+
+def article_signals(pm: PageMeta) -> list[str]:
+    """The page's own claims to be one article (og:type article, JSON-LD Article, ...)."""
+    found = []
+    og_type = (pm.first("og:type") or "").lower()
+    if og_type.startswith("article") or og_type in ("news", "newsarticle"):
+        found.append(f"og:type {og_type}")
+    if pm.article_ld is not None:
+        found.append("JSON-LD article")
+    if pm.first("article:published_time", "datepublished"):
+        found.append("published time")
+    return found
+
+
+def headline_links(tree: HtmlElement) -> int:
+    """Count headings (h2-h4) that are or contain a link: the teasers of a listing."""
+    count = 0
+    for el in tree.iter("h2", "h3", "h4"):
+        if el.find(".//a") is not None or el.getparent() is not None and el.getparent().tag == "a":
+            count += 1
+    return count
+
+
 def judge(tree: HtmlElement, pm: PageMeta, body: Body, options: ExtractOptions) -> Verdict:
-    """Decide whether a page's extracted body is an article worth storing."""
-    text = body.text
-    if not text.strip():
+    """Decide whether a page's extracted body is an article worth storing.
+
+    Args:
+        tree: the parsed page.
+        pm: its metadata signals.
+        body: the extracted body.
+        options: the limits (``min_text_chars``).
+
+    Returns:
+        A Verdict; ``reason`` is None for an article, else ``no-text``, ``consent-wall``,
+        ``listing-page`` or ``too-short``.
+    """
+    paras = [p for p in body.text.split("\n\n") if p.strip()]
+    if not paras:
+        if body.dropped_chars:
+            return Verdict("listing-page", f"all {body.dropped_chars} characters of the main "
+                                           "content were links to other pages", "")
         return Verdict("no-text", "no article text found on the page", "")
+
+    # consent walls and cookie notices extracted in place of (or within) the body
+    consent = [p for p in paras if is_consent_paragraph(p)]
+    if consent:
+        consent_chars = sum(len(p) for p in consent)
+        total = sum(len(p) for p in paras)
+        kept = [p for p in paras if p not in consent]
+        kept_chars = sum(len(p) for p in kept)
+        if consent_chars >= _CONSENT_SHARE * total or kept_chars < options.min_text_chars:
+            return Verdict("consent-wall", f"{len(consent)} of {len(paras)} paragraphs "
+                                           f"({consent_chars} of {total} characters) are a "
+                                           "cookie or consent notice", "")
+        paras = kept
+
+    # listing, tag and section pages
+    signals = article_signals(pm)
+    if not signals:
+        og_type = (pm.first("og:type") or "").lower()
+        listing_types = sorted(pm.ld_types & LISTING_TYPES)
+        teasers = headline_links(tree)
+        median = statistics.median(len(p) for p in paras)
+        dropped_share = body.dropped_chars / max(1, body.dropped_chars + sum(map(len, paras)))
+        if (listing_types or og_type in ("website", "")) and (
+                (teasers >= _LISTING_HEADLINE_LINKS and median < _LISTING_MEDIAN_PARAGRAPH)
+                or dropped_share >= 0.5):
+            kind = f"JSON-LD {', '.join(listing_types)}" if listing_types else \
+                f"og:type {og_type!r}" if og_type else "no og:type"
+            return Verdict("listing-page", f"{kind}, no article markup, {teasers} linked "
+                                           f"headlines, median paragraph {median:.0f} characters, "
+                                           f"{dropped_share:.0%} of the main text was links", "")
+
+    text = "\n\n".join(paras)
     if len(text) < options.min_text_chars:
         return Verdict("too-short", f"article text is {len(text)} characters, under the "
                                     f"minimum of {options.min_text_chars}", text)
-    return Verdict(None, "", text)
+    return Verdict(None, "", text, partial=body.partial)

@@ -1,0 +1,209 @@
+"""monitor.extract: the public API, rejections, decoding, metadata and page_from_file."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from monitor.errors import MonitorError
+from monitor.extract import extract, page_from_file
+from monitor.extract.dates import parse_date
+from monitor.extract.fields import choose_title, normalise_url, strip_site_name
+from monitor.models import Article, ExtractOptions, Page, Rejection
+
+PAGES = Path(__file__).resolve().parent / "pages"
+
+PARAS = "\n".join(
+    f"<p>Paragraph {i} of a plain test story about the harbour, with enough words in it to "
+    f"count as article text for any extractor that looks at paragraph length.</p>"
+    for i in range(6))
+
+
+def page(body: bytes | str, url: str = "https://news.example/a/1", **kw) -> Page:
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    return Page(url=url, body=body, source="test", **kw)
+
+
+def html_doc(head: str = "", body: str = PARAS) -> str:
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>{head}</head>"
+            f"<body><article><h1>Harbour story</h1>{body}</article></body></html>")
+
+
+# --- rejections: not-html, too-large, no-text, too-short -------------------------------
+
+def test_not_html_by_content_type():
+    got = extract(page(html_doc(), headers={"content-type": "application/pdf"}))
+    assert isinstance(got, Rejection) and got.reason == "not-html"
+    assert "application/pdf" in got.detail
+
+
+@pytest.mark.parametrize("body", [b"%PDF-1.7\n...", b"\x89PNG\r\n\x1a\n....",
+                                  b'{"items": []}', b"just some plain words"])
+def test_not_html_by_sniffing(body: bytes):
+    got = extract(page(body))
+    assert isinstance(got, Rejection) and got.reason == "not-html", got
+
+
+def test_feed_is_not_html():
+    feed = b'<?xml version="1.0"?><rss version="2.0"><channel><title>x</title></channel></rss>'
+    got = extract(page(feed))
+    assert isinstance(got, Rejection) and got.reason == "not-html"
+
+
+def test_html_content_type_with_charset_is_html():
+    got = extract(page(html_doc(), headers={"Content-Type": "text/html; charset=utf-8"}))
+    assert isinstance(got, Article)
+
+
+def test_too_large():
+    got = extract(page(html_doc()), ExtractOptions(max_page_bytes=100))
+    assert isinstance(got, Rejection) and got.reason == "too-large"
+    assert "100" in got.detail
+
+
+def test_no_text():
+    got = extract(page("<html><head><title>x</title></head><body><div></div></body></html>"))
+    assert isinstance(got, Rejection) and got.reason == "no-text"
+
+
+def test_too_short_follows_option():
+    doc = html_doc(body=PARAS)
+    assert isinstance(extract(page(doc)), Article)
+    got = extract(page(doc), ExtractOptions(min_text_chars=10_000))
+    assert isinstance(got, Rejection) and got.reason == "too-short"
+    assert "10000" in got.detail
+
+
+# --- decoding ------------------------------------------------------------------------
+
+def test_decodes_meta_charset_latin1():
+    doc = html_doc(body="<p>Gr\u00fc\u00dfe aus M\u00fcnchen. " * 10 + "</p>" + PARAS)
+    body = doc.replace("charset='utf-8'", "charset='iso-8859-1'").encode("iso-8859-1")
+    got = extract(page(body))
+    assert isinstance(got, Article) and "Gr\u00fc\u00dfe aus M\u00fcnchen" in got.text
+
+
+def test_page_encoding_wins_over_sniffing():
+    body = html_doc(body="<p>" + "\u00e9t\u00e9 " * 80 + "</p>" + PARAS).replace(
+        "<meta charset='utf-8'>", "").encode("cp1252")
+    got = extract(page(body, encoding="cp1252"))
+    assert isinstance(got, Article) and "\u00e9t\u00e9" in got.text
+
+
+def test_valid_utf8_beats_wrong_meta_charset():
+    doc = html_doc(body="<p>" + "\u4e2d\u6587\u65b0\u95fb " * 60 + "</p>" + PARAS)
+    body = doc.replace("charset='utf-8'", "charset='gb2312'").encode("utf-8")
+    got = extract(page(body))
+    assert isinstance(got, Article) and "\u4e2d\u6587\u65b0\u95fb" in got.text
+
+
+# --- metadata ------------------------------------------------------------------------
+
+def test_original_publication_date_beats_modified():
+    head = ('<meta property="article:modified_time" content="2024-05-02T10:00:00Z">'
+            '<script type="application/ld+json">{"@type":"NewsArticle","headline":"H",'
+            '"dateModified":"2024-05-03T00:00:00Z","datePublished":"2024-05-01T08:00:00+02:00"}'
+            '</script>')
+    got = extract(page(html_doc(head)))
+    assert isinstance(got, Article)
+    assert got.published == datetime(2024, 5, 1, 6, 0, tzinfo=timezone.utc)
+
+
+def test_feed_fallbacks_for_title_and_date():
+    when = datetime(2024, 1, 2, 3, 4, tzinfo=timezone.utc)
+    doc = "<html><body><div>" + PARAS + "</div></body></html>"
+    got = extract(page(doc, feed_title="Feed headline", feed_published=when))
+    assert isinstance(got, Article)
+    assert got.title == "Feed headline" and got.published == when
+
+
+def test_canonical_url_resolved_and_normalised():
+    head = '<link rel="canonical" href="/story/42?utm_source=x&amp;id=7#top">'
+    got = extract(page(html_doc(head), url="https://News.Example/amp/42?utm_medium=y"))
+    assert isinstance(got, Article)
+    assert got.url == "https://news.example/story/42?id=7"
+    assert got.request_url == "https://News.Example/amp/42?utm_medium=y"
+
+
+def test_language_from_html_lang():
+    got = extract(page(html_doc().replace("lang='en'", "lang='pt-BR'")))
+    assert isinstance(got, Article) and got.language == "pt"
+
+
+@pytest.mark.parametrize("raw, sites, want", [
+    ("Storm hits coast | CBC News", ["cbc", "cbcnews"], "Storm hits coast"),
+    ("BBC News - Storm hits coast", ["bbc"], "Storm hits coast"),
+    ("Zinsen steigen | B\u00f6rsen-Zeitung", ["boersenzeitung"], "Zinsen steigen"),
+    ("Plan approved - Politics - Gazette", ["gazette"], "Plan approved"),
+    ("Storm - a long night on the coast", ["cbc"], "Storm - a long night on the coast"),
+])
+def test_strip_site_name(raw, sites, want):
+    assert strip_site_name(raw, sites) == want
+
+
+def test_title_cleaning_soft_hyphen_and_nbsp():
+    assert strip_site_name("Gas\u00adpreise ab\u00a0M\u00e4rz", []) == "Gaspreise ab M\u00e4rz"
+
+
+def test_choose_title_prefers_non_seo_variant():
+    cands = {"og": "Short headline", "json-ld": "SEO: long headline with keywords",
+             "title": "SEO: long headline with keywords"}
+    assert choose_title(cands)[0] == "Short headline"
+
+
+def test_parse_date_forms():
+    assert parse_date("2024-05-01T08:00:00+0200") == datetime(2024, 5, 1, 6, tzinfo=timezone.utc)
+    assert parse_date("Wed, 01 May 2024 08:00:00 GMT").tzinfo is not None
+    assert parse_date("2024-05-01").tzinfo is timezone.utc
+    assert parse_date("not a date") is None
+    assert parse_date("2999-01-01") is None
+
+
+def test_normalise_url_strips_tracking_and_fragment():
+    assert normalise_url("HTTPS://Example.com:443/a?utm_source=x&b=1#frag") == "https://example.com/a?b=1"
+
+
+# --- page_from_file -----------------------------------------------------------------
+
+def test_page_from_file_without_sidecar(tmp_path: Path):
+    path = tmp_path / "story.html"
+    path.write_text(html_doc(), encoding="utf-8")
+    got = page_from_file(path)
+    assert got.url == path.resolve().as_uri() and got.source == "replay"
+    assert got.path == str(path) and got.body.startswith(b"<!DOCTYPE")
+    assert isinstance(extract(got), Article)
+
+
+def test_page_from_file_gz_with_sidecar(tmp_path: Path):
+    path = tmp_path / "story.html.gz"
+    path.write_bytes(gzip.compress(html_doc().encode()))
+    (tmp_path / "story.json").write_text(json.dumps(
+        {"url": "https://news.example/s", "source": "ex", "published": "2024-03-01T12:00:00Z"}))
+    got = page_from_file(path)
+    assert (got.url, got.source) == ("https://news.example/s", "ex")
+    assert got.feed_published == datetime(2024, 3, 1, 12, tzinfo=timezone.utc)
+    assert got.body.startswith(b"<!DOCTYPE")
+
+
+def test_page_from_file_errors_name_the_file(tmp_path: Path):
+    with pytest.raises(MonitorError, match="missing.html"):
+        page_from_file(tmp_path / "missing.html")
+    bad = tmp_path / "bad.html"
+    bad.write_text("<html></html>")
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    with pytest.raises(MonitorError, match="bad.json"):
+        page_from_file(bad)
+
+
+def test_package_imports_no_scrapy():
+    import subprocess
+    import sys
+    code = ("import sys, monitor.extract; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('scrapy', 'twisted')]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
