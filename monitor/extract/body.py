@@ -56,6 +56,17 @@ PAYWALL = re.compile(
     re.I)
 
 
+# short boxes that sit in or after article text: newsletter and app prompts, "read also"
+# teasers, copyright lines (generic phrases, no site names)
+BOILERPLATE = re.compile(
+    r"(newsletter|sign up|signup|follow us|folgen sie|folgst du|abonniere|lesen sie auch|mehr zum thema"
+    r"|auch interessant|read more|read also|related:|more from|all rights reserved"
+    r"|alle rechte vorbehalten|tous droits réservés|todos los derechos|copyright|©|whatsapp-kanal"
+    r"|in your inbox|get the latest|download (?:the|our) app|unsere app|jetzt (?:teilen|herunterladen))",
+    re.I)
+_BOILERPLATE_MAX_CHARS = 300
+
+
 @dataclass
 class Body:
     """An extracted body.
@@ -177,7 +188,10 @@ def extract_body(tree: HtmlElement, pm: PageMeta, url: str | None) -> Body:
     trimmed = _trim_to_articlebody(paras, article_body if isinstance(article_body, str) else None)
     if len(trimmed) < len(paras):
         steps.append("json-ld-trim")
-    paras, partial = _cut_paywall(trimmed)
+    kept = [p for p in trimmed if len(p) >= _BOILERPLATE_MAX_CHARS or not BOILERPLATE.search(p)]
+    if len(kept) < len(trimmed):
+        steps.append("boilerplate")
+    paras, partial = _cut_paywall(kept)
     if partial:
         steps.append("paywall")
     return Body("\n\n".join(paras), comments, partial, "+".join(steps), dropped)
