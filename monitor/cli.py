@@ -33,10 +33,27 @@ class _Group(click.Group):
             ctx.exit(1)
 
 
+class _NoLibraryTracebacks(logging.Filter):
+    """Keep Scrapy's and Twisted's one-line messages about network errors (refused
+    connections, unreachable robots.txt) but drop their tracebacks: the monitor logs each
+    failure itself, with the source name. At DEBUG level everything is kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.name.startswith(("scrapy", "twisted")):
+            exc = record.exc_info[1]
+            record.msg = f"{record.getMessage()} ({type(exc).__name__}: {exc})"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def _setup_logging(level: str) -> None:
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if level != "DEBUG":
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_NoLibraryTracebacks())
         # Scrapy's own INFO lines (middlewares, stats dumps) drown the monitor's.
         for name in ("scrapy", "py.warnings", "trafilatura", "htmldate", "courlan",
                      "apscheduler"):

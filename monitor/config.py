@@ -98,7 +98,8 @@ class ConsoleChannelConfig(_Strict):
 
 
 class EmailChannelConfig(_Strict):
-    """Send alerts by SMTP. The password comes from the environment variable ``password_env``."""
+    """Send alerts by SMTP. The password comes from the environment variable ``password_env``;
+    ``ca_file`` (PEM) trusts a private relay's certificate authority."""
 
     kind: Literal["email"]
     name: str = "email"
@@ -109,6 +110,7 @@ class EmailChannelConfig(_Strict):
     recipients: list[str] = Field(min_length=1)
     username: str | None = None
     password_env: str | None = None
+    ca_file: str | None = None
     timeout: Duration = 30.0
 
 

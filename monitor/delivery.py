@@ -15,6 +15,7 @@ from typing import Mapping
 
 from monitor.alerts import Channel, build_channel
 from monitor.config import MonitorConfig, secret_from_env
+from monitor.errors import ConfigError
 from monitor.errors import DeliveryError
 from monitor.store import Store, utcnow
 
@@ -32,27 +33,32 @@ def build_channels(config: MonitorConfig) -> dict[str, Channel]:
         channel name -> ready channel.
 
     Raises:
-        ConfigError: a named environment variable is missing.
+        ConfigError: a named environment variable is missing, or a channel's settings
+            are rejected by the channel (e.g. a username without a password).
     """
     channels: dict[str, Channel] = {}
     for i, ch in enumerate(config.channels):
-        where = f"channels[{i}]"
-        if ch.kind == "console":
-            channels[ch.name] = build_channel("console", ch.name)
-        elif ch.kind == "email":
-            channels[ch.name] = build_channel(
-                "email", ch.name, host=ch.host, port=ch.port, sender=ch.sender,
-                recipients=list(ch.recipients), security=ch.security, username=ch.username,
-                password=secret_from_env(config.path, f"{where}.password_env", ch.password_env),
-                timeout=ch.timeout)
-        elif ch.kind == "slack":
-            channels[ch.name] = build_channel(
-                "slack", ch.name, timeout=ch.timeout, webhook_url=secret_from_env(
-                    config.path, f"{where}.webhook_url_env", ch.webhook_url_env))
-        elif ch.kind == "webhook":
-            url = ch.url or secret_from_env(config.path, f"{where}.url_env", ch.url_env)
-            channels[ch.name] = build_channel("webhook", ch.name, url=url, timeout=ch.timeout)
+        try:
+            channels[ch.name] = _build(config, ch, f"channels[{i}]")
+        except ValueError as exc:
+            raise ConfigError(f"{config.path}: channels[{i}]: {exc}") from None
     return channels
+
+
+def _build(config: MonitorConfig, ch, where: str) -> Channel:
+    if ch.kind == "email":
+        return build_channel(
+            "email", ch.name, host=ch.host, port=ch.port, sender=ch.sender,
+            recipients=list(ch.recipients), security=ch.security, username=ch.username,
+            password=secret_from_env(config.path, f"{where}.password_env", ch.password_env),
+            timeout=ch.timeout, ca_file=ch.ca_file)
+    if ch.kind == "slack":
+        return build_channel("slack", ch.name, timeout=ch.timeout, webhook_url=secret_from_env(
+            config.path, f"{where}.webhook_url_env", ch.webhook_url_env))
+    if ch.kind == "webhook":
+        url = ch.url or secret_from_env(config.path, f"{where}.url_env", ch.url_env)
+        return build_channel("webhook", ch.name, url=url, timeout=ch.timeout)
+    return build_channel("console", ch.name)
 
 
 @dataclass

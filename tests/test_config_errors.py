@@ -103,3 +103,14 @@ def test_every_command_has_help_with_an_example():
         assert result.exit_code == 0, name
         assert command.help and len(command.help) > 30, f"{name} has no help text"
         assert "Example" in (command.help or ""), f"{name} help shows no example"
+
+
+def test_channel_settings_the_channel_rejects_are_config_errors(tmp_path, monkeypatch):
+    cfg = tmp_path / "monitor.yaml"
+    cfg.write_text(GOOD_SOURCE + f"rules: {RULES}\ndatabase: {tmp_path / 'm.db'}\nchannels:\n"
+                   "  - {kind: email, name: m, host: smtp.test.invalid, sender: a@b.test,\n"
+                   "     recipients: [c@d.test], username: someone}\n")
+    result = CliRunner().invoke(cli, ["-c", str(cfg), "deliver"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"monitor: {cfg}: channels[0]: ")
+    assert len(result.output.strip().splitlines()) == 1

@@ -105,3 +105,54 @@ def test_same_story_under_a_second_url_is_stored_but_not_alerted_again(tmp_path,
     assert counts["outbox"] == 3          # one story, one alert per channel
     assert len(smtp.wait_for(1)) == 1
     assert len(slack.wait_for(1)) == 1
+
+
+def test_failing_sources_are_logged_by_name_and_the_others_go_on(tmp_path, site):
+    import socket
+
+    from tests.servers import Route
+
+    with socket.socket() as s:          # a port nobody listens on: connection refused
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+    site.set("/ok/story.html", seed_html(SEED))
+    site.set("/ok/report.pdf", b"%PDF-1.7\n" + b"0" * 2000, content_type="application/pdf")
+    site.set("/ok/huge.html", b"<html><body>" + b"<p>word </p>" * 20000 + b"</body></html>")
+    site.set("/ok/missing-article.html", b"gone", status=404)
+    site.set("/ok/feed.xml", rss([("Story", site.url("/ok/story.html")),
+                                  ("Report", site.url("/ok/report.pdf")),
+                                  ("Huge", site.url("/ok/huge.html")),
+                                  ("Missing", site.url("/ok/missing-article.html"))]),
+             content_type="application/rss+xml")
+    site["/slow/feed.xml"] = Route(body=rss([]), content_type="application/rss+xml", delay=8)
+    cfg = write_config(
+        tmp_path / "monitor.yaml",
+        sources=[{"name": "refused", "kind": "feed", "url": f"http://127.0.0.1:{dead_port}/feed"},
+                 {"name": "gone", "kind": "feed", "url": site.url("/no/such/feed.xml")},
+                 {"name": "slow", "kind": "feed", "url": site.url("/slow/feed.xml")},
+                 {"name": "good", "kind": "feed", "url": site.url("/ok/feed.xml")}],
+        crawl={"download_timeout": 3, "autothrottle": False, "download_delay": 0},
+        extraction={"max_page_bytes": 100_000})
+    run = monitor_cmd("-c", str(cfg), "crawl")
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    assert "source refused:" in run.stderr
+    assert "source gone:" in run.stderr and "HTTP 404" in run.stderr
+    assert "source slow:" in run.stderr and "timed out" in run.stderr
+
+    db = sqlite3.connect(tmp_path / "monitor.db")
+    assert db.execute("select count(*) from articles").fetchone()[0] == 1
+    pages = dict(db.execute("select url, coalesce(reason, status) from pages"))
+    assert pages[site.url("/ok/report.pdf")] == "not-html"
+    assert pages[site.url("/ok/huge.html")] == "too-large"
+    assert pages[site.url("/ok/missing-article.html")] == "http-error"
+    sources = {r[0]: (r[1], r[2]) for r in
+               db.execute("select name, last_status, last_error from sources")}
+    assert sources["good"][0] == "ok"
+    assert sources["refused"][0] == "error" and sources["gone"][0] == "error"
+    assert "HTTP 404" in sources["gone"][1]
+    db.close()
+
+    status = monitor_cmd("-c", str(cfg), "status")
+    assert status.returncode == 0
+    assert "refused" in status.stdout and "error" in status.stdout

@@ -18,6 +18,12 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.defer import CancelledError
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 
+try:  # Scrapy 2.14+ wraps Twisted's download errors in its own exceptions
+    from scrapy.exceptions import (DownloadCancelledError, DownloadConnectionRefusedError,
+                                   DownloadTimeoutError)
+except ImportError:  # pragma: no cover - older Scrapy
+    DownloadCancelledError = DownloadConnectionRefusedError = DownloadTimeoutError = CancelledError
+
 from monitor.config import SourceConfig
 from monitor.crawl.context import CrawlContext
 from monitor.models import Page, Rejection
@@ -146,7 +152,7 @@ class SourceSpiderMixin:
         if failure.check(HttpError) and 400 <= failure.value.response.status < 500:
             status = failure.value.response.status
             reason, detail = "http-error", f"HTTP {status}"
-        elif failure.check(CancelledError):
+        elif failure.check(CancelledError, DownloadCancelledError):
             cap = self.context.config.extraction.max_page_bytes
             reason, detail = "too-large", f"larger than the {cap}-byte cap"
         else:
@@ -180,6 +186,8 @@ def _describe_failure(failure) -> str:
         return f"HTTP {failure.value.response.status}"
     if failure.check(DNSLookupError):
         return "DNS lookup failed"
-    if failure.check(TimeoutError, TCPTimedOutError):
+    if failure.check(TimeoutError, TCPTimedOutError, DownloadTimeoutError):
         return "timed out"
+    if failure.check(DownloadConnectionRefusedError):
+        return "connection refused"
     return f"{failure.type.__name__}: {failure.getErrorMessage()}"
