@@ -40,3 +40,28 @@ def test_daemon_alerts_on_an_article_added_while_running_and_stops_on_sigterm(
     assert "Traceback" not in err
     assert "monitor stopped" in err
     assert len(slack.posts) == 1
+
+
+def test_rules_reload_on_change_and_a_bad_edit_keeps_the_last_good_rules(tmp_path, caplog):
+    import shutil
+
+    from monitor.config import MonitorConfig
+    from monitor.crawl.context import CrawlContext
+    from tests.conftest import RULES
+
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    ctx = CrawlContext(MonitorConfig(path=tmp_path / "m.yaml", database=tmp_path / "m.db",
+                                     rules=rules))
+    try:
+        before = len(ctx.watches)
+        assert ctx.reload_rules() is False                      # nothing changed
+        (rules / "extra.yaml").write_text("id: bakery\nname: Bakery\nany: [sourdough]\n")
+        assert ctx.reload_rules() is True
+        assert len(ctx.watches) == before + 1
+        (rules / "extra.yaml").write_text("id: bakery\nname: Bakery\nquery: '(sourdough'\n")
+        assert ctx.reload_rules() is False
+        assert len(ctx.watches) == before + 1                  # last good rules in force
+        assert "extra.yaml" in caplog.text and "keeping the last good rules" in caplog.text
+    finally:
+        ctx.close()

@@ -156,3 +156,26 @@ def test_failing_sources_are_logged_by_name_and_the_others_go_on(tmp_path, site)
     status = monitor_cmd("-c", str(cfg), "status")
     assert status.returncode == 0
     assert "refused" in status.stdout and "error" in status.stdout
+
+
+def test_scrapy_list_and_scrapy_crawl_work_from_the_repo_root(tmp_path, site):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    site.set("/news/russia-north-korea.html", seed_html(SEED))
+    site.set("/feed.xml", rss([("Russia", site.url("/news/russia-north-korea.html"))]),
+             content_type="application/rss+xml")
+    cfg = write_config(tmp_path / "monitor.yaml",
+                       sources=[{"name": "local", "kind": "feed", "url": site.url("/feed.xml")}])
+    listed = subprocess.run([sys.executable, "-m", "scrapy", "list"], cwd=REPO,
+                            capture_output=True, text=True, timeout=60)
+    assert listed.stdout.split() == ["feeds", "sitemaps"]
+    crawl = subprocess.run([sys.executable, "-m", "scrapy", "crawl", "feeds", "-s",
+                            f"MONITOR_CONFIG={cfg}"], cwd=REPO, capture_output=True,
+                           text=True, timeout=120)
+    assert crawl.returncode == 0, crawl.stderr
+    assert "'monitor/stored': 1" in crawl.stderr
+    assert "'monitor/hits': 1" in crawl.stderr
+    assert _counts(tmp_path / "monitor.db")["hits"] == 1
