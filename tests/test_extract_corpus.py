@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from monitor.extract import extract
-from monitor.models import Article, Page, Rejection
+from monitor.models import Article, ExtractOptions, Page, Rejection
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 PAGES = CORPUS / "pages"
@@ -51,6 +51,18 @@ def test_corpus_page_with_consent_notice_inside_body():
     assert "Ich bin damit einverstanden" not in got.text
 
 
+def test_corpus_no_listing_or_consent_rejection_on_articles():
+    # every corpus page is an article: the listing and consent checks must not fire
+    truth = json.loads((PAGES / "ground-truth.json").read_text(encoding="utf-8"))
+    keys = sorted(truth)[::6]
+    wrong = []
+    for key in keys:
+        got = extract(load(key)[0])
+        if isinstance(got, Rejection) and got.reason in ("listing-page", "consent-wall"):
+            wrong.append((key, got.reason, got.detail))
+    assert not wrong
+
+
 def test_corpus_next_js_page_without_html_text_is_no_text():
     # the article text is only inside a script payload; nothing readable in the HTML
     page, _ = load("kr/HankookIlbo_2026_01_29")
@@ -58,8 +70,7 @@ def test_corpus_next_js_page_without_html_text_is_no_text():
     assert isinstance(got, Rejection) and got.reason == "no-text"
 
 
-def test_corpus_article_stripped_to_a_stub_is_too_short():
+def test_corpus_article_under_the_minimum_is_too_short():
     page, _ = load("us/Reuters_2023_05_16")
-    got = extract(page, options=__import__("monitor.models").models.ExtractOptions(
-        min_text_chars=1_000_000))
+    got = extract(page, ExtractOptions(min_text_chars=1_000_000))
     assert isinstance(got, Rejection) and got.reason == "too-short"
