@@ -293,3 +293,18 @@ def test_explain_agrees_with_match_including_filters():
     assert result.root.value and not result.matched
     assert result.checks[0][:2] == ("sources", False)
     assert result.to_dict()["matched"] is False
+
+
+def test_offsets_in_long_texts():
+    """Fields longer than one tokenising chunk: every span still points at its text."""
+    paragraph = ("Officials in Pyongyang\u2019s ministry met Russia\u2019s envoy; "
+                 "the mutual\u00a0defence pact, signed in S\u00e3o Paulo, was "
+                 "discussed at length by the délégués and the press.  ")
+    text = "\n\n".join(f"{i}. {paragraph}" for i in range(200))
+    article = art(text, "Pyongyang")
+    hit = q('Pyongyang OR Russia OR "mutual defence" OR case:"S\u00e3o Paulo" OR '
+            'd\u00e9l\u00e9gu\u00e9s').match(article)
+    assert len([s for s in hit.spans if s.field == "text"]) == 5 * 200
+    check_spans(article, hit)
+    assert {s.matched for s in hit.spans} == {"Pyongyang", "Russia", "mutual\u00a0defence",
+                                               "S\u00e3o Paulo", "délégués"}

@@ -22,6 +22,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import re
+
 import ahocorasick
 
 from monitor.matching.entities import EntityRegistry, Variants
@@ -286,14 +288,29 @@ class _TermTable:
         return tid
 
     def automaton(self) -> ahocorasick.Automaton | None:
-        """Build the automaton; values are (token count, [checks])."""
+        """Build the automaton.
+
+        Each value is (token count, pattern mode, checks); a check is (field indices,
+        mode, level, strict forms, wildcard, term id). Modes: 0 the automaton match suffices
+        (base level); 1 the term's strict forms equal its base forms, so only text
+        tokens with diacritics need a look; 2 always compare the strict forms. The
+        pattern mode is the largest mode of its checks.
+        """
         if not self.patterns:
             return None
         auto = ahocorasick.Automaton()
-        for pattern, checks in self.patterns.items():
-            ntok = checks[0][0]
-            fast = all(c[2] == BASE for c in checks)  # the automaton match suffices
-            auto.add_word(pattern, (ntok, fast, tuple(c[1:] for c in checks)))
+        for pattern, entries in self.patterns.items():
+            checks = []
+            for ntok, fields, level, strict, wildcard, tid in entries:
+                if level == BASE:
+                    mode = 0
+                elif level == FOLD and strict == tuple(fold_diacritics(t) for t in strict):
+                    mode = 1
+                else:
+                    mode = 2
+                checks.append((fields, mode, level, strict, wildcard, tid))
+            auto.add_word(pattern, (entries[0][0], max(c[1] for c in checks),
+                                    tuple(checks)))
         auto.make_automaton()
         return auto
 
@@ -386,36 +403,49 @@ class WatchSet:
             texts.append(article.comments or "")
         return texts
 
-    def occurrences(self, texts: Sequence[str]) -> dict[int, list[Occ]]:
+    def occurrences(self, texts: Sequence[str], tokens: dict | None = None
+                    ) -> dict[int, list[Occ]]:
         """Find every term occurrence.
 
         Args:
             texts: field texts in field order.
+            tokens: if given, receives field index -> (raw tokens, chunks), where chunks
+                are (first token, start char) of the pieces the field was tokenised in;
+                :class:`_HitContext` uses them to find a few tokens' character offsets
+                without tokenising the whole field again.
 
         Returns:
             term id -> [(field index, first token, token after the last)], in text order.
         """
         occ: dict[int, list[Occ]] = {}
+        if tokens is None:
+            tokens = {}
         auto = self._automaton
         if auto is None:
             return occ
         for fi, ftext in enumerate(texts):
             if not ftext:
                 continue
-            raws = TOKEN_RE.findall(ftext)
+            chunks: list[tuple[int, int]] = []
+            raws = _tokens(ftext, chunks)
+            tokens[fi] = (raws, chunks)
             if not raws:
                 continue
             joined = SEP + SEP.join(bases_of(raws)) + SEP
+            # tokens whose diacritics matter to terms that keep them (usually none)
+            marked = () if ftext.isascii() else _marked(raws)
             pos = count = 0
-            for end, (ntok, fast, checks) in auto.iter(joined):
+            for end, (ntok, pmode, checks) in auto.iter(joined):
                 count += joined.count(SEP, pos, end)
                 pos = end
                 s = count - ntok
                 span = (fi, s, count)
-                for fields, level, strict, wildcard, tid in checks:
+                plain = pmode == 0 or not marked or _plain(marked, s, count)
+                for fields, mode, level, strict, wildcard, tid in checks:
                     if fi not in fields:
                         continue
-                    if not fast and not _verify(raws, s, level, strict, wildcard):
+                    if mode and not (mode == 1 and plain) \
+                            and not _verify(raws, s, level, strict, wildcard):
                         continue
                     lst = occ.get(tid)
                     if lst is None:
@@ -446,11 +476,12 @@ class WatchSet:
             snippet, and the watch's channels and mode.
         """
         texts = self.field_texts(article)
-        occ = self.occurrences(texts)
+        tokens: dict = {}
+        occ = self.occurrences(texts, tokens)
         if not occ:
             return []
         hits = []
-        ctx = _HitContext(self, texts, occ)
+        ctx = _HitContext(self, texts, occ, tokens)
         for i in self.candidates(occ):
             watch = self.watches[i]
             if not watch.accepts(article.source, article.language):
@@ -469,12 +500,13 @@ class WatchSet:
         """
         i = self._by_id[watch_id]
         texts = self.field_texts(article)
-        occ = self.occurrences(texts)
+        tokens: dict = {}
+        occ = self.occurrences(texts, tokens)
         watch = self.watches[i]
         if not watch.accepts(article.source, article.language) \
                 or not self._programs[i].eval(occ):
             return None
-        return _HitContext(self, texts, occ).hit(i)
+        return _HitContext(self, texts, occ, tokens).hit(i)
 
 
 def validate_watch(watch: Watch, entities: EntityRegistry | None = None,
@@ -495,6 +527,50 @@ def validate_watch(watch: Watch, entities: EntityRegistry | None = None,
     prog = ws._bind(watch.query, watch.fold_diacritics)
     if prog.eval({}):
         raise QueryError(UNANCHORED, watch.query_text, 0)
+
+
+CHUNK_CHARS = 512
+
+
+def _tokens(text: str, chunks: list[tuple[int, int]]) -> list[str]:
+    """Tokenise text in pieces cut at whitespace, appending (first token, start char) of
+    each piece to ``chunks`` so a token's offset can be found later in its piece alone."""
+    n = len(text)
+    if n <= CHUNK_CHARS:
+        chunks.append((0, 0))
+        return TOKEN_RE.findall(text)
+    raws: list[str] = []
+    start = 0
+    while start < n:
+        end = start + CHUNK_CHARS
+        if end >= n:
+            end = n
+        else:
+            m = _SPACE_RE.search(text, end)
+            end = m.start() if m else n
+        chunks.append((len(raws), start))
+        raws.extend(TOKEN_RE.findall(text, start, end))
+        start = end
+    return raws
+
+
+_SPACE_RE = re.compile(r"\s")
+
+
+def _marked(raws: list[str]) -> set[int]:
+    """Indices of tokens that carry diacritics (fold form differs from base form)."""
+    out = set()
+    for k, raw in enumerate(raws):
+        if not raw.isascii():
+            forms = normalise_token(raw)
+            if forms.fold != forms.base:
+                out.add(k)
+    return out
+
+
+def _plain(marked: set[int], s: int, e: int) -> bool:
+    """Whether none of tokens s..e-1 carries diacritics."""
+    return s not in marked if e - s == 1 else not any(k in marked for k in range(s, e))
 
 
 def _verify(raws: list[str], s: int, level: int, strict: tuple, wildcard: bool) -> bool:
@@ -542,28 +618,50 @@ def _leaves(node) -> list[BTerm]:
 class _HitContext:
     """Per-article state for building hits: token offsets are computed once, lazily."""
 
-    def __init__(self, ws: WatchSet, texts: list[str], occ: dict) -> None:
+    def __init__(self, ws: WatchSet, texts: list[str], occ: dict,
+                 tokens: dict | None = None) -> None:
         self.ws, self.texts, self.occ = ws, texts, occ
-        self._offsets: dict[int, list[tuple[int, int]]] = {}
+        if tokens is None:
+            tokens = {fi: (TOKEN_RE.findall(t), [(0, 0)]) for fi, t in enumerate(texts)}
+        self._tokens = tokens
+        self._firsts = {fi: [c[0] for c in chunks] for fi, (_, chunks) in tokens.items()}
+        self._starts: dict[tuple[int, int], list[int]] = {}
+        self._spans: dict[tuple[Occ, str], MatchSpan] = {}
         self._entities: list[str] | None = None
 
-    def offsets(self, fi: int) -> list[tuple[int, int]]:
-        got = self._offsets.get(fi)
-        if got is None:
-            got = []
-            for m in TOKEN_RE.finditer(self.texts[fi]):
-                start, end = m.span()
-                raw = m.group()
-                if len(raw) > 2 and raw[-1] in "sS" and raw[-2] in APOSTROPHES:
-                    end -= 2  # "Russia's" matched as "Russia"
-                got.append((start, end))
-            self._offsets[fi] = got
-        return got
+    def offset(self, fi: int, k: int) -> tuple[int, int]:
+        """Character (start, end) of token k of field fi; a possessive 's is left out.
+
+        Tokens are found with str.find from the start of their chunk, in order: a raw
+        token starts with a letter or digit, and none lies between two tokens.
+        """
+        raws, chunks = self._tokens[fi]
+        ci = bisect_right(self._firsts[fi], k) - 1
+        first, start = chunks[ci]
+        starts = self._starts.get((fi, ci))
+        if starts is None:
+            starts = self._starts[(fi, ci)] = []
+        text = self.texts[fi]
+        while len(starts) <= k - first:
+            j = first + len(starts)
+            pos = start if j == first else starts[-1] + len(raws[j - 1])
+            starts.append(text.find(raws[j], pos))
+        raw = raws[k]
+        a = starts[k - first]
+        b = a + len(raw)
+        if len(raw) > 2 and raw[-1] in "sS" and raw[-2] in APOSTROPHES:
+            b -= 2  # "Russia's" matched as "Russia"
+        return a, b
 
     def span(self, o: Occ, label: str) -> MatchSpan:
+        got = self._spans.get((o, label))
+        if got is None:
+            got = self._spans[(o, label)] = self._make_span(o, label)
+        return got
+
+    def _make_span(self, o: Occ, label: str) -> MatchSpan:
         fi, s, e = o
-        offs = self.offsets(fi)
-        start, end = offs[s][0], offs[e - 1][1]
+        start, end = self.offset(fi, s)[0], self.offset(fi, e - 1)[1]
         return MatchSpan(FIELDS[fi], start, end, label, self.texts[fi][start:end])
 
     def entities(self) -> list[str]:

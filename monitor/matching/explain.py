@@ -104,8 +104,9 @@ def explain(source, article: Article, watch_id: str | None = None) -> Explanatio
     i = source._by_id[watch_id]
     watch = source.watches[i]
     texts = source.field_texts(article)
-    occ = source.occurrences(texts)
-    ctx = _HitContext(source, texts, occ)
+    tokens: dict = {}
+    occ = source.occurrences(texts, tokens)
+    ctx = _HitContext(source, texts, occ, tokens)
     prog = source._programs[i]
     root = _explain(prog, occ, ctx)
 

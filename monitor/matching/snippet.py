@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 
 from monitor.models import MatchSpan
 
 SNIPPET_CHARS = 200
 _LEAD = 60
-_SPACE = re.compile(r"\s+")
 _FIELD_PREFERENCE = ("text", "title", "comments")
 
 
@@ -56,7 +54,7 @@ def make_snippet(texts: Mapping[str, str], spans: Sequence[MatchSpan],
         out.append("[[" + text[a:b] + "]]")
         pos = b
     out.append(text[pos:end])
-    body = _SPACE.sub(" ", "".join(out)).strip()
+    body = " ".join("".join(out).split())
     return ("…" if start > 0 else "") + body + ("…" if end < len(text) else "")
 
 

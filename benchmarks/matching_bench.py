@@ -1,0 +1,287 @@
+"""Matching cost per article against 1, 100, 1,000 and 10,000 watches.
+
+Run from the repository root::
+
+    python benchmarks/matching_bench.py [--quick]
+
+Watches are generated (seeded, so every run builds the same ones) from a realistic
+vocabulary: the topical words (in at most 2% of pages), capitalised names and word pairs
+of the 258 real news pages in ``../shared/corpus/pages`` (falling back, with a message, to the vocabulary of the seed
+pages in ``seeds/`` when that folder is absent). The mix: single terms, quoted names and
+phrases, OR lists, AND with an OR list, NOT, NEAR/k, wildcards and title: scopes.
+
+Two articles are matched: the seed story (``seeds/cbc-news_2024-06-19.html`` through
+extraction, or the shared seed text) and a 5,000-word article made of English corpus
+bodies. The baseline is the naive approach in the same run: every watch compiled to its
+own regular expressions (one per term, NEAR as one regex), evaluated one watch after
+another. Targets: 10,000 watches cost at most 5x one watch, and at least 50x less than
+the baseline at 10,000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import random
+import re
+import statistics
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from monitor.matching import Watch, WatchSet, parse_query  # noqa: E402
+from monitor.matching.normalise import raw_tokens  # noqa: E402
+from monitor.models import Article, Page  # noqa: E402
+
+CORPUS = REPO.parent / "shared" / "corpus" / "pages"
+SHARED_SEED = REPO.parent / "shared" / "seeds" / "000_ae8829be5205e56a.txt"
+SIZES = (1, 100, 1_000, 10_000)
+ENGLISH = ("us/", "uk/", "ca/", "au/", "ie/", "za/", "in/", "nz/")
+
+
+# --------------------------------------------------------------------------- data
+
+def corpus_docs() -> list[tuple[str, str, str]]:
+    """(key, title, body) of every corpus page, or [] when the corpus is absent."""
+    gt_path = CORPUS / "ground-truth.json"
+    if not gt_path.exists():
+        return []
+    gt = json.loads(gt_path.read_text(encoding="utf-8"))
+    return [(k, v.get("title") or "", v.get("articleBody") or "") for k, v in gt.items()]
+
+
+def seed_article() -> Article:
+    """The seed story, through the real extractor when the seed page is in the repo."""
+    page = REPO / "seeds" / "cbc-news_2024-06-19.html"
+    if page.exists():
+        from monitor.extract import extract
+        result = extract(Page(url="https://www.cbc.ca/news/world/seed", body=page.read_bytes(),
+                              source="cbc-world", path=str(page)))
+        if isinstance(result, Article):
+            return result
+    lines = SHARED_SEED.read_text(encoding="utf-8").splitlines()
+    return Article(url="seed", request_url="seed", source="cbc", title=lines[0],
+                   text="\n\n".join(x for x in lines[1:] if x.strip()))
+
+
+def long_article(docs, seed: Article, words: int = 5_000) -> Article:
+    """About ``words`` words of English news: corpus bodies, else the seed repeated."""
+    rnd = random.Random(5)
+    bodies = [b for k, _, b in docs if k.startswith(ENGLISH) and b]
+    rnd.shuffle(bodies)
+    paras: list[str] = []
+    count = 0
+    pool = bodies or [seed.text] * 50
+    for body in pool:
+        for para in body.split("\n\n"):
+            paras.append(para)
+            count += len(para.split())
+            if count >= words:
+                break
+        if count >= words:
+            break
+    text = "\n\n".join(paras)
+    return Article(url="long", request_url="long", source="bench", title=seed.title,
+                   text=" ".join(text.split()[:words]))
+
+
+STOP = set("""the and for that with this from have has had was were are been being will
+would could should their there they them then than what when where which while who whom
+into onto over under about after before also just more most some such only other very
+said says year years time times first last new one two three four five people like make
+made many much even back well still because through during between against without
+within upon your ours mine were our its it's not but all any can may might must shall
+der die das und den dem des ein eine einer eines nicht mit von für auf ist sich auch
+als bei nach wie aus zum zur wird werden wurde sind hat haben oder aber noch nur über""".split())
+
+
+def vocabulary(docs, seed: Article):
+    """Words, capitalised two-word names and lower-case word pairs, with their document
+    frequency, from the corpus (or the seed pages)."""
+    texts = [f"{t}\n\n{b}" for _, t, b in docs] if docs else [f"{seed.title}\n\n{seed.text}"]
+    if not docs:
+        for extra in (REPO / "seeds").glob("*.html"):
+            texts.append(re.sub(r"<[^>]+>", " ", extra.read_text(encoding="utf-8")))
+    n = len(texts)
+    words: Counter[str] = Counter()
+    names: Counter[str] = Counter()
+    pairs: Counter[str] = Counter()
+    for text in texts:
+        toks = raw_tokens(text)
+        words.update({t.lower() for t in toks if t.isalpha() and len(t) >= 4
+                      and t.lower() not in STOP})
+        doc_names, doc_pairs = set(), set()
+        for a, b in zip(toks, toks[1:]):
+            if a[:1].isupper() and b[:1].isupper() and a.isalpha() and b.isalpha() \
+                    and len(a) > 2 and len(b) > 2 and a.lower() not in STOP:
+                doc_names.add(f"{a} {b}")
+            elif a.islower() and b.islower() and a.isalpha() and b.isalpha() \
+                    and a not in STOP and b not in STOP and len(a) > 3 and len(b) > 3:
+                doc_pairs.add(f"{a} {b}")
+        names.update(doc_names)
+        pairs.update(doc_pairs)
+    # Watch terms are topical: a word found in more than 2% of pages ("government",
+    # "season") is not something a newsroom watches for on its own.
+    limit = max(2, n // 50)
+    return (sorted(w for w, c in words.items() if c <= limit and len(w) >= 5),
+            sorted(w for w, c in names.items() if c <= limit),
+            sorted(w for w, c in pairs.items() if c <= limit))
+
+
+def make_watches(count: int, vocab, seed: int = 11) -> list[str]:
+    """Generate ``count`` queries from the vocabulary (deterministic)."""
+    words, names, pairs = vocab
+    rnd = random.Random(seed)
+
+    def term() -> str:
+        r = rnd.random()
+        if r < 0.35:
+            return rnd.choice(words)
+        if r < 0.70 and names:
+            return f'"{rnd.choice(names)}"'
+        if r < 0.80:
+            w = rnd.choice([w for w in rnd.sample(words, 20) if len(w) >= 7] or words)
+            return w[:len(w) - rnd.randint(1, 2)] + "*"        # sanctions -> sanction*
+        if pairs:
+            return f'"{rnd.choice(pairs)}"'
+        return rnd.choice(words)
+
+    def any_of(k: int) -> str:
+        return "(" + " OR ".join(term() for _ in range(k)) + ")"
+
+    out = []
+    for _ in range(count):
+        r = rnd.random()
+        if r < 0.25:
+            out.append(term())
+        elif r < 0.55:
+            out.append(any_of(rnd.randint(2, 4)))
+        elif r < 0.75:
+            out.append(f"{term()} AND {any_of(rnd.randint(2, 3))}")
+        elif r < 0.85:
+            out.append(f"{any_of(rnd.randint(1, 3))} NOT {term()}")
+        elif r < 0.95:
+            out.append(f"{term()} NEAR/{rnd.randint(2, 10)} {term()}")
+        else:
+            out.append(f"title:{term()} AND {term()}")
+    return out
+
+
+# --------------------------------------------------------------------------- naive
+
+class Naive:
+    """The baseline: each watch as its own regular expressions, scanned one by one."""
+
+    def __init__(self, queries: list[str]) -> None:
+        self.trees = [self._compile(parse_query(q)) for q in queries]
+
+    def _term_re(self, term) -> str:
+        text = term.text[:-1] if term.wildcard else term.text
+        words = [re.escape(w) for w in raw_tokens(text)]
+        body = r"\W+".join(words)
+        return r"(?<!\w)" + body + (r"\w*" if term.wildcard else r"(?!\w)")
+
+    def _compile(self, node):
+        kind = type(node).__name__
+        if kind == "Term":
+            rx = re.compile(self._term_re(node), re.IGNORECASE)
+            return ("T", rx, node.field)
+        if kind in ("And", "Or"):
+            return (kind, [self._compile(c) for c in node.children])
+        if kind == "Not":
+            return ("Not", self._compile(node.child))
+        a, b = self._term_re(node.left), self._term_re(node.right)
+        gap = r"\W+(?:\w+\W+){0,%d}" % node.distance
+        rx = re.compile(f"(?:{a}{gap}{b})|(?:{b}{gap}{a})", re.IGNORECASE)
+        return ("T", rx, None)
+
+    def _eval(self, t, title: str, both: str) -> bool:
+        if t[0] == "T":
+            return t[1].search(title if t[2] == "title" else both) is not None
+        if t[0] == "And":
+            return all(self._eval(c, title, both) for c in t[1])
+        if t[0] == "Or":
+            return any(self._eval(c, title, both) for c in t[1])
+        return not self._eval(t[1], title, both)
+
+    def match(self, article: Article) -> int:
+        both = f"{article.title}\n\n{article.text}"
+        return sum(1 for t in self.trees if self._eval(t, article.title, both))
+
+
+# --------------------------------------------------------------------------- timing
+
+def per_call(fn, min_time: float, max_runs: int = 200) -> float:
+    """Median seconds per call, over enough runs to fill ``min_time``."""
+    fn()  # warm caches
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < 3 or (time.perf_counter() - start < min_time
+                             and len(times) < max_runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    args = parser.parse_args()
+    min_time = 0.2 if args.quick else 0.6
+
+    docs = corpus_docs()
+    if not docs:
+        print(f"note: {CORPUS} not found; using the seed pages' vocabulary instead")
+    seed = seed_article()
+    long = long_article(docs, seed)
+    vocab = vocabulary(docs, seed)
+    print(f"vocabulary: {len(vocab[0])} words, {len(vocab[1])} names, {len(vocab[2])} "
+          f"word pairs{' from ' + str(len(docs)) + ' corpus pages' if docs else ''}")
+    print(f"articles: seed story {len(seed.text.split())} words; long "
+          f"{len(long.text.split())} words")
+    queries = make_watches(max(SIZES), vocab)
+    articles = [("seed", seed), ("5k words", long)]
+
+    rows = []
+    for n in SIZES:
+        t0 = time.perf_counter()
+        ws = WatchSet([Watch(f"w{i}", q, parse_query(q), q) for i, q in
+                       enumerate(queries[:n])])
+        build = time.perf_counter() - t0
+        naive = Naive(queries[:n])
+        for name, article in articles:
+            engine_t = per_call(lambda: ws.match(article), min_time)
+            naive_t = per_call(lambda: naive.match(article),
+                               min_time if n <= 1000 else 0, 200 if n <= 1000 else 1)
+            rows.append((n, name, engine_t, naive_t, len(ws.match(article)),
+                         naive.match(article), build))
+
+    base = {name: e for n, name, e, *_ in rows if n == 1}
+    print()
+    print(f"{'watches':>8} {'article':>9} {'engine ms':>10} {'x 1 watch':>10} "
+          f"{'naive ms':>10} {'naive/eng':>10} {'hits':>6} {'naive hits':>10} "
+          f"{'build s':>8}")
+    for n, name, e, nv, hits, nhits, build in rows:
+        print(f"{n:>8,} {name:>9} {e * 1e3:>10.3f} {e / base[name]:>10.2f} "
+              f"{nv * 1e3:>10.2f} {nv / e:>10.1f} {hits:>6} {nhits:>10} {build:>8.2f}")
+    print()
+    ok = True
+    for n, name, e, nv, *_ in rows:
+        if n == max(SIZES):
+            r1, r2 = e / base[name], nv / e
+            good = r1 <= 5 and r2 >= 50
+            ok &= good
+            print(f"{name}: 10,000 watches cost {r1:.2f}x one watch (target <= 5x), "
+                  f"{r2:.0f}x less than naive (target >= 50x): "
+                  f"{'OK' if good else 'MISSED'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
