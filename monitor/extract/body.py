@@ -9,6 +9,11 @@ lists can be recognised), then:
    last one found in it go (related stories, author boxes, newsletter boxes);
 3. a paywall prompt at the end is cut off and reported (``partial``).
 
+When the visible text is missing, or far shorter than the page's own JSON-LD
+``articleBody``, the text comes from the structured data instead: the ``articleBody``,
+else (on a page that claims to be an article) the longest prose string in an inline
+script payload (Next.js and React Query state, ``__NEXT_DATA__``).
+
 Each step is justified by ``benchmarks/extraction_quality.py`` (see docs/extraction.md).
 """
 
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -23,9 +29,10 @@ from dataclasses import dataclass
 import trafilatura
 from lxml import etree
 from lxml.html import HtmlElement
+from trafilatura.utils import load_html
 from trafilatura.xml import xmltotxt
 
-from monitor.extract.metadata import PageMeta, clean_text
+from monitor.extract.metadata import PageMeta, article_signals, clean_text
 
 # trafilatura logs every discarded page at WARNING; that is our Rejection's job
 logging.getLogger("trafilatura").setLevel(logging.ERROR)
@@ -42,6 +49,20 @@ _LINK_PARAGRAPH_SHARE = 0.8
 # (shorter ones are teasers or paywall stubs)
 _LD_COVERED = 0.7
 _LD_MIN_RATIO = 0.5
+
+# the JSON-LD articleBody replaces the extraction when the extraction is under this share
+# of its length and lacks this share of its distinct words (a duplicated or marked-up
+# articleBody is long but adds no words)
+_LD_FAR_SHORTER = 0.5
+_LD_MISSED_WORDS = 0.3
+# script payloads: JSON string literals at least this long, read as article text when
+# they are prose (few code characters, several sentence ends)
+_JSON_STRING = re.compile(r'"((?:[^"\\]|\\.){400,})"')
+_CODE_CHARS = re.compile(r"[{}\[\]\\|]")
+_CODE_SHARE = 0.005
+_SENTENCE_END = re.compile(r"[.!?。！？]")
+_MIN_SENTENCES = 3
+_TAG = re.compile(r"<[a-zA-Z/][^>]*>")
 
 # prompts that end a paywalled stub (checked on the last paragraphs only)
 PAYWALL = re.compile(
@@ -147,6 +168,59 @@ def _trim_to_articlebody(paras: list[str], article_body: str | None) -> list[str
     return paras[: last + 1] if last >= 0 else paras
 
 
+def _markup_paragraphs(text: str) -> list[str]:
+    """Paragraphs of a text from structured data, which may be an HTML fragment."""
+    if not _TAG.search(text):
+        return paragraphs(text)
+    fragment = load_html(f"<html><body><article>{text}</article></body></html>")
+    try:
+        doc = trafilatura.bare_extraction(fragment, url=None) if fragment is not None else None
+    except Exception:  # malformed fragment: fall back to the text without tags
+        doc = None
+    if doc is not None and doc.body is not None:
+        got = paragraphs(xmltotxt(doc.body, False))
+        if got:
+            return got
+    return paragraphs(_TAG.sub("\n", text))
+
+
+def _ld_replaces(paras: list[str], article_body: str | None) -> bool:
+    """True when the JSON-LD articleBody holds much more of the article than the
+    extraction: over twice as long (markup aside) and with words the extraction lacks."""
+    if not article_body:
+        return False
+    ld_text = _TAG.sub(" ", article_body)
+    if not paras:
+        return bool(ld_text.strip())
+    if sum(len(p) for p in paras) >= _LD_FAR_SHORTER * len(clean_text(ld_text)):
+        return False
+    ld_words = set(_tokens(ld_text))
+    have = set(_tokens(" ".join(paras)))
+    return len(ld_words - have) >= _LD_MISSED_WORDS * len(ld_words)
+
+
+def _payload_paragraphs(tree: HtmlElement) -> list[str]:
+    """The article text kept only in an inline script payload (client-rendered pages):
+    the longest JSON string literal that reads as prose, as paragraphs."""
+    best, best_len = None, 0
+    for script in tree.iter("script"):
+        code = script.text
+        if not code or script.get("src") or len(code) < 400:
+            continue
+        for match in _JSON_STRING.finditer(code):
+            try:
+                value = json.loads(f'"{match.group(1)}"')
+            except ValueError:
+                continue
+            prose = _TAG.sub(" ", value)
+            if (len(prose) <= best_len
+                    or len(_CODE_CHARS.findall(prose)) > _CODE_SHARE * len(prose)
+                    or len(_SENTENCE_END.findall(prose)) < _MIN_SENTENCES):
+                continue
+            best, best_len = value, len(prose)
+    return _markup_paragraphs(best) if best else []
+
+
 def _cut_paywall(paras: list[str]) -> tuple[list[str], bool]:
     """Remove a subscription prompt from the end of the text (last three paragraphs)."""
     for i in range(len(paras) - 1, max(len(paras) - 4, 0), -1):
@@ -172,20 +246,31 @@ def extract_body(tree: HtmlElement, pm: PageMeta, url: str | None) -> Body:
                                           include_links=True)
     except Exception:  # trafilatura raises on some malformed trees; treat as no text
         doc = None
-    if doc is None or doc.body is None:
-        return Body("", None, method="none")
-    steps = ["trafilatura"]
-    dropped = _drop_link_blocks(doc.body)
-    if dropped:
-        steps.append("link-blocks")
-    etree.strip_tags(doc.body, "ref")
-    paras = paragraphs(xmltotxt(doc.body, False))
+    steps: list[str] = []
+    paras: list[str] = []
     comments = None
-    if getattr(doc, "commentsbody", None) is not None and len(doc.commentsbody):
-        etree.strip_tags(doc.commentsbody, "ref")
-        comments = "\n\n".join(paragraphs(xmltotxt(doc.commentsbody, False))) or None
+    dropped = 0
+    if doc is not None and doc.body is not None:
+        steps.append("trafilatura")
+        dropped = _drop_link_blocks(doc.body)
+        if dropped:
+            steps.append("link-blocks")
+        etree.strip_tags(doc.body, "ref")
+        paras = paragraphs(xmltotxt(doc.body, False))
+        if getattr(doc, "commentsbody", None) is not None and len(doc.commentsbody):
+            etree.strip_tags(doc.commentsbody, "ref")
+            comments = "\n\n".join(paragraphs(xmltotxt(doc.commentsbody, False))) or None
     article_body = pm.article_ld.get("articleBody") if pm.article_ld else None
-    trimmed = _trim_to_articlebody(paras, article_body if isinstance(article_body, str) else None)
+    article_body = article_body if isinstance(article_body, str) else None
+    if _ld_replaces(paras, article_body):
+        paras, steps = _markup_paragraphs(article_body), ["json-ld-body"]
+    if not paras and article_signals(pm):
+        paras = _payload_paragraphs(tree)
+        if paras:
+            steps = ["script-payload"]
+    if not paras:
+        return Body("", comments, method="+".join(steps) or "none", dropped_chars=dropped)
+    trimmed = _trim_to_articlebody(paras, article_body)
     if len(trimmed) < len(paras):
         steps.append("json-ld-trim")
     kept = [p for p in trimmed if len(p) >= _BOILERPLATE_MAX_CHARS or not BOILERPLATE.search(p)]

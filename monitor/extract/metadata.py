@@ -84,6 +84,19 @@ class PageMeta:
         return out
 
 
+def article_signals(pm: PageMeta) -> list[str]:
+    """The page's own claims to be one article (og:type article, JSON-LD Article, ...)."""
+    found = []
+    og_type = (pm.first("og:type") or "").lower()
+    if og_type.startswith("article") or og_type in ("news", "newsarticle"):
+        found.append(f"og:type {og_type}")
+    if pm.article_ld is not None:
+        found.append("JSON-LD article")
+    if pm.first("article:published_time", "datepublished"):
+        found.append("published time")
+    return found
+
+
 def read_meta(tree: HtmlElement) -> PageMeta:
     """Collect meta tags, JSON-LD, canonical link, title, h1 and time elements.
 

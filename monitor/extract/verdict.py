@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from lxml.html import HtmlElement
 
 from monitor.extract.body import Body
-from monitor.extract.metadata import LISTING_TYPES, PageMeta
+from monitor.extract.metadata import LISTING_TYPES, PageMeta, article_signals
 from monitor.models import ExtractOptions
 
 # words of cookie banners and consent walls, in the languages of the corpus
@@ -55,19 +55,6 @@ def is_consent_paragraph(text: str) -> bool:
     """True when a paragraph reads like a cookie or consent notice."""
     words = {m.group(0).lower() for m in CONSENT.finditer(text)}
     return len(words) >= _CONSENT_WORDS_PER_PARAGRAPH
-
-
-def article_signals(pm: PageMeta) -> list[str]:
-    """The page's own claims to be one article (og:type article, JSON-LD Article, ...)."""
-    found = []
-    og_type = (pm.first("og:type") or "").lower()
-    if og_type.startswith("article") or og_type in ("news", "newsarticle"):
-        found.append(f"og:type {og_type}")
-    if pm.article_ld is not None:
-        found.append("JSON-LD article")
-    if pm.first("article:published_time", "datepublished"):
-        found.append("published time")
-    return found
 
 
 def headline_links(tree: HtmlElement) -> int:

@@ -1,0 +1,82 @@
+"""monitor.extract body cleaning on small synthetic pages: structured-data fallbacks,
+pages that append the next article, repeated placeholders."""
+
+from __future__ import annotations
+
+import json
+
+from monitor.extract import extract
+from monitor.models import Article, Page, Rejection
+
+STORY = [
+    "The council approved the new bridge over the Lune on Tuesday night by seven votes to five.",
+    "Engineers expect the crossing to open in spring, three years after the first plans.",
+    "Residents of the east bank had campaigned for a footpath since the ferry stopped running.",
+    "Opponents warned that heavier traffic would clog the narrow streets of the old town.",
+    "The mayor said buses would be rerouted and a lorry ban enforced during school hours.",
+    "Funding comes partly from a regional grant and partly from a parking levy.",
+    "Contractors must finish the foundations before the autumn floods raise the water level.",
+    "A fisheries charity asked for a survey of salmon spawning grounds below the piers.",
+    "The county archaeologist will watch the excavation for remains of a medieval quay.",
+    "Shopkeepers on Bridge Street hope the footfall will revive their trade.",
+    "Cyclists welcomed a separated lane, though some called its width disappointing.",
+    "A public exhibition of the final design opens at the library next month.",
+]
+
+
+def page(html: str, url: str = "https://news.example/politics/bridge") -> Page:
+    return Page(url=url, body=html.encode("utf-8"), source="test")
+
+
+def head(extra: str = "") -> str:
+    return ("<meta charset='utf-8'><title>Bridge to open in spring | Example News</title>"
+            "<meta property='og:type' content='article'>"
+            "<meta property='og:title' content='Bridge to open in spring'>" + extra)
+
+
+def test_text_only_in_a_script_payload_is_read_from_it():
+    # a client-rendered page: the HTML holds a shell, the story is a JSON string in a script
+    content = "".join(f"<p>{s}</p>" for s in STORY)
+    state = {"article": {"id": 7, "title": "Bridge to open in spring", "contentHtml": content},
+             "config": {"theme": "dark", "routes": ["/", "/politics"]}}
+    html = (f"<!DOCTYPE html><html lang='en'><head>{head()}</head><body><div id='root'></div>"
+            f"<script>window.__STATE__ = window.__STATE__ || [];"
+            f"window.__STATE__.push({json.dumps(state)});</script></body></html>")
+    got = extract(page(html))
+    assert isinstance(got, Article), got
+    assert got.text.split("\n\n") == STORY
+
+
+def test_script_payload_is_not_used_on_a_page_without_article_claims():
+    content = "".join(f"<p>{s}</p>" for s in STORY)
+    html = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Example</title>"
+            "</head><body><div id='root'></div>"
+            f"<script>var s = {json.dumps({'contentHtml': content})};</script></body></html>")
+    got = extract(page(html))
+    assert isinstance(got, Rejection) and got.reason == "no-text"
+
+
+def test_json_ld_article_body_replaces_a_far_shorter_extraction():
+    # the visible page shows the first four paragraphs; the JSON-LD carries all twelve
+    ld = {"@context": "https://schema.org", "@type": "NewsArticle",
+          "headline": "Bridge to open in spring", "articleBody": "\n\n".join(STORY)}
+    visible = "".join(f"<p>{s}</p>" for s in STORY[:4])
+    html = (f"<!DOCTYPE html><html lang='en'><head>{head()}"
+            f"<script type='application/ld+json'>{json.dumps(ld)}</script></head>"
+            f"<body><article><h1>Bridge to open in spring</h1>{visible}</article></body></html>")
+    got = extract(page(html))
+    assert isinstance(got, Article), got
+    assert got.text.split("\n\n") == STORY
+
+
+def test_json_ld_article_body_repeating_the_text_does_not_replace_it():
+    # an articleBody that holds the story twice is long but adds no words
+    ld = {"@context": "https://schema.org", "@type": "NewsArticle",
+          "headline": "Bridge to open in spring", "articleBody": " ".join(STORY * 3)}
+    visible = "".join(f"<p>{s}</p>" for s in STORY)
+    html = (f"<!DOCTYPE html><html lang='en'><head>{head()}"
+            f"<script type='application/ld+json'>{json.dumps(ld)}</script></head>"
+            f"<body><article><h1>Bridge to open in spring</h1>{visible}</article></body></html>")
+    got = extract(page(html))
+    assert isinstance(got, Article), got
+    assert got.text.split("\n\n") == STORY
