@@ -80,3 +80,29 @@ def test_json_ld_article_body_repeating_the_text_does_not_replace_it():
     got = extract(page(html))
     assert isinstance(got, Article), got
     assert got.text.split("\n\n") == STORY
+
+
+NEXT_STORY = [
+    "The county cricket club has signed a fast bowler from New Zealand for the summer.",
+    "He played four test matches and took eleven wickets on his debut tour of England.",
+    "The coach said the signing gives the attack pace that it lacked last season.",
+    "Members will meet the new player at a supporters' evening in the pavilion.",
+    "Tickets for the opening home fixture go on sale at the club shop on Monday.",
+    "Ground staff have relaid the square after the wettest winter in twenty years.",
+]
+
+
+def test_next_article_appended_by_infinite_scroll_is_left_out():
+    first = "".join(f"<p>{s}</p>" for s in STORY)
+    second = "".join(f"<p>{s}</p>" for s in NEXT_STORY)
+    teaser = ("<article class='teaser'><h1><a href='/sport/x'>Cup final tickets sold out</a>"
+              "</h1></article>")
+    html = (f"<!DOCTYPE html><html lang='en'><head>{head()}</head><body><main>"
+            f"<article><h1>Bridge to open in spring</h1>{first}{teaser}</article>"
+            f"<div class='next'><article><h1>County signs fast bowler</h1>{second}</article>"
+            f"</div></main></body></html>")
+    got = extract(page(html))
+    assert isinstance(got, Article), got
+    assert got.title == "Bridge to open in spring"
+    assert "fast bowler" not in got.text
+    assert got.text.split("\n\n")[:3] == STORY[:3]

@@ -20,6 +20,7 @@ Each step is justified by ``benchmarks/extraction_quality.py`` (see docs/extract
 from __future__ import annotations
 
 import collections
+import copy
 import dataclasses
 import json
 import logging
@@ -63,6 +64,10 @@ _CODE_SHARE = 0.005
 _SENTENCE_END = re.compile(r"[.!?。！？]")
 _MIN_SENTENCES = 3
 _TAG = re.compile(r"<[a-zA-Z/][^>]*>")
+
+# an <article> with its own <h1> after the page's article is the next story (infinite
+# scroll) when its paragraphs hold at least this many characters
+_APPENDED_MIN_CHARS = 500
 
 # prompts that end a paywalled stub (checked on the last paragraphs only)
 PAYWALL = re.compile(
@@ -229,6 +234,29 @@ def _cut_paywall(paras: list[str]) -> tuple[list[str], bool]:
     return paras, False
 
 
+def _appended_articles(tree: HtmlElement) -> list[etree._Element]:
+    """Whole articles appended after the page's own one (infinite scroll): later
+    ``<article>`` elements with their own ``<h1>`` and paragraphs, outside the first
+    article that has an ``<h1>``. Teaser cards nested inside the article stay."""
+    containers: list[etree._Element] = []
+    for h1 in tree.iter("h1"):
+        article = next((a for a in h1.iterancestors("article")), None)
+        if article is not None and article not in containers and "".join(h1.itertext()).strip():
+            containers.append(article)
+    if len(containers) < 2:
+        return []
+    main = containers[0]
+    main_ancestors = set(main.iterancestors())
+    out = []
+    for article in containers[1:]:
+        if article in main_ancestors or any(a is main for a in article.iterancestors()):
+            continue
+        text = sum(len("".join(p.itertext())) for p in article.iter("p"))
+        if text >= _APPENDED_MIN_CHARS:
+            out.append(article)
+    return out
+
+
 def extract_body(tree: HtmlElement, pm: PageMeta, url: str | None) -> Body:
     """Extract the body text of the article on a page.
 
@@ -240,13 +268,22 @@ def extract_body(tree: HtmlElement, pm: PageMeta, url: str | None) -> Body:
     Returns:
         The body (its text is empty when the page has no article text).
     """
+    steps: list[str] = []
+    appended = _appended_articles(tree)
+    if appended:
+        # work on a copy without the appended articles (the caller's tree stays whole)
+        paths = [tree.getroottree().getpath(a) for a in appended]
+        tree = copy.deepcopy(tree)
+        for path in paths:
+            for el in tree.getroottree().xpath(path):
+                el.getparent().remove(el)
+        steps.append("appended-articles")
     try:
         # no URL: links are kept only to measure link text, resolving them is wasted time
         doc = trafilatura.bare_extraction(tree, url=None, include_comments=True,
                                           include_links=True)
     except Exception:  # trafilatura raises on some malformed trees; treat as no text
         doc = None
-    steps: list[str] = []
     paras: list[str] = []
     comments = None
     dropped = 0
