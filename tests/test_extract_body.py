@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 
+from trafilatura.utils import load_html
+
 from monitor.extract import extract
+from monitor.extract.body import _appended_articles
 from monitor.models import Article, Page, Rejection
 
 STORY = [
@@ -89,19 +92,31 @@ NEXT_STORY = [
     "Members will meet the new player at a supporters' evening in the pavilion.",
     "Tickets for the opening home fixture go on sale at the club shop on Monday.",
     "Ground staff have relaid the square after the wettest winter in twenty years.",
+    "The club also confirmed that its academy captain has signed a first professional deal.",
+    "Season tickets are unchanged in price for the third year running, the treasurer said.",
 ]
 
 
-def test_next_article_appended_by_infinite_scroll_is_left_out():
+def scroll_page() -> str:
     first = "".join(f"<p>{s}</p>" for s in STORY)
     second = "".join(f"<p>{s}</p>" for s in NEXT_STORY)
     teaser = ("<article class='teaser'><h1><a href='/sport/x'>Cup final tickets sold out</a>"
               "</h1></article>")
-    html = (f"<!DOCTYPE html><html lang='en'><head>{head()}</head><body><main>"
+    return (f"<!DOCTYPE html><html lang='en'><head>{head()}</head><body><main>"
             f"<article><h1>Bridge to open in spring</h1>{first}{teaser}</article>"
-            f"<div class='next'><article><h1>County signs fast bowler</h1>{second}</article>"
-            f"</div></main></body></html>")
-    got = extract(page(html))
+            f"<div class='next'><article id='next'><h1>County signs fast bowler</h1>{second}"
+            f"</article></div></main></body></html>")
+
+
+def test_appended_articles_found_but_not_nested_teasers():
+    tree = load_html(scroll_page())
+    found = _appended_articles(tree)
+    assert [a.get("id") for a in found] == ["next"]
+    assert len(list(tree.iter("article"))) == 3   # the caller's tree is not modified
+
+
+def test_next_article_appended_by_infinite_scroll_is_left_out():
+    got = extract(page(scroll_page()))
     assert isinstance(got, Article), got
     assert got.title == "Bridge to open in spring"
     assert "fast bowler" not in got.text

@@ -78,3 +78,12 @@ def test_corpus_article_under_the_minimum_is_too_short():
     page, _ = load("us/Reuters_2023_05_16")
     got = extract(page, ExtractOptions(min_text_chars=1_000_000))
     assert isinstance(got, Rejection) and got.reason == "too-short"
+
+
+def test_corpus_infinite_scroll_page_keeps_only_its_own_article():
+    # a second story (its own <article> and <h1>) is appended below the first one
+    page, _ = load("no/Dagbladet_2026_01_06")
+    got = extract(page)
+    assert isinstance(got, Article)
+    assert "Solskjær" not in got.text
+    assert "Nord-Korea" in got.text
