@@ -18,16 +18,15 @@ How one article is matched:
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from itertools import accumulate
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import re
-
 import ahocorasick
 
 from monitor.matching.entities import EntityRegistry, Variants
-from monitor.matching.normalise import (APOSTROPHES, TOKEN_RE, TokenForms,
+from monitor.matching.normalise import (APOSTROPHES, TOKEN_SPLIT_RE, TokenForms,
                                         bases_of, fold_diacritics, normalise_token,
                                         term_tokens)
 from monitor.matching.query import (DEFAULT_FIELDS, FIELDS, And, Near, Node, Not, Or,
@@ -409,10 +408,9 @@ class WatchSet:
 
         Args:
             texts: field texts in field order.
-            tokens: if given, receives field index -> (raw tokens, chunks), where chunks
-                are (first token, start char) of the pieces the field was tokenised in;
-                :class:`_HitContext` uses them to find a few tokens' character offsets
-                without tokenising the whole field again.
+            tokens: if given, receives field index -> the field split into alternating
+                separators and raw tokens (``TOKEN_SPLIT_RE.split``), from which
+                :class:`_HitContext` computes character offsets when there is a hit.
 
         Returns:
             term id -> [(field index, first token, token after the last)], in text order.
@@ -426,21 +424,23 @@ class WatchSet:
         for fi, ftext in enumerate(texts):
             if not ftext:
                 continue
-            chunks: list[tuple[int, int]] = []
-            raws = _tokens(ftext, chunks)
-            tokens[fi] = (raws, chunks)
+            parts = TOKEN_SPLIT_RE.split(ftext)
+            tokens[fi] = parts
+            raws = parts[1::2]
             if not raws:
                 continue
             joined = SEP + SEP.join(bases_of(raws)) + SEP
-            # tokens whose diacritics matter to terms that keep them (usually none)
-            marked = () if ftext.isascii() else _marked(raws)
+            ascii_field = ftext.isascii()
             pos = count = 0
             for end, (ntok, pmode, checks) in auto.iter(joined):
                 count += joined.count(SEP, pos, end)
                 pos = end
                 s = count - ntok
                 span = (fi, s, count)
-                plain = pmode == 0 or not marked or _plain(marked, s, count)
+                # plain: the matched tokens carry no diacritics, so terms that keep
+                # diacritics but have none (mode 1) need no closer look
+                plain = pmode == 0 or ascii_field or (
+                    raws[s].isascii() if ntok == 1 else False) or _plain(raws, s, count)
                 for fields, mode, level, strict, wildcard, tid in checks:
                     if fi not in fields:
                         continue
@@ -529,48 +529,15 @@ def validate_watch(watch: Watch, entities: EntityRegistry | None = None,
         raise QueryError(UNANCHORED, watch.query_text, 0)
 
 
-CHUNK_CHARS = 512
-
-
-def _tokens(text: str, chunks: list[tuple[int, int]]) -> list[str]:
-    """Tokenise text in pieces cut at whitespace, appending (first token, start char) of
-    each piece to ``chunks`` so a token's offset can be found later in its piece alone."""
-    n = len(text)
-    if n <= CHUNK_CHARS:
-        chunks.append((0, 0))
-        return TOKEN_RE.findall(text)
-    raws: list[str] = []
-    start = 0
-    while start < n:
-        end = start + CHUNK_CHARS
-        if end >= n:
-            end = n
-        else:
-            m = _SPACE_RE.search(text, end)
-            end = m.start() if m else n
-        chunks.append((len(raws), start))
-        raws.extend(TOKEN_RE.findall(text, start, end))
-        start = end
-    return raws
-
-
-_SPACE_RE = re.compile(r"\s")
-
-
-def _marked(raws: list[str]) -> set[int]:
-    """Indices of tokens that carry diacritics (fold form differs from base form)."""
-    out = set()
-    for k, raw in enumerate(raws):
+def _plain(raws: list[str], s: int, e: int) -> bool:
+    """Whether none of tokens s..e-1 carries diacritics (fold form equals base form)."""
+    for k in range(s, e):
+        raw = raws[k]
         if not raw.isascii():
             forms = normalise_token(raw)
             if forms.fold != forms.base:
-                out.add(k)
-    return out
-
-
-def _plain(marked: set[int], s: int, e: int) -> bool:
-    """Whether none of tokens s..e-1 carries diacritics."""
-    return s not in marked if e - s == 1 else not any(k in marked for k in range(s, e))
+                return False
+    return True
 
 
 def _verify(raws: list[str], s: int, level: int, strict: tuple, wildcard: bool) -> bool:
@@ -621,34 +588,24 @@ class _HitContext:
     def __init__(self, ws: WatchSet, texts: list[str], occ: dict,
                  tokens: dict | None = None) -> None:
         self.ws, self.texts, self.occ = ws, texts, occ
-        if tokens is None:
-            tokens = {fi: (TOKEN_RE.findall(t), [(0, 0)]) for fi, t in enumerate(texts)}
-        self._tokens = tokens
-        self._firsts = {fi: [c[0] for c in chunks] for fi, (_, chunks) in tokens.items()}
-        self._starts: dict[tuple[int, int], list[int]] = {}
+        self._parts = tokens if tokens is not None else {}
+        self._bounds: dict[int, list[int]] = {}
         self._spans: dict[tuple[Occ, str], MatchSpan] = {}
         self._entities: list[str] | None = None
+        self._by_field = dict(zip(FIELDS, texts))
 
     def offset(self, fi: int, k: int) -> tuple[int, int]:
-        """Character (start, end) of token k of field fi; a possessive 's is left out.
-
-        Tokens are found with str.find from the start of their chunk, in order: a raw
-        token starts with a letter or digit, and none lies between two tokens.
-        """
-        raws, chunks = self._tokens[fi]
-        ci = bisect_right(self._firsts[fi], k) - 1
-        first, start = chunks[ci]
-        starts = self._starts.get((fi, ci))
-        if starts is None:
-            starts = self._starts[(fi, ci)] = []
-        text = self.texts[fi]
-        while len(starts) <= k - first:
-            j = first + len(starts)
-            pos = start if j == first else starts[-1] + len(raws[j - 1])
-            starts.append(text.find(raws[j], pos))
-        raw = raws[k]
-        a = starts[k - first]
-        b = a + len(raw)
+        """Character (start, end) of token k of field fi; a possessive 's is left out."""
+        bounds = self._bounds.get(fi)
+        if bounds is None:
+            parts = self._parts.get(fi)
+            if parts is None:
+                parts = self._parts[fi] = TOKEN_SPLIT_RE.split(self.texts[fi])
+            # parts alternate separator, token, separator, ...: running lengths give
+            # every token's start (bounds[2k]) and end (bounds[2k + 1])
+            bounds = self._bounds[fi] = list(accumulate(map(len, parts)))
+        a, b = bounds[2 * k], bounds[2 * k + 1]
+        raw = self._parts[fi][2 * k + 1]
         if len(raw) > 2 and raw[-1] in "sS" and raw[-2] in APOSTROPHES:
             b -= 2  # "Russia's" matched as "Russia"
         return a, b
@@ -661,7 +618,9 @@ class _HitContext:
 
     def _make_span(self, o: Occ, label: str) -> MatchSpan:
         fi, s, e = o
-        start, end = self.offset(fi, s)[0], self.offset(fi, e - 1)[1]
+        start, end = self.offset(fi, s)
+        if e - s > 1:
+            end = self.offset(fi, e - 1)[1]
         return MatchSpan(FIELDS[fi], start, end, label, self.texts[fi][start:end])
 
     def entities(self) -> list[str]:
@@ -678,16 +637,13 @@ class _HitContext:
 
     def hit(self, i: int) -> Hit | None:
         watch = self.ws.watches[i]
-        seen: dict[tuple, MatchSpan] = {}
-        for label, _tid, o in self.witnesses(i):
-            key = (o, label)
-            if key not in seen:
-                seen[key] = self.span(o, label)
-        spans = [seen[k] for k in sorted(seen, key=lambda k: (k[0], k[1]))]
-        if len(spans) < watch.min_mentions:
+        keys = sorted({(o, label) for label, _tid, o in self.witnesses(i)})
+        if len(keys) < watch.min_mentions:
             return None
+        span = self.span
+        spans = [span(o, label) for o, label in keys]
         terms = list(dict.fromkeys(sp.term for sp in spans))
-        snippet = make_snippet(dict(zip(FIELDS, self.texts)), spans)
+        snippet = make_snippet(self._by_field, spans)
         return Hit(watch_id=watch.id, watch_name=watch.name, terms=terms, spans=spans,
                    entities=list(self.entities()), snippet=snippet,
                    channels=tuple(watch.channels), mode=watch.mode)

@@ -43,6 +43,9 @@ APOSTROPHES = "'\u2019\u02bc\u2018\u00b4`"
 #: (Written so that runs of letters are consumed in one step: it is the hot path.)
 TOKEN_RE = re.compile(
     rf"[^\W_]+(?:(?:[{_MARKS}\u00ad]+|[{APOSTROPHES}](?=[^\W_]))[^\W_]*)*")
+#: The same, capturing: ``TOKEN_SPLIT_RE.split(text)`` alternates separator, token, ...,
+#: so running lengths of the parts give every token's offsets.
+TOKEN_SPLIT_RE = re.compile(f"({TOKEN_RE.pattern})")
 
 _APOS_TABLE = str.maketrans({c: "'" for c in APOSTROPHES} | {"\u00ad": None})
 # Letters that carry a "diacritic" but do not decompose under NFD.
