@@ -121,3 +121,18 @@ def test_next_article_appended_by_infinite_scroll_is_left_out():
     assert got.title == "Bridge to open in spring"
     assert "fast bowler" not in got.text
     assert got.text.split("\n\n")[:3] == STORY[:3]
+
+
+def test_repeated_short_placeholders_are_removed():
+    placeholder = ("<p>External content not available</p><p>Your privacy settings block "
+                   "embedded content.</p>")
+    parts = []
+    for i, s in enumerate(STORY):
+        parts.append(f"<p>{s}</p>")
+        if i % 4 == 1:
+            parts.append(placeholder)
+    html = (f"<!DOCTYPE html><html lang='en'><head>{head()}</head><body><article>"
+            f"<h1>Bridge to open in spring</h1>{''.join(parts)}</article></body></html>")
+    got = extract(page(html))
+    assert isinstance(got, Article), got
+    assert got.text.split("\n\n") == STORY

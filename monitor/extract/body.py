@@ -91,6 +91,9 @@ BOILERPLATE = re.compile(
     r"|in your inbox|get the latest|download (?:the|our) app|unsere app|jetzt (?:teilen|herunterladen))",
     re.I)
 _BOILERPLATE_MAX_CHARS = 300
+# a short paragraph found twice or more, word for word, is a placeholder, a credit or a
+# widget label ("External content not available", "Photo: AFP"): every copy goes
+_REPEATED_MAX_CHARS = 200
 
 
 @dataclass
@@ -313,6 +316,10 @@ def extract_body(tree: HtmlElement, pm: PageMeta, url: str | None) -> Body:
     kept = [p for p in trimmed if len(p) >= _BOILERPLATE_MAX_CHARS or not BOILERPLATE.search(p)]
     if len(kept) < len(trimmed):
         steps.append("boilerplate")
+    repeats = collections.Counter(p for p in kept if len(p) <= _REPEATED_MAX_CHARS)
+    if any(n > 1 for n in repeats.values()):
+        kept = [p for p in kept if repeats[p] < 2]
+        steps.append("repeated")
     paras, partial = _cut_paywall(kept)
     if partial:
         steps.append("paywall")
