@@ -136,3 +136,14 @@ def test_repeated_short_placeholders_are_removed():
     got = extract(page(html))
     assert isinstance(got, Article), got
     assert got.text.split("\n\n") == STORY
+
+
+def test_photo_credit_lines_are_removed():
+    parts = [f"<p>{s}</p>" for s in STORY]
+    parts.insert(2, "<p>Photo: Jane Doe/AFP</p>")
+    parts.insert(6, "<p>STR/AFP via Getty Images</p>")
+    html = (f"<!DOCTYPE html><html lang='en'><head>{head()}</head><body><article>"
+            f"<h1>Bridge to open in spring</h1>{''.join(parts)}</article></body></html>")
+    got = extract(page(html))
+    assert isinstance(got, Article), got
+    assert got.text.split("\n\n") == STORY

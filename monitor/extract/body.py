@@ -91,6 +91,12 @@ BOILERPLATE = re.compile(
     r"|in your inbox|get the latest|download (?:the|our) app|unsere app|jetzt (?:teilen|herunterladen))",
     re.I)
 _BOILERPLATE_MAX_CHARS = 300
+# photo and source credit lines ("Photo: AFP", "STR/Getty Images", "Quelle: dpa")
+CREDIT = re.compile(
+    r"^(?:photos?|fotos?|bild(?:er)?|images?|credits?|quelle|source|фото)\s*(?:\[m\])?\s*:"
+    r"|getty images|shutterstock|\bimago\b|picture[ -]alliance", re.I)
+_CREDIT_MAX_CHARS = 80
+
 # a short paragraph found twice or more, word for word, is a placeholder, a credit or a
 # widget label ("External content not available", "Photo: AFP"): every copy goes
 _REPEATED_MAX_CHARS = 200
@@ -313,7 +319,8 @@ def extract_body(tree: HtmlElement, pm: PageMeta, url: str | None) -> Body:
     trimmed = _trim_to_articlebody(paras, article_body)
     if len(trimmed) < len(paras):
         steps.append("json-ld-trim")
-    kept = [p for p in trimmed if len(p) >= _BOILERPLATE_MAX_CHARS or not BOILERPLATE.search(p)]
+    kept = [p for p in trimmed if (len(p) >= _BOILERPLATE_MAX_CHARS or not BOILERPLATE.search(p))
+            and (len(p) >= _CREDIT_MAX_CHARS or not CREDIT.search(p))]
     if len(kept) < len(trimmed):
         steps.append("boilerplate")
     repeats = collections.Counter(p for p in kept if len(p) <= _REPEATED_MAX_CHARS)
