@@ -15,7 +15,9 @@ Metrics:
         rejected page (or ``None`` from trafilatura) scores 0.
     title: share of pages whose title equals the expected one after NFKC
         normalisation, removal of invisible format characters (soft hyphen,
-        zero-width space) and whitespace collapsing.
+        zero-width space), whitespace collapsing and folding of typographic quotes to
+        ASCII ones (‘’‚‛ -> ', “”„‟ -> "): the reference itself mixes both styles, even
+        within one title. The share without quote folding is printed below the table.
     date: share of pages whose publication date is right to the day, the day being
         read in the expected value's own time zone.
     pages/s: pages per second of time spent inside the extractor, one process, pages
@@ -90,12 +92,17 @@ def prf(got: str | None, want: str) -> tuple[float, float, float]:
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
-def norm_title(title: str | None) -> str:
+QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "‛": "'",
+                        "“": '"', "”": '"', "„": '"', "‟": '"'})
+
+
+def norm_title(title: str | None, fold_quotes: bool = True) -> str:
     if not title:
         return ""
     title = unicodedata.normalize("NFKC", title)
     title = "".join(ch for ch in title if unicodedata.category(ch) != "Cf")
-    return " ".join(title.split())
+    title = " ".join(title.split())
+    return title.translate(QUOTES) if fold_quotes else title
 
 
 def date_right(got, want: str | None) -> bool:
@@ -161,6 +168,8 @@ def score(cases: list[Case], results: dict[str, Result]) -> dict:
         rows[case.key] = {
             "p": p, "r": r, "f": f,
             "title": norm_title(res.title) == norm_title(case.want["title"]),
+            "title_strict": (norm_title(res.title, fold_quotes=False)
+                             == norm_title(case.want["title"], fold_quotes=False)),
             "date": date_right(res.published, case.want.get("publishing_date")),
         }
     return rows
@@ -212,6 +221,10 @@ def main(argv: list[str] | None = None) -> int:
         for name in systems:
             n, p, r, f, t, d = summarise(cases, all_rows[name], sel)
             print(f"{name:8} {gname:12} {n:4d} {p:6.3f} {r:6.3f} {f:6.3f} {t:6.1%} {d:6.1%}")
+    print()
+    for name in systems:
+        strict = sum(r["title_strict"] for r in all_rows[name].values()) / len(cases)
+        print(f"{name:8} title without quote folding: {strict:.1%} (all pages)")
     print()
     for name in systems:
         print(f"{name:8} {speed[name]:6.1f} pages/s (one process)")
