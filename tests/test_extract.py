@@ -157,6 +157,16 @@ def test_choose_title_prefers_non_seo_variant():
     assert choose_title(cands)[0] == "Short headline"
 
 
+@pytest.mark.parametrize("og, ld, want", [
+    ("Bridge opens in spring | Politics", "Bridge opens in spring", "Bridge opens in spring"),
+    ("Bridge opens in spring", "Bridge opens in spring - Riverton News", "Bridge opens in spring"),
+    ("Transport: Bridge opens in spring", "Bridge opens in spring", "Bridge opens in spring"),
+])
+def test_choose_title_prefers_the_variant_without_extra_words(og, ld, want):
+    # the longer variant repeats <title>: the affix rule decides before the SEO rule
+    assert choose_title({"og": og, "json-ld": ld, "title": max(og, ld, key=len)})[0] == want
+
+
 def test_parse_date_forms():
     assert parse_date("2024-05-01T08:00:00+0200") == datetime(2024, 5, 1, 6, tzinfo=timezone.utc)
     assert parse_date("Wed, 01 May 2024 08:00:00 GMT").tzinfo is not None

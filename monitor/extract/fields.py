@@ -159,6 +159,12 @@ def choose_title(cands: dict[str, str]) -> tuple[str | None, str]:
         (headline or None, name of the source).
     """
     og, ld, tag = cands.get("og"), cands.get("json-ld"), cands.get("title")
+    if og and ld:
+        k_og, k_ld = _key(og), _key(ld)
+        if k_og != k_ld and k_ld and (k_og.startswith(k_ld) or k_og.endswith(k_ld)):
+            return ld, "json-ld (og:title has extra words)"
+        if k_og != k_ld and k_og and (k_ld.startswith(k_og) or k_ld.endswith(k_og)):
+            return og, "og (json-ld has extra words)"
     if og and ld and _key(og) != _key(ld) and tag:
         if _key(tag) == _key(og):
             return ld, "json-ld (og:title repeats <title>)"
