@@ -174,16 +174,27 @@ def near_pairs(left: Sequence[Occ], right: Sequence[Occ], distance: int,
 
 
 def collect(node, occ: dict, out: list[tuple[str, int, Occ]],
-            within: list[Occ] | None = None) -> None:
-    """Collect the occurrences that make a true node true (its witnesses).
+            within: list[Occ] | None = None, positive: bool = True) -> None:
+    """Collect the occurrences that decide a node's value (its witnesses).
 
     Args:
-        node: a bound node that evaluates true.
+        node: a bound node; true when ``positive``, false otherwise.
         occ: term id -> occurrences.
         out: receives (label, term id, occurrence).
         within: when set, only occurrences inside one of these spans (for NEAR operands).
+        positive: True to explain why the node is true, False why it is false (under a
+            NOT: ``NOT NOT x`` is true because of the occurrences of x).
     """
-    if isinstance(node, BTerm):
+    if isinstance(node, BNot):
+        collect(node.child, occ, out, within, not positive)
+    elif not positive:
+        # a false AND is false because of its false parts; a false OR because of all
+        if isinstance(node, (BAnd, BOr)):
+            for child in node.children:
+                if not child.eval(occ):
+                    collect(child, occ, out, within, False)
+        # a false term or NEAR has no occurrences to show
+    elif isinstance(node, BTerm):
         for o in occ.get(node.tid, ()):
             if within is None or any(w[0] == o[0] and w[1] <= o[1] and o[2] <= w[2]
                                      for w in within):
