@@ -70,8 +70,13 @@ def check() -> None:
         click.echo(f"{len(errors)} problem(s) in {rules_dir}", err=True)
         click.get_current_context().exit(2)
     ws = load_watches(rules_dir)
-    click.echo(f"{len(ws)} watches, {len(ws.entities)} entities, "
-               f"{len(ws.variants)} variant groups OK")
+    click.echo(f"{_count(len(ws), 'watch', 'watches')}, "
+               f"{_count(len(ws.entities), 'entity', 'entities')}, "
+               f"{_count(len(ws.variants), 'variant group', 'variant groups')} OK")
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 def _target(watch_id: str | None, query: str | None) -> tuple[WatchSet, str | None]:

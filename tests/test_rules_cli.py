@@ -1,0 +1,241 @@
+"""``monitor rules``: check, test and explain, through click's CliRunner."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import click
+import pytest
+import sqlite_utils
+from click.testing import CliRunner
+
+from monitor.matching import cli as rules_cli
+from monitor.matching.cli import parse_duration, rules
+from monitor.models import Rejection
+from tests.test_matching_fixtures import REPO, SEED_EXCERPT, article_from_lines
+
+RULES = REPO / "rules"
+SEED_PAGE = REPO / "seeds" / "cbc-news_2024-06-19.html"
+
+
+def run(*args: str):
+    return CliRunner().invoke(rules, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def articles(tmp_path):
+    """A folder with the seed story and a football report as .txt articles."""
+    d = tmp_path / "articles"
+    (d / "sport").mkdir(parents=True)
+    (d / "seed.txt").write_text(SEED_EXCERPT, encoding="utf-8")
+    (d / "sport" / "match.txt").write_text(
+        "Arsenal beat Chelsea\nA derby\nThe football match ended 2-1 after a late goal.\n",
+        encoding="utf-8")
+    (d / "notes.md").write_text("not an article")
+    return d
+
+
+# --------------------------------------------------------------------------- help
+
+def test_every_command_has_help_with_an_example():
+    assert rules.help and "Example" in rules.help
+    assert set(rules.commands) == {"check", "test", "explain"}
+    for name, command in rules.commands.items():
+        assert command.help and "Example" in command.help, name
+        assert command.get_short_help_str(), name
+        result = run(name, "--help")
+        assert result.exit_code == 0 and "Example:" in result.output, name
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help, f"{name} {param.opts}"
+
+
+# --------------------------------------------------------------------------- check
+
+def test_check_ok():
+    result = run("--rules", str(RULES), "check")
+    assert result.exit_code == 0
+    assert result.output.strip() == "1 watch, 4 entities, 10 variant groups OK"
+
+
+def test_check_reports_every_problem_as_file_line_col(tmp_path):
+    shutil.copytree(RULES, tmp_path / "r")
+    (tmp_path / "r" / "bad.yaml").write_text("id: bad\nquery: Putin AND\n")
+    (tmp_path / "r" / "worse.yaml").write_text("id: worse\nmode: sometimes\nany: [x1]\n")
+    result = run("--rules", str(tmp_path / "r"), "check")
+    assert result.exit_code == 2
+    lines = result.output.splitlines()
+    assert f"{tmp_path / 'r' / 'bad.yaml'}:2:14: AND needs a term on its right" in lines
+    assert any(line.startswith(f"{tmp_path / 'r' / 'worse.yaml'}:2:7: mode must be")
+               for line in lines)
+    assert "2 problem(s)" in result.output
+
+
+def test_check_missing_folder(tmp_path):
+    result = run("--rules", str(tmp_path / "none"), "check")
+    assert result.exit_code == 2 and "rules folder not found" in result.output
+
+
+# --------------------------------------------------------------------------- test
+
+def test_test_all_watches_over_a_folder(articles):
+    result = run("--rules", str(RULES), "test", str(articles))
+    assert result.exit_code == 0, result.output
+    assert f"{articles / 'seed.txt'}: russia-north-korea" in result.output
+    assert "[[mutual defence]]" in result.output
+    assert "match.txt" not in result.output.split("\n1 of")[0]
+    assert result.output.strip().endswith("1 of 2 article(s) hit, 1 hit(s)")
+
+
+@pytest.mark.parametrize("query, code", [
+    ('"mutual defense" NEAR/5 pledge', 0),
+    ("@kim-jong-un", 0),
+    ("title:Pyongyang", 1),               # nothing hit: exit status 1, like grep
+])
+def test_test_query(articles, query, code):
+    result = run("--rules", str(RULES), "test", "--query", query,
+                 str(articles / "seed.txt"))
+    assert result.exit_code == code, result.output
+
+
+def test_test_json(articles):
+    result = run("--rules", str(RULES), "test", "--watch", "russia-north-korea", "--json",
+                 str(articles))
+    data = json.loads(result.output)
+    assert [Path(d["article"]).name for d in data] == ["seed.txt", "match.txt"]
+    [hit] = data[0]["hits"]
+    assert hit["watch_id"] == "russia-north-korea"
+    text = article_from_lines(SEED_EXCERPT).text
+    for span in hit["spans"]:
+        if span["field"] == "text":
+            assert text[span["start"]:span["end"]] == span["matched"]
+    assert data[1]["hits"] == []
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--watch", "nope"], "no watch 'nope'"),
+    (["--watch", "russia-north-korea", "--query", "x1"], "not both"),
+    (["--query", "(Putin"], "<query>:1:1: unclosed '('"),
+    (["--query", "NOT Putin"], "can never be required to match"),
+    (["--since", "soon"], "not a duration"),
+    ([], "give article PATHS"),
+])
+def test_test_errors_exit_2(articles, args, message):
+    extra = [] if args in ([], ["--since", "soon"]) else [str(articles)]
+    result = run("--rules", str(RULES), "test", *args, *extra)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+
+
+def test_test_reads_html_and_gz_through_extraction(tmp_path, monkeypatch):
+    """HTML goes through monitor.extract.extract(Page); gzip is undone first."""
+    seen = []
+
+    def fake_extract(page):
+        seen.append((page.source, page.path, page.body[:6]))
+        if b"consent" in page.body:
+            return Rejection(page.url, page.source, "consent-wall", "cookie wall")
+        return article_from_lines(SEED_EXCERPT, url=page.url)
+
+    monkeypatch.setattr(rules_cli, "extract_page", fake_extract)
+    (tmp_path / "a.html").write_bytes(b"<html>seed</html>")
+    (tmp_path / "b.html.gz").write_bytes(gzip.compress(b"<html>seed</html>"))
+    (tmp_path / "c.html").write_bytes(b"<html>consent</html>")
+    result = run("--rules", str(RULES), "test", "--query", "Pyongyang", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert [s[0] for s in seen] == ["replay"] * 3
+    assert all(body == b"<html>" for _, _, body in seen)
+    assert "2 of 2 article(s) hit" in result.output
+    assert "c.html: skipped (consent-wall: cookie wall)" in result.output
+
+
+@pytest.mark.skipif(not SEED_PAGE.exists(), reason="seeds/ page not in the repository")
+def test_test_on_the_real_seed_page():
+    pytest.importorskip("monitor.extract")
+    result = run("--rules", str(RULES), "test", "--watch", "russia-north-korea",
+                 str(SEED_PAGE))
+    assert result.exit_code == 0, result.output
+    assert "russia-north-korea" in result.output
+
+
+# --------------------------------------------------------------------------- --since
+
+def make_db(path: Path, rows: list[dict]) -> None:
+    db = sqlite_utils.Database(path)
+    db["articles"].insert_all(rows)
+
+
+def test_since_reads_recent_stored_articles(tmp_path):
+    now = datetime.now(timezone.utc)
+    seed = article_from_lines(SEED_EXCERPT)
+    make_db(tmp_path / "m.db", [
+        {"url": "https://x.example/new", "title": seed.title, "text": seed.text,
+         "source": "cbc-world", "published": None, "language": "en",
+         "fetched_at": (now - timedelta(hours=3)).isoformat(timespec="seconds")},
+        {"url": "https://x.example/old", "title": seed.title, "text": seed.text,
+         "source": "cbc-world", "published": "2024-06-19T08:12:41+00:00", "language": "en",
+         "fetched_at": (now - timedelta(days=10)).isoformat(timespec="seconds")},
+    ])
+    result = run("--rules", str(RULES), "test", "--query", '"mutual defence"',
+                 "--since", "2d", "--db", str(tmp_path / "m.db"))
+    assert result.exit_code == 0, result.output
+    assert "https://x.example/new: query" in result.output
+    assert "x.example/old" not in result.output
+    assert "1 of 1 article(s) hit" in result.output
+
+
+def test_since_without_articles_table(tmp_path):
+    sqlite_utils.Database(tmp_path / "m.db")["other"].insert({"a": 1})
+    result = run("--rules", str(RULES), "test", "--query", "x1", "--since", "1d",
+                 "--db", str(tmp_path / "m.db"))
+    assert result.exit_code == 2
+    assert "has no 'articles' table" in result.output
+
+
+def test_since_without_database(tmp_path):
+    result = run("--rules", str(RULES), "test", "--query", "x1", "--since", "1d",
+                 "--db", str(tmp_path / "missing.db"))
+    assert result.exit_code == 2 and "not found" in result.output
+
+
+@pytest.mark.parametrize("text, seconds", [("90s", 90), ("30m", 1800), ("6h", 21600),
+                                           ("2d", 172800), ("1w", 604800),
+                                           ("1d12h", 129600), ("1.5h", 5400)])
+def test_parse_duration(text, seconds):
+    assert parse_duration(text).total_seconds() == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "5", "2x", "0m", "1d soon"])
+def test_parse_duration_rejects(text):
+    with pytest.raises(click.BadParameter):
+        parse_duration(text)
+
+
+# --------------------------------------------------------------------------- explain
+
+def test_explain(articles):
+    result = run("--rules", str(RULES), "explain", "--query",
+                 '"mutual defence" NEAR/2 Ukraine OR title:Pyongyang',
+                 str(articles / "seed.txt"))
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[0] == "watch query: no match"
+    assert any("[no]  NEAR/2 -- both present but never within 2 words" in x for x in lines)
+    assert any("[no]  title:Pyongyang -- not found" in x for x in lines)
+
+
+def test_explain_watch_json(articles):
+    result = run("--rules", str(RULES), "explain", "--watch", "russia-north-korea",
+                 "--json", str(articles / "seed.txt"))
+    data = json.loads(result.output)
+    assert data["matched"] is True and data["query"]["label"] == "AND"
+    assert "[[" in data["snippet"]
+
+
+def test_explain_needs_a_watch_or_query(articles):
+    result = run("--rules", str(RULES), "explain", str(articles / "seed.txt"))
+    assert result.exit_code == 2
