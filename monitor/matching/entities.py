@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from monitor.errors import RuleError
 from monitor.matching import yamlnodes as yn
 from monitor.matching.normalise import TokenForms, term_tokens
 
@@ -292,4 +291,4 @@ def load_variants(path: Path) -> Variants:
 
 
 __all__ = ["Entity", "EntityRegistry", "Variants", "load_entities", "load_variants",
-           "ENTITIES_FILE", "VARIANTS_FILE", "ENTITY_TYPES", "RuleError"]
+           "ENTITIES_FILE", "VARIANTS_FILE", "ENTITY_TYPES"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from monitor.matching.engine import (BAnd, BNear, BNot, BOr, BTerm, WatchSet, _HitContext,
-                                     collect, near_pairs)
+from monitor.matching.engine import WatchSet, _HitContext
+from monitor.matching.tree import BAnd, BNear, BNot, BOr, BTerm, near_pairs
 from monitor.models import Article, Hit
 
 _SHOW = 5  # occurrences listed per term
@@ -189,4 +189,4 @@ def _closest(left, right) -> int | None:
     return best
 
 
-__all__ = ["explain", "Explanation", "ExplainNode", "collect"]
+__all__ = ["explain", "Explanation", "ExplainNode"]

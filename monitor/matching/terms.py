@@ -1,0 +1,165 @@
+"""The term table: every distinct term of every watch, and the automaton that finds them.
+
+A term's spellings (variants, entity aliases) each become one automaton pattern over
+``base`` token forms joined by NUL: ``\\0mutual\\0defence\\0`` for whole words,
+``\\0sanction`` (no closing NUL) for the prefix ``sanction*``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ahocorasick
+
+from monitor.matching.entities import EntityRegistry, Variants
+from monitor.matching.normalise import (TokenForms, fold_diacritics, normalise_token,
+                                        term_tokens)
+from monitor.matching.query import DEFAULT_FIELDS, FIELDS, QueryError, Term
+
+SEP = "\x00"
+MAX_ALTERNATIVES = 256
+
+# comparison levels of a term spelling against a text token
+BASE, FOLD, EXACT, EXACT_BASE = 0, 1, 2, 3
+
+Occ = tuple[int, int, int]          # (field index, first token, token after the last)
+
+
+def level_form(forms: TokenForms, level: int) -> str:
+    """The form of a token compared at a level."""
+    if level == BASE:
+        return forms.base
+    if level == FOLD:
+        return forms.fold
+    if level == EXACT:
+        return forms.exact
+    return fold_diacritics(forms.exact)
+
+
+@dataclass
+class TermInfo:
+    """A distinct term: its label as first written, fields, and a rarity estimate."""
+
+    label: str
+    fields: frozenset[int]
+    weight: float
+
+
+class TermTable:
+    """Distinct terms (shared by watches) and the automaton patterns that find them."""
+
+    def __init__(self, entities: EntityRegistry, variants: Variants) -> None:
+        self.entities = entities
+        self.variants = variants
+        self.terms: list[TermInfo] = []
+        self.by_key: dict[tuple, int] = {}
+        # pattern -> [(token count, [(tid, fields, level, strict forms, wildcard)])]
+        self.patterns: dict[str, list[tuple[int, frozenset[int], int, tuple, bool]]] = {}
+        self.need_comments = False
+
+    def spellings(self, term: Term, fold_diacritics_: bool) -> list[tuple[list, int, bool]]:
+        """Every (tokens, level, wildcard) spelling that can match a term."""
+        if term.kind == "entity":
+            entity = self.entities.get(term.text[1:])
+            if entity is None:
+                raise QueryError(f"unknown entity '{term.text}' (not in entities.yaml)",
+                                 term.text, 0)
+            out = []
+            level = BASE if fold_diacritics_ else FOLD
+            for alias in entity.aliases:
+                out.extend(self._expand(term_tokens(alias), level, False))
+            for alias in entity.exact_aliases:
+                out.append((term_tokens(alias), EXACT_BASE if fold_diacritics_ else EXACT,
+                            False))
+            return out
+        text = term.text[:-1] if term.wildcard else term.text
+        tokens = term_tokens(text)
+        if term.exact:
+            return [(tokens, EXACT_BASE if fold_diacritics_ else EXACT, term.wildcard)]
+        return self._expand(tokens, BASE if fold_diacritics_ else FOLD, term.wildcard)
+
+    def _expand(self, tokens: list[TokenForms], level: int, wildcard: bool) -> list:
+        head, tail = (tokens[:-1], tokens[-1:]) if wildcard else (tokens, [])
+        try:
+            spellings = self.variants.expand(head)
+        except ValueError as exc:
+            raise QueryError(str(exc), " ".join(t.exact for t in tokens), 0) from None
+        if len(spellings) > MAX_ALTERNATIVES:
+            raise QueryError(f"too many spelling variants ({len(spellings)})",
+                             " ".join(t.exact for t in tokens), 0)
+        return [(toks + tail, level, wildcard) for toks in spellings]
+
+    def add(self, term: Term, fold_diacritics_: bool) -> int:
+        """Register a term and return its id (identical terms share one id)."""
+        fields = frozenset(FIELDS.index(f) for f in
+                           ((term.field,) if term.field else DEFAULT_FIELDS))
+        spellings = self.spellings(term, fold_diacritics_)
+        key = (fields, frozenset((tuple(level_form(t, lv) for t in toks), lv, wc)
+                                 for toks, lv, wc in spellings))
+        tid = self.by_key.get(key)
+        if tid is not None:
+            return tid
+        tid = len(self.terms)
+        self.by_key[key] = tid
+        if FIELDS.index("comments") in fields:
+            self.need_comments = True
+        weight = 0.0
+        for toks, level, wildcard in spellings:
+            pattern = SEP + SEP.join(t.base for t in toks) + ("" if wildcard else SEP)
+            strict = tuple(level_form(t, level) for t in toks)
+            self.patterns.setdefault(pattern, []).append(
+                (len(toks), fields, level, strict, wildcard, tid))
+            # a rough "how common" estimate: short single words are common, phrases rare
+            weight += (4.0 if wildcard else 1.0) * (0.1 if len(toks) > 1 else
+                                                    6.0 / max(len(toks[0].base), 1))
+        self.terms.append(TermInfo(term.text, fields, weight))
+        return tid
+
+    def automaton(self) -> ahocorasick.Automaton | None:
+        """Build the automaton.
+
+        Each value is (token count, pattern mode, checks); a check is (field indices,
+        mode, level, strict forms, wildcard, term id). Modes: 0 the automaton match suffices
+        (base level); 1 the term's strict forms equal its base forms, so only text
+        tokens with diacritics need a look; 2 always compare the strict forms. The
+        pattern mode is the largest mode of its checks.
+        """
+        if not self.patterns:
+            return None
+        auto = ahocorasick.Automaton()
+        for pattern, entries in self.patterns.items():
+            checks = []
+            for ntok, fields, level, strict, wildcard, tid in entries:
+                if level == BASE:
+                    mode = 0
+                elif level == FOLD and strict == tuple(fold_diacritics(t) for t in strict):
+                    mode = 1
+                else:
+                    mode = 2
+                checks.append((fields, mode, level, strict, wildcard, tid))
+            auto.add_word(pattern, (entries[0][0], max(c[1] for c in checks),
+                                    tuple(checks)))
+        auto.make_automaton()
+        return auto
+
+
+def plain_tokens(raws: list[str], s: int, e: int) -> bool:
+    """Whether none of tokens s..e-1 carries diacritics (fold form equals base form)."""
+    for k in range(s, e):
+        raw = raws[k]
+        if not raw.isascii():
+            forms = normalise_token(raw)
+            if forms.fold != forms.base:
+                return False
+    return True
+
+
+def verify(raws: list[str], s: int, level: int, strict: tuple, wildcard: bool) -> bool:
+    """Whether tokens s.. of a field equal a term spelling at a comparison level (the last
+    one only needs to start with it for a wildcard)."""
+    last = len(strict) - 1
+    for k, want in enumerate(strict):
+        got = level_form(normalise_token(raws[s + k]), level)
+        if got != want and not (wildcard and k == last and got.startswith(want)):
+            return False
+    return True

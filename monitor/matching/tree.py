@@ -1,0 +1,250 @@
+"""Bound query trees: syntax trees whose terms are ids in the term table.
+
+Each node evaluates against ``occ``, a dict of term id -> occurrences, where an
+occurrence is (field index, first token, token after the last). Positional nodes (terms,
+OR of positional nodes, NEAR) also give their occurrences, for NEAR.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+
+from monitor.matching.query import And, Near, Node, Not, Or, Term
+
+Occ = tuple[int, int, int]          # (field index, first token, token after the last)
+
+
+class BTerm:
+    """A term leaf bound to its id in the term table."""
+
+    __slots__ = ("tid", "label", "node")
+
+    def __init__(self, tid: int, label: str, node: Term) -> None:
+        self.tid, self.label, self.node = tid, label, node
+
+    def eval(self, occ: dict) -> bool:
+        return self.tid in occ
+
+    def positions(self, occ: dict) -> Sequence[Occ]:
+        return occ.get(self.tid, ())
+
+
+class BAnd:
+    __slots__ = ("children", "node")
+
+    def __init__(self, children: list, node: Node) -> None:
+        self.children, self.node = children, node
+
+    def eval(self, occ: dict) -> bool:
+        for child in self.children:
+            if not child.eval(occ):
+                return False
+        return True
+
+
+class BOr:
+    __slots__ = ("children", "node")
+
+    def __init__(self, children: list, node: Node) -> None:
+        self.children, self.node = children, node
+
+    def eval(self, occ: dict) -> bool:
+        for child in self.children:
+            if child.eval(occ):
+                return True
+        return False
+
+    def positions(self, occ: dict) -> list[Occ]:
+        out: list[Occ] = []
+        for child in self.children:
+            out.extend(child.positions(occ))
+        return out
+
+
+class BNot:
+    __slots__ = ("child", "node")
+
+    def __init__(self, child, node: Node) -> None:
+        self.child, self.node = child, node
+
+    def eval(self, occ: dict) -> bool:
+        return not self.child.eval(occ)
+
+
+class BNear:
+    __slots__ = ("left", "right", "distance", "node")
+
+    def __init__(self, left, right, distance: int, node: Node) -> None:
+        self.left, self.right, self.distance, self.node = left, right, distance, node
+
+    def eval(self, occ: dict) -> bool:
+        if not (self.left.eval(occ) and self.right.eval(occ)):
+            return False
+        return bool(near_pairs(self.left.positions(occ), self.right.positions(occ),
+                               self.distance, first_only=True))
+
+    def positions(self, occ: dict) -> list[Occ]:
+        if not (self.left.eval(occ) and self.right.eval(occ)):
+            return []
+        pairs = near_pairs(self.left.positions(occ), self.right.positions(occ),
+                           self.distance)
+        return sorted({(a[0], min(a[1], b[1]), max(a[2], b[2])) for a, b in pairs})
+
+
+def near_pairs(left: Sequence[Occ], right: Sequence[Occ], distance: int,
+               first_only: bool = False) -> list[tuple[Occ, Occ]]:
+    """Pairs of occurrences in the same field, not overlapping, at most ``distance``
+    words apart (words strictly between them), in either order.
+
+    Args:
+        left: occurrences of the left operand.
+        right: occurrences of the right operand.
+        distance: the largest number of words allowed between the two.
+        first_only: stop at the first pair found.
+
+    Returns:
+        (left occurrence, right occurrence) pairs.
+    """
+    by_start = sorted(right)
+    starts = [(f, s) for f, s, _ in by_start]
+    by_end = sorted(right, key=lambda o: (o[0], o[2]))
+    ends = [(f, e) for f, _, e in by_end]
+    out = []
+    for a in left:
+        f, s, e = a
+        # right occurrence after a: b.start in [a.end, a.end + distance]
+        lo = bisect_left(starts, (f, e))
+        hi = bisect_right(starts, (f, e + distance))
+        for b in by_start[lo:hi]:
+            out.append((a, b))
+            if first_only:
+                return out
+        # right occurrence before a: b.end in [a.start - distance, a.start]
+        lo = bisect_left(ends, (f, s - distance))
+        hi = bisect_right(ends, (f, s))
+        for b in by_end[lo:hi]:
+            out.append((a, b))
+            if first_only:
+                return out
+    return out
+
+
+def collect(node, occ: dict, out: list[tuple[str, int, Occ]],
+            within: list[Occ] | None = None, positive: bool = True) -> None:
+    """Collect the occurrences that decide a node's value (its witnesses).
+
+    Args:
+        node: a bound node; true when ``positive``, false otherwise.
+        occ: term id -> occurrences.
+        out: receives (label, term id, occurrence).
+        within: when set, only occurrences inside one of these spans (for NEAR operands).
+        positive: True to explain why the node is true, False why it is false (under a
+            NOT: ``NOT NOT x`` is true because of the occurrences of x).
+    """
+    if isinstance(node, BNot):
+        collect(node.child, occ, out, within, not positive)
+    elif not positive:
+        # a false AND is false because of its false parts; a false OR because of all
+        if isinstance(node, (BAnd, BOr)):
+            for child in node.children:
+                if not child.eval(occ):
+                    collect(child, occ, out, within, False)
+        # a false term or NEAR has no occurrences to show
+    elif isinstance(node, BTerm):
+        for o in occ.get(node.tid, ()):
+            if within is None or any(w[0] == o[0] and w[1] <= o[1] and o[2] <= w[2]
+                                     for w in within):
+                out.append((node.label, node.tid, o))
+    elif isinstance(node, BAnd):
+        for child in node.children:
+            collect(child, occ, out, within)
+    elif isinstance(node, BOr):
+        for child in node.children:
+            if child.eval(occ):
+                collect(child, occ, out, within)
+    elif isinstance(node, BNear):
+        pairs = near_pairs(node.left.positions(occ), node.right.positions(occ),
+                           node.distance)
+        if within is not None:
+            pairs = [(a, b) for a, b in pairs if any(
+                w[0] == a[0] and w[1] <= min(a[1], b[1]) and max(a[2], b[2]) <= w[2]
+                for w in within)]
+        if pairs:
+            collect(node.left, occ, out, [a for a, _ in pairs])
+            collect(node.right, occ, out, [b for _, b in pairs])
+
+
+def bind(node: Node, table, fold: bool):
+    """Bind a syntax tree to term ids, registering its terms in a term table.
+
+    Args:
+        node: the query's syntax tree.
+        table: a :class:`~monitor.matching.terms.TermTable`.
+        fold: the watch's ``fold_diacritics``.
+
+    Returns:
+        The bound tree (BTerm, BAnd, BOr, BNot, BNear nodes).
+
+    Raises:
+        QueryError: an unknown entity or too many spelling variants.
+    """
+    if isinstance(node, Term):
+        return BTerm(table.add(node, fold), node.text, node)
+    if isinstance(node, And):
+        return BAnd([bind(c, table, fold) for c in node.children], node)
+    if isinstance(node, Or):
+        return BOr([bind(c, table, fold) for c in node.children], node)
+    if isinstance(node, Not):
+        return BNot(bind(node.child, table, fold), node)
+    if isinstance(node, Near):
+        return BNear(bind(node.left, table, fold), bind(node.right, table, fold),
+                     node.distance, node)
+    raise TypeError(f"not a query node: {node!r}")
+
+
+def trigger_set(prog, weights: Sequence[float]) -> set[int]:
+    """Term ids to index a watch under: every article it matches contains one of them.
+
+    AND and NEAR need all their parts, so the part with the rarest terms is enough; OR
+    needs the union of its parts; NOT guarantees nothing. When no such set exists (e.g.
+    ``NOT NOT x``) every term of the watch is used, which is correct for any watch that
+    is false on an article without its terms (checked at compile time).
+
+    Args:
+        prog: the watch's bound tree.
+        weights: term id -> how common the term is estimated to be (higher: commoner).
+
+    Returns:
+        The term ids.
+    """
+
+    def best(node) -> tuple[float, frozenset[int]] | None:
+        if isinstance(node, BTerm):
+            return weights[node.tid], frozenset((node.tid,))
+        if isinstance(node, BOr):
+            parts = [best(c) for c in node.children]
+            if any(p is None for p in parts):
+                return None
+            return sum(p[0] for p in parts), frozenset().union(*(p[1] for p in parts))
+        if isinstance(node, (BAnd, BNear)):
+            kids = node.children if isinstance(node, BAnd) else (node.left, node.right)
+            parts = [p for p in (best(c) for c in kids) if p is not None]
+            return min(parts, key=lambda p: p[0]) if parts else None
+        return None  # NOT guarantees nothing
+
+    found = best(prog)
+    if found is not None:
+        return set(found[1])
+    return {t.tid for t in leaves(prog)}
+
+
+def leaves(node) -> list[BTerm]:
+    """Every term leaf of a bound tree."""
+    if isinstance(node, BTerm):
+        return [node]
+    if isinstance(node, (BAnd, BOr)):
+        return [t for c in node.children for t in leaves(c)]
+    if isinstance(node, BNot):
+        return leaves(node.child)
+    return leaves(node.left) + leaves(node.right)
