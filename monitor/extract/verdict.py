@@ -58,12 +58,21 @@ def is_consent_paragraph(text: str) -> bool:
 
 
 def headline_links(tree: HtmlElement) -> int:
-    """Count headings (h2-h4) that are or contain a link: the teasers of a listing."""
-    count = 0
+    """Count headings (h2-h4) that are or contain a link to another page: the teasers of
+    a listing. Links within the page (``#post-12``, the permalinks of live-blog posts)
+    and script links do not count; nor does a second heading linking to the same target.
+    """
+    targets: set[str] = set()
     for el in tree.iter("h2", "h3", "h4"):
-        if el.find(".//a") is not None or el.getparent() is not None and el.getparent().tag == "a":
-            count += 1
-    return count
+        parent = el.getparent()
+        link = parent if parent is not None and parent.tag == "a" else el.find(".//a")
+        if link is None:
+            continue
+        href = (link.get("href") or "").strip()
+        if not href or href.startswith(("#", "javascript:")):
+            continue
+        targets.add(href.split("#", 1)[0])
+    return len(targets)
 
 
 def judge(tree: HtmlElement, pm: PageMeta, body: Body, options: ExtractOptions) -> Verdict:
