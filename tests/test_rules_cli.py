@@ -239,3 +239,14 @@ def test_explain_watch_json(articles):
 def test_explain_needs_a_watch_or_query(articles):
     result = run("--rules", str(RULES), "explain", str(articles / "seed.txt"))
     assert result.exit_code == 2
+
+
+def test_test_skips_unreadable_pages(tmp_path, monkeypatch):
+    monkeypatch.setattr(rules_cli, "extract_page",
+                        lambda page: article_from_lines(SEED_EXCERPT, url=page.url))
+    (tmp_path / "broken.html.gz").write_bytes(b"not gzip at all")
+    (tmp_path / "ok.html").write_bytes(b"<html></html>")
+    result = run("--rules", str(RULES), "test", "--query", "Pyongyang", str(tmp_path))
+    assert result.exit_code == 0
+    assert "broken.html.gz: skipped" in result.output
+    assert "1 of 1 article(s) hit" in result.output

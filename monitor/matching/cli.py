@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from monitor.errors import RuleError
+from monitor.errors import MonitorError, RuleError
 from monitor.matching.adhoc import compile_query
 from monitor.matching.engine import WatchSet
 from monitor.matching.explain import explain as explain_match
@@ -228,6 +228,26 @@ def extract_page(page: Page) -> Article | Rejection:
     return extract(page)
 
 
+def read_page(path: Path) -> Page:
+    """Read a saved .html or .html.gz page as replay does.
+
+    Uses ``monitor.extract.page_from_file`` (which also reads a ``<name>.json`` sidecar
+    for the URL and source) when available; otherwise the URL is the file's ``file://``
+    URI and the source ``"replay"``.
+
+    Raises:
+        MonitorError, OSError, gzip.BadGzipFile: the file cannot be read.
+    """
+    try:
+        from monitor.extract import page_from_file
+    except ImportError:
+        body = path.read_bytes()
+        if path.name.lower().endswith(".gz"):
+            body = gzip.decompress(body)
+        return Page(url=path.resolve().as_uri(), body=body, source="replay", path=str(path))
+    return page_from_file(path)
+
+
 def read_text_article(path: Path) -> Article:
     """Read a .txt article: first line headline, second standfirst, the rest body.
 
@@ -251,11 +271,12 @@ def _read_article(path: Path) -> Article | None:
     name = path.name.lower()
     if name.endswith(".txt"):
         return read_text_article(path)
-    body = path.read_bytes()
-    if name.endswith(".gz"):
-        body = gzip.decompress(body)
-    result = extract_page(Page(url=path.resolve().as_uri(), body=body, source="replay",
-                               path=str(path)))
+    try:
+        page = read_page(path)
+    except (MonitorError, OSError, EOFError, gzip.BadGzipFile) as exc:
+        click.echo(f"{path}: skipped ({exc})", err=True)
+        return None
+    result = extract_page(page)
     if isinstance(result, Rejection):
         click.echo(f"{path}: skipped ({result.reason}: {result.detail})", err=True)
         return None

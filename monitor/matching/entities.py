@@ -214,7 +214,7 @@ def load_entities(path: Path) -> EntityRegistry:
             raise yn.error_at(item, path, "entity has no 'id'")
         id_node = fields["id"][1]
         eid = yn.text(id_node, path, "'id'")
-        if not yn_id_ok(eid):
+        if not valid_id(eid):
             raise yn.error_at(id_node, path, f"entity id '{eid}' may only use letters, "
                                              "digits, '-', '_' and '.'")
         if eid in reg.entities:
@@ -242,7 +242,7 @@ def load_entities(path: Path) -> EntityRegistry:
     return reg
 
 
-def yn_id_ok(ident: str) -> bool:
+def valid_id(ident: str) -> bool:
     """Whether an id uses only letters, digits, '-', '_' and '.' (and starts alphanumeric)."""
     return bool(ident) and ident[0].isalnum() and all(c.isalnum() or c in "-_." for c in ident)
 

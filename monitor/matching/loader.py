@@ -18,7 +18,7 @@ from monitor.errors import RuleError
 from monitor.matching import yamlnodes as yn
 from monitor.matching.engine import WatchSet, validate_watch
 from monitor.matching.entities import (ENTITIES_FILE, VARIANTS_FILE, EntityRegistry,
-                                       Variants, load_entities, load_variants, yn_id_ok)
+                                       Variants, load_entities, load_variants, valid_id)
 from monitor.matching.query import And, Not, Or, QueryError, literal_term, parse_query
 from monitor.matching.watch import MODES, Watch
 
@@ -158,7 +158,7 @@ def _watch(node: Node, path: Path, source: str, known: EntityRegistry | None,
     if "id" not in fields:
         raise yn.error_at(node, path, "watch has no 'id'")
     wid = yn.text(fields["id"][1], path, "'id'")
-    if not yn_id_ok(wid):
+    if not valid_id(wid):
         raise yn.error_at(fields["id"][1], path, f"watch id '{wid}' may only use letters, "
                                                  "digits, '-', '_' and '.'")
     name = yn.text(fields["name"][1], path, "'name'") if "name" in fields else wid
