@@ -1,13 +1,16 @@
 """The article body: trafilatura on the parsed tree, cleaned with generic page signals.
 
-One trafilatura pass (default, balanced settings, links kept in its XML so that link
+Whole articles appended below the page's own (infinite scroll) are left out first. Then
+one trafilatura pass (default, balanced settings, links kept in its XML so that link
 lists can be recognised), then:
 
 1. lists whose items are mostly links to other pages ("Mehr zum Thema", "Related"),
    with the heading just before them, and paragraphs that are wholly a link, go;
 2. when the page's JSON-LD carries a full ``articleBody``, trailing paragraphs after the
    last one found in it go (related stories, author boxes, newsletter boxes);
-3. a paywall prompt at the end is cut off and reported (``partial``).
+3. short boxes (newsletter, read-also, credits) and short paragraphs repeated word for
+   word go;
+4. a paywall prompt at the end is cut off and reported (``partial``).
 
 When the visible text is missing, or far shorter than the page's own JSON-LD
 ``articleBody``, the text comes from the structured data instead: the ``articleBody``,
