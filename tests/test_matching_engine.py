@@ -308,3 +308,11 @@ def test_offsets_in_long_texts():
     check_spans(article, hit)
     assert {s.matched for s in hit.spans} == {"Pyongyang", "Russia", "mutual\u00a0defence",
                                                "S\u00e3o Paulo", "délégués"}
+
+
+def test_min_mentions_counts_places_not_terms():
+    """Pyongyang found by two terms is still one mention."""
+    ws = WatchSet([watch("w", "Pyongyang OR @north-korea", min_mentions=2)],
+                  EntityRegistry.from_dict(ENTITIES))
+    assert not ws.match(art("Talks in Pyongyang."))
+    assert ws.match(art("Talks in Pyongyang with the DPRK."))

@@ -291,7 +291,9 @@ class _HitContext:
     def hit(self, i: int) -> Hit | None:
         watch = self.ws.watches[i]
         keys = sorted({(o, label) for label, _tid, o in self.witnesses(i)})
-        if len(keys) < watch.min_mentions:
+        if watch.min_mentions > 1 and len({o for o, _ in keys}) < watch.min_mentions:
+            return None  # mentions: distinct places in the text, whichever term found them
+        if not keys:  # pragma: no cover - a true watch always has a witness
             return None
         span = self.span
         spans = [span(o, label) for o, label in keys]

@@ -124,7 +124,7 @@ def explain(source, article: Article, watch_id: str | None = None) -> Explanatio
     hit = None
     if root.value:
         witnesses = ctx.witnesses(i)
-        count = len({(lbl, o) for lbl, _, o in witnesses})
+        count = len({o for _, _, o in witnesses})
         if watch.min_mentions > 1:
             checks.append(("min_mentions", count >= watch.min_mentions,
                            f"{count} matched occurrence(s), need {watch.min_mentions}"))

@@ -31,6 +31,8 @@ class BTerm:
 
 
 class BAnd:
+    """True when every child is true."""
+
     __slots__ = ("children", "node")
 
     def __init__(self, children: list, node: Node) -> None:
@@ -44,6 +46,8 @@ class BAnd:
 
 
 class BOr:
+    """True when any child is true; its occurrences are its children's."""
+
     __slots__ = ("children", "node")
 
     def __init__(self, children: list, node: Node) -> None:
@@ -63,6 +67,8 @@ class BOr:
 
 
 class BNot:
+    """True when the child is false."""
+
     __slots__ = ("child", "node")
 
     def __init__(self, child, node: Node) -> None:
@@ -73,6 +79,8 @@ class BNot:
 
 
 class BNear:
+    """True when the two sides have occurrences close enough (see near_pairs)."""
+
     __slots__ = ("left", "right", "distance", "node")
 
     def __init__(self, left, right, distance: int, node: Node) -> None:
