@@ -77,10 +77,11 @@ class WatchSet:
         self._entity_terms = [(e.id, self._table.add(Term("@" + e.id, "entity"), False))
                               for e in self.entities]
         self._trigger: dict[int, list[int]] = {}
+        weights = [t.weight for t in self._table.terms]
         for i, prog in enumerate(self._programs):
             if prog.eval({}):
                 raise QueryError(UNANCHORED, self.watches[i].query_text, 0)
-            for tid in trigger_set(prog, [t.weight for t in self._table.terms]):
+            for tid in trigger_set(prog, weights):
                 self._trigger.setdefault(tid, []).append(i)
         self._automaton = self._table.automaton()
         self._nfields = 3 if self._table.need_comments else 2
