@@ -18,6 +18,8 @@ STR = "tag:yaml.org,2002:str"
 INT = "tag:yaml.org,2002:int"
 BOOL = "tag:yaml.org,2002:bool"
 NULL = "tag:yaml.org,2002:null"
+# libyaml's loader when PyYAML was built with it (several times faster); same marks
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def compose_file(path: Path) -> Node | None:
@@ -38,7 +40,7 @@ def compose_file(path: Path) -> Node | None:
     except (OSError, UnicodeDecodeError) as exc:
         raise RuleError(f"cannot read file: {exc}", path=str(path)) from exc
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = f"invalid YAML: {exc.problem or exc.context}"
