@@ -86,8 +86,6 @@ class WatchSet:
         self._automaton = self._table.automaton()
         self._nfields = 3 if self._table.need_comments else 2
 
-    # -- compiling -------------------------------------------------------------------
-
     # -- container protocol ----------------------------------------------------------
 
     def __len__(self) -> int:
