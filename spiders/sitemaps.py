@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import logging
 from datetime import datetime, timezone
+from urllib.parse import urljoin
 
 from scrapy.spiders import SitemapSpider
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
@@ -41,6 +43,34 @@ def _text_sitemap(body: bytes) -> list[tuple]:
     return [(line, None, None) for line in lines]
 
 
+def sitemap_entries(body: bytes, url: str) -> tuple[str | None, list[tuple]]:
+    """Read a sitemap document: an XML urlset or sitemap index, or a plain-text list.
+
+    Args:
+        body: the document, already gunzipped for XML (Scrapy's ``_get_sitemap_body``).
+        url: its URL, to resolve relative locations.
+
+    Returns:
+        ``(kind, entries)``: kind is "urlset" (plain-text lists too), "sitemapindex", or
+        None when the document is not a sitemap; entries are ``(absolute url, None,
+        lastmod as aware datetime or None)``, a sitemap index's newest first.
+    """
+    links = _text_sitemap(body)
+    if links:
+        return "urlset", links
+    try:
+        sitemap = Sitemap(body) if body else None
+    except (StopIteration, ValueError, SyntaxError):  # empty or not XML at all
+        sitemap = None
+    if sitemap is None or sitemap.type not in ("sitemapindex", "urlset"):
+        return None, []
+    entries = [(urljoin(url, e["loc"]), None, _lastmod(e.get("lastmod")))
+               for e in sitemap if e.get("loc")]
+    if sitemap.type == "sitemapindex":
+        entries.sort(key=lambda e: e[2].timestamp() if e[2] else 0.0, reverse=True)
+    return sitemap.type, entries
+
+
 class NewsSitemapSpider(SourceSpiderMixin, SitemapSpider):
     """Fetch each sitemap source (a urlset, a sitemap index, a plain-text sitemap or a
     robots.txt) and the new articles it lists, newest ``lastmod`` first.
@@ -59,8 +89,12 @@ class NewsSitemapSpider(SourceSpiderMixin, SitemapSpider):
         for source in self.sources:
             yield self.source_request(source, source.url, self.parse_sitemap)
 
-    def parse_sitemap(self, response, source: SourceConfig):
-        """Follow robots.txt and sitemap indexes; request new article URLs of a urlset."""
+    async def parse_sitemap(self, response, source: SourceConfig):
+        """Follow robots.txt and sitemap indexes; request new article URLs of a urlset.
+
+        The document is parsed on a worker thread: a news sitemap can list tens of
+        thousands of URLs, and parsing it in the reactor thread would stall downloads.
+        """
         if self.not_modified(response, source):
             return
         if response.url.endswith("/robots.txt"):
@@ -68,33 +102,16 @@ class NewsSitemapSpider(SourceSpiderMixin, SitemapSpider):
                 yield self.source_request(source, url, self.parse_sitemap)
             return
         body = self._get_sitemap_body(response)
-        links = _text_sitemap(body if body is not None else response.body)
-        if links:
-            for url, title, published in self.new_links(source, links):
-                yield self.article_request(source, url, title, published)
-            return
-        try:
-            sitemap = Sitemap(body) if body else None
-        except (StopIteration, ValueError, SyntaxError):  # empty or not XML at all
-            sitemap = None
-        if sitemap is None or sitemap.type not in ("sitemapindex", "urlset"):
+        loop = asyncio.get_running_loop()
+        kind, entries = await loop.run_in_executor(
+            None, sitemap_entries, body if body is not None else response.body, response.url)
+        if kind is None:
             log.error("source %s: %s is not a readable sitemap", source.name, response.url)
             self._failed[source.name] = f"{response.url}: not a readable sitemap"
-            return
-        entries = list(sitemap)
-        if sitemap.type == "sitemapindex":
+        elif kind == "sitemapindex":
             # newest child sitemaps first; news sites list months of archives
-            entries.sort(key=lambda e: e.get("lastmod") or "", reverse=True)
-            for entry in entries[:5]:
-                if entry.get("loc"):
-                    yield self.source_request(source, response.urljoin(entry["loc"]),
-                                              self.parse_sitemap)
-            return
-        links = []
-        for entry in entries:
-            loc = entry.get("loc")
-            if loc:
-                links.append((response.urljoin(loc), None,
-                              _lastmod(entry.get("lastmod"))))
-        for url, title, published in self.new_links(source, links):
-            yield self.article_request(source, url, title, published)
+            for url, _, _ in entries[:5]:
+                yield self.source_request(source, url, self.parse_sitemap)
+        else:
+            for url, title, published in self.new_links(source, entries):
+                yield self.article_request(source, url, title, published)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 from datetime import datetime, timezone
@@ -66,8 +67,18 @@ def _spider(cls, context, **source):
     return cls.from_crawler(get_crawler(cls), sources=[src], context=context), src
 
 
+def _collect(results) -> list:
+    """Run an async-generator spider callback to the end (outside any reactor)."""
+    if not hasattr(results, "__aiter__"):
+        return list(results)
+
+    async def drain():
+        return [r async for r in results]
+    return asyncio.run(drain())
+
+
 def _urls(results) -> list[str]:
-    return [r.url for r in results if isinstance(r, Request)]
+    return [r.url for r in _collect(results) if isinstance(r, Request)]
 
 
 @pytest.mark.parametrize("body,expected", [
@@ -83,7 +94,7 @@ def test_feed_formats_yield_article_requests_newest_first(context, body, expecte
 
 def test_feed_request_carries_title_and_date_to_the_page(context):
     spider, src = _spider(FeedSpider, context)
-    request = list(spider.parse_feed(XmlResponse("https://news.test/f", body=RSS2), source=src))[0]
+    request = _collect(spider.parse_feed(XmlResponse("https://news.test/f", body=RSS2), source=src))[0]
     assert request.cb_kwargs["feed_title"] == "New"
     assert request.cb_kwargs["feed_published"] == datetime(2024, 6, 19, 10, tzinfo=timezone.utc)
     assert request.meta["download_maxsize"] == context.config.extraction.max_page_bytes
@@ -99,11 +110,11 @@ def test_seen_urls_are_skipped_and_max_articles_holds(context):
 def test_not_modified_feed_yields_nothing_and_validators_are_kept(context):
     spider, src = _spider(FeedSpider, context)
     fresh = XmlResponse("https://news.test/f", body=RSS2, headers={"ETag": '"v7"'})
-    list(spider.parse_feed(fresh, source=src))
+    _collect(spider.parse_feed(fresh, source=src))
     assert context.store.fetch_state("https://news.test/f")["etag"] == '"v7"'
     req = spider.source_request(src, "https://news.test/f", spider.parse_feed)
     assert req.headers.get("If-None-Match") == b'"v7"'
-    assert list(spider.parse_feed(XmlResponse("https://news.test/f", status=304, body=b""),
+    assert _collect(spider.parse_feed(XmlResponse("https://news.test/f", status=304, body=b""),
                                   source=src)) == []
 
 
@@ -130,7 +141,7 @@ def test_gzipped_sitemap(context):
 
 def test_sitemap_index_follows_newest_children(context):
     spider, src = _spider(NewsSitemapSpider, context)
-    requests = list(spider.parse_sitemap(XmlResponse("https://news.test/i.xml", body=INDEX),
+    requests = _collect(spider.parse_sitemap(XmlResponse("https://news.test/i.xml", body=INDEX),
                                          source=src))
     assert _urls(requests)[0] == "https://news.test/sitemap-2024-06.xml"
     assert all(r.callback == spider.parse_sitemap for r in requests)
