@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Sequence
@@ -26,6 +27,9 @@ from monitor.delivery import build_channels, deliver_pending
 from monitor.store import Store
 
 log = logging.getLogger(__name__)
+
+#: Seconds a stop waits for running crawls to close before cancelling them.
+STOP_TIMEOUT = 20
 
 
 class _Delivery:
@@ -140,7 +144,6 @@ def run_daemon(config: MonitorConfig, rules_poll: float = 2.0) -> int:
     install_asyncio_reactor()
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
     from twisted.internet import reactor
-    from twisted.internet.defer import Deferred
 
     from monitor.crawl.context import CrawlContext
     from monitor.crawl.runner import Crawler
@@ -195,22 +198,47 @@ def run_daemon(config: MonitorConfig, rules_poll: float = 2.0) -> int:
     scheduler.add_job(reload_rules, "interval", id="rules", seconds=rules_poll,
                       max_instances=1, coalesce=True, misfire_grace_time=60)
 
-    async def shutdown() -> None:
-        log.info("stopping: waiting for running crawls to close")
-        scheduler.pause()
-        await crawler.stop()
-        if running:
-            await asyncio.wait(set(running), timeout=60)
-        scheduler.shutdown(wait=False)
-        await loop.run_in_executor(None, context.executor.shutdown, True)
+    stopping = asyncio.Event()
 
-    reactor.addSystemEventTrigger(
-        "before", "shutdown", lambda: Deferred.fromFuture(asyncio.ensure_future(shutdown())))
+    async def shutdown() -> None:
+        """Stop taking new jobs, let running crawls close, then stop the reactor."""
+        try:
+            scheduler.pause()
+            await crawler.stop(timeout=STOP_TIMEOUT)  # and no crawl starts from now on
+            if running:
+                done, pending = await asyncio.wait(set(running), timeout=STOP_TIMEOUT)
+                for task in pending:
+                    log.warning("stopping: cancelling a job that did not end in %d s",
+                                STOP_TIMEOUT)
+                    task.cancel()
+                if pending:
+                    await asyncio.wait(pending, timeout=5)
+            scheduler.shutdown(wait=False)
+            await loop.run_in_executor(None, context.executor.shutdown, True)
+        except Exception:
+            log.exception("error while stopping")
+        finally:
+            reactor.stop()
+
+    def request_stop(signame: str) -> None:
+        if stopping.is_set():
+            log.info("%s: already stopping", signame)
+            return
+        stopping.set()
+        log.info("%s received: stopping, waiting for running crawls to close", signame)
+        asyncio.ensure_future(shutdown())
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, request_stop, sig.name)
     log.info("monitor running: %d sources, %d watches, channels %s, database %s",
              len(_select(config, ())), len(context.watches),
              ", ".join(delivery.channels), config.database)
     reactor.callWhenRunning(scheduler.start)
-    reactor.run(installSignalHandlers=True)
+    # Our own SIGINT/SIGTERM handlers (above): a second signal while stopping is ignored
+    # instead of stopping a reactor that is already stopping.
+    reactor.run(installSignalHandlers=False)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.remove_signal_handler(sig)
     context.close()
     delivery.close()
     log.info("monitor stopped")

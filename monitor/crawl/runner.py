@@ -60,6 +60,8 @@ class Crawler:
 
         self.context = context
         self.runner = AsyncCrawlerRunner(scrapy_settings(context.config))
+        #: Set when the process is stopping: :meth:`crawl` then starts nothing.
+        self.closing = False
         self._spiders = {"feed": FeedSpider, "sitemap": NewsSitemapSpider}
 
     async def crawl(self, sources: Iterable[SourceConfig]) -> None:
@@ -67,6 +69,8 @@ class Crawler:
 
         A source that fails is logged and recorded; it never stops the others.
         """
+        if self.closing:
+            return
         by_kind: dict[str, list[SourceConfig]] = {}
         for source in sources:
             by_kind.setdefault(source.kind, []).append(source)
@@ -77,6 +81,23 @@ class Crawler:
             if isinstance(result, Exception):
                 log.error("crawl failed: %s: %s", type(result).__name__, result)
 
-    async def stop(self) -> None:
-        """Stop the crawls in progress and wait for them to end."""
+    async def stop(self, timeout: float = 20.0) -> None:
+        """Stop the crawls in progress and wait (at most ``timeout`` seconds) for them to end.
+
+        Scrapy 2.19's ``Crawler.stop_async()`` only marks a crawler as stopping when its
+        engine has not started yet; the engine then starts and idles for ever. Such
+        engines are stopped here directly once they run.
+        """
+        self.closing = True
         await self.runner.stop()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.runner.crawlers and loop.time() < deadline:
+            for crawler in list(self.runner.crawlers):
+                engine = getattr(crawler, "_engine", None)
+                if not crawler.crawling and engine is not None and engine.running:
+                    try:
+                        await engine.stop_async()
+                    except RuntimeError:  # it stopped meanwhile
+                        pass
+            await asyncio.sleep(0.1)
