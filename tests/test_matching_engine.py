@@ -7,8 +7,8 @@ import pytest
 
 from monitor.matching import WatchSet, Watch, compile_query, explain, parse_query
 from monitor.matching.entities import EntityRegistry, Variants
-from tests.test_matching_fixtures import (ENTITIES, FOOTBALL, RECIPE, VARIANTS, art,
-                                          seed_article)
+from tests.matching_fixtures import (ENTITIES, FOOTBALL, RECIPE, VARIANTS, art,
+                                     seed_article)
 
 SEED = seed_article()
 

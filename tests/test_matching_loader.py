@@ -11,7 +11,7 @@ import pytest
 
 from monitor.errors import RuleError
 from monitor.matching import check_rules, load_watches, rules_fingerprint
-from tests.test_matching_fixtures import FOOTBALL, RECIPE, REPO, art, seed_article
+from tests.matching_fixtures import FOOTBALL, RECIPE, REPO, art, seed_article
 
 RULES = REPO / "rules"
 

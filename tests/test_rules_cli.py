@@ -16,10 +16,9 @@ from click.testing import CliRunner
 from monitor.matching import cli as rules_cli
 from monitor.matching.cli import parse_duration, rules
 from monitor.models import Rejection
-from tests.test_matching_fixtures import REPO, SEED_EXCERPT, article_from_lines
+from tests.matching_fixtures import REPO, SEED_EXCERPT, SEED_PAGE, article_from_lines
 
 RULES = REPO / "rules"
-SEED_PAGE = REPO / "seeds" / "cbc-news_2024-06-19.html"
 
 
 def run(*args: str):
@@ -153,9 +152,7 @@ def test_test_reads_html_and_gz_through_extraction(tmp_path, monkeypatch):
     assert "c.html: skipped (consent-wall: cookie wall)" in result.output
 
 
-@pytest.mark.skipif(not SEED_PAGE.exists(), reason="seeds/ page not in the repository")
 def test_test_on_the_real_seed_page():
-    pytest.importorskip("monitor.extract")
     result = run("--rules", str(RULES), "test", "--watch", "russia-north-korea",
                  str(SEED_PAGE))
     assert result.exit_code == 0, result.output

@@ -1,8 +1,8 @@
 """Shared helpers for the matching tests (no tests here).
 
-The seed article is read from ``seeds/000_ae8829be5205e56a.txt`` in the repository when
-present (first line headline, second standfirst, the rest body); otherwise it is built
-from the excerpt below, so the tests never depend on files outside the repository.
+The seed article is built from the excerpt below (headline, standfirst, body lines) of
+the story in ``seeds/cbc-news_2024-06-19.html``, so the matching tests do not depend on
+extraction.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 from monitor.models import Article
 
 REPO = Path(__file__).resolve().parents[1]
-SEED_TXT = REPO / "seeds" / "000_ae8829be5205e56a.txt"
+SEED_PAGE = REPO / "seeds" / "cbc-news_2024-06-19.html"
 
 SEED_EXCERPT = """\
 Russia, North Korea say they've strengthened ties, including mutual defence pact
@@ -52,9 +52,7 @@ def article_from_lines(text: str, url: str = "https://www.cbc.ca/news/world/seed
 
 
 def seed_article() -> Article:
-    """The seed story: from the repository's seeds/ when there, else the excerpt."""
-    if SEED_TXT.exists():
-        return article_from_lines(SEED_TXT.read_text(encoding="utf-8"))
+    """The seed story, built from :data:`SEED_EXCERPT`."""
     return article_from_lines(SEED_EXCERPT)
 
 
