@@ -160,7 +160,7 @@ def explain(watch_id: str | None, query: str | None, as_json: bool, path: Path) 
 
     \b
     Example:
-        monitor rules explain --watch russia-north-korea seeds/000_ae8829be5205e56a.html
+        monitor rules explain --watch russia-north-korea seeds/cbc-news_2024-06-19.html
         monitor rules explain --query '"mutual defence" NEAR/2 Ukraine' article.txt
     """
     if not watch_id and not query:
