@@ -25,6 +25,29 @@ def run(*args: str):
     return CliRunner().invoke(rules, list(args), catch_exceptions=False)
 
 
+def run_monitor(*args: str):
+    """Run through the top-level ``monitor`` command (so ``-c`` applies)."""
+    from monitor.cli import cli
+
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+@pytest.fixture(autouse=True)
+def _elsewhere(tmp_path, monkeypatch):
+    """Run every test from an empty folder, so the repository's monitor.yaml is not read."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    return cwd
+
+
+def write_config(folder: Path, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = folder / "monitor.yaml"
+    cfg.write_text(text, encoding="utf-8")
+    return cfg
+
+
 @pytest.fixture
 def articles(tmp_path):
     """A folder with the seed story and a football report as .txt articles."""
@@ -77,6 +100,67 @@ def test_check_reports_every_problem_as_file_line_col(tmp_path):
 def test_check_missing_folder(tmp_path):
     result = run("--rules", str(tmp_path / "none"), "check")
     assert result.exit_code == 2 and "rules folder not found" in result.output
+
+
+# --------------------------------------------------------------------------- -c config
+
+def test_rules_folder_comes_from_the_config(tmp_path):
+    shutil.copytree(RULES, tmp_path / "etc" / "watches")
+    cfg = write_config(tmp_path / "etc", "rules: watches\n")
+    result = run_monitor("-c", str(cfg), "rules", "check")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "1 watch, 4 entities, 10 variant groups OK"
+
+
+def test_explicit_rules_option_beats_the_config(tmp_path):
+    cfg = write_config(tmp_path / "etc", "rules: nowhere\n")
+    result = run_monitor("-c", str(cfg), "rules", "--rules", str(RULES), "check")
+    assert result.exit_code == 0, result.output
+    result = run_monitor("-c", str(cfg), "rules", "check")
+    assert result.exit_code == 2 and "nowhere" in result.output
+
+
+def test_without_a_config_the_rules_are_in_the_current_folder(_elsewhere):
+    shutil.copytree(RULES, _elsewhere / "rules")
+    result = run_monitor("rules", "check")
+    assert result.exit_code == 0, result.output
+    assert "1 watch" in result.output
+
+
+def test_database_comes_from_the_config(tmp_path):
+    now = datetime.now(timezone.utc)
+    seed = article_from_lines(SEED_EXCERPT)
+    cfg = write_config(tmp_path / "etc", f"rules: {RULES}\ndatabase: data/m.db\n")
+    (tmp_path / "etc" / "data").mkdir()
+    make_db(tmp_path / "etc" / "data" / "m.db", [
+        {"url": "https://x.example/new", "title": seed.title, "text": seed.text,
+         "source": "cbc-world", "published": None, "language": "en",
+         "fetched_at": (now - timedelta(hours=3)).isoformat(timespec="seconds")}])
+    result = run_monitor("-c", str(cfg), "rules", "test", "--query", '"mutual defence"',
+                         "--since", "2d")
+    assert result.exit_code == 0, result.output
+    assert "https://x.example/new: query" in result.output
+    # an explicit --db still wins
+    result = run_monitor("-c", str(cfg), "rules", "test", "--query", '"mutual defence"',
+                         "--since", "2d", "--db", str(tmp_path / "missing.db"))
+    assert result.exit_code == 2 and "missing.db" in result.output
+
+
+@pytest.mark.parametrize("text, message", [
+    (None, "config file not found"),
+    ("sources: [1, 2\n", "not valid YAML"),
+    ("rulez: rules\n", "rulez: unknown setting"),
+])
+def test_config_errors_are_one_line_exit_2(tmp_path, text, message):
+    cfg = tmp_path / "monitor.yaml"
+    if text is not None:
+        cfg.write_text(text, encoding="utf-8")
+    for args in (["check"], ["test", "--query", "x1", str(SEED_PAGE)]):
+        result = run_monitor("-c", str(cfg), "rules", *args)
+        assert result.exit_code == 2, result.output
+        assert result.stdout == ""
+        [line] = result.stderr.splitlines()
+        assert line.startswith(f"monitor: {cfg}") and message in line
 
 
 # --------------------------------------------------------------------------- test

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import click
 
-from monitor.errors import MonitorError, RuleError
+from monitor.config import MonitorConfig, load_config
+from monitor.errors import ConfigError, MonitorError, RuleError
 from monitor.matching.adhoc import compile_query
 from monitor.matching.engine import WatchSet
 from monitor.matching.explain import explain as explain_match
@@ -23,6 +24,7 @@ ARTICLE_SUFFIXES = (".html", ".htm", ".html.gz", ".htm.gz", ".txt")
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _META = "monitor.matching.rules_dir"
+_CONFIG = "monitor.matching.config"
 
 
 class RulesCommandError(click.ClickException):
@@ -31,24 +33,70 @@ class RulesCommandError(click.ClickException):
     exit_code = 2
 
 
-@click.group("rules")
-@click.option("--rules", "rules_dir", default="rules", show_default=True,
+class _RulesGroup(click.Group):
+    """Config and rule errors become one line (``monitor: <message>``) and status 2, also
+    when the group is run on its own (as in tests) rather than under ``monitor``."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (ConfigError, RuleError) as exc:
+            click.echo(f"monitor: {exc}", err=True)
+            ctx.exit(2)
+
+
+@click.group("rules", cls=_RulesGroup)
+@click.option("--rules", "rules_dir", default=None,
               type=click.Path(file_okay=False, path_type=Path),
-              help="Folder of watch rules (*.yaml, entities.yaml, variants.yaml).")
+              help="Folder of watch rules (*.yaml, entities.yaml, variants.yaml); "
+                   "default: the 'rules' of monitor.yaml, else ./rules.")
 @click.pass_context
-def rules(ctx: click.Context, rules_dir: Path) -> None:
+def rules(ctx: click.Context, rules_dir: Path | None) -> None:
     """Check watch rules and try them on articles.
+
+    The rules folder and the database are those of the config (``monitor -c FILE``, or
+    ./monitor.yaml when there is one) unless --rules or --db says otherwise.
 
     \b
     Example:
         monitor rules check
+        monitor -c /etc/monitor/monitor.yaml rules check
         monitor rules --rules rules test --watch russia-north-korea seeds/
     """
     ctx.meta[_META] = rules_dir
 
 
+def _config() -> MonitorConfig | None:
+    """The monitor config, read once per command: the ``-c`` file of the top-level
+    ``monitor`` command, else ./monitor.yaml; None when neither is given nor present.
+
+    Raises:
+        ConfigError: the config file is missing (when given with -c) or invalid.
+    """
+    ctx = click.get_current_context()
+    if _CONFIG not in ctx.meta:
+        obj = ctx.find_root().obj or {}
+        path = Path(obj.get("config_path") or "monitor.yaml")
+        given = bool(obj.get("config_given"))
+        ctx.meta[_CONFIG] = load_config(path) if given or path.exists() else None
+    return ctx.meta[_CONFIG]
+
+
 def _rules_dir() -> Path:
-    return click.get_current_context().meta.get(_META, Path("rules"))
+    """--rules, else the config's rules folder, else ./rules."""
+    rules_dir = click.get_current_context().meta.get(_META)
+    if rules_dir is not None:
+        return rules_dir
+    config = _config()
+    return config.rules if config is not None else Path("rules")
+
+
+def _db_path(db_path: Path | None) -> Path:
+    """--db, else the config's database, else ./monitor.db."""
+    if db_path is not None:
+        return db_path
+    config = _config()
+    return config.database if config is not None else Path("monitor.db")
 
 
 @rules.command("check")
@@ -103,12 +151,13 @@ def _target(watch_id: str | None, query: str | None) -> tuple[WatchSet, str | No
 @click.option("--query", metavar="QUERY", help="Run this ad-hoc query instead of watches.")
 @click.option("--since", metavar="DURATION",
               help="Also run over articles stored in the last DURATION (30m, 6h, 2d, 1w).")
-@click.option("--db", "db_path", default="monitor.db", show_default=True,
+@click.option("--db", "db_path", default=None,
               type=click.Path(dir_okay=False, path_type=Path),
-              help="The monitor database read by --since.")
+              help="The monitor database read by --since; default: the 'database' of "
+                   "monitor.yaml, else ./monitor.db.")
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-def test(watch_id: str | None, query: str | None, since: str | None, db_path: Path,
+def test(watch_id: str | None, query: str | None, since: str | None, db_path: Path | None,
          as_json: bool, paths: tuple[Path, ...]) -> None:
     """Run watches (all, one, or an ad-hoc query) over article files or stored articles.
 
@@ -284,13 +333,13 @@ def _read_article(path: Path) -> Article | None:
 
 
 def _articles(paths: tuple[Path, ...], since: str | None,
-              db_path: Path) -> Iterator[tuple[str, Article]]:
+              db_path: Path | None) -> Iterator[tuple[str, Article]]:
     for path in article_files(paths):
         article = _read_article(path)
         if article is not None:
             yield str(path), article
     if since:
-        yield from stored_articles(db_path, parse_duration(since))
+        yield from stored_articles(_db_path(db_path), parse_duration(since))
 
 
 def stored_articles(db_path: Path, since: timedelta) -> Iterator[tuple[str, Article]]:
