@@ -218,7 +218,7 @@ def test_test_reads_html_and_gz_through_extraction(tmp_path, monkeypatch):
     """HTML goes through monitor.extract.extract(Page); gzip is undone first."""
     seen = []
 
-    def fake_extract(page):
+    def fake_extract(page, options):
         seen.append((page.source, page.path, page.body[:6]))
         if b"consent" in page.body:
             return Rejection(page.url, page.source, "consent-wall", "cookie wall")
@@ -241,6 +241,23 @@ def test_test_on_the_real_seed_page():
                  str(SEED_PAGE))
     assert result.exit_code == 0, result.output
     assert "russia-north-korea" in result.output
+
+
+@pytest.mark.parametrize("extraction, reason", [
+    ("min_text_chars: 100000", "too-short"),
+    ("max_page_bytes: 1000", "too-large"),
+])
+def test_test_extracts_with_the_configs_limits(tmp_path, extraction, reason):
+    """Rule testing extracts exactly like the live pipeline, config limits included."""
+    cfg = write_config(tmp_path / "etc", f"rules: {RULES}\nextraction:\n  {extraction}\n")
+    result = run_monitor("-c", str(cfg), "rules", "test", "--watch", "russia-north-korea",
+                         str(SEED_PAGE))
+    assert result.exit_code == 1, result.output
+    assert f"{SEED_PAGE}: skipped ({reason}:" in result.output
+    assert "0 of 0 article(s) hit" in result.output
+    result = run_monitor("-c", str(cfg), "rules", "explain", "--watch", "russia-north-korea",
+                         str(SEED_PAGE))
+    assert result.exit_code == 2 and f"skipped ({reason}:" in result.output
 
 
 # --------------------------------------------------------------------------- --since
@@ -324,7 +341,8 @@ def test_explain_needs_a_watch_or_query(articles):
 
 def test_test_skips_unreadable_pages(tmp_path, monkeypatch):
     monkeypatch.setattr(rules_cli, "extract_page",
-                        lambda page: article_from_lines(SEED_EXCERPT, url=page.url))
+                        lambda page, options: article_from_lines(SEED_EXCERPT,
+                                                                 url=page.url))
     (tmp_path / "broken.html.gz").write_bytes(b"not gzip at all")
     (tmp_path / "ok.html").write_bytes(b"<html></html>")
     result = run("--rules", str(RULES), "test", "--query", "Pyongyang", str(tmp_path))

@@ -18,7 +18,7 @@ from monitor.matching.adhoc import compile_query
 from monitor.matching.engine import WatchSet
 from monitor.matching.explain import explain as explain_match
 from monitor.matching.loader import check_rules, load_watches
-from monitor.models import Article, Page, Rejection
+from monitor.models import Article, ExtractOptions, Page, Rejection
 
 ARTICLE_SUFFIXES = (".html", ".htm", ".html.gz", ".htm.gz", ".txt")
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
@@ -263,18 +263,26 @@ def article_files(paths: tuple[Path, ...]) -> Iterator[Path]:
             yield path
 
 
-def extract_page(page: Page) -> Article | Rejection:
-    """Extract an article from a page with the pipeline's extractor.
+def extract_page(page: Page, options: ExtractOptions) -> Article | Rejection:
+    """Extract an article from a page exactly as the pipeline does.
 
-    Raises:
-        RulesCommandError: monitor.extract is not available.
+    Args:
+        page: the page.
+        options: the extraction limits (the config's ``extraction`` section).
+
+    Returns:
+        The article, or the rejection with its reason.
     """
-    try:
-        from monitor.extract import extract
-    except ImportError as exc:
-        raise RulesCommandError(f"cannot read HTML: article extraction is not "
-                                   f"available ({exc})") from exc
-    return extract(page)
+    from monitor.extract import extract  # imported here: trafilatura is slow to import
+
+    return extract(page, options)
+
+
+def _extract_options() -> ExtractOptions:
+    """The config's extraction limits, as the live pipeline uses them (defaults when
+    there is no config)."""
+    config = _config()
+    return config.extraction.options() if config is not None else ExtractOptions()
 
 
 def read_page(path: Path) -> Page:
@@ -325,7 +333,7 @@ def _read_article(path: Path) -> Article | None:
     except (MonitorError, OSError, EOFError, gzip.BadGzipFile) as exc:
         click.echo(f"{path}: skipped ({exc})", err=True)
         return None
-    result = extract_page(page)
+    result = extract_page(page, _extract_options())
     if isinstance(result, Rejection):
         click.echo(f"{path}: skipped ({result.reason}: {result.detail})", err=True)
         return None
