@@ -33,14 +33,19 @@ class _Group(click.Group):
             ctx.exit(1)
 
 
-class _NoLibraryTracebacks(logging.Filter):
-    """Keep Scrapy's and Twisted's one-line messages about network errors (refused
-    connections, unreachable robots.txt) but drop their tracebacks: the monitor logs each
-    failure itself, with the source name. At DEBUG level everything is kept."""
+_NETWORK_ERROR_MODULES = ("twisted.internet.error", "twisted.web", "scrapy.exceptions")
+
+
+class _NoDownloadTracebacks(logging.Filter):
+    """Keep Scrapy's one-line messages about download errors (refused connections, DNS,
+    timeouts, unreachable robots.txt) but drop their tracebacks: the monitor logs each
+    failure itself, with the source name. Any other exception keeps its traceback (a
+    bug in a callback must be seen). At DEBUG level everything is kept."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and record.name.startswith(("scrapy", "twisted")):
-            exc = record.exc_info[1]
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and (isinstance(exc, (OSError, TimeoutError)) or
+                                type(exc).__module__.startswith(_NETWORK_ERROR_MODULES)):
             record.msg = f"{record.getMessage()} ({type(exc).__name__}: {exc})"
             record.args = ()
             record.exc_info = None
@@ -53,11 +58,15 @@ def _setup_logging(level: str) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if level != "DEBUG":
         for handler in logging.getLogger().handlers:
-            handler.addFilter(_NoLibraryTracebacks())
+            handler.addFilter(_NoDownloadTracebacks())
         # Scrapy's own INFO lines (middlewares, stats dumps) drown the monitor's.
         for name in ("scrapy", "py.warnings", "trafilatura", "htmldate", "courlan",
                      "apscheduler"):
             logging.getLogger(name).setLevel(logging.WARNING)
+        # The monitor logs every failed download itself, with the source's name.
+        for name in ("scrapy.downloadermiddlewares.retry",
+                     "scrapy.downloadermiddlewares.robotstxt"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _config(ctx: click.Context, required: bool = True) -> MonitorConfig:
@@ -113,10 +122,13 @@ def run(ctx: click.Context) -> None:
 def crawl(ctx: click.Context, sources: tuple[str, ...], no_deliver: bool) -> None:
     """Crawl the sources once (all enabled ones, or those named), send alerts, exit.
 
+    Digest-mode alerts go out only when their digest is due. Exit status 1 when every
+    source failed (the failures are listed), 0 otherwise.
+
     \b
     Example:
-        monitor crawl                # every enabled source
-        monitor crawl bbc-world npr  # just these two
+        monitor crawl                      # every enabled source
+        monitor crawl bbc-world npr-world  # just these two
     """
     from monitor.daemon import crawl_once
 
@@ -128,6 +140,11 @@ def crawl(ctx: click.Context, sources: tuple[str, ...], no_deliver: bool) -> Non
                f"({config.database})")
     for line in result.get("delivery_errors", []):
         click.echo(f"delivery error: {line}", err=True)
+    failed = result["failed_sources"]
+    for name, error in failed.items():
+        click.echo(f"source {name} failed: {error}", err=True)
+    if failed and len(failed) == result["sources"]:
+        ctx.exit(1)  # every source failed: let cron and CI notice
 
 
 def _page_files(paths: tuple[Path, ...]) -> list[Path]:
@@ -225,7 +242,8 @@ def replay(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, with_text
 
 
 @cli.command()
-@click.option("--digests", is_flag=True, help="Also send pending digests now.")
+@click.option("--digests", is_flag=True,
+              help="Also send every pending digest now, due or not.")
 @click.pass_context
 def deliver(ctx: click.Context, digests: bool) -> None:
     """Send the alerts waiting in the outbox once, then exit.
@@ -242,6 +260,7 @@ def deliver(ctx: click.Context, digests: bool) -> None:
     store = Store(config.database)
     report = deliver_pending(store, build_channels(config),
                              max_attempts=config.delivery.max_attempts, digests=digests)
+    # digest_interval is left out on purpose: asking for --digests sends them now
     store.close()
     click.echo(f"{report.sent} sent, {report.failed} to retry, {report.dead} given up")
     for line in report.errors:

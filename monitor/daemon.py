@@ -6,7 +6,8 @@ Scrapy) and APScheduler's :class:`AsyncIOScheduler`. Jobs:
 - ``source:<name>``: crawl one source every ``interval`` seconds (with jitter,
   ``max_instances=1``, ``coalesce=True``, so a slow source never piles up runs);
 - ``deliver``: drain the outbox every ``delivery.interval`` seconds;
-- ``digest``: send digests every ``delivery.digest_interval`` seconds;
+- ``digest``: send each channel's digest when its last one is ``delivery.digest_interval``
+  seconds old (the time is kept in the database, so restarts do not postpone it);
 - ``rules``: reload the rule files when they change (a bad edit keeps the last good rules).
 
 SIGINT or SIGTERM stops the scheduler, lets running crawls close, waits for the core
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Sequence
@@ -40,19 +42,25 @@ class _Delivery:
         self.channels = build_channels(config)
         self.store = Store(config.database)
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="monitor-deliver")
+        #: Set when the process stops: a pass in progress releases what it has not sent.
+        self.stop = threading.Event()
 
-    def _run(self, digests: bool) -> None:
+    def run_once(self, digests: bool):
+        """One pass over the outbox (blocking); digests only when due."""
         report = deliver_pending(self.store, self.channels,
                                  max_attempts=self.config.delivery.max_attempts,
-                                 digests=digests)
+                                 digests=digests,
+                                 digest_interval=self.config.delivery.digest_interval,
+                                 stop=self.stop)
         if report.sent or report.failed or report.dead:
-            log.info("delivery: %d sent, %d to retry, %d given up", report.sent,
-                     report.failed, report.dead)
+            log.info("delivery: %d sent, %d to retry, %d given up, %d waiting for their "
+                     "channel", report.sent, report.failed, report.dead, report.deferred)
+        return report
 
     async def tick(self, digests: bool = False) -> None:
         """Drain the outbox once on the delivery thread (and send digests if asked)."""
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self.executor, self._run, digests)
+        await loop.run_in_executor(self.executor, self.run_once, digests)
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
@@ -75,7 +83,8 @@ def crawl_once(config: MonitorConfig, source_names: Sequence[str] = (),
         deliver: drain the outbox (immediate alerts and due digests) after the crawl.
 
     Returns:
-        Table row counts after the pass, plus ``delivered`` and ``delivery_errors``.
+        Table row counts after the pass, plus ``delivered``, ``delivery_errors``,
+        ``sources`` (how many were crawled) and ``failed_sources`` (name -> error).
 
     Raises:
         ConfigError: unknown source name or missing secret; RuleError: bad rule files.
@@ -99,10 +108,7 @@ def crawl_once(config: MonitorConfig, source_names: Sequence[str] = (),
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, context.executor.shutdown, True)
             if delivery is not None:
-                report = await asyncio.get_running_loop().run_in_executor(
-                    delivery.executor, lambda: deliver_pending(
-                        delivery.store, delivery.channels,
-                        max_attempts=config.delivery.max_attempts, digests=True))
+                report = await loop.run_in_executor(delivery.executor, delivery.run_once, True)
                 result["delivered"] = report.sent
                 result["delivery_errors"] = report.errors
         finally:
@@ -123,6 +129,12 @@ def crawl_once(config: MonitorConfig, source_names: Sequence[str] = (),
         failure[0].raiseException()
     store = Store(config.database)
     result.update(store.counts())
+    names = [s.name for s in sources]
+    result["failed_sources"] = {
+        r["name"]: r["last_error"] for r in store.db.query(
+            f"select name, last_error from sources where last_status = 'error' "
+            f"and name in ({','.join('?' * len(names))})", names)} if names else {}
+    result["sources"] = len(names)
     store.close()
     return result
 
@@ -156,6 +168,7 @@ def run_daemon(config: MonitorConfig, rules_poll: float = 2.0) -> int:
     now = datetime.now(timezone.utc)
 
     running: set[asyncio.Task] = set()
+    stopping = asyncio.Event()
 
     def tracked(func):
         """Register a job's task so a stop can wait for it instead of cancelling it."""
@@ -174,7 +187,10 @@ def run_daemon(config: MonitorConfig, rules_poll: float = 2.0) -> int:
     @tracked
     async def crawl_source(source: SourceConfig) -> None:
         await crawler.crawl([source])
-        await delivery.tick()  # alert now rather than at the next delivery tick
+        # Alert now rather than at the next tick, without waiting for the delivery (a
+        # mail server that is down must not hold up the crawling).
+        if not stopping.is_set():
+            scheduler.modify_job("deliver", next_run_time=datetime.now(timezone.utc))
 
     @tracked
     async def deliver(digests: bool = False) -> None:
@@ -192,13 +208,13 @@ def run_daemon(config: MonitorConfig, rules_poll: float = 2.0) -> int:
                           next_run_time=now)
     scheduler.add_job(deliver, "interval", id="deliver", seconds=config.delivery.interval,
                       max_instances=1, coalesce=True, misfire_grace_time=60, next_run_time=now)
+    # Each channel's digest goes out when its last one (kept in the database) is
+    # digest_interval old; checking every minute keeps that across restarts.
     scheduler.add_job(deliver, "interval", kwargs={"digests": True}, id="digest",
-                      seconds=config.delivery.digest_interval, max_instances=1, coalesce=True,
-                      misfire_grace_time=3600)
+                      seconds=min(60.0, config.delivery.digest_interval), max_instances=1,
+                      coalesce=True, misfire_grace_time=3600, next_run_time=now)
     scheduler.add_job(reload_rules, "interval", id="rules", seconds=rules_poll,
                       max_instances=1, coalesce=True, misfire_grace_time=60)
-
-    stopping = asyncio.Event()
 
     async def shutdown() -> None:
         """Stop taking new jobs, let running crawls close, then stop the reactor."""
@@ -225,6 +241,7 @@ def run_daemon(config: MonitorConfig, rules_poll: float = 2.0) -> int:
             log.info("%s: already stopping", signame)
             return
         stopping.set()
+        delivery.stop.set()
         log.info("%s received: stopping, waiting for running crawls to close", signame)
         asyncio.ensure_future(shutdown())
 

@@ -8,7 +8,7 @@ destination; they know nothing of rules or crawling.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Mapping
@@ -17,7 +17,7 @@ from monitor.alerts import Channel, build_channel
 from monitor.config import MonitorConfig, secret_from_env
 from monitor.errors import ConfigError
 from monitor.errors import DeliveryError
-from monitor.store import Store, utcnow
+from monitor.store import Store, iso, parse_iso, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -69,84 +69,128 @@ class DeliveryReport:
         sent: alerts delivered (a digest counts each alert it carries).
         failed: alerts that failed and will be retried.
         dead: alerts given up for good (permanent error or too many attempts).
+        deferred: alerts not tried in this pass because their channel had just failed.
         errors: one line per failure, naming the channel.
     """
 
     sent: int = 0
     failed: int = 0
     dead: int = 0
+    deferred: int = 0
     errors: list[str] = field(default_factory=list)
 
 
 def _retry_at(attempts: int, error: DeliveryError, max_attempts: int,
               now: datetime) -> datetime | None:
+    """When to try again after failure number ``attempts + 1``, or None to give up."""
     if error.permanent or attempts + 1 >= max_attempts:
         return None
     delay = min(BASE_BACKOFF * (2 ** attempts), MAX_BACKOFF)
     if error.retry_after is not None:
-        delay = max(delay, float(error.retry_after)) if attempts else float(error.retry_after)
+        delay = max(delay, float(error.retry_after))
     return now + timedelta(seconds=delay)
 
 
+def digest_due(store: Store, channel: str, interval: float, now: datetime) -> bool:
+    """Whether ``channel``'s digest is due: never sent, or sent ``interval`` seconds ago.
+
+    The time of the last digest is kept in the database, so restarting the daemon
+    does not postpone digests.
+    """
+    last = parse_iso(store.get_state(f"last_digest:{channel}"))
+    return last is None or last + timedelta(seconds=interval) <= now
+
+
 def deliver_pending(store: Store, channels: Mapping[str, Channel], *, max_attempts: int = 8,
-                    digests: bool = False, now: datetime | None = None) -> DeliveryReport:
+                    digests: bool = False, digest_interval: float | None = None,
+                    now: datetime | None = None,
+                    stop: threading.Event | None = None) -> DeliveryReport:
     """Send due alerts from the outbox and record each result there.
+
+    Rows are claimed before they are sent, so a second sender running at the same time
+    never sends them too. Delivery is at least once: a sender killed between sending and
+    recording sends that alert again after ``CLAIM_TIMEOUT`` (email Message-IDs and
+    webhook Idempotency-Keys are stable, so receivers can tell).
 
     Args:
         store: the database holding the outbox.
         channels: channel name -> channel; rows for a channel no longer configured are
-            left pending (they go out if the channel comes back).
+            left pending (they go out if the channel comes back) and block nothing.
         max_attempts: after this many failed tries an alert is marked ``dead``.
         digests: also send the pending digest-mode alerts, one digest per channel.
+        digest_interval: with ``digests``, send a channel's digest only when its last one
+            is at least this many seconds old; None sends it now.
         now: the current time (for tests); default the wall clock.
+        stop: when set (the daemon is stopping), unsent claimed rows are released.
 
     Returns:
-        A :class:`DeliveryReport`. Delivery errors are recorded, never raised.
+        A :class:`DeliveryReport`. Delivery errors are recorded, never raised. After a
+        channel's first retryable failure in a pass, its other alerts wait for the next
+        pass (a mail server that is down costs one timeout, not one per alert).
     """
     now = now or utcnow()
     report = DeliveryReport()
-    for pending in store.pending_alerts("immediate", now):
-        channel = channels.get(pending.channel)
-        if channel is None:
+    claimed = store.claim_alerts("immediate", channels, now)
+    down: set[str] = set()
+    for i, pending in enumerate(claimed):
+        if stop is not None and stop.is_set():
+            store.release(p.outbox_id for p in claimed[i:])
+            return report
+        if pending.channel in down:
+            store.release([pending.outbox_id])
+            report.deferred += 1
             continue
         try:
-            channel.send(pending.alert)
-        except DeliveryError as exc:
-            _record_failure(store, report, [pending.outbox_id], pending.attempts, exc,
-                            max_attempts, now, pending.channel)
+            channels[pending.channel].send(pending.alert)
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded, none stops the pass
+            error = _as_delivery_error(exc, pending.channel)
+            retry_at = _retry_at(pending.attempts, error, max_attempts, now)
+            _record_failure(store, report, pending.outbox_id, error, retry_at, pending.channel)
+            if not error.permanent:
+                down.add(pending.channel)
         else:
             store.mark_sent([pending.outbox_id])
             report.sent += 1
     if digests:
-        by_channel = defaultdict(list)
-        for pending in store.pending_alerts("digest", now):
-            by_channel[pending.channel].append(pending)
-        for name, rows in by_channel.items():
-            channel = channels.get(name)
-            if channel is None:
+        for name, channel in channels.items():
+            if name in down or (digest_interval is not None
+                                and not digest_due(store, name, digest_interval, now)):
                 continue
-            ids = [r.outbox_id for r in rows]
+            rows = store.claim_alerts("digest", [name], now, limit=500)
+            if not rows:
+                continue
             try:
                 channel.send_digest([r.alert for r in rows],
                                     f"{len(rows)} new hit{'s' if len(rows) != 1 else ''}")
-            except DeliveryError as exc:
-                _record_failure(store, report, ids, max(r.attempts for r in rows), exc,
-                                max_attempts, now, name)
+            except Exception as exc:  # noqa: BLE001
+                error = _as_delivery_error(exc, name)
+                for r in rows:  # each row keeps its own count of attempts
+                    _record_failure(store, report, r.outbox_id, error,
+                                    _retry_at(r.attempts, error, max_attempts, now), name)
             else:
-                store.mark_sent(ids)
-                report.sent += len(ids)
+                store.mark_sent(r.outbox_id for r in rows)
+                store.set_state(f"last_digest:{name}", iso(now))
+                report.sent += len(rows)
     return report
 
 
-def _record_failure(store: Store, report: DeliveryReport, ids: list[int], attempts: int,
-                    exc: DeliveryError, max_attempts: int, now: datetime, channel: str) -> None:
-    retry_at = _retry_at(attempts, exc, max_attempts, now)
-    store.mark_failed(ids, str(exc), retry_at)
+def _as_delivery_error(exc: Exception, channel: str) -> DeliveryError:
+    if isinstance(exc, DeliveryError):
+        return exc
+    # A bug in a renderer or channel: keep the alert, retry it later, log the traceback.
+    log.error("channel %s: unexpected %s while sending", channel, type(exc).__name__,
+              exc_info=exc)
+    return DeliveryError(f"channel {channel}: unexpected {type(exc).__name__}: {exc}")
+
+
+def _record_failure(store: Store, report: DeliveryReport, outbox_id: int, exc: DeliveryError,
+                    retry_at: datetime | None, channel: str) -> None:
+    store.mark_failed(outbox_id, str(exc), retry_at)
     line = f"channel {channel}: {exc}"
     report.errors.append(line)
     if retry_at is None:
-        report.dead += len(ids)
+        report.dead += 1
         log.error("%s (giving up)", line)
     else:
-        report.failed += len(ids)
-        log.warning("%s (retry at %s)", line, retry_at.isoformat(timespec="seconds"))
+        report.failed += 1
+        log.warning("%s (next try at %s)", line, retry_at.isoformat(timespec="seconds"))

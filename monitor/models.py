@@ -30,9 +30,9 @@ class Page:
     """
 
     url: str
-    body: bytes
+    body: bytes = field(repr=False)  # logs show the page, not its megabytes
     source: str
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
     encoding: str | None = None
     feed_title: str | None = None
     feed_published: datetime | None = None

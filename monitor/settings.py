@@ -29,5 +29,7 @@ RETRY_TIMES = 1
 DOWNLOAD_MAXSIZE = 50 * 1024 * 1024
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
+# Scrapy 2.19's remote-control HTTP endpoint (runs code on request): never in a daemon.
+REMOTE_CONTROL_ENABLED = False
 LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"

@@ -6,11 +6,16 @@ Tables (created and upgraded by the migrations below, recorded in ``_sqlite_migr
 - ``sources``: name, kind, url, last_crawl_at, last_status (ok | error), last_error.
 - ``fetch_state``: url -> etag, last_modified (for conditional GET of feeds and sitemaps).
 - ``pages``: every article URL ever fetched (the seen-URL filter), with its outcome:
-  status (stored | duplicate | rejected), reason, article_id.
+  status (stored | duplicate | rejected | redirected), reason, article_id; a transient
+  outcome (too-short, no-text, consent-wall, HTTP 403/408/429/5xx) has ``retry_at`` set
+  and the URL is fetched again after it, up to ``RETRY_MAX_ATTEMPTS`` times.
 - ``articles``: one row per canonical URL (unique), full-text indexed on title and text.
 - ``stories``: clusters of the same text published under several URLs (wire copies).
 - ``hits``: one row per (watch_id, article_id).
-- ``outbox``: one row per (hit, channel); status pending | sent | dead. Unique on
+- ``state``: key/value, e.g. ``last_digest:<channel>``.
+- ``outbox``: one row per (hit, channel); status pending | sending | sent | dead; a
+  sender claims rows (``sending``) before it sends them, so two senders never send the
+  same alert. Unique on
   (watch_id, story_id, channel) so a wire copy of a story already alerted is not alerted again.
 
 Times are stored as ISO 8601 text in UTC.
@@ -23,16 +28,16 @@ import hashlib
 import json
 import re
 import sqlite3
-import threading
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import sqlite_utils
 from sqlite_utils import Migrations
 
+from monitor.errors import ConfigError
 from monitor.models import Alert, Article, Hit, Rejection
 
 migrations = Migrations("monitor")
@@ -69,6 +74,26 @@ def m001_initial(db: sqlite_utils.Database) -> None:
                         foreign_keys=[("hit_id", "hits", "id")])
     db["outbox"].create_index(["watch_id", "story_id", "channel"], unique=True)
     db["outbox"].create_index(["status", "next_attempt_at"])
+
+
+@migrations()
+def m002_retries_claims_state(db: sqlite_utils.Database) -> None:
+    """Transient page outcomes are retried; outbox rows are claimed before sending;
+    a small key/value table keeps daemon state (last digest time per channel)."""
+    db["pages"].add_column("attempts", int)
+    db["pages"].add_column("retry_at", str)
+    db["outbox"].add_column("claimed_at", str)
+    db["state"].create({"key": str, "value": str}, pk="key")
+
+
+#: Outcomes that may change when the page is fetched again (a breaking-news stub grows,
+#: a 503 or 429 passes): such pages are fetched again after a backoff, a few times.
+RETRY_BASE = 1800.0
+RETRY_MAX_ATTEMPTS = 4
+#: Extraction outcomes that may change on a later fetch of the same URL.
+TRANSIENT_REASONS = frozenset({"too-short", "no-text", "consent-wall"})
+#: An outbox row claimed for sending longer ago than this (a crashed sender) is pending again.
+CLAIM_TIMEOUT = 600.0
 
 
 def utcnow() -> datetime:
@@ -157,33 +182,37 @@ class Store:
     Args:
         path: the database file; its folder is created if missing.
         busy_timeout: seconds to wait for another writer's lock before failing.
+
+    Raises:
+        ConfigError: the file cannot be created or opened, or is not an SQLite database.
     """
 
     def __init__(self, path: str | Path, busy_timeout: float = 10.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(self.path), check_same_thread=False,
-                               timeout=busy_timeout, isolation_level=None)
-        self.db = sqlite_utils.Database(conn)
-        self.db.enable_wal()
-        self.db.execute("PRAGMA foreign_keys = ON")
-        self._lock = threading.Lock()
-        migrations.apply(self.db)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.path), check_same_thread=False,
+                                   timeout=busy_timeout, isolation_level=None)
+            self.db = sqlite_utils.Database(conn)
+            self.db.enable_wal()
+            self.db.execute("PRAGMA foreign_keys = ON")
+            migrations.apply(self.db)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"database {self.path}: cannot open: {exc}") from None
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[None]:
         """One write transaction, taking the write lock up front (BEGIN IMMEDIATE) so a
         second writer waits for the busy timeout instead of failing on lock upgrade."""
-        with self._lock:
-            self.db.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                if self.db.conn.in_transaction:
-                    self.db.conn.execute("ROLLBACK")
-                raise
-            else:
-                self.db.conn.execute("COMMIT")
+        self.db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if self.db.conn.in_transaction:
+                self.db.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.db.conn.execute("COMMIT")
 
     def close(self) -> None:
         """Close the connection."""
@@ -217,20 +246,64 @@ class Store:
     # -- pages (the seen-URL filter) ----------------------------------------------------
 
     def seen(self, url: str) -> bool:
-        """True when ``url`` was fetched before (stored, duplicate or rejected)."""
-        return bool(list(self.db.query("select 1 from pages where url = ?", [url])))
+        """True when ``url`` was fetched before and is not due for another try."""
+        return url not in self.unseen([url])
+
+    def unseen(self, urls: Iterable[str], now: datetime | None = None) -> set[str]:
+        """The URLs among ``urls`` never fetched, or whose transient outcome is due for a retry.
+
+        One query per 500 URLs (a feed or sitemap lists up to tens of thousands).
+        """
+        urls = list(dict.fromkeys(urls))
+        done: set[str] = set()
+        due = iso(now or utcnow())
+        for i in range(0, len(urls), 500):
+            chunk = urls[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            done.update(r[0] for r in self.db.execute(
+                f"select url from pages where url in ({marks}) "
+                f"and (retry_at is null or retry_at > ?)", [*chunk, due]).fetchall())
+        return set(urls) - done
 
     def record_page(self, url: str, source: str, status: str, reason: str | None = None,
-                    detail: str | None = None, article_id: int | None = None) -> None:
-        """Record the outcome for a fetched URL (first outcome wins; later ones are ignored)."""
-        self.db["pages"].insert({"url": url, "source": source, "first_seen": iso(utcnow()),
-                                 "status": status, "reason": reason, "detail": detail,
-                                 "article_id": article_id}, pk="url", ignore=True)
+                    detail: str | None = None, article_id: int | None = None,
+                    transient: bool = False) -> None:
+        """Record the outcome for a fetched URL.
 
-    def record_rejection(self, rejection: Rejection) -> None:
-        """Record a page that was read but not stored, with its reason."""
+        A permanent outcome is final: later outcomes for the URL are ignored. A transient
+        one (``transient=True``) makes the URL due again after ``RETRY_BASE`` seconds,
+        doubled at every try; after ``RETRY_MAX_ATTEMPTS`` tries it is final too. A later
+        outcome replaces a transient one.
+        """
+        now = utcnow()
+        rows = self.db.execute("select attempts, retry_at from pages where url = ?",
+                               [url]).fetchall()
+        if rows and rows[0][1] is None:
+            return  # final already
+        attempts = (rows[0][0] or 0) + 1 if rows else 1
+        retry_at = None
+        if transient and attempts < RETRY_MAX_ATTEMPTS:
+            retry_at = iso(now + timedelta(seconds=RETRY_BASE * 2 ** (attempts - 1)))
+        self.db.execute(
+            "insert into pages (url, source, first_seen, status, reason, detail, article_id, "
+            "attempts, retry_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict(url) do update "
+            "set status = excluded.status, reason = excluded.reason, detail = excluded.detail, "
+            "article_id = excluded.article_id, attempts = excluded.attempts, "
+            "retry_at = excluded.retry_at",
+            [url, source, iso(now), status, reason, detail, article_id, attempts, retry_at])
+
+    def record_rejection(self, rejection: Rejection, transient: bool | None = None) -> None:
+        """Record a page that was read but not stored, with its reason.
+
+        Args:
+            rejection: the page and why it is not stored.
+            transient: whether a later fetch may succeed; default: True for the reasons
+                in :data:`TRANSIENT_REASONS`.
+        """
+        if transient is None:
+            transient = rejection.reason in TRANSIENT_REASONS
         self.record_page(rejection.url, rejection.source, "rejected", rejection.reason,
-                         rejection.detail)
+                         rejection.detail, transient=transient)
 
     # -- articles, stories, hits, outbox -----------------------------------------------
 
@@ -301,22 +374,43 @@ class Store:
                 self.record_page(article.url, article.source, "stored", article_id=article_id)
         return SavedArticle(article_id, story_id, new_story, hit_ids, queued)
 
-    def pending_alerts(self, mode: str = "immediate", now: datetime | None = None,
-                       limit: int = 500) -> list[PendingAlert]:
-        """Outbox rows due for delivery, oldest first.
+    def claim_alerts(self, mode: str, channels: Iterable[str], now: datetime | None = None,
+                     limit: int = 200) -> list[PendingAlert]:
+        """Claim the outbox rows due for delivery on the given channels, oldest first.
+
+        Claimed rows are ``sending`` until :meth:`mark_sent` or :meth:`mark_failed`; another
+        sender (``monitor deliver`` beside ``monitor run``) does not see them. A claim older
+        than ``CLAIM_TIMEOUT`` seconds (the sender died) is released first.
 
         Args:
             mode: "immediate" or "digest".
+            channels: only rows for these channel names (rows for a channel no longer
+                configured wait, and never block the others).
             now: rows whose next_attempt_at is after this are not due (default: now).
             limit: at most this many rows.
         """
-        rows = self.db.query(
-            """select o.id as outbox_id, o.channel, o.mode, o.attempts, h.watch_id,
-                      h.watch_name, h.terms, h.snippet, a.title, a.url, a.source, a.published
-               from outbox o join hits h on h.id = o.hit_id
-                             join articles a on a.id = h.article_id
-               where o.status = 'pending' and o.mode = ? and o.next_attempt_at <= ?
-               order by o.id limit ?""", [mode, iso(now or utcnow()), limit])
+        now = now or utcnow()
+        channels = list(channels)
+        if not channels:
+            return []
+        marks = ",".join("?" * len(channels))
+        with self._write():
+            self.db.execute("update outbox set status = 'pending', claimed_at = null "
+                            "where status = 'sending' and claimed_at < ?",
+                            [iso(now - timedelta(seconds=CLAIM_TIMEOUT))])
+            rows = [dict(zip(("outbox_id", "channel", "mode", "attempts", "watch_id",
+                              "watch_name", "terms", "snippet", "title", "url", "source",
+                              "published"), r)) for r in self.db.execute(
+                f"""select o.id, o.channel, o.mode, o.attempts, h.watch_id, h.watch_name,
+                          h.terms, h.snippet, a.title, a.url, a.source, a.published
+                   from outbox o join hits h on h.id = o.hit_id
+                                 join articles a on a.id = h.article_id
+                   where o.status = 'pending' and o.mode = ? and o.next_attempt_at <= ?
+                     and o.channel in ({marks})
+                   order by o.id limit ?""", [mode, iso(now), *channels, limit]).fetchall()]
+            for r in rows:
+                self.db.execute("update outbox set status = 'sending', claimed_at = ? "
+                                "where id = ?", [iso(now), r["outbox_id"]])
         return [PendingAlert(r["outbox_id"], r["channel"], r["mode"], r["attempts"], Alert(
             alert_id=r["outbox_id"], watch_id=r["watch_id"], watch_name=r["watch_name"],
             title=r["title"], url=r["url"], source=r["source"],
@@ -324,22 +418,39 @@ class Store:
             snippet=r["snippet"] or "")) for r in rows]
 
     def mark_sent(self, outbox_ids: Iterable[int]) -> None:
-        """Mark outbox rows delivered."""
+        """Mark claimed outbox rows delivered."""
         now = iso(utcnow())
         with self._write():
             for oid in outbox_ids:
                 self.db.execute("update outbox set status = 'sent', sent_at = ?, "
-                                "attempts = attempts + 1, last_error = null where id = ?",
-                                [now, oid])
+                                "claimed_at = null, attempts = attempts + 1, last_error = null "
+                                "where id = ?", [now, oid])
 
-    def mark_failed(self, outbox_ids: Iterable[int], error: str, retry_at: datetime | None) -> None:
-        """Record a failed delivery: retry at ``retry_at``, or give up (status dead) if None."""
+    def mark_failed(self, outbox_id: int, error: str, retry_at: datetime | None) -> None:
+        """Record a failed delivery of one claimed row: pending again at ``retry_at``, or
+        given up (status ``dead``) when ``retry_at`` is None."""
+        with self._write():
+            self.db.execute(
+                "update outbox set attempts = attempts + 1, last_error = ?, claimed_at = null, "
+                "status = ?, next_attempt_at = coalesce(?, next_attempt_at) where id = ?",
+                [error, "pending" if retry_at else "dead", iso(retry_at), outbox_id])
+
+    def release(self, outbox_ids: Iterable[int]) -> None:
+        """Give claimed rows back unsent and untried (e.g. their channel is down this pass)."""
         with self._write():
             for oid in outbox_ids:
-                self.db.execute(
-                    "update outbox set attempts = attempts + 1, last_error = ?, "
-                    "status = ?, next_attempt_at = coalesce(?, next_attempt_at) where id = ?",
-                    [error, "pending" if retry_at else "dead", iso(retry_at), oid])
+                self.db.execute("update outbox set status = 'pending', claimed_at = null "
+                                "where id = ? and status = 'sending'", [oid])
+
+    def get_state(self, key: str) -> str | None:
+        """Returns: the value stored under ``key`` in the ``state`` table, or None."""
+        rows = self.db.execute("select value from state where key = ?", [key]).fetchall()
+        return rows[0][0] if rows else None
+
+    def set_state(self, key: str, value: str) -> None:
+        """Store ``value`` under ``key`` in the ``state`` table."""
+        self.db.execute("insert into state (key, value) values (?, ?) on conflict(key) "
+                        "do update set value = excluded.value", [key, value])
 
     def counts(self) -> dict[str, int]:
         """Returns: row counts of the main tables, e.g. {"articles": 12, "hits": 3, ...}."""
@@ -350,11 +461,3 @@ class Store:
         """Returns: outbox row counts by status, e.g. {"pending": 1, "sent": 4}."""
         return {r["status"]: r["n"] for r in
                 self.db.query("select status, count(*) as n from outbox group by status")}
-
-    def iter_articles(self, since: datetime | None = None) -> Iterator[dict]:
-        """Yield stored article rows (dicts), newest fetched first, optionally only since a time."""
-        if since is None:
-            yield from self.db.query("select * from articles order by fetched_at desc")
-        else:
-            yield from self.db.query("select * from articles where fetched_at >= ? "
-                                     "order by fetched_at desc", [iso(since)])

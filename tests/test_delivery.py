@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
-from monitor.alerts import build_channel
+from monitor.alerts import ConsoleChannel, build_channel
 from monitor.delivery import deliver_pending
 from monitor.models import Article, Hit
-from monitor.store import Store, utcnow
+from monitor.store import CLAIM_TIMEOUT, Store, utcnow
 
 
 def _article(n: int, text: str = "Sanctions were discussed in Pyongyang at length.") -> Article:
@@ -46,6 +46,7 @@ def test_a_watch_can_name_its_channels(store, slack):
                 "console": build_channel("console", "console")}
     saved = store.save_article(_article(1), [_hit(channels=("slack",))], channels)
     assert saved.alerts_queued == 1
+    assert [r["channel"] for r in store.db.query("select channel from outbox")] == ["slack"]
 
 
 def test_rate_limited_alert_waits_for_retry_after_then_goes_out(store, slack):
@@ -71,7 +72,7 @@ def test_permanent_failure_is_given_up_and_recorded(store, slack):
     assert "XXXX" not in row["last_error"]           # the webhook secret is not recorded
 
 
-def test_unreachable_smtp_is_retried_with_growing_backoff_then_dead(store):
+def test_unreachable_smtp_is_retried_with_doubling_backoff_then_dead(store):
     import socket
     with socket.socket() as s:                        # a port nobody listens on
         s.bind(("127.0.0.1", 0))
@@ -80,19 +81,70 @@ def test_unreachable_smtp_is_retried_with_growing_backoff_then_dead(store):
                                       sender="m@test.invalid", recipients=["d@test.invalid"],
                                       security="none", timeout=2)}
     store.save_article(_article(1), [_hit()], channels)
-    now = utcnow()
-    waits = []
-    for attempt in range(3):
+    now = utcnow().replace(microsecond=0)
+    delays = []
+    for _ in range(3):
         report = deliver_pending(store, channels, now=now, max_attempts=3)
         row = next(store.db.query("select * from outbox"))
         if row["status"] == "dead":
             break
         assert report.failed == 1 and f"127.0.0.1:{port}" in report.errors[0]
-        nxt = row["next_attempt_at"]
-        waits.append(nxt)
-        now = now + timedelta(hours=2)
+        due = datetime.fromisoformat(row["next_attempt_at"])
+        delays.append((due - now).total_seconds())
+        now = due
+    assert delays == [30.0, 60.0]
     assert row["status"] == "dead" and row["attempts"] == 3
-    assert waits == sorted(waits) and len(waits) == 2
+
+
+def test_alerts_for_a_removed_channel_block_nothing(store, slack):
+    old = {"gone": build_channel("console", "gone")}
+    for n in range(300):
+        store.save_article(_article(n, text=f"Story {n} about Pyongyang"), [_hit()], old)
+    channels = {"slack": build_channel("slack", "slack", webhook_url=slack.url)}
+    store.save_article(_article(999), [_hit()], channels)
+    assert deliver_pending(store, channels).sent == 1
+    assert store.outbox_status() == {"pending": 300, "sent": 1}
+
+
+def test_claimed_alerts_are_not_sent_by_a_second_sender(store, slack):
+    channels = {"slack": build_channel("slack", "slack", webhook_url=slack.url)}
+    store.save_article(_article(1), [_hit()], channels)
+    claimed = store.claim_alerts("immediate", channels)
+    assert len(claimed) == 1
+    assert deliver_pending(store, channels).sent == 0      # e.g. `monitor deliver` meanwhile
+    later = utcnow() + timedelta(seconds=CLAIM_TIMEOUT + 1)
+    assert deliver_pending(store, channels, now=later).sent == 1   # the first sender died
+    assert len(slack.wait_for(1)) == 1
+
+
+def test_a_channel_that_crashes_is_recorded_and_the_others_go_on(store, slack):
+    class Broken(ConsoleChannel):
+        def send(self, alert):
+            raise TypeError("renderer bug")
+
+    channels = {"broken": Broken(name="broken"),
+                "slack": build_channel("slack", "slack", webhook_url=slack.url)}
+    store.save_article(_article(1), [_hit()], channels)
+    report = deliver_pending(store, channels)
+    assert (report.sent, report.failed) == (1, 1)
+    row = next(store.db.query("select * from outbox where channel = 'broken'"))
+    assert row["status"] == "pending" and "TypeError: renderer bug" in row["last_error"]
+    assert row["attempts"] == 1
+
+
+def test_a_down_channel_costs_one_try_per_pass(store):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    channels = {"mail": build_channel("email", "mail", host="127.0.0.1", port=port,
+                                      sender="m@test.invalid", recipients=["d@test.invalid"],
+                                      security="none", timeout=2)}
+    for n in range(5):
+        store.save_article(_article(n, text=f"Story {n} about Pyongyang"), [_hit()], channels)
+    report = deliver_pending(store, channels)
+    assert (report.failed, report.deferred) == (1, 4)
+    assert store.outbox_status() == {"pending": 5}
 
 
 def test_digest_mode_hits_go_out_as_one_message(store, slack):
@@ -101,6 +153,15 @@ def test_digest_mode_hits_go_out_as_one_message(store, slack):
         store.save_article(_article(n, text=f"Different story number {n} about Pyongyang"),
                            [_hit(mode="digest")], channels)
     assert deliver_pending(store, channels).sent == 0          # digests wait for their tick
-    assert deliver_pending(store, channels, digests=True).sent == 3
+    now = utcnow()
+    assert deliver_pending(store, channels, digests=True, digest_interval=3600,
+                           now=now).sent == 3
     [post] = slack.wait_for(1)
     assert all(f"Story {n}" in str(post) for n in range(3))
+    # the next digest is due an hour after this one, restarts or not
+    store.save_article(_article(7, text="Another story about Pyongyang"),
+                       [_hit(mode="digest")], channels)
+    assert deliver_pending(store, channels, digests=True, digest_interval=3600,
+                           now=now + timedelta(minutes=59)).sent == 0
+    assert deliver_pending(store, channels, digests=True, digest_interval=3600,
+                           now=now + timedelta(minutes=61)).sent == 1

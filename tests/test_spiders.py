@@ -107,15 +107,85 @@ def test_seen_urls_are_skipped_and_max_articles_holds(context):
                                    source=src)) == ["https://news.test/old"]
 
 
+def _close(spider, context, reason="finished"):
+    spider.closed(reason)
+    context.executor.submit(lambda: None).result()   # the writes queued on the core thread
+
+
 def test_not_modified_feed_yields_nothing_and_validators_are_kept(context):
     spider, src = _spider(FeedSpider, context)
     fresh = XmlResponse("https://news.test/f", body=RSS2, headers={"ETag": '"v7"'})
     _collect(spider.parse_feed(fresh, source=src))
+    _close(spider, context)
     assert context.store.fetch_state("https://news.test/f")["etag"] == '"v7"'
     req = spider.source_request(src, "https://news.test/f", spider.parse_feed)
     assert req.headers.get("If-None-Match") == b'"v7"'
     assert _collect(spider.parse_feed(XmlResponse("https://news.test/f", status=304, body=b""),
                                   source=src)) == []
+
+
+def test_validators_are_not_kept_when_links_are_left_for_later(context):
+    spider, src = _spider(FeedSpider, context, max_articles=1)
+    fresh = XmlResponse("https://news.test/f", body=RSS2, headers={"ETag": '"v8"'})
+    assert len(_urls(spider.parse_feed(fresh, source=src))) == 1
+    _close(spider, context)
+    # two links wait: the next GET must be unconditional, or they would never be seen
+    assert context.store.fetch_state("https://news.test/f")["etag"] is None
+    again = _spider(FeedSpider, context)[0].source_request(src, "https://news.test/f", None)
+    assert "If-None-Match" not in again.headers
+
+
+def test_validators_are_not_kept_after_a_transient_article_failure(context):
+    from scrapy.spidermiddlewares.httperror import HttpError
+    from twisted.python.failure import Failure
+
+    spider, src = _spider(FeedSpider, context)
+    fresh = XmlResponse("https://news.test/f", body=RSS2, headers={"ETag": '"v9"'})
+    [first, *_] = [r for r in _collect(spider.parse_feed(fresh, source=src))]
+    unavailable = HtmlResponse(first.url, status=503, body=b"", request=first)
+    failure = Failure(HttpError(unavailable))
+    failure.request = first
+    spider.article_failed(failure)
+    _close(spider, context)
+    assert context.store.fetch_state("https://news.test/f")["etag"] is None
+    row = next(context.store.db.query("select * from pages where url = ?", [first.url]))
+    assert (row["reason"], row["detail"]) == ("http-error", "HTTP 503")
+    assert row["retry_at"] is not None                 # fetched again later
+    assert first.url not in context.store.unseen([first.url])   # but not right now
+
+
+def test_a_404_article_is_final(context):
+    from scrapy.spidermiddlewares.httperror import HttpError
+    from twisted.python.failure import Failure
+
+    spider, src = _spider(FeedSpider, context)
+    request = Request("https://news.test/gone", meta={"source": "test"})
+    failure = Failure(HttpError(HtmlResponse(request.url, status=404, body=b"",
+                                             request=request)))
+    failure.request = request
+    spider.article_failed(failure)
+    _close(spider, context)
+    row = next(context.store.db.query("select * from pages where url = ?", [request.url]))
+    assert row["retry_at"] is None and row["reason"] == "http-error"
+
+
+def test_redirected_links_are_recorded_as_seen(context):
+    spider, _ = _spider(FeedSpider, context)
+    request = Request("https://news.test/final", meta={
+        "source": "test", "redirect_urls": ["https://feedproxy.test/abc"]})
+    response = HtmlResponse("https://news.test/final", body=b"<html></html>", request=request)
+    _collect(spider.parse_article(response, source="test", feed_title=None,
+                                  feed_published=None))
+    _close(spider, context)
+    assert context.store.unseen(["https://feedproxy.test/abc"]) == set()
+
+
+def test_a_source_of_the_other_kind_is_refused(context):
+    from monitor.errors import ConfigError
+
+    src = SourceConfig(name="sm", kind="sitemap", url="https://news.test/sm.xml")
+    with pytest.raises(ConfigError, match="'sm' is a sitemap, not a feed"):
+        FeedSpider.from_crawler(get_crawler(FeedSpider), sources=[src], context=context)
 
 
 def test_html_instead_of_a_feed_is_a_source_error(context):

@@ -21,9 +21,10 @@ class CrawlContext:
     """Config, store and the core pipeline, shared by every crawl in one process.
 
     The core pipeline (trafilatura extraction, matching, SQLite writes) is CPU-bound, so it
-    runs on one worker thread of its own, never in the reactor thread; it has its own
-    database connection. The reactor thread keeps a second connection for the cheap
-    look-ups spiders make (seen URLs, conditional-GET validators).
+    runs on one worker thread of its own (``executor``), never in the reactor thread; it
+    has its own database connection (``core_store``), which spiders also use, through
+    the executor, for their writes. The reactor thread keeps a second connection
+    (``store``) for the cheap reads spiders make (seen URLs, conditional-GET validators).
 
     Args:
         config: the validated monitor.yaml.
@@ -36,12 +37,12 @@ class CrawlContext:
         self.config = config
         self.store = Store(config.database)
         self.store.sync_sources(config.sources)
-        self._core_store = Store(config.database)
+        self.core_store = Store(config.database)
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="monitor-core")
         self.watches = load_watches(config.rules)
         self._rules_print = rules_fingerprint(config.rules)
         self._reload_lock = threading.Lock()
-        self.pipeline = Pipeline(self._core_store, lambda: self.watches,
+        self.pipeline = Pipeline(self.core_store, lambda: self.watches,
                                  [c.name for c in config.channels],
                                  config.extraction.options())
 
@@ -79,5 +80,5 @@ class CrawlContext:
     def close(self) -> None:
         """Wait for the core worker to finish its queue, then close both connections."""
         self.executor.shutdown(wait=True)
-        self._core_store.close()
+        self.core_store.close()
         self.store.close()

@@ -15,16 +15,13 @@ from typing import Any, Iterable
 import scrapy
 from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
-from twisted.internet.defer import CancelledError
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 
-try:  # Scrapy 2.14+ wraps Twisted's download errors in its own exceptions
-    from scrapy.exceptions import (DownloadCancelledError, DownloadConnectionRefusedError,
-                                   DownloadTimeoutError)
-except ImportError:  # pragma: no cover - older Scrapy
-    DownloadCancelledError = DownloadConnectionRefusedError = DownloadTimeoutError = CancelledError
+from scrapy.exceptions import (DownloadCancelledError, DownloadConnectionRefusedError,
+                               DownloadTimeoutError, IgnoreRequest)
 
 from monitor.config import SourceConfig
+from monitor.errors import ConfigError
 from monitor.crawl.context import CrawlContext
 from monitor.models import Page, Rejection
 
@@ -62,9 +59,21 @@ class SourceSpiderMixin:
             sources = [s for s in context.config.sources if s.kind == cls.kind and s.enabled]
         elif isinstance(sources, str):
             sources = [context.config.source(n.strip()) for n in sources.split(",") if n.strip()]
+        for source in sources:
+            if source.kind != cls.kind:
+                raise ConfigError(f"{context.config.path}: source {source.name!r} is a "
+                                  f"{source.kind}, not a {cls.kind}: crawl it with the "
+                                  f"{source.kind}s spider")
         spider.sources = list(sources)
-        spider._failed: dict[str, str] = {}
+        spider._failed = {}       # source name -> error
+        spider._incomplete = set()  # sources with links left for a later crawl
+        spider._validators = {}   # source name -> [(url, etag, last_modified)]
         return spider
+
+    def in_core(self, method: str, *args) -> None:
+        """Run a :class:`Store` write on the core worker thread, with that thread's own
+        connection: the reactor thread never waits for SQLite's write lock."""
+        self.context.executor.submit(getattr(self.context.core_store, method), *args)
 
     # -- source documents (feeds, sitemaps) ----------------------------------------
 
@@ -82,16 +91,20 @@ class SourceSpiderMixin:
                               meta={"handle_httpstatus_list": [304], "source": source.name})
 
     def not_modified(self, response: Response, source: SourceConfig) -> bool:
-        """Record the validators of a source document; True when it answered 304."""
+        """True when a source document answered 304; else note its validators.
+
+        The validators (ETag, Last-Modified) are saved only when the crawl ends with every
+        new link of the source fetched (see :meth:`closed`): a link left for later, or
+        one whose fetch failed for a passing reason, must be seen again next time.
+        """
         if response.status == 304:
             log.info("source %s: %s not modified", source.name, response.url)
             return True
         etag = response.headers.get("ETag")
         modified = response.headers.get("Last-Modified")
-        if etag or modified:
-            self.context.store.save_fetch_state(
-                response.url, etag.decode("latin-1") if etag else None,
-                modified.decode("latin-1") if modified else None)
+        self._validators.setdefault(source.name, []).append(
+            (response.url, etag.decode("latin-1") if etag else None,
+             modified.decode("latin-1") if modified else None))
         return False
 
     def source_failed(self, failure) -> None:
@@ -111,14 +124,19 @@ class SourceSpiderMixin:
         Args:
             entries: (url, title or None, published or None) for each link in the document.
         """
-        fresh, seen_here = [], set()
-        for url, title, published in entries:
-            if not url or url in seen_here or self.context.store.seen(url):
-                continue
-            seen_here.add(url)
-            fresh.append((url, title, published))
+        entries = [e for e in entries if e[0]]
+        unseen = self.context.store.unseen(e[0] for e in entries)
+        fresh, taken = [], set()
+        for entry in entries:
+            if entry[0] in unseen and entry[0] not in taken:
+                taken.add(entry[0])
+                fresh.append(entry)
         fresh.sort(key=lambda e: e[2].timestamp() if e[2] else 0.0, reverse=True)
         self.crawler.stats.inc_value("monitor/links_new", len(fresh))
+        if len(fresh) > source.max_articles:
+            self._incomplete.add(source.name)
+            log.info("source %s: %d new links, fetching the newest %d now, the rest on the "
+                     "next crawls", source.name, len(fresh), source.max_articles)
         return fresh[:source.max_articles]
 
     def article_request(self, source: SourceConfig, url: str, title: str | None,
@@ -132,7 +150,14 @@ class SourceSpiderMixin:
 
     def parse_article(self, response: Response, source: str, feed_title: str | None,
                       feed_published: datetime | None):
-        """Turn an article response into a :class:`Page` item for the core pipeline."""
+        """Turn an article response into a :class:`Page` item for the core pipeline.
+
+        When the feed's link redirected, the link itself is recorded as seen (it would
+        otherwise be fetched again on every crawl).
+        """
+        for link in response.request.meta.get("redirect_urls", []) if response.request else []:
+            self.in_core("record_page", link, source, "redirected", None,
+                         f"redirected to {response.url}")
         headers = {k.decode("latin-1").lower(): b", ".join(v).decode("latin-1")
                    for k, v in response.headers.items()}
         yield Page(url=response.url, body=response.body, source=source, headers=headers,
@@ -143,40 +168,58 @@ class SourceSpiderMixin:
     def article_failed(self, failure) -> None:
         """Errback for article requests.
 
-        A 4xx answer or a page over the size cap is recorded as a rejection (so it is not
-        fetched again); a network error or 5xx is only logged, and retried on a later crawl.
+        404 and 410 answers, a page over the size cap, and a link robots.txt forbids are
+        recorded as final rejections (never fetched again). Other HTTP errors (403, 408,
+        429, 5xx) are recorded as transient: fetched again after a backoff. Network
+        errors are only logged, and the source's validators are not saved, so the next
+        crawl sees the link again.
         """
         request = failure.request
         source = request.meta.get("source", "?")
+        link = (request.meta.get("redirect_urls") or [request.url])[0]
         stats = self.crawler.stats
-        if failure.check(HttpError) and 400 <= failure.value.response.status < 500:
+        transient = False
+        if failure.check(HttpError):
             status = failure.value.response.status
-            reason, detail = "http-error", f"HTTP {status}"
-        elif failure.check(CancelledError, DownloadCancelledError):
+            reason, detail, transient = "http-error", f"HTTP {status}", status not in (404, 410)
+        elif failure.check(DownloadCancelledError) and "max size" in str(failure.value):
             cap = self.context.config.extraction.max_page_bytes
             reason, detail = "too-large", f"larger than the {cap}-byte cap"
+        elif failure.check(IgnoreRequest) and "robots.txt" in str(failure.value):
+            reason, detail = "robots", "forbidden by robots.txt"
         else:
             log.warning("source %s: article %s: %s", source, request.url,
                         _describe_failure(failure))
             stats.inc_value("monitor/article_errors")
+            self._incomplete.add(source)
             return
-        self.context.store.record_rejection(Rejection(request.url, source, reason, detail))
+        if transient:
+            self._incomplete.add(source)
+        self.in_core("record_rejection",
+                     Rejection(link, source, reason, detail), transient)
         stats.inc_value("monitor/rejected")
         stats.inc_value(f"monitor/rejected/{reason}")
         log.info("source %s: %s rejected, %s: %s", source, request.url, reason, detail)
 
     def closed(self, reason: str) -> None:
+        """Record each source's crawl, and save the validators of complete ones."""
         stats = self.crawler.stats
         for source in self.sources:
             error = self._failed.get(source.name)
-            self.context.store.record_crawl(source.name, ok=error is None, error=error)
+            complete = (error is None and reason == "finished"
+                        and source.name not in self._incomplete)
+            for url, etag, modified in self._validators.get(source.name, []):
+                # an incomplete crawl forgets the validators: the next GET is unconditional
+                self.in_core("save_fetch_state", url, etag if complete else None,
+                             modified if complete else None)
+            self.in_core("record_crawl", source.name, error is None, error)
         level = logging.INFO if stats.get_value("monitor/links_new") else logging.DEBUG
-        log.log(level, "crawl %s (%s) finished (%s): %d new links, %d stored, %d rejected, "
-                 "%d duplicate, %d hits, %d alerts queued",
-                 ",".join(s.name for s in self.sources), self.name, reason,
-                 stats.get_value("monitor/links_new", 0), stats.get_value("monitor/stored", 0),
-                 stats.get_value("monitor/rejected", 0), stats.get_value("monitor/duplicate", 0),
-                 stats.get_value("monitor/hits", 0), stats.get_value("monitor/alerts_queued", 0))
+        log.log(level, "crawl of %s (%s spider) ended (%s): %d new links, %d stored, "
+                "%d rejected, %d duplicate, %d hits, %d alerts queued",
+                ",".join(s.name for s in self.sources), self.name, reason,
+                stats.get_value("monitor/links_new", 0), stats.get_value("monitor/stored", 0),
+                stats.get_value("monitor/rejected", 0), stats.get_value("monitor/duplicate", 0),
+                stats.get_value("monitor/hits", 0), stats.get_value("monitor/alerts_queued", 0))
         if self._owns_context:
             self.context.close()
 
