@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import RuleError
-from monitor.matching import check_rules, load_watches, rules_fingerprint
+from monitor.matching import check_rules, check_watch_targets, load_watches, rules_fingerprint
 from tests.matching_fixtures import FOOTBALL, RECIPE, REPO, art, seed_article
 
 RULES = REPO / "rules"
@@ -237,3 +237,38 @@ def test_fingerprint_changes_when_a_rule_file_changes(rules):
     (rules / "entities.yaml").unlink()
     assert len(rules_fingerprint(rules)) == len(after) - 1
     assert rules_fingerprint(rules / "missing") == ()
+
+
+# --------------------------------------------------------------------------- targets
+
+def test_check_watch_targets_names_unknown_channels_and_sources(rules):
+    path = write(rules, "desk.yaml", """
+        watches:
+          - id: ok
+            query: Putin
+            channels: [console, desk-mail]
+            sources: [cbc-world]
+          - id: typos
+            query: Kim
+            channels: [desk-mial, console]
+            sources: [cbc-wrold, bbc-world]
+        """)
+    ws = load_watches(rules)
+    errors = check_watch_targets(ws, ["console", "desk-mail"], ["cbc-world", "bbc-world"])
+    assert [str(e) for e in errors] == [
+        f"{path}:6: channel 'desk-mial' is not in monitor.yaml (known: console, desk-mail)",
+        f"{path}:6: source 'cbc-wrold' is not in monitor.yaml (known: bbc-world, cbc-world)",
+    ]
+    assert all(isinstance(e, RuleError) and e.path == str(path) and e.line == 6
+               for e in errors)
+    assert check_watch_targets(ws, ["console", "desk-mail", "desk-mial"],
+                               ["cbc-world", "cbc-wrold", "bbc-world"]) == []
+
+
+def test_check_watch_targets_without_targets_or_config(rules):
+    write(rules, "all.yaml", "id: all\nquery: Putin\n")
+    ws = load_watches(rules)
+    assert check_watch_targets(ws, [], []) == []  # no channels: every channel
+    write(rules, "one.yaml", "id: one\nquery: Kim\nchannels: [slack]\n")
+    [err] = check_watch_targets(load_watches(rules).watches, [], [], config="m.yaml")
+    assert err.problem == "channel 'slack' is not in m.yaml (known: none)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+import textwrap
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -144,6 +145,31 @@ def test_database_comes_from_the_config(tmp_path):
     result = run_monitor("-c", str(cfg), "rules", "test", "--query", '"mutual defence"',
                          "--since", "2d", "--db", str(tmp_path / "missing.db"))
     assert result.exit_code == 2 and "missing.db" in result.output
+
+
+def test_check_reports_unknown_channels_and_sources_from_the_config(tmp_path):
+    shutil.copytree(RULES, tmp_path / "etc" / "rules")
+    (tmp_path / "etc" / "rules" / "desk.yaml").write_text(
+        "id: desk\nquery: Putin\nchannels: [desk-mial]\nsources: [cbc-world]\n")
+    (tmp_path / "etc" / "rules" / "bad.yaml").write_text("id: bad\nquery: Putin AND\n")
+    cfg = write_config(tmp_path / "etc", textwrap.dedent("""\
+        sources:
+          - {name: cbc-world, kind: feed, url: "https://cbc.example/rss"}
+        channels:
+          - {kind: console, name: console}
+          - {kind: webhook, name: desk-mail, url: "https://hooks.example/x"}
+        """))
+    result = run_monitor("-c", str(cfg), "rules", "check")
+    assert result.exit_code == 2, result.output
+    desk = tmp_path / "etc" / "rules" / "desk.yaml"
+    assert result.stdout.splitlines() == [
+        f"{tmp_path / 'etc' / 'rules' / 'bad.yaml'}:2:14: AND needs a term on its right",
+        f"{desk}:1: channel 'desk-mial' is not in {cfg} (known: console, desk-mail)",
+    ]
+    assert "2 problem(s)" in result.stderr
+    # with --rules and no config, the targets cannot be checked: only the bad query
+    result = run("--rules", str(tmp_path / "etc" / "rules"), "check")
+    assert result.exit_code == 2 and "desk-mial" not in result.output
 
 
 @pytest.mark.parametrize("text, message", [

@@ -17,7 +17,8 @@ from monitor.errors import ConfigError, MonitorError, RuleError
 from monitor.matching.adhoc import compile_query
 from monitor.matching.engine import WatchSet
 from monitor.matching.explain import explain as explain_match
-from monitor.matching.loader import check_rules, load_watches
+from monitor.matching.loader import load_watches, read_watches
+from monitor.matching.targets import check_watch_targets
 from monitor.models import Article, ExtractOptions, Page, Rejection
 
 ARTICLE_SUFFIXES = (".html", ".htm", ".html.gz", ".htm.gz", ".txt")
@@ -103,15 +104,23 @@ def _db_path(db_path: Path | None) -> Path:
 def check() -> None:
     """Validate every rule file; print each problem as file:line:col: problem.
 
-    Exits with status 2 when any rule file has a problem.
+    When there is a config (monitor -c FILE, or ./monitor.yaml), also check that every
+    watch's channels and sources are configured there. Exits with status 2 when there
+    is any problem.
 
     \b
     Example:
         monitor rules check
+        monitor -c /etc/monitor/monitor.yaml rules check
         monitor rules --rules /etc/monitor/rules check
     """
     rules_dir = _rules_dir()
-    errors = check_rules(rules_dir)
+    watches, errors = read_watches(rules_dir)
+    config = _config()
+    if config is not None:
+        errors += check_watch_targets(watches, [c.name for c in config.channels],
+                                      [s.name for s in config.sources],
+                                      config=str(config.path))
     if errors:
         for err in errors:
             click.echo(str(err))

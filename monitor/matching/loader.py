@@ -280,6 +280,23 @@ def check_rules(rules_dir: str | Path) -> list[RuleError]:
     return _read(rules_dir, stop_at_first=False).errors
 
 
+def read_watches(rules_dir: str | Path) -> tuple[list[Watch], list[RuleError]]:
+    """Read every rule file, keeping the good watches and every problem.
+
+    For checking (``monitor rules check``): the watches that loaded can be checked
+    further (e.g. with :func:`monitor.matching.check_watch_targets`) even when other
+    watches have errors.
+
+    Args:
+        rules_dir: the rules folder.
+
+    Returns:
+        (the watches without errors, every error in file order).
+    """
+    res = _read(rules_dir, stop_at_first=False)
+    return res.watches, res.errors
+
+
 def summarise(rules_dir: str | Path) -> tuple[int, int, int]:
     """Count what a valid rules folder holds.
 
@@ -293,4 +310,5 @@ def summarise(rules_dir: str | Path) -> tuple[int, int, int]:
     return len(ws), len(ws.entities), len(ws.variants)
 
 
-__all__ = ["load_watches", "check_rules", "rules_fingerprint", "rule_files", "summarise"]
+__all__ = ["load_watches", "check_rules", "read_watches", "rules_fingerprint", "rule_files",
+           "summarise"]
