@@ -162,10 +162,13 @@ def _page_files(paths: tuple[Path, ...]) -> list[Path]:
 
 def _outcome_json(path: Path, outcome, with_text: bool) -> dict:
     article = outcome.article
+    detail = outcome.rejection.detail if outcome.rejection else None
+    if outcome.status == "duplicate":
+        detail = f"an article with the canonical URL {article.url} was stored before"
     data = {"path": str(path), "url": article.url if article else outcome.page.url,
             "source": outcome.page.source, "status": outcome.status,
             "reason": outcome.rejection.reason if outcome.rejection else None,
-            "detail": outcome.rejection.detail if outcome.rejection else None,
+            "detail": detail,
             "title": article.title if article else None,
             "published": article.published.isoformat() if article and article.published else None,
             "language": article.language if article else None,
@@ -201,8 +204,12 @@ def replay(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, with_text
     from monitor.pipeline import Pipeline
     from monitor.store import Store
 
+    if with_text and not as_json:
+        raise click.UsageError("--text adds the body to --json output; use both")
     config = _config(ctx, required=False)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    for name in ("trafilatura", "htmldate", "courlan"):   # rejections carry the reason
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     files = _page_files(paths or (Path("seeds"),))
     watches = load_watches(config.rules)
     with tempfile.TemporaryDirectory(prefix="monitor-replay-") as tmp:
@@ -215,8 +222,15 @@ def replay(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, with_text
         for path in files:
             try:
                 page = page_from_file(path)
-            except (OSError, ValueError) as exc:
-                raise click.ClickException(f"{path}: cannot read page: {exc}") from None
+            except (MonitorError, OSError, ValueError) as exc:
+                # one unreadable file is reported, the others go on
+                statuses["unreadable"] += 1
+                if as_json:
+                    click.echo(json.dumps({"path": str(path), "status": "unreadable",
+                                           "detail": str(exc), "hits": []}))
+                else:
+                    click.echo(f"unreadable {path}  {exc}")
+                continue
             outcome = pipeline.process(page)
             statuses[outcome.status] += 1
             if outcome.rejection:
@@ -231,14 +245,18 @@ def replay(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, with_text
                 click.echo(f"rejected  {path}  {r.reason}: {r.detail}")
             else:
                 label = ", ".join(f"{h.watch_id} ({'; '.join(h.terms)})" for h in outcome.hits)
-                click.echo(f"{outcome.status:<9} {path}  {outcome.article.title!r}"
+                click.echo(f"{outcome.status:<9} {path}  \u201c{outcome.article.title}\u201d"
                            f"  hits: {label or 'none'}")
         store.close()
     if not as_json:
-        summary = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
-        extra = (" (" + ", ".join(f"{n} {r}" for r, n in reasons.most_common()) + ")"
-                 if reasons else "")
-        click.echo(f"{len(files)} pages: {summary or 'none'}{extra}; {hits} hits")
+        parts = []
+        for status in ("stored", "duplicate", "rejected", "unreadable"):
+            if statuses[status]:
+                extra = (" (" + ", ".join(f"{n} {r}" for r, n in reasons.most_common()) + ")"
+                         if status == "rejected" else "")
+                parts.append(f"{statuses[status]} {status}{extra}")
+        click.echo(f"{len(files)} pages: {', '.join(parts) or 'none'}; "
+                   f"{hits} hit{'' if hits == 1 else 's'}")
 
 
 @cli.command()

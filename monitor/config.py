@@ -24,15 +24,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from monitor.errors import ConfigError
 from monitor.models import ExtractOptions
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 
 
 def parse_duration(value: object) -> float:
-    """Turn ``90``, ``"30s"``, ``"15m"``, ``"1h"`` or ``"2d"`` into seconds.
+    """Turn ``90``, ``"30s"``, ``"15m"``, ``"1h"``, ``"2d"`` or ``"1w"`` into seconds.
 
     Args:
-        value: a number of seconds, or a string with an optional unit (ms, s, m, h, d).
+        value: a number of seconds, or a string with an optional unit (ms, s, m, h, d, w).
 
     Returns:
         The duration in seconds (float, > 0).
@@ -249,7 +249,7 @@ def _field_path(loc: tuple) -> str:
             continue  # discriminator tags pydantic adds to the location
         else:
             out += f".{part}" if out else str(part)
-    return out or "(top level)"
+    return out
 
 
 def load_config(path: str | os.PathLike = "monitor.yaml") -> MonitorConfig:
@@ -284,12 +284,16 @@ def load_config(path: str | os.PathLike = "monitor.yaml") -> MonitorConfig:
     try:
         config = MonitorConfig(**{**raw, "path": path})
     except ValidationError as exc:
-        err = exc.errors()[0]
+        # an unknown key first: "urll: unknown setting" explains "url: Field required"
+        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        err = errors[0]
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown setting"
         extra = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{path}: {_field_path(err['loc'])}: {msg}{extra}") from None
+        field = _field_path(err["loc"])
+        where = f"{field}: " if field else ""
+        raise ConfigError(f"{path}: {where}{msg}{extra}") from None
     base = path.resolve().parent
     return config.model_copy(update={
         "database": config.database if config.database.is_absolute() else base / config.database,

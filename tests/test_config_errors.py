@@ -114,3 +114,26 @@ def test_channel_settings_the_channel_rejects_are_config_errors(tmp_path, monkey
     assert result.exit_code == 2, result.output
     assert result.output.startswith(f"monitor: {cfg}: channels[0]: ")
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_misspelt_key_is_named_before_the_missing_one(tmp_path):
+    cfg = tmp_path / "monitor.yaml"
+    cfg.write_text("sources:\n  - {name: a, kind: feed, urll: 'http://x/'}\n")
+    result = CliRunner().invoke(cli, ["-c", str(cfg), "crawl"])
+    assert result.exit_code == 2
+    assert f"{cfg}: sources[0].urll: unknown setting" in result.output
+
+
+@pytest.mark.parametrize("make", [
+    lambda p: p.mkdir(),                                   # a folder, not a file
+    lambda p: p.write_bytes(b"this is not an SQLite database" * 100),
+])
+def test_a_bad_database_file_is_one_line_with_status_2(tmp_path, make):
+    db = tmp_path / "m.db"
+    make(db)
+    cfg = tmp_path / "monitor.yaml"
+    cfg.write_text(GOOD_SOURCE + f"rules: {RULES}\ndatabase: {db}\n")
+    result = CliRunner().invoke(cli, ["-c", str(cfg), "status"])
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert f"database {db}: cannot open" in result.output

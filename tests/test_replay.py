@@ -70,3 +70,19 @@ def test_replay_real_pages_sample_without_crash():
     rows = _replay(*map(str, pages))
     assert len(rows) == len(pages)
     assert sum(r["status"] == "stored" for r in rows) >= len(rows) * 0.8
+
+
+def test_an_unreadable_page_is_reported_and_the_others_go_on(tmp_path):
+    import shutil
+
+    shutil.copy(SEEDS / "cbc-news_2024-06-19.html", tmp_path / "good.html")
+    (tmp_path / "broken.html.gz").write_bytes(b"this is not gzip")
+    rows = {r["path"].rsplit("/", 1)[1]: r for r in _replay(str(tmp_path))}
+    assert rows["broken.html.gz"]["status"] == "unreadable"
+    assert "broken.html.gz" in rows["broken.html.gz"]["detail"]
+    assert rows["good.html"]["status"] == "stored"
+
+
+def test_text_without_json_is_a_usage_error():
+    result = CliRunner().invoke(cli, ["replay", str(SEEDS), "--text"])
+    assert result.exit_code == 2 and "--text" in result.output
