@@ -11,12 +11,13 @@ from pathlib import Path
 
 import click
 import pytest
-import sqlite_utils
 from click.testing import CliRunner
 
 from monitor.matching import cli as rules_cli
-from monitor.matching.cli import parse_duration, rules
-from monitor.models import Rejection
+from monitor.config import parse_duration
+from monitor.matching.cli import PAGE_SUFFIXES, page_files, rules
+from monitor.models import Article, Rejection
+from monitor.store import Store, iso, parse_iso
 from tests.matching_fixtures import REPO, SEED_EXCERPT, SEED_PAGE, article_from_lines
 
 RULES = REPO / "rules"
@@ -230,7 +231,7 @@ def test_test_json(articles):
     (["--watch", "russia-north-korea", "--query", "x1"], "not both"),
     (["--query", "(Putin"], "<query>:1:1: unclosed '('"),
     (["--query", "NOT Putin"], "can never be required to match"),
-    (["--since", "soon"], "not a duration"),
+    (["--since", "soon"], "not a positive duration"),
     ([], "give article PATHS"),
 ])
 def test_test_errors_exit_2(articles, args, message):
@@ -289,8 +290,17 @@ def test_test_extracts_with_the_configs_limits(tmp_path, extraction, reason):
 # --------------------------------------------------------------------------- --since
 
 def make_db(path: Path, rows: list[dict]) -> None:
-    db = sqlite_utils.Database(path)
-    db["articles"].insert_all(rows)
+    """A monitor database (through Store) holding these articles; each row gives the
+    Article fields plus ``fetched_at``."""
+    store = Store(path)
+    for row in rows:
+        fields = {k: v for k, v in row.items() if k != "fetched_at"}
+        published = parse_iso(fields.pop("published", None))
+        store.save_article(Article(request_url=fields["url"], published=published,
+                                   **fields), [], [])
+        store.db.execute("update articles set fetched_at = ? where url = ?",
+                         [row["fetched_at"], row["url"]])
+    store.close()
 
 
 def test_since_reads_recent_stored_articles(tmp_path):
@@ -312,12 +322,12 @@ def test_since_reads_recent_stored_articles(tmp_path):
     assert "1 of 1 article(s) hit" in result.output
 
 
-def test_since_without_articles_table(tmp_path):
-    sqlite_utils.Database(tmp_path / "m.db")["other"].insert({"a": 1})
+def test_since_on_a_file_that_is_not_a_database(tmp_path):
+    (tmp_path / "m.db").write_text("not a database at all " * 100)
     result = run("--rules", str(RULES), "test", "--query", "x1", "--since", "1d",
                  "--db", str(tmp_path / "m.db"))
-    assert result.exit_code == 2
-    assert "has no 'articles' table" in result.output
+    assert result.exit_code == 2, result.output
+    assert f"database {tmp_path / 'm.db'}: cannot open" in result.output
 
 
 def test_since_without_database(tmp_path):
@@ -326,17 +336,42 @@ def test_since_without_database(tmp_path):
     assert result.exit_code == 2 and "not found" in result.output
 
 
-@pytest.mark.parametrize("text, seconds", [("90s", 90), ("30m", 1800), ("6h", 21600),
-                                           ("2d", 172800), ("1w", 604800),
-                                           ("1d12h", 129600), ("1.5h", 5400)])
-def test_parse_duration(text, seconds):
-    assert parse_duration(text).total_seconds() == seconds
+def test_since_takes_weeks(tmp_path):
+    """--since uses monitor.yaml's duration grammar, which has weeks too."""
+    assert parse_duration("1w") == 604800 and parse_duration("1.5h") == 5400
+    now = datetime.now(timezone.utc)
+    seed = article_from_lines(SEED_EXCERPT)
+    make_db(tmp_path / "m.db", [
+        {"url": f"https://x.example/{days}", "title": seed.title, "text": seed.text,
+         "source": "cbc-world", "fetched_at": iso(now - timedelta(days=days))}
+        for days in (3, 10)])
+    result = run("--rules", str(RULES), "test", "--query", "Pyongyang", "--since", "1w",
+                 "--db", str(tmp_path / "m.db"))
+    assert result.exit_code == 0, result.output
+    assert "x.example/3:" in result.output and "x.example/10" not in result.output
 
 
-@pytest.mark.parametrize("text", ["", "soon", "5", "2x", "0m", "1d soon"])
-def test_parse_duration_rejects(text):
-    with pytest.raises(click.BadParameter):
-        parse_duration(text)
+@pytest.mark.parametrize("text", ["", "soon", "2x", "0m", "1d soon", "-1h"])
+def test_since_rejects_what_is_not_a_duration(text):
+    result = run("--rules", str(RULES), "test", "--query", "x1", "--since", text)
+    assert result.exit_code == 2
+    assert f"'{text}' is not a positive duration like 30m, 6h, 2d or 1w" in result.output
+
+
+# --------------------------------------------------------------------------- page_files
+
+def test_page_files(tmp_path):
+    (tmp_path / "b" / "deep").mkdir(parents=True)
+    for name in ("b/deep/z.html", "b/a.HTML", "b/c.htm.gz", "b/d.txt", "b/e.json",
+                 "one.txt"):
+        (tmp_path / name).write_text("x")
+    assert page_files([tmp_path / "one.txt", tmp_path / "b"]) == [
+        tmp_path / "one.txt", tmp_path / "b" / "a.HTML", tmp_path / "b" / "c.htm.gz",
+        tmp_path / "b" / "deep" / "z.html"]
+    assert tmp_path / "b" / "d.txt" in page_files([tmp_path / "b"],
+                                                   PAGE_SUFFIXES + (".txt",))
+    with pytest.raises(click.BadParameter, match="nope: no such file or folder"):
+        page_files([tmp_path / "nope"])
 
 
 # --------------------------------------------------------------------------- explain

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import gzip
 import json
-import re
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import click
 
-from monitor.config import MonitorConfig, load_config
+from monitor.config import MonitorConfig, load_config, parse_duration
 from monitor.errors import ConfigError, MonitorError, RuleError
 from monitor.matching.adhoc import compile_query
 from monitor.matching.engine import WatchSet
@@ -21,9 +20,8 @@ from monitor.matching.loader import load_watches, read_watches
 from monitor.matching.targets import check_watch_targets
 from monitor.models import Article, ExtractOptions, Page, Rejection
 
-ARTICLE_SUFFIXES = (".html", ".htm", ".html.gz", ".htm.gz", ".txt")
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+#: Saved-page file names (gzip or not) that ``monitor replay`` and ``rules test`` read.
+PAGE_SUFFIXES = (".html", ".htm", ".html.gz", ".htm.gz")
 _META = "monitor.matching.rules_dir"
 _CONFIG = "monitor.matching.config"
 
@@ -155,10 +153,21 @@ def _target(watch_id: str | None, query: str | None) -> tuple[WatchSet, str | No
     return ws, watch_id
 
 
+def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> timedelta | None:
+    """Click callback: --since as a timedelta, with monitor.yaml's duration grammar."""
+    if value is None:
+        return None
+    try:
+        return timedelta(seconds=parse_duration(value))
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a positive duration like 30m, 6h, "
+                                 "2d or 1w") from None
+
+
 @rules.command("test")
 @click.option("--watch", "watch_id", metavar="ID", help="Run only this watch.")
 @click.option("--query", metavar="QUERY", help="Run this ad-hoc query instead of watches.")
-@click.option("--since", metavar="DURATION",
+@click.option("--since", metavar="DURATION", callback=_since,
               help="Also run over articles stored in the last DURATION (30m, 6h, 2d, 1w).")
 @click.option("--db", "db_path", default=None,
               type=click.Path(dir_okay=False, path_type=Path),
@@ -166,7 +175,8 @@ def _target(watch_id: str | None, query: str | None) -> tuple[WatchSet, str | No
                    "monitor.yaml, else ./monitor.db.")
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-def test(watch_id: str | None, query: str | None, since: str | None, db_path: Path | None,
+def test(watch_id: str | None, query: str | None, since: timedelta | None,
+         db_path: Path | None,
          as_json: bool, paths: tuple[Path, ...]) -> None:
     """Run watches (all, one, or an ad-hoc query) over article files or stored articles.
 
@@ -180,7 +190,7 @@ def test(watch_id: str | None, query: str | None, since: str | None, db_path: Pa
         monitor rules test --query '"mutual defence" NEAR/5 pact' page.html.gz
         monitor rules test --query 'title:Pyongyang' --since 2d --db monitor.db --json
     """
-    if not paths and not since:
+    if not paths and since is None:
         raise click.UsageError("give article PATHS, or --since DURATION to use stored "
                                "articles")
     ws, only = _target(watch_id, query)
@@ -236,40 +246,33 @@ def explain(watch_id: str | None, query: str | None, as_json: bool, path: Path) 
 
 # --------------------------------------------------------------------------- articles
 
-def parse_duration(text: str) -> timedelta:
-    """Parse a duration such as ``90s``, ``30m``, ``6h``, ``2d``, ``1w`` or ``1d12h``.
+def page_files(paths: Iterable[Path], suffixes: tuple[str, ...] = PAGE_SUFFIXES) -> list[Path]:
+    """The page files among paths: files as given, folders searched recursively.
+
+    Shared by ``monitor replay`` and ``monitor rules test``.
 
     Args:
-        text: the duration.
+        paths: files and folders.
+        suffixes: in folders, only files whose names end with one of these (case is
+            ignored); default the saved-page suffixes ``.html``, ``.htm``, ``.html.gz``,
+            ``.htm.gz``.
 
     Returns:
-        The duration.
+        The files in argument order, each folder's files sorted by path.
 
     Raises:
-        click.BadParameter: the text is not a duration.
+        click.BadParameter: a path does not exist.
     """
-    s = text.strip().lower()
-    pos, seconds = 0, 0.0
-    for m in _DURATION_RE.finditer(s):
-        if s[pos:m.start()].strip():
-            break
-        seconds += float(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    if not s or pos != len(s) or seconds <= 0:
-        raise click.BadParameter(f"'{text}' is not a duration like 30m, 6h, 2d or 1w",
-                                 param_hint="--since")
-    return timedelta(seconds=seconds)
-
-
-def article_files(paths: tuple[Path, ...]) -> Iterator[Path]:
-    """Yield the article files among paths, walking folders recursively (sorted)."""
+    files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            for p in sorted(path.rglob("*")):
-                if p.is_file() and p.name.lower().endswith(ARTICLE_SUFFIXES):
-                    yield p
+            files.extend(sorted(p for p in path.rglob("*")
+                                if p.is_file() and p.name.lower().endswith(suffixes)))
+        elif path.is_file():
+            files.append(path)
         else:
-            yield path
+            raise click.BadParameter(f"{path}: no such file or folder", param_hint="PATH")
+    return files
 
 
 def extract_page(page: Page, options: ExtractOptions) -> Article | Rejection:
@@ -294,26 +297,6 @@ def _extract_options() -> ExtractOptions:
     return config.extraction.options() if config is not None else ExtractOptions()
 
 
-def read_page(path: Path) -> Page:
-    """Read a saved .html or .html.gz page as replay does.
-
-    Uses ``monitor.extract.page_from_file`` (which also reads a ``<name>.json`` sidecar
-    for the URL and source) when available; otherwise the URL is the file's ``file://``
-    URI and the source ``"replay"``.
-
-    Raises:
-        MonitorError, OSError, gzip.BadGzipFile: the file cannot be read.
-    """
-    try:
-        from monitor.extract import page_from_file
-    except ImportError:
-        body = path.read_bytes()
-        if path.name.lower().endswith(".gz"):
-            body = gzip.decompress(body)
-        return Page(url=path.resolve().as_uri(), body=body, source="replay", path=str(path))
-    return page_from_file(path)
-
-
 def read_text_article(path: Path) -> Article:
     """Read a .txt article: first line headline, second standfirst, the rest body.
 
@@ -334,12 +317,13 @@ def read_text_article(path: Path) -> Article:
 
 def _read_article(path: Path) -> Article | None:
     """Read one article file; report a rejection on stderr and return None."""
-    name = path.name.lower()
-    if name.endswith(".txt"):
+    if path.name.lower().endswith(".txt"):
         return read_text_article(path)
+    from monitor.extract import page_from_file
+
     try:
-        page = read_page(path)
-    except (MonitorError, OSError, EOFError, gzip.BadGzipFile) as exc:
+        page = page_from_file(path)
+    except MonitorError as exc:
         click.echo(f"{path}: skipped ({exc})", err=True)
         return None
     result = extract_page(page, _extract_options())
@@ -349,14 +333,14 @@ def _read_article(path: Path) -> Article | None:
     return result
 
 
-def _articles(paths: tuple[Path, ...], since: str | None,
+def _articles(paths: tuple[Path, ...], since: timedelta | None,
               db_path: Path | None) -> Iterator[tuple[str, Article]]:
-    for path in article_files(paths):
+    for path in page_files(paths, PAGE_SUFFIXES + (".txt",)):
         article = _read_article(path)
         if article is not None:
             yield str(path), article
-    if since:
-        yield from stored_articles(_db_path(db_path), parse_duration(since))
+    if since is not None:
+        yield from stored_articles(_db_path(db_path), since)
 
 
 def stored_articles(db_path: Path, since: timedelta) -> Iterator[tuple[str, Article]]:
@@ -367,33 +351,32 @@ def stored_articles(db_path: Path, since: timedelta) -> Iterator[tuple[str, Arti
         since: how far back to look, by the time each article was fetched.
 
     Raises:
-        RulesCommandError: the database or its ``articles`` table is missing.
+        RulesCommandError, ConfigError: the database file does not exist, or cannot be
+            opened or read as a monitor database.
     """
-    import sqlite_utils
+    from monitor.store import Store, iso, parse_iso, utcnow  # sqlite-utils: only when used
 
-    if not db_path.exists():
-        raise RulesCommandError(f"database {db_path} not found (use --db PATH)")
-    db = sqlite_utils.Database(db_path)
-    if "articles" not in db.table_names():
-        raise RulesCommandError(f"database {db_path} has no 'articles' table yet "
-                                   "(nothing has been stored)")
-    cutoff = (datetime.now(timezone.utc) - since).isoformat(timespec="seconds")
-    # the store writes ISO 8601 UTC text, so text order is time order
-    where = "fetched_at >= ? or (fetched_at is null and published >= ?)"
-    for row in db["articles"].rows_where(where, [cutoff, cutoff], order_by="fetched_at"):
-        yield row["url"], Article(
-            url=row["url"], request_url=row.get("request_url") or row["url"],
-            source=row.get("source") or "", title=row.get("title") or "",
-            text=row.get("text") or "", published=_parse_time(row.get("published")),
-            language=row.get("language"), comments=row.get("comments"),
-            description=row.get("description"))
-
-
-def _parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
+    if not db_path.is_file():  # Store would create an empty database
+        raise RulesCommandError(f"database {db_path} not found (use --db PATH, or "
+                                "'database:' in monitor.yaml)")
     try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+        store = Store(db_path)
+    except sqlite3.Error as exc:
+        raise RulesCommandError(f"database {db_path}: cannot open: {exc}") from None
+    try:
+        cutoff = iso(utcnow() - since)
+        # the store writes ISO 8601 UTC text, so text order is time order
+        where = "fetched_at >= ? or (fetched_at is null and published >= ?)"
+        for row in store.db["articles"].rows_where(where, [cutoff, cutoff],
+                                                   order_by="fetched_at"):
+            yield row["url"], Article(
+                url=row["url"], request_url=row["request_url"] or row["url"],
+                source=row["source"] or "", title=row["title"] or "",
+                text=row["text"] or "", published=parse_iso(row["published"]),
+                author=row["author"], language=row["language"],
+                partial=bool(row["partial"]), comments=row["comments"],
+                description=row["description"])
+    except sqlite3.Error as exc:
+        raise RulesCommandError(f"database {db_path}: cannot read articles: {exc}") from None
+    finally:
+        store.close()
