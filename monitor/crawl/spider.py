@@ -68,6 +68,7 @@ class SourceSpiderMixin:
         spider._failed = {}       # source name -> error
         spider._incomplete = set()  # sources with links left for a later crawl
         spider._validators = {}   # source name -> [(url, etag, last_modified)]
+        spider._requested = {}    # source name -> article requests made in this crawl
         return spider
 
     def in_core(self, method: str, *args) -> None:
@@ -133,11 +134,14 @@ class SourceSpiderMixin:
                 fresh.append(entry)
         fresh.sort(key=lambda e: e[2].timestamp() if e[2] else 0.0, reverse=True)
         self.crawler.stats.inc_value("monitor/links_new", len(fresh))
-        if len(fresh) > source.max_articles:
+        # the cap holds per source and crawl, across a sitemap index's child sitemaps
+        room = max(0, source.max_articles - self._requested.get(source.name, 0))
+        if len(fresh) > room:
             self._incomplete.add(source.name)
-            log.info("source %s: %d new links, fetching the newest %d now, the rest on the "
-                     "next crawls", source.name, len(fresh), source.max_articles)
-        return fresh[:source.max_articles]
+            log.info("source %s: %d new links, fetching %d now, the rest on the next "
+                     "crawls", source.name, len(fresh), room)
+        self._requested[source.name] = self._requested.get(source.name, 0) + min(room, len(fresh))
+        return fresh[:room]
 
     def article_request(self, source: SourceConfig, url: str, title: str | None,
                         published: datetime | None) -> scrapy.Request:
