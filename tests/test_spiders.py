@@ -239,9 +239,9 @@ def test_article_response_becomes_a_page_item(context):
                     reason="../shared/corpus/feeds not present (real feeds corpus)")
 def test_real_feeds_parse_without_crashing(context):
     manifest = json.loads((CORPUS / "feeds" / "MANIFEST.json").read_text())
-    spider, src = _spider(FeedSpider, context, max_articles=1000)
     with_links = 0
     for entry in manifest:
+        spider, src = _spider(FeedSpider, context, max_articles=1000)
         body = (CORPUS / "feeds" / entry["file"]).read_bytes()
         urls = _urls(spider.parse_feed(XmlResponse(f"https://feeds.test/{entry['file']}",
                                                    body=body), source=src))
