@@ -424,6 +424,14 @@ class _QuietServer(ThreadingHTTPServer):
     allow_reuse_address = True
     owner: Any = None
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-answer (Scrapy cancelling an over-size download)
+        is normal here; anything else is printed as usual."""
+        import sys
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
 
 class _BaseHandler(BaseHTTPRequestHandler):
     server: _QuietServer
