@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from monitor.errors import MonitorError
-from monitor.extract import extract, page_from_file
+from monitor.extract import PERMANENT_REASONS, TRANSIENT_REASONS, extract, page_from_file
 from monitor.extract.dates import parse_date
 from monitor.extract.fields import choose_title, normalise_url, strip_site_name
+from monitor.extract.liblogs import hold_library_logs, release
 from monitor.models import Article, ExtractOptions, Page, Rejection
 
 PAGES = Path(__file__).resolve().parent / "pages"
@@ -218,3 +221,142 @@ def test_package_imports_no_scrapy():
             "bad = [m for m in sys.modules if m.split('.')[0] in ('scrapy', 'twisted')]; "
             "print(bad); sys.exit(1 if bad else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+# --- canonical URL: a bad one must not make every article a duplicate ----------------
+
+REQUEST = "https://news.example/politics/bridge-vote?utm_source=rss"
+OWN = "https://news.example/politics/bridge-vote"
+
+
+@pytest.mark.parametrize("head, want", [
+    # the site's home page, in the forms templates write it
+    ('<link rel="canonical" href="https://news.example/">', OWN),
+    ('<link rel="canonical" href="https://news.example">', OWN),
+    ('<link rel="canonical" href="/">', OWN),
+    ('<link rel="canonical" href="/?ref=home">', OWN),
+    ('<link rel="canonical" href="https://news.example/index.html">', OWN),
+    ('<link rel="canonical" href="https://news.example/en/">', OWN),
+    ('<meta property="og:url" content="https://news.example/">', OWN),
+    # not http(s)
+    ('<link rel="canonical" href="javascript:void(0)">', OWN),
+    ('<link rel="canonical" href="mailto:desk@news.example">', OWN),
+    ('<link rel="canonical" href="ftp://news.example/politics/bridge-vote">', OWN),
+    # a refused canonical falls back to og:url, then to the request URL
+    ('<link rel="canonical" href="https://news.example/">'
+     '<meta property="og:url" content="https://news.example/p/bridge">',
+     "https://news.example/p/bridge"),
+    # another host: kept for an article URL (syndicated copy -> original), not for a home page
+    ('<link rel="canonical" href="https://wire.example/2024/06/bridge-vote">',
+     "https://wire.example/2024/06/bridge-vote"),
+    ('<link rel="canonical" href="https://wire.example/">', OWN),
+    ('<link rel="canonical" href="https://wire.example/?id=7">', OWN),
+    # ordinary canonicals still win
+    ('<link rel="canonical" href="/politics/bridge-vote-2024">',
+     "https://news.example/politics/bridge-vote-2024"),
+    ('<link rel="canonical" href="https://news.example/a">', "https://news.example/a"),
+])
+def test_canonical_url_refuses_home_pages_and_non_http(head: str, want: str):
+    got = extract(page(html_doc(head), url=REQUEST))
+    assert isinstance(got, Article), got
+    assert got.url == want
+
+
+def test_home_page_canonical_does_not_merge_different_articles():
+    head = '<link rel="canonical" href="https://news.example/">'
+    first = extract(page(html_doc(head), url="https://news.example/a/1"))
+    second = extract(page(html_doc(head), url="https://news.example/a/2"))
+    assert isinstance(first, Article) and isinstance(second, Article)
+    assert first.url != second.url
+
+
+def test_relative_canonical_on_a_replayed_file_keeps_the_file_url(tmp_path: Path):
+    path = tmp_path / "story.html"
+    path.write_text(html_doc('<link rel="canonical" href="/politics/story">'), encoding="utf-8")
+    got = extract(page_from_file(path))
+    assert isinstance(got, Article) and got.url == path.resolve().as_uri()
+
+
+# --- library log lines for rejected pages --------------------------------------------
+
+def _library_records(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name.split(".")[0] in ("trafilatura", "htmldate")]
+
+
+@pytest.mark.parametrize("body, headers", [
+    (b"", {"content-type": "text/html"}),
+    (b"", {}),
+    (b"  \r\n\t ", {"content-type": "text/html; charset=utf-8"}),
+    (b"\xef\xbb\xbf\n", {"content-type": "text/html"}),
+    (b"\x00\x00", {"content-type": "text/html"}),
+])
+def test_empty_body_is_no_text_without_library_errors(caplog, body: bytes, headers: dict):
+    caplog.set_level(logging.DEBUG)
+    got = extract(page(body, headers=headers))
+    assert isinstance(got, Rejection) and got.reason == "no-text", got
+    assert "empty" in got.detail
+    assert not [r for r in _library_records(caplog) if r.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize("body", [b"<!-- nothing here -->", b"<?xml version='1.0'?>",
+                                  b"<<<>>>"])
+def test_unparseable_body_keeps_lxml_message_in_detail_not_on_stderr(caplog, capfd, body):
+    caplog.set_level(logging.DEBUG)
+    got = extract(page(body, headers={"content-type": "text/html"}))
+    assert isinstance(got, Rejection) and got.reason == "no-text", got
+    assert "could not be parsed" in got.detail
+    assert not [r for r in _library_records(caplog) if r.levelno >= logging.WARNING]
+    assert "lxml" not in capfd.readouterr().err
+
+
+def test_library_logs_outside_extract_are_untouched(caplog):
+    # the hold is scoped to extract(): trafilatura's own logging still works elsewhere
+    from trafilatura.utils import load_html
+    caplog.set_level(logging.WARNING)
+    extract(page(b"", headers={"content-type": "text/html"}))
+    assert load_html("<!-- c -->") is None
+    assert any(r.name == "trafilatura.utils" and r.levelno == logging.ERROR
+               for r in caplog.records)
+
+
+def test_held_library_errors_pass_for_articles_and_drop_for_rejections(caplog):
+    caplog.set_level(logging.WARNING)
+    lib = logging.getLogger("trafilatura.utils")
+    for rejected in (True, False):
+        with hold_library_logs() as held:
+            lib.error("boom %s", rejected)
+            lib.warning("chatter %s", rejected)
+        assert caplog.records == []
+        release(held, rejected=rejected)
+    assert [r.getMessage() for r in caplog.records] == ["boom False"]
+
+
+def test_hold_is_per_thread(caplog):
+    caplog.set_level(logging.WARNING)
+    lib = logging.getLogger("trafilatura.utils")
+    with hold_library_logs() as held:
+        worker = threading.Thread(target=lib.error, args=("from another thread",))
+        worker.start()
+        worker.join()
+        lib.error("held here")
+    assert [r.getMessage() for r in caplog.records] == ["from another thread"]
+    assert [r.getMessage() for r in held] == ["held here"]
+
+
+# --- rejection reasons: stable codes, permanent or transient --------------------------
+
+def test_rejection_reason_groups_are_the_documented_codes():
+    assert PERMANENT_REASONS == {"not-html", "too-large", "listing-page"}
+    assert TRANSIENT_REASONS == {"no-text", "too-short", "consent-wall"}
+    assert not PERMANENT_REASONS & TRANSIENT_REASONS
+    # every code extract() returns is one of the stable codes monitor.models documents
+    for code in PERMANENT_REASONS | TRANSIENT_REASONS:
+        assert f"``{code}``" in (Rejection.__doc__ or ""), code
+
+
+def test_every_fixture_rejection_has_a_classified_reason():
+    for sidecar in PAGES.glob("*.json"):
+        want = json.loads(sidecar.read_text(encoding="utf-8"))["expected"]
+        if want["kind"] == "rejection":
+            got = extract(page_from_file(PAGES / f"{sidecar.stem}.html"))
+            assert got.reason in PERMANENT_REASONS | TRANSIENT_REASONS, sidecar.name

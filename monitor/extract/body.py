@@ -26,7 +26,6 @@ import collections
 import copy
 import dataclasses
 import json
-import logging
 import re
 from dataclasses import dataclass
 
@@ -38,9 +37,8 @@ from trafilatura.xml import xmltotxt
 
 from monitor.extract.metadata import PageMeta, article_signals, clean_text
 
-# trafilatura logs every discarded page at WARNING; that is our Rejection's job
-logging.getLogger("trafilatura").setLevel(logging.ERROR)
-logging.getLogger("htmldate").setLevel(logging.ERROR)
+# trafilatura logs every discarded page at WARNING; extract() holds those records back
+# for the duration of the call (monitor.extract.liblogs), no logger level is changed here
 
 _WORD = re.compile(r"\w+")
 # a list is navigation when this share of its items is mostly link text

@@ -16,28 +16,57 @@ from monitor.extract.fields import (
     language,
     title_candidates,
 )
+from monitor.extract.liblogs import hold_library_logs, last_message, release
 from monitor.extract.metadata import clean_text, read_meta
 from monitor.models import Article, ExtractOptions, Page, Rejection
 
 _DEFAULT_OPTIONS = ExtractOptions()
+# what a body may consist of and still be empty: whitespace, BOMs, NUL bytes
+_BLANK = " \t\r\n\f\v\ufeff\x00"
+_BLANK_BYTES = b" \t\r\n\f\v\x00\xef\xbb\xbf\xfe\xff"
+
+# The Rejection reasons extract() returns (codes as in monitor.models.Rejection).
+# Permanent: the same URL gives the same answer when fetched again.
+PERMANENT_REASONS = frozenset({"not-html", "too-large", "listing-page"})
+# Transient: the page may be an article when fetched again later (a breaking-news stub
+# grows, a consent wall is shown to some requests only, a server sent an empty body once);
+# the store retries these URLs.
+TRANSIENT_REASONS = frozenset({"no-text", "too-short", "consent-wall"})
 
 
 def extract(page: Page, options: ExtractOptions | None = None) -> Article | Rejection:
     """Extract the news article on a page, or say why there is none.
 
     The HTML is parsed once; JSON-LD, meta tags and the body all come from that tree.
+    What trafilatura, htmldate and courlan log during the call is held back: dropped for
+    a rejected page (the Rejection says why), passed on at ERROR and above for an article
+    (see ``monitor.extract.liblogs``).
 
     Args:
         page: the fetched (or replayed) page.
         options: limits; ``ExtractOptions()`` defaults when None.
 
     Returns:
-        An Article with a non-empty body, or a Rejection whose ``reason`` is one of
-        ``not-html``, ``too-large``, ``no-text``, ``too-short``, ``listing-page``,
-        ``consent-wall``, and whose ``detail`` gives the evidence.
-    """
-    options = options or _DEFAULT_OPTIONS
+        An Article with a non-empty body, or a Rejection whose ``reason`` is a stable code
+        (``monitor.models.Rejection``) and whose ``detail`` gives the evidence:
 
+        permanent for the URL (re-fetching gives the same answer):
+            ``not-html``, ``too-large``, ``listing-page``;
+        transient (the page may become an article when re-fetched: a breaking-news stub
+        grows, a consent wall is shown only to some requests, a server briefly sends an
+        empty body), so the store retries them later:
+            ``no-text``, ``too-short``, ``consent-wall``.
+
+        ``PERMANENT_REASONS`` and ``TRANSIENT_REASONS`` hold the two groups; an empty
+        body is ``no-text`` (transient), never ``not-html``.
+    """
+    with hold_library_logs() as held:
+        result = _extract(page, options or _DEFAULT_OPTIONS, held)
+    release(held, rejected=isinstance(result, Rejection))
+    return result
+
+
+def _extract(page: Page, options: ExtractOptions, held: list) -> Article | Rejection:
     def reject(reason: str, detail: str) -> Rejection:
         return Rejection(url=page.url, source=page.source, reason=reason, detail=detail)
 
@@ -45,13 +74,23 @@ def extract(page: Page, options: ExtractOptions | None = None) -> Article | Reje
     if size > options.max_page_bytes:
         return reject("too-large", f"body is {size} bytes, over the limit of "
                                    f"{options.max_page_bytes} bytes")
+    if not page.body.strip(_BLANK_BYTES):
+        # an empty response is a server's bad moment, not a property of the URL; checked
+        # before parsing, lxml would only log "Document is empty"
+        return reject("no-text", f"the {size}-byte body is empty or whitespace only")
     why = not_html_reason(page)
     if why:
         return reject("not-html", why)
 
-    tree = load_html(decode_body(page))
+    text = decode_body(page)
+    if not text.strip(_BLANK):
+        return reject("no-text", f"the {size}-byte body is empty or whitespace only "
+                                 f"once decoded")
+    tree = load_html(text)
     if tree is None:
-        return reject("no-text", f"the {size}-byte body could not be parsed as HTML")
+        why = last_message(held)
+        return reject("no-text", f"the {size}-byte body could not be parsed as HTML"
+                                 + (f" ({why})" if why else ""))
     pm = read_meta(tree)
     body = extract_body(tree, pm, page.url)
 

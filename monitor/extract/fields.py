@@ -176,16 +176,50 @@ def choose_title(cands: dict[str, str]) -> tuple[str | None, str]:
     return None, "none"
 
 
+# paths that are a site's (or a language edition's) front page, never an article
+_HOME_PATH = re.compile(
+    r"/?(?:[a-z]{2}(?:[-_][a-z]{2})?/?)?(?:(?:index|default|home)(?:\.[a-z]{2,5})?)?/?", re.I)
+
+
+def canonical_problem(candidate: str) -> str | None:
+    """Say why a canonical link (rel=canonical or og:url), already resolved against the
+    request URL, cannot be the article's identity; None when it can.
+
+    The pipeline treats every later page with the same canonical URL as a duplicate (not
+    stored, not alerted), so a wrong canonical silently drops articles. Refused:
+
+    - a scheme other than http(s) (``javascript:``, ``mailto:``, a ``file:`` URL resolved
+      against a replayed file) or no host;
+    - a front page: an empty path or ``/``, with or without a query (``/?ref=rss``), an
+      index file (``/index.html``, ``/default.aspx``) or a language edition's front page
+      (``/en/``, ``/de-de``): templates that put the home page in every article;
+
+    A canonical on another host than the request is kept when it passes these checks (an
+    article-like path: more than one character and not a front page): syndicated and wire
+    copies point at the original on purpose, and storing them as the original's duplicate
+    is what the dedup step wants.
+    """
+    parts = urlsplit(candidate)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return f"not an http(s) URL: {candidate!r}"
+    if _HOME_PATH.fullmatch(parts.path):
+        return f"a site front page: {candidate!r}"
+    return None
+
+
 def canonical_url(pm: PageMeta, page_url: str) -> str:
     """The page's canonical URL: rel=canonical, then og:url, resolved against the request
     URL, then the request URL; normalised (lower-case host, no fragment, no tracking
-    parameters such as utm_*)."""
+    parameters such as utm_*).
+
+    A candidate that ``canonical_problem`` refuses (not http(s), a site front page) is
+    skipped and the next one is tried.
+    """
     for candidate in (pm.canonical, pm.first("og:url")):
         if not candidate:
             continue
         absolute = urljoin(page_url, candidate.strip())
-        parts = urlsplit(absolute)
-        if parts.scheme in ("http", "https") and parts.netloc:
+        if canonical_problem(absolute) is None:
             return normalise_url(absolute)
     return normalise_url(page_url)
 
