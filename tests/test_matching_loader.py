@@ -272,3 +272,47 @@ def test_check_watch_targets_without_targets_or_config(rules):
     write(rules, "one.yaml", "id: one\nquery: Kim\nchannels: [slack]\n")
     [err] = check_watch_targets(load_watches(rules).watches, [], [], config="m.yaml")
     assert err.problem == "channel 'slack' is not in m.yaml (known: none)"
+
+
+# --------------------------------------------------------------------------- .yml, lists
+
+def test_yml_files_are_rule_files_too(rules):
+    write(rules, "a.yaml", "id: a\nquery: Putin\n")
+    write(rules, "b.yml", "id: b\nquery: '@north-korea'\n")
+    ws = load_watches(rules)
+    assert [w.id for w in ws.watches] == ["a", "b"]
+    assert any(name == "b.yml" for name, _, _ in rules_fingerprint(rules))
+
+
+def test_entities_and_variants_may_be_yml(rules):
+    (rules / "entities.yaml").rename(rules / "entities.yml")
+    (rules / "variants.yaml").rename(rules / "variants.yml")
+    write(rules, "w.yml", "id: w\nquery: '@north-korea NEAR/3 \"mutual defense\"'\n")
+    ws = load_watches(rules)
+    assert [w.id for w in ws.watches] == ["w"] and len(ws.entities) == 4
+    assert ws.match(art("North Korea signed a mutual defence pact."))
+    shutil.copy(RULES / "entities.yaml", rules / "entities.yaml")
+    with pytest.raises(RuleError, match="both entities.yaml and entities.yml exist"):
+        load_watches(rules)
+
+
+@pytest.mark.parametrize("value", ["sanctions", "'sanctions'", "[sanctions]"])
+def test_a_single_term_needs_no_list(rules, value):
+    write(rules, "s.yaml", f"id: s\nany: {value}\nnone: football\n")
+    [watch] = load_watches(rules).watches
+    assert str(watch.query) == "(sanctions AND NOT football)"
+
+
+@pytest.mark.parametrize("key", ["any", "all", "none", "channels", "sources"])
+def test_a_single_value_with_commas_is_an_error(rules, key):
+    path = write(rules, "s.yaml", f"id: s\nquery: Putin\n{key}: sanctions, Pyongyang\n")
+    [err] = check_rules(rules)
+    assert (err.path, err.line, err.column) == (str(path), 3, len(key) + 3)
+    assert err.problem.startswith(f"'{key}' is the one item 'sanctions, Pyongyang' here; "
+                                  "write a list: [sanctions, Pyongyang]")
+
+
+def test_a_quoted_single_term_may_have_a_comma(rules):
+    write(rules, "s.yaml", "id: s\nany: \"Washington, D.C.\"\n")
+    [watch] = load_watches(rules).watches
+    assert watch.query.text == "Washington, D.C."

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from monitor.matching.engine import WatchSet
 from monitor.matching.entities import (ENTITIES_FILE, VARIANTS_FILE, EntityRegistry,
-                                       Variants, load_entities, load_variants)
+                                       Variants, load_entities, load_variants, special_file)
 from monitor.matching.query import Node, parse_query
 from monitor.matching.watch import Watch
 from monitor.models import Article, Hit
@@ -62,9 +62,9 @@ def compile_query(text: str,
     Args:
         text: the query, e.g. ``"mutual defence" NEAR/5 pact``.
         entities: a registry, or a mapping of entity id -> aliases; default: none, or
-            the ``entities.yaml`` of ``rules_dir``.
+            the ``entities.yaml`` (or ``.yml``) of ``rules_dir``.
         variants: a Variants object or a list of spelling groups; default: none, or the
-            ``variants.yaml`` of ``rules_dir``.
+            ``variants.yaml`` (or ``.yml``) of ``rules_dir``.
         rules_dir: a rules folder to take entities and variants from.
         fold_diacritics: ignore diacritics ("Sao Paulo" = "São Paulo").
         watch_id: id given to hits.
@@ -81,9 +81,9 @@ def compile_query(text: str,
     if rules_dir is not None:
         root = Path(rules_dir)
         if entities is None:
-            entities = load_entities(root / ENTITIES_FILE)
+            entities = load_entities(special_file(root, ENTITIES_FILE))
         if variants is None:
-            variants = load_variants(root / VARIANTS_FILE)
+            variants = load_variants(special_file(root, VARIANTS_FILE))
     if entities is not None and not isinstance(entities, EntityRegistry):
         entities = EntityRegistry.from_dict(dict(entities))
     if variants is not None and not isinstance(variants, Variants):

@@ -22,11 +22,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from monitor.errors import RuleError
 from monitor.matching import yamlnodes as yn
 from monitor.matching.normalise import TokenForms, term_tokens
 
 ENTITIES_FILE = "entities.yaml"
 VARIANTS_FILE = "variants.yaml"
+#: Rule files may be named ``*.yaml`` or ``*.yml``.
+RULE_SUFFIXES = (".yaml", ".yml")
 ENTITY_TYPES = ("person", "organisation", "place", "event", "product", "other")
 _ENTITY_KEYS = {"id", "type", "name", "aliases", "exact_aliases", "description"}
 
@@ -242,6 +245,30 @@ def load_entities(path: Path) -> EntityRegistry:
     return reg
 
 
+def special_file(rules_dir: str | Path, name: str) -> Path:
+    """Where a rules folder keeps entities or variants: ``<name>`` (``entities.yaml``), or
+    the same name ending in ``.yml`` when only that one exists.
+
+    Args:
+        rules_dir: the rules folder.
+        name: :data:`ENTITIES_FILE` or :data:`VARIANTS_FILE`.
+
+    Returns:
+        The file to read (it may not exist: then there are no entities or variants).
+
+    Raises:
+        RuleError: both the ``.yaml`` and the ``.yml`` file exist.
+    """
+    yaml_path = Path(rules_dir) / name
+    yml_path = yaml_path.with_suffix(".yml")
+    if yml_path.is_file():
+        if yaml_path.is_file():
+            raise RuleError(f"both {yaml_path.name} and {yml_path.name} exist; keep one",
+                            path=str(yml_path))
+        return yml_path
+    return yaml_path
+
+
 def valid_id(ident: str) -> bool:
     """Whether an id uses only letters, digits, '-', '_' and '.' (and starts alphanumeric)."""
     return bool(ident) and ident[0].isalnum() and all(c.isalnum() or c in "-_." for c in ident)
@@ -291,4 +318,4 @@ def load_variants(path: Path) -> Variants:
 
 
 __all__ = ["Entity", "EntityRegistry", "Variants", "load_entities", "load_variants",
-           "ENTITIES_FILE", "VARIANTS_FILE", "ENTITY_TYPES"]
+           "ENTITIES_FILE", "VARIANTS_FILE", "ENTITY_TYPES", "RULE_SUFFIXES", "special_file"]

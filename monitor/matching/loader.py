@@ -1,7 +1,7 @@
 """Loading watches from a rules folder, checking them, and detecting changes.
 
-Every ``*.yaml`` file in the folder holds watches, except ``entities.yaml`` and
-``variants.yaml`` (see :mod:`monitor.matching.entities`). A file holds either one watch
+Every ``*.yaml`` or ``*.yml`` file in the folder holds watches, except ``entities.yaml``
+and ``variants.yaml`` (or ``.yml``; see :mod:`monitor.matching.entities`). A file holds either one watch
 (a mapping with an ``id``) or several (a mapping with a ``watches:`` list). The full
 format is in docs/rules.md.
 """
@@ -12,20 +12,27 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from yaml.nodes import Node, SequenceNode
+from yaml.nodes import Node, ScalarNode, SequenceNode
 
 from monitor.errors import RuleError
 from monitor.matching import yamlnodes as yn
 from monitor.matching.engine import WatchSet, validate_watch
-from monitor.matching.entities import (ENTITIES_FILE, VARIANTS_FILE, EntityRegistry,
-                                       Variants, load_entities, load_variants, valid_id)
+from monitor.matching.entities import (ENTITIES_FILE, RULE_SUFFIXES, VARIANTS_FILE,
+                                       EntityRegistry, Variants, load_entities,
+                                       load_variants, special_file, valid_id)
 from monitor.matching.query import And, Not, Or, QueryError, literal_term, parse_query
 from monitor.matching.watch import MODES, Watch
 
 WATCH_KEYS = {"id", "name", "description", "query", "any", "all", "none", "channels",
               "mode", "sources", "languages", "min_mentions", "fold_diacritics"}
-SPECIAL_FILES = (ENTITIES_FILE, VARIANTS_FILE)
+SPECIAL_STEMS = tuple(Path(name).stem for name in (ENTITIES_FILE, VARIANTS_FILE))
 _LANG_RE = re.compile(r"[A-Za-z]{2}")
+
+
+def _yaml_files(root: Path) -> list[Path]:
+    """Every ``*.yaml`` and ``*.yml`` file in a folder, sorted by name."""
+    return sorted((p for suffix in RULE_SUFFIXES for p in root.glob(f"*{suffix}")),
+                  key=lambda p: p.name)
 
 
 def rule_files(rules_dir: str | Path) -> list[Path]:
@@ -35,10 +42,12 @@ def rule_files(rules_dir: str | Path) -> list[Path]:
         rules_dir: the folder.
 
     Returns:
-        Every ``*.yaml`` file except entities.yaml and variants.yaml.
+        Every ``*.yaml`` and ``*.yml`` file except entities and variants files.
     """
-    return sorted(p for p in Path(rules_dir).glob("*.yaml")
-                  if p.name not in SPECIAL_FILES and p.is_file())
+    root = Path(rules_dir)
+    if not root.is_dir():
+        return []
+    return [p for p in _yaml_files(root) if p.stem not in SPECIAL_STEMS and p.is_file()]
 
 
 def rules_fingerprint(rules_dir: str | Path) -> tuple:
@@ -52,14 +61,14 @@ def rules_fingerprint(rules_dir: str | Path) -> tuple:
 
     Returns:
         A tuple of (file name, modification time in ns, size in bytes) for every
-        ``*.yaml`` file, entities.yaml and variants.yaml included; empty if the folder
-        does not exist.
+        ``*.yaml`` and ``*.yml`` file, entities and variants included; empty if the
+        folder does not exist.
     """
     root = Path(rules_dir)
     if not root.is_dir():
         return ()
     out = []
-    for path in sorted(root.glob("*.yaml")):
+    for path in _yaml_files(root):
         try:
             st = path.stat()
         except OSError:  # removed between glob and stat
@@ -84,12 +93,12 @@ def _read(rules_dir: str | Path, stop_at_first: bool) -> _Result:
         return res
     entities_ok = True
     try:
-        res.entities = load_entities(root / ENTITIES_FILE)
+        res.entities = load_entities(special_file(root, ENTITIES_FILE))
     except RuleError as exc:
         res.errors.append(exc)
         entities_ok = False
     try:
-        res.variants = load_variants(root / VARIANTS_FILE)
+        res.variants = load_variants(special_file(root, VARIANTS_FILE))
     except RuleError as exc:
         res.errors.append(exc)
     if res.errors and stop_at_first:
@@ -151,6 +160,22 @@ def _read_file(path: Path, known: EntityRegistry | None, res: _Result,
             yield exc
 
 
+def _text_list(node: Node, path: Path, key: str) -> list[tuple[str, Node]]:
+    """A watch's list field; a single value is a one-item list (``any: sanctions``).
+
+    Raises:
+        RuleError: not a list or text; or a single value with a comma (``any: a, b``),
+            which YAML reads as one term but was almost surely meant as a list.
+    """
+    if isinstance(node, ScalarNode) and node.tag == yn.STR and not node.style \
+            and "," in node.value:
+        items = ", ".join(part.strip() for part in node.value.split(","))
+        raise yn.error_at(node, path, f"'{key}' is the one item '{node.value}' here; "
+                                      f"write a list: [{items}] (or quote a single item "
+                                      f"that has a comma: [\"{node.value}\"])")
+    return yn.text_list(node, path, f"'{key}'")
+
+
 def _watch(node: Node, path: Path, source: str, known: EntityRegistry | None,
            res: _Result) -> Watch:
     fields = yn.mapping(node, path, "a watch")
@@ -177,7 +202,7 @@ def _watch(node: Node, path: Path, source: str, known: EntityRegistry | None,
         if key not in fields:
             continue
         terms = []
-        for item, inode in yn.text_list(fields[key][1], path, f"'{key}'"):
+        for item, inode in _text_list(fields[key][1], path, key):
             try:
                 term = literal_term(item)
             except QueryError as exc:
@@ -209,16 +234,14 @@ def _watch(node: Node, path: Path, source: str, known: EntityRegistry | None,
                               f"mode must be one of {', '.join(MODES)}, not '{mode}'")
     channels: tuple[str, ...] = ()
     if "channels" in fields:
-        channels = tuple(t for t, _ in yn.text_list(fields["channels"][1], path,
-                                                     "'channels'"))
+        channels = tuple(t for t, _ in _text_list(fields["channels"][1], path, "channels"))
     sources = None
     if "sources" in fields:
-        sources = frozenset(t for t, _ in yn.text_list(fields["sources"][1], path,
-                                                        "'sources'"))
+        sources = frozenset(t for t, _ in _text_list(fields["sources"][1], path, "sources"))
     languages = None
     if "languages" in fields:
         langs = []
-        for lang, lnode in yn.text_list(fields["languages"][1], path, "'languages'"):
+        for lang, lnode in _text_list(fields["languages"][1], path, "languages"):
             if not _LANG_RE.fullmatch(lang):
                 raise yn.error_at(lnode, path, f"language '{lang}' is not an ISO 639-1 "
                                                "code like 'en'")
@@ -248,8 +271,8 @@ def load_watches(rules_dir: str | Path) -> WatchSet:
     """Read and compile every watch in a rules folder.
 
     Args:
-        rules_dir: the folder holding ``*.yaml`` watch files, ``entities.yaml`` and
-            optionally ``variants.yaml``.
+        rules_dir: the folder holding ``*.yaml`` / ``*.yml`` watch files, and
+            optionally ``entities.yaml`` and ``variants.yaml`` (or ``.yml``).
 
     Returns:
         The compiled WatchSet. Its ``fingerprint`` attribute holds
