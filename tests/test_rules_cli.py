@@ -215,7 +215,7 @@ def test_test_query(articles, query, code):
 def test_test_json(articles):
     result = run("--rules", str(RULES), "test", "--watch", "russia-north-korea", "--json",
                  str(articles))
-    data = json.loads(result.output)
+    data = [json.loads(line) for line in result.output.splitlines()]  # JSON lines
     assert [Path(d["article"]).name for d in data] == ["seed.txt", "match.txt"]
     [hit] = data[0]["hits"]
     assert hit["watch_id"] == "russia-north-korea"
@@ -268,6 +268,32 @@ def test_test_on_the_real_seed_page():
                  str(SEED_PAGE))
     assert result.exit_code == 0, result.output
     assert "russia-north-korea" in result.output
+
+
+def test_test_json_has_the_sidecar_source(tmp_path):
+    """A saved page's source is the one its sidecar records, as in replay."""
+    result = run("--rules", str(RULES), "test", "--json", str(SEED_PAGE))
+    [line] = result.output.splitlines()
+    data = json.loads(line)
+    assert data["source"] == "cbc-world"
+    assert data["url"].startswith("https://www.cbc.ca/news/world/")
+    assert [h["watch_id"] for h in data["hits"]] == ["russia-north-korea"]
+
+
+def test_test_matches_with_the_pages_source(tmp_path, monkeypatch):
+    """The article carries the Page's source, so a watch's sources: filter works."""
+    monkeypatch.setattr(rules_cli, "extract_page", lambda page, options: article_from_lines(
+        SEED_EXCERPT, url=page.url, source="something-else"))
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "w.yaml").write_text("id: w\nquery: Pyongyang\nsources: [desk]\n")
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "a.html").write_bytes(b"<html></html>")
+    (tmp_path / "p" / "a.json").write_text('{"url": "https://desk.example/a", '
+                                           '"source": "desk"}')
+    (tmp_path / "p" / "b.html").write_bytes(b"<html></html>")  # no sidecar: "replay"
+    result = run("--rules", str(tmp_path / "r"), "test", "--json", str(tmp_path / "p"))
+    data = [json.loads(line) for line in result.output.splitlines()]
+    assert [(d["source"], len(d["hits"])) for d in data] == [("desk", 1), ("replay", 0)]
 
 
 @pytest.mark.parametrize("extraction, reason", [

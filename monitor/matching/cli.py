@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -173,16 +173,19 @@ def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> tim
               type=click.Path(dir_okay=False, path_type=Path),
               help="The monitor database read by --since; default: the 'database' of "
                    "monitor.yaml, else ./monitor.db.")
-@click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object per article, one per line (like replay --json).")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 def test(watch_id: str | None, query: str | None, since: timedelta | None,
          db_path: Path | None,
          as_json: bool, paths: tuple[Path, ...]) -> None:
     """Run watches (all, one, or an ad-hoc query) over article files or stored articles.
 
-    PATHS are .html, .html.gz or .txt files (.txt: headline, standfirst, body lines), or
-    folders searched recursively. Exit status: 0 if anything hit, 1 if nothing did,
-    2 on errors.
+    PATHS are .html, .htm, .html.gz, .htm.gz or .txt files (.txt: headline, standfirst,
+    body lines), or folders searched recursively; a <name>.json sidecar beside a page
+    gives its url and source, as for replay. With --json, each article is one line:
+    {"article", "url", "title", "source", "hits"}. Exit status: 0 if anything hit, 1 if
+    nothing did, 2 on errors.
 
     \b
     Example:
@@ -194,27 +197,26 @@ def test(watch_id: str | None, query: str | None, since: timedelta | None,
         raise click.UsageError("give article PATHS, or --since DURATION to use stored "
                                "articles")
     ws, only = _target(watch_id, query)
-    results = []
-    hits_total = 0
+    articles = matched = hits_total = 0
     for label, article in _articles(paths, since, db_path):
         if only is not None:
             hit = ws.match_one(only, article)
             hits = [hit] if hit else []
         else:
             hits = ws.match(article)
+        articles += 1
+        matched += bool(hits)
         hits_total += len(hits)
-        results.append((label, article, hits))
-        if not as_json and hits:
-            for hit in hits:
-                click.echo(f"{label}: {hit.watch_id}  [{', '.join(hit.terms)}]")
-                click.echo(f"    {hit.snippet}")
-    matched = sum(1 for _, _, h in results if h)
-    if as_json:
-        click.echo(json.dumps([{"article": label, "url": a.url, "title": a.title,
-                                "source": a.source, "hits": [asdict(h) for h in hits]}
-                               for label, a, hits in results], indent=2, ensure_ascii=False))
-    else:
-        click.echo(f"{matched} of {len(results)} article(s) hit, {hits_total} hit(s)")
+        if as_json:
+            click.echo(json.dumps({"article": label, "url": article.url,
+                                   "title": article.title, "source": article.source,
+                                   "hits": [asdict(h) for h in hits]}, ensure_ascii=False))
+            continue
+        for hit in hits:
+            click.echo(f"{label}: {hit.watch_id}  [{', '.join(hit.terms)}]")
+            click.echo(f"    {hit.snippet}")
+    if not as_json:
+        click.echo(f"{matched} of {articles} article(s) hit, {hits_total} hit(s)")
     click.get_current_context().exit(0 if hits_total else 1)
 
 
@@ -316,7 +318,11 @@ def read_text_article(path: Path) -> Article:
 
 
 def _read_article(path: Path) -> Article | None:
-    """Read one article file; report a rejection on stderr and return None."""
+    """Read one article file; or report why it was skipped on stderr and return None.
+
+    A saved page's article has the Page's source (its sidecar's ``source``, else
+    ``"replay"``), so ``sources:`` filters and the output work as for live pages.
+    """
     if path.name.lower().endswith(".txt"):
         return read_text_article(path)
     from monitor.extract import page_from_file
@@ -330,11 +336,13 @@ def _read_article(path: Path) -> Article | None:
     if isinstance(result, Rejection):
         click.echo(f"{path}: skipped ({result.reason}: {result.detail})", err=True)
         return None
-    return result
+    return result if result.source == page.source else replace(result, source=page.source)
 
 
 def _articles(paths: tuple[Path, ...], since: timedelta | None,
               db_path: Path | None) -> Iterator[tuple[str, Article]]:
+    """Yield (label, article): the files' articles (label: the path), then the stored
+    ones (label: the URL)."""
     for path in page_files(paths, PAGE_SUFFIXES + (".txt",)):
         article = _read_article(path)
         if article is not None:
