@@ -104,3 +104,22 @@ def test_unknown_entity_in_compile_query():
     with pytest.raises(RuleError) as info:
         compile_query("sanctions AND @mars", entities={"russia": ["Russia"]})
     assert info.value.column == 15
+
+
+@pytest.mark.parametrize("query, found", [
+    ("russia or korea", ["or"]),
+    ("russia and korea not sanctions", ["and", "not"]),
+    ("a near/5 b", ["near/5"]),
+    ("a Or b", ["Or"]),
+    ("title:(a or b) c", ["or"]),
+    ("a (b and c) OR d", ["and"]),
+    ("or korea", []),                 # not between two terms
+    ("korea or", []),
+    ('russia "or" korea', []),        # quoted: meant as a word
+    ("x case:or y", []),              # exact case: meant as a word
+    ("a OR b AND c NOT d", []),
+])
+def test_lowercase_operators(query, found):
+    from monitor.matching.query import lowercase_operators
+
+    assert [t.text for t in lowercase_operators(parse_query(query), query)] == found

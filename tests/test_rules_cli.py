@@ -400,6 +400,33 @@ def test_page_files(tmp_path):
         page_files([tmp_path / "nope"])
 
 
+# --------------------------------------------------------------------------- lower-case operators
+
+def test_test_query_warns_about_lower_case_operators(articles):
+    result = run("--rules", str(RULES), "test", "--query", "Pyongyang or Moscow",
+                 str(articles / "seed.txt"))
+    assert result.exit_code == 1  # a warning, not an error: the query ran (and missed)
+    assert result.stderr == ("<query>:1:11: warning: 'or' is searched for as a word; "
+                             "operators are upper case: did you mean OR?\n")
+    assert "0 of 1 article(s) hit" in result.stdout
+    for fine in ("Pyongyang OR Moscow", 'Pyongyang "or" Moscow', "or Pyongyang"):
+        result = run("--rules", str(RULES), "test", "--query", fine,
+                     str(articles / "seed.txt"))
+        assert "warning" not in result.stderr, fine
+
+
+def test_check_warns_about_lower_case_operators(tmp_path):
+    shutil.copytree(RULES, tmp_path / "r")
+    path = tmp_path / "r" / "w.yaml"
+    path.write_text("# a watch\nid: w\nquery: Putin and Kim near/5 summit\n")
+    result = run("--rules", str(tmp_path / "r"), "check")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"{path}:2: warning: watch 'w': '{word}' is searched for as a word; operators are "
+        f"upper case: did you mean {word.upper()}?" for word in ("and", "near/5")]
+    assert result.stdout.strip() == "2 watches, 4 entities, 10 variant groups OK"
+
+
 # --------------------------------------------------------------------------- explain
 
 def test_explain(articles):

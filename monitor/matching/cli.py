@@ -17,6 +17,7 @@ from monitor.matching.adhoc import compile_query
 from monitor.matching.engine import WatchSet
 from monitor.matching.explain import explain as explain_match
 from monitor.matching.loader import load_watches, read_watches
+from monitor.matching.query import Term, lowercase_operators
 from monitor.matching.targets import check_watch_targets
 from monitor.models import Article, ExtractOptions, Page, Rejection
 
@@ -104,7 +105,8 @@ def check() -> None:
 
     When there is a config (monitor -c FILE, or ./monitor.yaml), also check that every
     watch's channels and sources are configured there. Exits with status 2 when there
-    is any problem.
+    is any problem. A query with a lower-case and/or/not/near between terms (searched
+    for as a word) gets a warning on stderr, not an error.
 
     \b
     Example:
@@ -119,6 +121,9 @@ def check() -> None:
         errors += check_watch_targets(watches, [c.name for c in config.channels],
                                       [s.name for s in config.sources],
                                       config=str(config.path))
+    for watch in watches:
+        for term in lowercase_operators(watch.query):
+            _warn_operator(f"{watch.path}:{watch.line}", term, f"watch '{watch.id}': ")
     if errors:
         for err in errors:
             click.echo(str(err))
@@ -128,6 +133,12 @@ def check() -> None:
     click.echo(f"{_count(len(ws), 'watch', 'watches')}, "
                f"{_count(len(ws.entities), 'entity', 'entities')}, "
                f"{_count(len(ws.variants), 'variant group', 'variant groups')} OK")
+
+
+def _warn_operator(where: str, term: Term, what: str = "") -> None:
+    """Warn on stderr about a lower-case operator word (not an error)."""
+    click.echo(f"{where}: warning: {what}'{term.text}' is searched for as a word; "
+               f"operators are upper case: did you mean {term.text.upper()}?", err=True)
 
 
 def _count(n: int, one: str, many: str) -> str:
@@ -142,6 +153,10 @@ def _target(watch_id: str | None, query: str | None) -> tuple[WatchSet, str | No
     try:
         if query is not None:
             q = compile_query(query, rules_dir=rules_dir if rules_dir.is_dir() else None)
+            for term in lowercase_operators(q.ast, query):
+                before = query[:term.offset]
+                _warn_operator(f"<query>:{before.count(chr(10)) + 1}:"
+                               f"{term.offset - before.rfind(chr(10))}", term)
             return q.watchset, q.watch.id
         ws = load_watches(rules_dir)
     except RuleError as exc:

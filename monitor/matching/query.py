@@ -157,6 +157,48 @@ def iter_terms(node: Node):
         yield from iter_terms(node.right)
 
 
+_LOWER_OPERATOR_RE = re.compile(r"(?:and|or|not|near(?:/\d+)?)", re.IGNORECASE)
+
+
+def lowercase_operators(node: Node, text: str | None = None) -> list[Term]:
+    """Find operators written in lower case between two terms: ``russia or korea``.
+
+    Such words are ordinary search words (``russia AND or AND korea``), which is almost
+    never what was meant, so the CLI warns about them.
+
+    Args:
+        node: a parsed query.
+        text: the query text it was parsed from, if known; terms that were quoted there
+            (``russia "or" korea``) are not reported.
+
+    Returns:
+        The terms ``and``, ``or``, ``not``, ``near`` or ``near/N`` (in any case but upper
+        case) that stand between two other operands of an AND, left to right.
+    """
+    found: list[Term] = []
+
+    def walk(n: Node) -> None:
+        if isinstance(n, And):
+            for child in n.children[1:-1]:
+                if isinstance(child, Term) and not child.exact \
+                        and child.kind in ("word", "phrase") \
+                        and _LOWER_OPERATOR_RE.fullmatch(child.text) \
+                        and child.text != child.text.upper() \
+                        and not (text and text[child.offset:child.offset + 1] == '"'):
+                    found.append(child)
+        if isinstance(n, (And, Or)):
+            for child in n.children:
+                walk(child)
+        elif isinstance(n, Not):
+            walk(n.child)
+        elif isinstance(n, Near):
+            walk(n.left)
+            walk(n.right)
+
+    walk(node)
+    return found
+
+
 # --------------------------------------------------------------------------- lexer
 
 @dataclass(frozen=True)
