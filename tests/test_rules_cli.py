@@ -78,6 +78,13 @@ def test_every_command_has_help_with_an_example():
                 assert param.help, f"{name} {param.opts}"
 
 
+def test_help_examples_name_files_that_exist():
+    for command in [rules, *rules.commands.values()]:
+        for word in command.help.split():
+            if word.startswith("seeds/") and "." in word:
+                assert (REPO / word).is_file(), f"{command.name}: {word}"
+
+
 # --------------------------------------------------------------------------- check
 
 def test_check_ok():

@@ -48,13 +48,13 @@ class _RulesGroup(click.Group):
 @click.group("rules", cls=_RulesGroup)
 @click.option("--rules", "rules_dir", default=None,
               type=click.Path(file_okay=False, path_type=Path),
-              help="Folder of watch rules (*.yaml, entities.yaml, variants.yaml); "
+              help="Folder of watch rules (*.yaml or *.yml, entities.yaml, variants.yaml); "
                    "default: the 'rules' of monitor.yaml, else ./rules.")
 @click.pass_context
 def rules(ctx: click.Context, rules_dir: Path | None) -> None:
     """Check watch rules and try them on articles.
 
-    The rules folder and the database are those of the config (``monitor -c FILE``, or
+    The rules folder and the database are those of the config (monitor -c FILE, or
     ./monitor.yaml when there is one) unless --rules or --db says otherwise.
 
     \b
