@@ -38,6 +38,7 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from monitor.errors import ConfigError
+from monitor.extract import TRANSIENT_REASONS
 from monitor.models import Alert, Article, Hit, Rejection
 
 migrations = Migrations("monitor")
@@ -90,8 +91,6 @@ def m002_retries_claims_state(db: sqlite_utils.Database) -> None:
 #: a 503 or 429 passes): such pages are fetched again after a backoff, a few times.
 RETRY_BASE = 1800.0
 RETRY_MAX_ATTEMPTS = 4
-#: Extraction outcomes that may change on a later fetch of the same URL.
-TRANSIENT_REASONS = frozenset({"too-short", "no-text", "consent-wall"})
 #: An outbox row claimed for sending longer ago than this (a crashed sender) is pending again.
 CLAIM_TIMEOUT = 600.0
 
@@ -298,7 +297,7 @@ class Store:
         Args:
             rejection: the page and why it is not stored.
             transient: whether a later fetch may succeed; default: True for the reasons
-                in :data:`TRANSIENT_REASONS`.
+                in :data:`monitor.extract.TRANSIENT_REASONS`.
         """
         if transient is None:
             transient = rejection.reason in TRANSIENT_REASONS
