@@ -432,6 +432,9 @@ def test_check_warns_about_lower_case_operators(tmp_path):
         f"{path}:2: warning: watch 'w': '{word}' is searched for as a word; operators are "
         f"upper case: did you mean {word.upper()}?" for word in ("and", "near/5")]
     assert result.stdout.strip() == "2 watches, 4 entities, 10 variant groups OK"
+    path.write_text("id: w\nquery: Putin \"and\" Kim\n")  # quoted: meant as a word
+    result = run("--rules", str(tmp_path / "r"), "check")
+    assert result.exit_code == 0 and result.stderr == ""
 
 
 # --------------------------------------------------------------------------- explain

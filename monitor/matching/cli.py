@@ -17,7 +17,8 @@ from monitor.matching.adhoc import compile_query
 from monitor.matching.engine import WatchSet
 from monitor.matching.explain import explain as explain_match
 from monitor.matching.loader import load_watches, read_watches
-from monitor.matching.query import Term, lowercase_operators
+from monitor.matching.query import Term, lowercase_operators, parse_query
+from monitor.matching.watch import Watch
 from monitor.matching.targets import check_watch_targets
 from monitor.models import Article, ExtractOptions, Page, Rejection
 
@@ -122,7 +123,7 @@ def check() -> None:
                                       [s.name for s in config.sources],
                                       config=str(config.path))
     for watch in watches:
-        for term in lowercase_operators(watch.query):
+        for term in lowercase_operators(watch.query, _own_text(watch)):
             _warn_operator(f"{watch.path}:{watch.line}", term, f"watch '{watch.id}': ")
     if errors:
         for err in errors:
@@ -133,6 +134,15 @@ def check() -> None:
     click.echo(f"{_count(len(ws), 'watch', 'watches')}, "
                f"{_count(len(ws.entities), 'entity', 'entities')}, "
                f"{_count(len(ws.variants), 'variant group', 'variant groups')} OK")
+
+
+def _own_text(watch: Watch) -> str | None:
+    """The query text the watch's tree was parsed from (so term offsets point into it),
+    or None when the tree also holds any/all/none items."""
+    try:
+        return watch.query_text if parse_query(watch.query_text) == watch.query else None
+    except RuleError:
+        return None
 
 
 def _warn_operator(where: str, term: Term, what: str = "") -> None:
