@@ -147,19 +147,6 @@ def crawl(ctx: click.Context, sources: tuple[str, ...], no_deliver: bool) -> Non
         ctx.exit(1)  # every source failed: let cron and CI notice
 
 
-def _page_files(paths: tuple[Path, ...]) -> list[Path]:
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*")
-                                if p.is_file() and p.name.endswith((".html", ".htm", ".html.gz"))))
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise click.BadParameter(f"{path}: no such file or folder", param_hint="PATH")
-    return files
-
-
 def _outcome_json(path: Path, outcome, with_text: bool) -> dict:
     article = outcome.article
     detail = outcome.rejection.detail if outcome.rejection else None
@@ -202,6 +189,7 @@ def replay(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, with_text
     from monitor.extract import page_from_file
     from monitor.matching import load_watches
     from monitor.pipeline import Pipeline
+    from monitor.rules_cli import page_files
     from monitor.store import Store
 
     if with_text and not as_json:
@@ -210,7 +198,7 @@ def replay(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, with_text
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     for name in ("trafilatura", "htmldate", "courlan"):   # rejections carry the reason
         logging.getLogger(name).setLevel(logging.CRITICAL)
-    files = _page_files(paths or (Path("seeds"),))
+    files = page_files(paths or (Path("seeds"),))
     watches = load_watches(config.rules)
     with tempfile.TemporaryDirectory(prefix="monitor-replay-") as tmp:
         store = Store(db or Path(tmp) / "replay.db")
@@ -310,7 +298,7 @@ def status(ctx: click.Context) -> None:
 
 
 def _add_rules_group() -> None:
-    from monitor.matching.cli import rules
+    from monitor.rules_cli import rules
 
     cli.add_command(rules)
 

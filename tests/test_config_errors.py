@@ -137,3 +137,17 @@ def test_a_bad_database_file_is_one_line_with_status_2(tmp_path, make):
     assert result.exit_code == 2, result.output
     assert len(result.output.strip().splitlines()) == 1
     assert f"database {db}: cannot open" in result.output
+
+
+def test_a_watch_naming_an_unknown_channel_stops_the_crawl(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "desk.yaml").write_text(
+        "id: desk\nname: Desk\nany: [sanctions]\nchannels: [desk-mial]\n")
+    cfg = tmp_path / "monitor.yaml"
+    cfg.write_text(GOOD_SOURCE + f"rules: {rules}\ndatabase: {tmp_path / 'm.db'}\n")
+    result = CliRunner().invoke(cli, ["-c", str(cfg), "crawl"])
+    assert result.exit_code == 2, result.output
+    line = result.output.strip()
+    assert len(line.splitlines()) == 1
+    assert "desk.yaml" in line and "channel 'desk-mial' is not in" in line

@@ -13,9 +13,9 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from monitor.matching import cli as rules_cli
+from monitor import rules_cli
 from monitor.config import parse_duration
-from monitor.matching.cli import PAGE_SUFFIXES, page_files, rules
+from monitor.rules_cli import PAGE_SUFFIXES, page_files, rules
 from monitor.models import Article, Rejection
 from monitor.store import Store, iso, parse_iso
 from tests.matching_fixtures import REPO, SEED_EXCERPT, SEED_PAGE, article_from_lines

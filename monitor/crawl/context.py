@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from monitor.config import MonitorConfig, load_config
-from monitor.matching import load_watches, rules_fingerprint
+from monitor.matching import check_watch_targets, load_watches, rules_fingerprint
 from monitor.models import Page
 from monitor.pipeline import Outcome, Pipeline
 from monitor.store import Store
@@ -39,12 +39,26 @@ class CrawlContext:
         self.store.sync_sources(config.sources)
         self.core_store = Store(config.database)
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="monitor-core")
-        self.watches = load_watches(config.rules)
+        self.watches = self._load_watches()
         self._rules_print = rules_fingerprint(config.rules)
         self._reload_lock = threading.Lock()
         self.pipeline = Pipeline(self.core_store, lambda: self.watches,
                                  [c.name for c in config.channels],
                                  config.extraction.options())
+
+    def _load_watches(self):
+        """Load the rule files and check that each watch's channels and sources exist.
+
+        Raises:
+            RuleError: the first problem, as ``file:line: problem``.
+        """
+        watches = load_watches(self.config.rules)
+        problems = check_watch_targets(watches, [c.name for c in self.config.channels],
+                                       [s.name for s in self.config.sources],
+                                       config=str(self.config.path))
+        if problems:
+            raise problems[0]
+        return watches
 
     @classmethod
     def from_path(cls, path: str | Path) -> "CrawlContext":
@@ -69,7 +83,7 @@ class CrawlContext:
                 return False
             self._rules_print = fingerprint
             try:
-                watches = load_watches(self.config.rules)
+                watches = self._load_watches()
             except Exception as exc:  # RuleError, or an unreadable file mid-save
                 log.error("rules not reloaded, keeping the last good rules: %s", exc)
                 return False
