@@ -17,6 +17,7 @@ worker and exits with status 0.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 import threading
@@ -170,18 +171,22 @@ def run_daemon(config: MonitorConfig, rules_poll: float = 2.0) -> int:
     running: set[asyncio.Task] = set()
     stopping = asyncio.Event()
 
+    active: set[str] = set()  # names of the jobs running now
+
     def tracked(func):
         """Register a job's task so a stop can wait for it instead of cancelling it."""
+        @functools.wraps(func)
         async def job(*args, **kwargs):
             task = asyncio.current_task()
             running.add(task)
+            active.add(func.__name__)
             try:
                 await func(*args, **kwargs)
             except Exception:
                 log.exception("job %s failed; the daemon goes on", func.__name__)
             finally:
                 running.discard(task)
-        job.__name__ = func.__name__
+                active.discard(func.__name__)
         return job
 
     @tracked
@@ -189,7 +194,7 @@ def run_daemon(config: MonitorConfig, rules_poll: float = 2.0) -> int:
         await crawler.crawl([source])
         # Alert now rather than at the next tick, without waiting for the delivery (a
         # mail server that is down must not hold up the crawling).
-        if not stopping.is_set():
+        if not stopping.is_set() and "deliver" not in active:
             scheduler.modify_job("deliver", next_run_time=datetime.now(timezone.utc))
 
     @tracked
