@@ -61,12 +61,17 @@ def _setup_logging(level: str) -> None:
             handler.addFilter(_NoDownloadTracebacks())
         # Scrapy's own INFO lines (middlewares, stats dumps) drown the monitor's.
         for name in ("scrapy", "py.warnings", "trafilatura", "htmldate", "courlan",
-                     "apscheduler"):
+                     "apscheduler", "httpx"):
             logging.getLogger(name).setLevel(logging.WARNING)
         # The monitor logs every failed download itself, with the source's name.
         for name in ("scrapy.downloadermiddlewares.retry",
                      "scrapy.downloadermiddlewares.robotstxt"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def _count(n: int, noun: str) -> str:
+    """``_count(1, "hit")`` -> "1 hit"; ``_count(3, "hit")`` -> "3 hits"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _config(ctx: click.Context, required: bool = True) -> MonitorConfig:
@@ -135,9 +140,8 @@ def crawl(ctx: click.Context, sources: tuple[str, ...], no_deliver: bool) -> Non
     config = _config(ctx)
     _setup_logging(config.log_level)
     result = crawl_once(config, sources, deliver=not no_deliver)
-    click.echo(f"{result['articles']} articles, {result['hits']} hits, "
-               f"{result.get('delivered', 0)} alerts delivered "
-               f"({config.database})")
+    click.echo(f"{_count(result['articles'], 'article')}, {_count(result['hits'], 'hit')}, "
+               f"{_count(result.get('delivered', 0), 'alert')} delivered ({config.database})")
     for line in result.get("delivery_errors", []):
         click.echo(f"delivery error: {line}", err=True)
     failed = result["failed_sources"]
@@ -243,8 +247,8 @@ def replay(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, with_text
                 extra = (" (" + ", ".join(f"{n} {r}" for r, n in reasons.most_common()) + ")"
                          if status == "rejected" else "")
                 parts.append(f"{statuses[status]} {status}{extra}")
-        click.echo(f"{len(files)} pages: {', '.join(parts) or 'none'}; "
-                   f"{hits} hit{'' if hits == 1 else 's'}")
+        click.echo(f"{_count(len(files), 'page')}: {', '.join(parts) or 'none'}; "
+                   f"{_count(hits, 'hit')}")
 
 
 @cli.command()
