@@ -30,7 +30,8 @@ class Outcome:
         rejection: why the page is not an article (for rejected), else None.
         hits: watches the article matched (only for stored).
         alerts_queued: outbox rows created (0 when the story was already alerted).
-        new_story: False when the same text was stored before under another URL.
+        new_story: False when the same or nearly the same text (a wire copy) was
+            stored before under another URL (see :mod:`monitor.dedup`).
     """
 
     page: Page

@@ -10,7 +10,9 @@ Tables (created and upgraded by the migrations below, recorded in ``_sqlite_migr
   outcome (too-short, no-text, consent-wall, HTTP 403/408/429/5xx) has ``retry_at`` set
   and the URL is fetched again after it, up to ``RETRY_MAX_ATTEMPTS`` times.
 - ``articles``: one row per canonical URL (unique), full-text indexed on title and text.
-- ``stories``: clusters of the same text published under several URLs (wire copies).
+- ``stories``: clusters of one text published under several URLs (wire copies), exact or
+  nearly the same (see :mod:`monitor.dedup`); ``fingerprint`` and ``minhash`` are those of
+  the story's first article.
 - ``hits``: one row per (watch_id, article_id).
 - ``state``: key/value, e.g. ``last_digest:<channel>``.
 - ``outbox``: one row per (hit, channel); status pending | sending | sent | dead; a
@@ -23,6 +25,7 @@ Times are stored as ISO 8601 text in UTC.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import json
@@ -32,14 +35,18 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import sqlite_utils
 from sqlite_utils import Migrations
 
+from monitor import dedup
 from monitor.errors import ConfigError
 from monitor.extract import TRANSIENT_REASONS
 from monitor.models import Alert, Article, Hit, Rejection
+
+if TYPE_CHECKING:
+    from datasketch import LeanMinHash
 
 migrations = Migrations("monitor")
 
@@ -85,6 +92,30 @@ def m002_retries_claims_state(db: sqlite_utils.Database) -> None:
     db["pages"].add_column("retry_at", str)
     db["outbox"].add_column("claimed_at", str)
     db["state"].create({"key": str, "value": str}, pk="key")
+
+
+#: Days a story stays in the near-duplicate index: a wire copy arriving later starts a new
+#: story (an exact copy of its text still joins it, at any age).
+STORY_WINDOW_DAYS = 7.0
+
+
+@migrations()
+def m003_story_minhash(db: sqlite_utils.Database) -> None:
+    """Stories keep the MinHash signature of their first article (``minhash``, NULL for
+    texts too short for one), so near-duplicates find them after a restart. Stories first
+    seen in the last ``STORY_WINDOW_DAYS`` days get theirs computed now."""
+    db["stories"].add_column("minhash", bytes)
+    db["stories"].create_index(["first_seen"])
+    since = iso(utcnow() - timedelta(days=STORY_WINDOW_DAYS))
+    rows = db.execute(
+        "select s.id, a.text from stories s join articles a on a.id = "
+        "(select min(id) from articles where story_id = s.id) where s.first_seen >= ?",
+        [since]).fetchall()
+    for story_id, text in rows:
+        sig = dedup.signature(text or "")
+        if sig is not None:
+            db.execute("update stories set minhash = ? where id = ?",
+                       [dedup.to_bytes(sig), story_id])
 
 
 #: Outcomes that may change when the page is fetched again (a breaking-news stub grows,
@@ -178,16 +209,29 @@ class Store:
     another, but not used by two threads at once: give each worker thread its own Store
     (SQLite's WAL mode and a busy timeout let them share the file).
 
+    Near-duplicate stories are found through an in-memory index (:class:`monitor.dedup.StoryIndex`),
+    built on the first :meth:`save_article` from the signatures of the stories first seen
+    in the last ``story_window_days`` days (about 5.5 KB of memory per story), and brought
+    up to date from the database before each lookup, so stories stored by another process
+    on the same file are found too.
+
     Args:
         path: the database file; its folder is created if missing.
         busy_timeout: seconds to wait for another writer's lock before failing.
+        story_window_days: days after its first article during which a near-duplicate
+            joins a story.
 
     Raises:
         ConfigError: the file cannot be created or opened, or is not an SQLite database.
     """
 
-    def __init__(self, path: str | Path, busy_timeout: float = 10.0) -> None:
+    def __init__(self, path: str | Path, busy_timeout: float = 10.0,
+                 story_window_days: float = STORY_WINDOW_DAYS) -> None:
         self.path = Path(path)
+        self.story_window_days = story_window_days
+        self._stories: dedup.StoryIndex | None = None
+        self._stories_seen_id = 0  # highest story id read into self._stories
+        self._stories_by_age: collections.deque[tuple[str, int]] = collections.deque()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), check_same_thread=False,
@@ -328,20 +372,24 @@ class Store:
         """
         now = iso(utcnow())
         channels = list(channels)
+        fingerprint = text_fingerprint(article.text)
+        signature = dedup.signature(article.text)
+        if signature is not None:
+            self._story_index()  # first use: load it before taking the write lock
         with self._write():
             if self.article_id(article.url) is not None:
                 return None
-            fingerprint = text_fingerprint(article.text)
-            story = list(self.db.query("select id from stories where fingerprint = ?",
-                                       [fingerprint]))
-            if story:
-                story_id, new_story = story[0]["id"], False
+            story_id = self._find_story(fingerprint, signature)
+            if story_id is not None:
+                new_story = False
                 self.db.execute("update stories set article_count = article_count + 1 "
                                 "where id = ?", [story_id])
             else:
                 story_id = self.db["stories"].insert({
                     "fingerprint": fingerprint, "title": article.title, "first_seen": now,
-                    "article_count": 1}).last_pk
+                    "article_count": 1,
+                    "minhash": dedup.to_bytes(signature) if signature is not None else None,
+                }).last_pk
                 new_story = True
             article_id = self.db["articles"].insert({
                 "url": article.url, "request_url": article.request_url,
@@ -372,6 +420,52 @@ class Store:
             if article.url != article.request_url:
                 self.record_page(article.url, article.source, "stored", article_id=article_id)
         return SavedArticle(article_id, story_id, new_story, hit_ids, queued)
+
+    def _find_story(self, fingerprint: str, signature: LeanMinHash | None) -> int | None:
+        """The story an article joins: the one with the same text fingerprint, else (for a
+        text long enough for a signature) the most similar indexed story, else None.
+        Called inside the write transaction, so no story is added meanwhile."""
+        rows = self.db.execute("select id from stories where fingerprint = ?",
+                               [fingerprint]).fetchall()
+        if rows:
+            return rows[0][0]
+        if signature is None:
+            return None
+        index = self._story_index()
+        # Stories added since the last look, by this Store or another process. Read from
+        # committed rows only, so a rolled-back insert never enters the index.
+        rows = self.db.execute("select id, minhash, first_seen from stories where id > ? "
+                               "order by id", [self._stories_seen_id]).fetchall()
+        if rows:
+            self._index_stories(rows)
+            self._stories_seen_id = rows[-1][0]
+        # A long-running daemon forgets stories as they leave the window.
+        since = iso(utcnow() - timedelta(days=self.story_window_days))
+        while self._stories_by_age and self._stories_by_age[0][0] < since:
+            index.remove(self._stories_by_age.popleft()[1])
+        return index.match(signature)
+
+    def _story_index(self) -> dedup.StoryIndex:
+        """The near-duplicate index, loaded on first use with the signatures of the
+        stories first seen in the last ``story_window_days`` days."""
+        if self._stories is None:
+            self._stories = dedup.StoryIndex()
+            self._stories_by_age.clear()
+            since = iso(utcnow() - timedelta(days=self.story_window_days))
+            last = self.db.execute("select max(id) from stories").fetchone()[0] or 0
+            self._index_stories(self.db.execute(
+                "select id, minhash, first_seen from stories where id <= ? "
+                "and first_seen >= ? and minhash is not null order by id", [last, since]))
+            self._stories_seen_id = last
+        return self._stories
+
+    def _index_stories(self, rows: Iterable[tuple[int, bytes | None, str]]) -> None:
+        """Add (id, minhash, first_seen) rows of ``stories`` to the index (rows without a
+        signature, or with one written under other settings, are skipped)."""
+        assert self._stories is not None
+        for story_id, data, first_seen in rows:
+            if data is not None and self._stories.add_bytes(story_id, data):
+                self._stories_by_age.append((first_seen or "", story_id))
 
     def claim_alerts(self, mode: str, channels: Iterable[str], now: datetime | None = None,
                      limit: int = 200) -> list[PendingAlert]:
