@@ -96,7 +96,7 @@ def m002_retries_claims_state(db: sqlite_utils.Database) -> None:
 
 #: Days a story stays in the near-duplicate index: a wire copy arriving later starts a new
 #: story (an exact copy of its text still joins it, at any age).
-STORY_WINDOW_DAYS = 7.0
+STORY_WINDOW_DAYS = 3.0
 
 
 @migrations()
