@@ -336,7 +336,8 @@ def read_text_article(path: Path) -> Article:
     lines = path.read_text(encoding="utf-8").splitlines()
     title = lines[0].strip() if lines else ""
     standfirst = lines[1].strip() if len(lines) > 1 else None
-    body = "\n\n".join(line.strip() for line in lines[2:] if line.strip())
+    # the standfirst opens the body, as extraction does for HTML pages
+    body = "\n\n".join(line.strip() for line in lines[1:] if line.strip())
     url = path.resolve().as_uri()
     return Article(url=url, request_url=url, source="replay", title=title, text=body,
                    description=standfirst or None)

@@ -13,6 +13,10 @@ MONITOR_CONFIG = "monitor.yaml"
 
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
+# Only HTTP(S): a feed must never make the monitor read local files (file://), or reach
+# FTP, S3 or data: URLs, and send what it read out in alerts.
+DOWNLOAD_HANDLERS = {"file": None, "ftp": None, "s3": None, "data": None}
+
 ITEM_PIPELINES = {"monitor.crawl.pipeline.CorePipeline": 300}
 
 USER_AGENT = "news-monitor/0.1 (+https://github.com/news-monitor)"

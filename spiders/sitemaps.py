@@ -99,7 +99,8 @@ class NewsSitemapSpider(SourceSpiderMixin, SitemapSpider):
             return
         if response.url.endswith("/robots.txt"):
             for url in sitemap_urls_from_robots(response.body, base_url=response.url):
-                yield self.source_request(source, url, self.parse_sitemap)
+                if request := self.source_request(source, url, self.parse_sitemap):
+                    yield request
             return
         body = self._get_sitemap_body(response)
         loop = asyncio.get_running_loop()
@@ -111,7 +112,8 @@ class NewsSitemapSpider(SourceSpiderMixin, SitemapSpider):
         elif kind == "sitemapindex":
             # newest child sitemaps first; news sites list months of archives
             for url, _, _ in entries[:5]:
-                yield self.source_request(source, url, self.parse_sitemap)
+                if request := self.source_request(source, url, self.parse_sitemap):
+                    yield request
         else:
             for url, title, published in self.new_links(source, entries):
                 yield self.article_request(source, url, title, published)

@@ -226,7 +226,7 @@ def test_test_json(articles):
     assert [Path(d["article"]).name for d in data] == ["seed.txt", "match.txt"]
     [hit] = data[0]["hits"]
     assert hit["watch_id"] == "russia-north-korea"
-    text = article_from_lines(SEED_EXCERPT).text
+    text = rules_cli.read_text_article(articles / "seed.txt").text  # what was matched
     for span in hit["spans"]:
         if span["field"] == "text":
             assert text[span["start"]:span["end"]] == span["matched"]
@@ -473,3 +473,10 @@ def test_test_skips_unreadable_pages(tmp_path, monkeypatch):
     assert result.exit_code == 0
     assert "broken.html.gz: skipped" in result.output
     assert "1 of 1 article(s) hit" in result.output
+
+
+def test_txt_standfirst_is_searched_like_an_html_standfirst(tmp_path):
+    page = tmp_path / "story.txt"
+    page.write_text("Headline\nPutin makes his first visit in 24 years\nBody text here.\n")
+    article = rules_cli.read_text_article(page)
+    assert "first visit in 24 years" in article.text

@@ -262,3 +262,19 @@ def test_real_sitemaps_parse(context):
         resp = scrapy.http.Response(url, body=body, request=Request(url))
         found += len(_urls(spider.parse_sitemap(resp, source=src)))
     assert found > 10
+
+
+def test_links_that_are_not_http_are_never_fetched(context):
+    spider, src = _spider(FeedSpider, context)
+    feed = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>W</title>
+<item><title>Secret</title><link>file:///etc/passwd</link></item>
+<item><title>Ftp</title><link>ftp://127.0.0.1/x.html</link></item>
+<item><title>Fine</title><link>https://news.test/fine</link></item></channel></rss>"""
+    assert _urls(spider.parse_feed(XmlResponse("https://news.test/f", body=feed),
+                                   source=src)) == ["https://news.test/fine"]
+
+
+def test_scrapy_has_no_file_or_ftp_handler():
+    from monitor.settings import DOWNLOAD_HANDLERS
+
+    assert DOWNLOAD_HANDLERS["file"] is None and DOWNLOAD_HANDLERS["ftp"] is None

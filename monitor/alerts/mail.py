@@ -225,7 +225,8 @@ class EmailChannel(Channel):
                 if not smtp.has_extn("starttls"):
                     raise DeliveryError(
                         f"email channel {self.name!r}: {self.destination} does not offer "
-                        "STARTTLS; use security 'ssl' or the submission port",
+                        "STARTTLS; use security 'ssl' or the submission port "
+                        "(or security 'none' for a relay on this machine)",
                         permanent=True)
                 smtp.starttls(context=self._ssl_context())
                 smtp.ehlo()

@@ -78,8 +78,12 @@ class SourceSpiderMixin:
 
     # -- source documents (feeds, sitemaps) ----------------------------------------
 
-    def source_request(self, source: SourceConfig, url: str, callback) -> scrapy.Request:
-        """A conditional GET for a feed or sitemap document of ``source``."""
+    def source_request(self, source: SourceConfig, url: str, callback) -> scrapy.Request | None:
+        """A conditional GET for a feed or sitemap document of ``source`` (None, with a
+        warning, for a URL that is not http(s), e.g. in a sitemap index or robots.txt)."""
+        if not url.lower().startswith(("http://", "https://")):
+            log.warning("source %s: sitemap URL %s ignored: not http(s)", source.name, url[:200])
+            return None
         state = self.context.store.fetch_state(url)
         headers = {}
         if state.get("etag"):
@@ -126,6 +130,13 @@ class SourceSpiderMixin:
             entries: (url, title or None, published or None) for each link in the document.
         """
         entries = [e for e in entries if e[0]]
+        foreign = [e[0] for e in entries if not e[0].lower().startswith(("http://", "https://"))]
+        if foreign:
+            # a feed must never make us read file://, ftp:// or data: URLs
+            log.warning("source %s: %d links that are not http(s) ignored, e.g. %s",
+                        source.name, len(foreign), foreign[0][:200])
+            self.crawler.stats.inc_value("monitor/links_not_http", len(foreign))
+            entries = [e for e in entries if e[0] not in set(foreign)]
         unseen = self.context.store.unseen(e[0] for e in entries)
         fresh, taken = [], set()
         for entry in entries:
