@@ -140,8 +140,10 @@ def crawl(ctx: click.Context, sources: tuple[str, ...], no_deliver: bool) -> Non
     config = _config(ctx)
     _setup_logging(config.log_level)
     result = crawl_once(config, sources, deliver=not no_deliver)
-    click.echo(f"{_count(result['articles'], 'article')}, {_count(result['hits'], 'hit')}, "
-               f"{_count(result.get('delivered', 0), 'alert')} delivered ({config.database})")
+    new = {k: result[k] - result["before"][k] for k in ("articles", "hits")}
+    click.echo(f"{_count(new['articles'], 'new article')}, {_count(new['hits'], 'new hit')}, "
+               f"{_count(result.get('delivered', 0), 'alert')} delivered; "
+               f"{config.database} holds {_count(result['articles'], 'article')}")
     for line in result.get("delivery_errors", []):
         click.echo(f"delivery error: {line}", err=True)
     failed = result["failed_sources"]
@@ -254,13 +256,16 @@ def replay(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, with_text
 @cli.command()
 @click.option("--digests", is_flag=True,
               help="Also send every pending digest now, due or not.")
+@click.option("--retry-dead", is_flag=True,
+              help="First put the alerts given up on (status dead) back in the queue.")
 @click.pass_context
-def deliver(ctx: click.Context, digests: bool) -> None:
+def deliver(ctx: click.Context, digests: bool, retry_dead: bool) -> None:
     """Send the alerts waiting in the outbox once, then exit.
 
     \b
     Example:
         monitor deliver --digests
+        monitor deliver --retry-dead   # after fixing a channel's settings
     """
     from monitor.delivery import build_channels, deliver_pending
     from monitor.store import Store
@@ -268,11 +273,18 @@ def deliver(ctx: click.Context, digests: bool) -> None:
     config = _config(ctx)
     _setup_logging(config.log_level)
     store = Store(config.database)
-    report = deliver_pending(store, build_channels(config),
+    channels = build_channels(config)
+    if retry_dead:
+        click.echo(f"{_count(store.retry_dead(), 'dead alert')} queued again")
+    report = deliver_pending(store, channels,
                              max_attempts=config.delivery.max_attempts, digests=digests)
-    # digest_interval is left out on purpose: asking for --digests sends them now
+    waiting = list(store.db.query(
+        "select count(*) as n, min(next_attempt_at) as next from outbox "
+        "where status = 'pending'"))[0]
     store.close()
-    click.echo(f"{report.sent} sent, {report.failed} to retry, {report.dead} given up")
+    click.echo(f"{report.sent} sent, {report.failed} to retry, {report.dead} given up; "
+               f"{waiting['n']} waiting" +
+               (f" (next try at {waiting['next']})" if waiting["n"] else ""))
     for line in report.errors:
         click.echo(f"delivery error: {line}", err=True)
 
@@ -280,7 +292,8 @@ def deliver(ctx: click.Context, digests: bool) -> None:
 @cli.command()
 @click.pass_context
 def status(ctx: click.Context) -> None:
-    """Show each source's last crawl, table counts and the outbox.
+    """Show each configured source's last crawl, table counts, and the outbox with the
+    last error of alerts waiting for a retry or given up.
 
     \b
     Example:
@@ -290,14 +303,25 @@ def status(ctx: click.Context) -> None:
 
     config = _config(ctx)
     store = Store(config.database)
-    for row in store.db.query("select * from sources order by name"):
-        err = f"  {row['last_error']}" if row["last_error"] else ""
-        click.echo(f"{row['name']:<24} {row['kind']:<8} last crawl "
-                   f"{row['last_crawl_at'] or 'never'} {row['last_status'] or ''}{err}")
+    crawled = {r["name"]: r for r in store.db.query("select * from sources")}
+    for source in config.sources:
+        row = crawled.get(source.name, {})
+        err = f"  {row['last_error']}" if row.get("last_error") else ""
+        off = "" if source.enabled else " (disabled)"
+        click.echo(f"{source.name:<24} {source.kind:<8} last crawl "
+                   f"{row.get('last_crawl_at') or 'never'} {row.get('last_status') or ''}"
+                   f"{off}{err}")
     counts = store.counts()
     click.echo(", ".join(f"{n} {t}" for t, n in counts.items()))
     click.echo("outbox: " + (", ".join(f"{n} {s}" for s, n in store.outbox_status().items())
                              or "empty"))
+    for row in store.db.query(
+            "select channel, status, count(*) as n, min(next_attempt_at) as next, "
+            "max(last_error) as error from outbox where status in ('pending', 'dead') "
+            "and last_error is not null group by channel, status"):
+        when = f", next try {row['next']}" if row["status"] == "pending" else ""
+        click.echo(f"  {row['channel']}: {row['n']} {row['status']}{when}; "
+                   f"last error: {row['error']}")
     store.close()
 
 

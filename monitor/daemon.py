@@ -31,8 +31,9 @@ from monitor.store import Store
 
 log = logging.getLogger(__name__)
 
-#: Seconds a stop waits for running crawls to close before cancelling them.
-STOP_TIMEOUT = 20
+#: Seconds a stop waits for running crawls to close before cancelling them (a second
+#: SIGINT or SIGTERM cancels them at once).
+STOP_TIMEOUT = 10
 
 
 class _Delivery:
@@ -84,7 +85,8 @@ def crawl_once(config: MonitorConfig, source_names: Sequence[str] = (),
         deliver: drain the outbox (immediate alerts and due digests) after the crawl.
 
     Returns:
-        Table row counts after the pass, plus ``delivered``, ``delivery_errors``,
+        Table row counts after the pass (and ``before``: the counts before it), plus
+        ``delivered``, ``delivery_errors``,
         ``sources`` (how many were crawled) and ``failed_sources`` (name -> error).
 
     Raises:
@@ -101,7 +103,7 @@ def crawl_once(config: MonitorConfig, source_names: Sequence[str] = (),
     sources = _select(config, source_names)
     delivery = _Delivery(config) if deliver else None
     context = CrawlContext(config)
-    result: dict = {}
+    result: dict = {"before": context.store.counts()}
 
     async def main() -> None:
         try:
@@ -155,6 +157,7 @@ def run_daemon(config: MonitorConfig, rules_poll: float = 2.0) -> int:
     """
     from monitor.crawl.runner import install_asyncio_reactor
     install_asyncio_reactor()
+    from apscheduler.events import EVENT_JOB_MAX_INSTANCES
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
     from twisted.internet import reactor
 
@@ -182,6 +185,8 @@ def run_daemon(config: MonitorConfig, rules_poll: float = 2.0) -> int:
             active.add(func.__name__)
             try:
                 await func(*args, **kwargs)
+            except asyncio.CancelledError:
+                log.warning("job %s cancelled by the stop", func.__name__)
             except Exception:
                 log.exception("job %s failed; the daemon goes on", func.__name__)
             finally:
@@ -243,7 +248,9 @@ def run_daemon(config: MonitorConfig, rules_poll: float = 2.0) -> int:
 
     def request_stop(signame: str) -> None:
         if stopping.is_set():
-            log.info("%s: already stopping", signame)
+            log.warning("%s again: cancelling the running crawls now", signame)
+            for task in list(running):
+                task.cancel()
             return
         stopping.set()
         delivery.stop.set()
@@ -252,6 +259,14 @@ def run_daemon(config: MonitorConfig, rules_poll: float = 2.0) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, request_stop, sig.name)
+
+    def skipped(event) -> None:
+        # APScheduler's own warning names the wrapper; say which source was slow
+        if event.job_id.startswith("source:"):
+            log.warning("source %s: previous crawl still running, this run skipped",
+                        event.job_id.split(":", 1)[1])
+    scheduler.add_listener(skipped, EVENT_JOB_MAX_INSTANCES)
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
     log.info("monitor running: %d sources, %d watches, channels %s, database %s",
              len(_select(config, ())), len(context.watches),
              ", ".join(delivery.channels), config.database)

@@ -535,6 +535,18 @@ class Store:
                 self.db.execute("update outbox set status = 'pending', claimed_at = null "
                                 "where id = ? and status = 'sending'", [oid])
 
+    def retry_dead(self) -> int:
+        """Put every given-up (``dead``) alert back in the queue with a fresh count of
+        attempts, e.g. after a channel's settings were fixed.
+
+        Returns:
+            How many alerts were re-queued.
+        """
+        with self._write():
+            cur = self.db.execute("update outbox set status = 'pending', attempts = 0, "
+                                  "next_attempt_at = ? where status = 'dead'", [iso(utcnow())])
+        return cur.rowcount
+
     def get_state(self, key: str) -> str | None:
         """Returns: the value stored under ``key`` in the ``state`` table, or None."""
         rows = self.db.execute("select value from state where key = ?", [key]).fetchall()

@@ -165,3 +165,29 @@ def test_digest_mode_hits_go_out_as_one_message(store, slack):
                            now=now + timedelta(minutes=59)).sent == 0
     assert deliver_pending(store, channels, digests=True, digest_interval=3600,
                            now=now + timedelta(minutes=61)).sent == 1
+
+
+def test_dead_alerts_can_be_queued_again_from_the_command_line(tmp_path, slack):
+    from click.testing import CliRunner
+
+    from monitor.cli import cli
+    from tests.conftest import RULES
+
+    db = tmp_path / "m.db"
+    store = Store(db)
+    store.save_article(_article(1), [_hit()], ["newsroom"])
+    store.close()
+    cfg = tmp_path / "monitor.yaml"
+    base = (f"database: {db}\nrules: {RULES}\ndelivery: {{max_attempts: 1}}\n"
+            "channels:\n  - {kind: slack, name: newsroom, webhook_url_env: TEST_HOOK}\n")
+    cfg.write_text(base)
+    runner = CliRunner()
+    gone = runner.invoke(cli, ["-c", str(cfg), "deliver"], env={"TEST_HOOK": slack.url + "-x"})
+    assert gone.exit_code == 0 and "1 given up" in gone.output
+    status = runner.invoke(cli, ["-c", str(cfg), "status"])
+    assert "newsroom: 1 dead; last error:" in status.output and "404" in status.output
+    fixed = runner.invoke(cli, ["-c", str(cfg), "deliver", "--retry-dead"],
+                          env={"TEST_HOOK": slack.url})
+    assert fixed.exit_code == 0, fixed.output
+    assert "1 dead alert queued again" in fixed.output and "1 sent" in fixed.output
+    assert len(slack.wait_for(1)) == 1

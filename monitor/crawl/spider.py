@@ -221,6 +221,8 @@ class SourceSpiderMixin:
         stats = self.crawler.stats
         for source in self.sources:
             error = self._failed.get(source.name)
+            if error is None and reason != "finished":
+                error = f"crawl interrupted ({reason})"
             complete = (error is None and reason == "finished"
                         and source.name not in self._incomplete)
             for url, etag, modified in self._validators.get(source.name, []):
