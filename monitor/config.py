@@ -169,10 +169,16 @@ class CrawlConfig(_Strict):
 
 
 class ExtractionConfig(_Strict):
-    """Extraction limits; see :class:`monitor.models.ExtractOptions`."""
+    """Extraction limits (see :class:`monitor.models.ExtractOptions`) and parallelism.
+
+    Attributes:
+        workers: processes that extract pages during crawls (trafilatura is CPU-bound);
+            default one per CPU core; 0 extracts on the core thread of the crawl process.
+    """
 
     min_text_chars: int = Field(default=250, ge=0)
     max_page_bytes: int = Field(default=5_000_000, ge=1)
+    workers: int | None = Field(default=None, ge=0, le=64)
 
     def options(self) -> ExtractOptions:
         """Returns: the limits as the core's :class:`ExtractOptions`."""

@@ -155,6 +155,19 @@ def run_daemon(config: MonitorConfig, rules_poll: float = 2.0) -> int:
     Raises:
         ConfigError: a missing secret; RuleError: bad rule files at start-up.
     """
+    # A stop asked for while starting up (imports, loading rules) is honoured as soon as
+    # the loop runs, instead of killing the process half-way.
+    early: list[str] = []
+    previous = {sig: signal.signal(sig, lambda num, frame: early.append(
+        signal.Signals(num).name)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return _run_daemon(config, rules_poll, early)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str]) -> int:
     from monitor.crawl.runner import install_asyncio_reactor
     install_asyncio_reactor()
     from apscheduler.events import EVENT_JOB_MAX_INSTANCES
@@ -259,6 +272,8 @@ def run_daemon(config: MonitorConfig, rules_poll: float = 2.0) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, request_stop, sig.name)
+    if early:
+        reactor.callWhenRunning(request_stop, early[0])
 
     def skipped(event) -> None:
         # APScheduler's own warning names the wrapper; say which source was slow

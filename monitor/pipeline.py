@@ -71,7 +71,20 @@ class Pipeline:
             The :class:`Outcome`. Never raises for bad page content: a page that is not
             an article comes back ``rejected`` with a reason, and is recorded as such.
         """
-        result = extract(page, self.options)
+        return self.process_extracted(page, extract(page, self.options))
+
+    def process_extracted(self, page: Page, result: Article | Rejection) -> Outcome:
+        """The rest of :meth:`process`, for a page already extracted with
+        ``extract(page, self.options)`` (the daemon extracts in worker processes, so
+        several pages are extracted at once on a multi-core machine).
+
+        Args:
+            page: the page.
+            result: what :func:`monitor.extract.extract` made of it.
+
+        Returns:
+            The :class:`Outcome`, as :meth:`process`.
+        """
         if isinstance(result, Rejection):
             self.store.record_rejection(result)
             return Outcome(page, "rejected", rejection=result)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 from tests.conftest import monitor_cmd, rss, seed_html, write_config
 
 SEED = "cbc-news_2024-06-19"
@@ -38,10 +40,13 @@ def _channels(smtp) -> list[dict]:
             {"kind": "slack", "name": "newsroom", "webhook_url_env": "TEST_SLACK_WEBHOOK"}]
 
 
-def test_crawl_stores_both_articles_hits_once_and_alerts_once(tmp_path, site, smtp, slack):
+@pytest.mark.parametrize("workers", [None, 0], ids=["extract-in-processes", "extract-in-thread"])
+def test_crawl_stores_both_articles_hits_once_and_alerts_once(tmp_path, site, smtp, slack,
+                                                              workers):
     feed = _site_with_feed(site)
     cfg = write_config(tmp_path / "monitor.yaml", channels=_channels(smtp),
-                       sources=[{"name": "local-world", "kind": "feed", "url": feed}])
+                       sources=[{"name": "local-world", "kind": "feed", "url": feed}],
+                       extraction={"workers": workers})
     env = {"TEST_SLACK_WEBHOOK": slack.url}
 
     first = monitor_cmd("-c", str(cfg), "crawl", env=env)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import os
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 from monitor.config import MonitorConfig, load_config
+from monitor.extract import extract
 from monitor.matching import check_watch_targets, load_watches, rules_fingerprint
 from monitor.models import Page
 from monitor.pipeline import Outcome, Pipeline
@@ -45,6 +48,12 @@ class CrawlContext:
         self.pipeline = Pipeline(self.core_store, lambda: self.watches,
                                  [c.name for c in config.channels],
                                  config.extraction.options())
+        workers = config.extraction.workers
+        if workers is None:
+            workers = os.cpu_count() or 1
+        #: Extraction (trafilatura, CPU-bound) in worker processes, or None for workers: 0.
+        self.extractors = (ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+                           if workers > 0 else None)
 
     def _load_watches(self):
         """Load the rule files and check that each watch's channels and sources exist.
@@ -66,9 +75,16 @@ class CrawlContext:
         return cls(load_config(path))
 
     async def process(self, page: Page) -> Outcome:
-        """Run the core pipeline on the worker thread and wait for its outcome."""
+        """Extract the page in a worker process, then match and store it on the core
+        thread, and return the outcome. The same functions as ``Pipeline.process``;
+        only where they run differs."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, self.pipeline.process, page)
+        if self.extractors is None:
+            return await loop.run_in_executor(self.executor, self.pipeline.process, page)
+        result = await loop.run_in_executor(self.extractors, extract, page,
+                                            self.pipeline.options)
+        return await loop.run_in_executor(self.executor, self.pipeline.process_extracted,
+                                          page, result)
 
     def reload_rules(self) -> bool:
         """Reload the rule files if they changed since the last load.
@@ -93,6 +109,8 @@ class CrawlContext:
 
     def close(self) -> None:
         """Wait for the core worker to finish its queue, then close both connections."""
+        if self.extractors is not None:
+            self.extractors.shutdown(wait=True, cancel_futures=True)
         self.executor.shutdown(wait=True)
         self.core_store.close()
         self.store.close()
