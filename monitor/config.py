@@ -113,6 +113,11 @@ class EmailChannelConfig(_Strict):
     ca_file: str | None = None
     timeout: Duration = 30.0
 
+    @field_validator("recipients", mode="before")
+    @classmethod
+    def _one_recipient(cls, value):
+        return [value] if isinstance(value, str) else value
+
 
 class SlackChannelConfig(_Strict):
     """Post alerts to a Slack incoming webhook whose URL is in the env var ``webhook_url_env``."""
