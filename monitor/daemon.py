@@ -282,9 +282,10 @@ def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str]) -> i
                         event.job_id.split(":", 1)[1])
     scheduler.add_listener(skipped, EVENT_JOB_MAX_INSTANCES)
     logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
-    log.info("monitor running: %d sources, %d watches, channels %s, database %s",
-             len(_select(config, ())), len(context.watches),
-             ", ".join(delivery.channels), config.database)
+    n_sources, n_watches = len(_select(config, ())), len(context.watches)
+    log.info("monitor running: %d source%s, %d watch%s, channels %s, database %s",
+             n_sources, "" if n_sources == 1 else "s", n_watches,
+             "" if n_watches == 1 else "es", ", ".join(delivery.channels), config.database)
     reactor.callWhenRunning(scheduler.start)
     # Our own SIGINT/SIGTERM handlers (above): a second signal while stopping is ignored
     # instead of stopping a reactor that is already stopping.
