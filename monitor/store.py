@@ -288,10 +288,6 @@ class Store:
 
     # -- pages (the seen-URL filter) ----------------------------------------------------
 
-    def seen(self, url: str) -> bool:
-        """True when ``url`` was fetched before and is not due for another try."""
-        return url not in self.unseen([url])
-
     def unseen(self, urls: Iterable[str], now: datetime | None = None) -> set[str]:
         """The URLs among ``urls`` never fetched, or whose transient outcome is due for a retry.
 

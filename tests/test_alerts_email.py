@@ -8,14 +8,13 @@ exercised for real, with certificate and host name verification on.
 from __future__ import annotations
 
 import socket
-from dataclasses import replace
-from datetime import datetime, timezone
 
 import pytest
 
 from monitor.alerts import EmailChannel
 from monitor.errors import DeliveryError
 from monitor.models import Alert
+from tests.alert_fixtures import alert_with
 from tests.servers import SmtpServer, make_self_signed_cert, server_tls_context
 
 SENDER = "News Monitor <monitor@newsroom.example>"
@@ -24,18 +23,7 @@ PASSWORD = "s3cret-Pa55word"
 
 
 def make_alert(**changes) -> Alert:
-    base = Alert(
-        alert_id=7,
-        watch_id="nk-pact",
-        watch_name="North Korea defence pact",
-        title="Pyongyang and Moscow sign mutual defence pact",
-        url="https://news.example.org/world/pact?ref=rss&lang=en",
-        source="Example News",
-        published=datetime(2024, 5, 1, 9, 30, tzinfo=timezone.utc),
-        terms=("mutual defence", "pact"),
-        snippet="Leaders signed a [[mutual defence]] [[pact]] on Tuesday.",
-    )
-    return replace(base, **changes)
+    return alert_with(**{"alert_id": 7, "url": "https://news.example.org/world/pact?ref=rss&lang=en", "snippet": "Leaders signed a [[mutual defence]] [[pact]] on Tuesday.", **changes})
 
 
 @pytest.fixture(scope="module")

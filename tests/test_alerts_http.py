@@ -4,30 +4,18 @@ from __future__ import annotations
 
 import logging
 import socket
-from dataclasses import replace
-from datetime import datetime, timezone
 
 import pytest
 
 from monitor.alerts import SlackChannel, WebhookChannel
 from monitor.errors import DeliveryError
 from monitor.models import Alert
+from tests.alert_fixtures import alert_with
 from tests.servers import SLACK_PATH, SlackServer, WebhookServer, check_slack_limits
 
 
 def make_alert(**changes) -> Alert:
-    base = Alert(
-        alert_id=7,
-        watch_id="nk-pact",
-        watch_name="North Korea defence pact",
-        title="Pyongyang & Moscow sign <mutual> defence pact",
-        url="https://news.example.org/world/pact?ref=rss&lang=en",
-        source="Example News",
-        published=datetime(2024, 5, 1, 9, 30, tzinfo=timezone.utc),
-        terms=("mutual defence", "pact"),
-        snippet="Leaders signed a [[mutual defence]] [[pact]] on Tuesday.",
-    )
-    return replace(base, **changes)
+    return alert_with(**{"alert_id": 7, "title": "Pyongyang & Moscow sign <mutual> defence pact", "url": "https://news.example.org/world/pact?ref=rss&lang=en", "snippet": "Leaders signed a [[mutual defence]] [[pact]] on Tuesday.", **changes})
 
 
 @pytest.fixture

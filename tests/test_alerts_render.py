@@ -3,31 +3,20 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from monitor.alerts import render
 from monitor.models import Alert
+from tests.alert_fixtures import PUBLISHED, alert_with
 from tests.servers import check_slack_limits
 
-PUBLISHED = datetime(2024, 5, 1, 9, 30, tzinfo=timezone.utc)
+
 
 
 def make_alert(**changes) -> Alert:
-    base = Alert(
-        alert_id=42,
-        watch_id="nk-pact",
-        watch_name="North Korea defence pact",
-        title="Pyongyang and Moscow sign mutual defence pact",
-        url="https://news.example.org/world/2024/05/01/pact?ref=rss&lang=en",
-        source="Example News",
-        published=PUBLISHED,
-        terms=("mutual defence", "pact"),
-        snippet="Leaders signed a [[mutual defence]] [[pact]] on Tuesday, officials said.",
-    )
-    return replace(base, **changes)
+    return alert_with(**changes)
 
 
 def slack_texts(payload: dict) -> str:

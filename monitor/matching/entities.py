@@ -198,18 +198,9 @@ def load_entities(path: Path) -> EntityRegistry:
             an unknown type, an entity without aliases, or an alias without letters.
     """
     reg = EntityRegistry()
-    if not path.exists():
+    items = yn.top_level_list(path, "entities", "'entities' must be a list of entities")
+    if items is None:
         return reg
-    root = yn.compose_file(path)
-    if root is None:
-        return reg
-    top = yn.mapping(root, path, "entities.yaml")
-    yn.check_keys(top, {"entities"}, path, "entities.yaml")
-    if "entities" not in top:
-        return reg
-    items = top["entities"][1]
-    if not isinstance(items, yn.SequenceNode):
-        raise yn.error_at(items, path, "'entities' must be a list of entities")
     for item in items.value:
         fields = yn.mapping(item, path, "an entity")
         yn.check_keys(fields, _ENTITY_KEYS, path, "an entity")
@@ -288,19 +279,10 @@ def load_variants(path: Path) -> Variants:
             spellings, a spelling without letters, or a spelling in two groups.
     """
     variants = Variants()
-    if not path.exists():
+    groups = yn.top_level_list(path, "variants", "'variants' must be a list of groups "
+                                                 "like [defence, defense]")
+    if groups is None:
         return variants
-    root = yn.compose_file(path)
-    if root is None:
-        return variants
-    top = yn.mapping(root, path, "variants.yaml")
-    yn.check_keys(top, {"variants"}, path, "variants.yaml")
-    if "variants" not in top:
-        return variants
-    groups = top["variants"][1]
-    if not isinstance(groups, yn.SequenceNode):
-        raise yn.error_at(groups, path, "'variants' must be a list of groups like "
-                                        "[defence, defense]")
     for group in groups.value:
         words = yn.text_list(group, path, "a variant group")
         if len(words) < 2:

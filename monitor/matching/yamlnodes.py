@@ -192,3 +192,34 @@ def scalar_offset_position(node: ScalarNode, source: str, offset: int) -> tuple[
         return line_no + 1, indent + col_in_line + 1
     quote = 1 if node.style in ("'", '"') else 0
     return mark.line + 1, mark.column + 1 + quote + offset
+
+
+def top_level_list(path: Path, key: str, problem: str) -> SequenceNode | None:
+    """Read a file whose only top-level key ``key`` holds a list (entities.yaml,
+    variants.yaml).
+
+    Args:
+        path: the file; a missing or empty file, or one without ``key``, gives None.
+        key: the one key allowed at the top level.
+        problem: the message when ``key`` does not hold a list.
+
+    Returns:
+        The list's node, or None.
+
+    Raises:
+        RuleError: with file:line:column for malformed YAML, another top-level key, or
+            a value that is not a list.
+    """
+    if not path.exists():
+        return None
+    root = compose_file(path)
+    if root is None:
+        return None
+    top = mapping(root, path, path.name)
+    check_keys(top, {key}, path, path.name)
+    if key not in top:
+        return None
+    node = top[key][1]
+    if not isinstance(node, SequenceNode):
+        raise error_at(node, path, problem)
+    return node
