@@ -9,7 +9,7 @@ import pytest
 
 from monitor.alerts import render
 from monitor.models import Alert
-from tests.alert_fixtures import PUBLISHED, alert_with
+from tests.alert_fixtures import alert_with
 from tests.servers import check_slack_limits
 
 
