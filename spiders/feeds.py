@@ -18,10 +18,27 @@ log = logging.getLogger(__name__)
 
 
 def _entry_time(entry) -> datetime | None:
-    parsed = entry.get("published_parsed") or entry.get("updated_parsed")
-    if not parsed:
-        return None
-    return datetime.fromtimestamp(calendar.timegm(parsed), tz=timezone.utc)
+    """The entry's publication time, aware UTC, or None when the feed gives none or one
+    that cannot be trusted.
+
+    The raw ``published`` (else ``updated``) string is read by
+    ``monitor.feeddates.parse_feed_date`` (dateutil with an explicit zone table), not
+    feedparser's ``*_parsed``, which takes unknown zone names (CEST, BST) for UTC and
+    ``2016/6/29`` for the 1st of the month. A date with no or an unknown zone, or in the
+    future, is None (the page's own date is used, if any) and logged.
+    """
+    from monitor.feeddates import parse_feed_date
+
+    raw = entry.get("published") or entry.get("updated")
+    if not raw:
+        parsed = entry.get("published_parsed") or entry.get("updated_parsed")
+        # no raw text to check (a dict built by hand): feedparser's reading as is
+        return datetime.fromtimestamp(calendar.timegm(parsed), tz=timezone.utc) if parsed else None
+    got = parse_feed_date(str(raw))
+    if got.problem:
+        level = logging.WARNING if "unknown time zone" in got.problem else logging.INFO
+        log.log(level, "feed entry %s: date ignored: %s", entry.get("link") or "?", got.problem)
+    return got.when
 
 
 def feed_entries(body: bytes, url: str, content_type: str = "") -> tuple[list[tuple], str | None]:

@@ -9,6 +9,7 @@ from email.utils import parsedate_to_datetime
 from lxml.html import HtmlElement
 
 from monitor.extract.metadata import PageMeta, ld_text
+from monitor.feeddates import zoned
 
 # meta names carrying the original publication time, most specific first
 PUBLISHED_META = (
@@ -59,6 +60,10 @@ def parse_date(value: str | None, now: datetime | None = None) -> datetime | Non
             got = parsedate_to_datetime(text)
         except (TypeError, ValueError, IndexError):
             got = None
+        if got is not None and got.tzinfo is None:
+            # the email module reads zone names it does not know (CEST, MESZ, BST) as
+            # "no zone"; the explicit table of monitor.feeddates knows them
+            got = zoned(text) or got
     if got is None:
         m = re.match(r"(\d{4})[-/.](\d\d)[-/.](\d\d)", text) or re.match(r"(\d{4})(\d\d)(\d\d)$", text)
         if m:
