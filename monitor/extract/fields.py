@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from urllib.parse import urljoin, urlsplit, urlunsplit
-
-from courlan import normalize_url
+from urllib.parse import urlsplit
 
 from monitor.extract.metadata import PageMeta, clean_text, ld_names, ld_text
+from monitor.urls import canonical_candidate, normalise_url
 
 # separators between a headline and a site or section name in <title>/og:title
 _SEPARATOR = re.compile(r"\s+(?:[|\-–—·•»:/]|::)\s+")
@@ -209,29 +208,18 @@ def canonical_problem(candidate: str) -> str | None:
 
 def canonical_url(pm: PageMeta, page_url: str) -> str:
     """The page's canonical URL: rel=canonical, then og:url, resolved against the request
-    URL, then the request URL; normalised (lower-case host, no fragment, no tracking
-    parameters such as utm_*).
+    URL, then the request URL; normalised (``monitor.urls.normalise_url``: lower-case
+    host, no fragment, no tracking parameters).
 
-    A candidate that ``canonical_problem`` refuses (not http(s), a site front page) is
-    skipped and the next one is tried.
+    A candidate is skipped for the next one when ``monitor.urls.canonical_candidate``
+    cannot read a well-formed http(s) URL in it (garbage; of several URLs written in one
+    attribute the first is taken) or ``canonical_problem`` refuses it (a site front page).
     """
     for candidate in (pm.canonical, pm.first("og:url")):
-        if not candidate:
-            continue
-        absolute = urljoin(page_url, candidate.strip())
-        if canonical_problem(absolute) is None:
+        absolute, _ = canonical_candidate(candidate, page_url)
+        if absolute and canonical_problem(absolute) is None:
             return normalise_url(absolute)
     return normalise_url(page_url)
-
-
-def normalise_url(url: str) -> str:
-    """Normalise a URL for identity: courlan's normalisation, fragment dropped."""
-    try:
-        out = normalize_url(url, strict=False)
-    except (ValueError, AttributeError):
-        out = url
-    parts = urlsplit(out)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
 
 
 def authors(pm: PageMeta) -> str | None:

@@ -1,0 +1,132 @@
+"""Article URLs as identities: tracking parameters removed, canonical links validated.
+
+The canonical URL is an article's identity (dedup keeps one article per URL), so two
+links to the same story must normalise to the same string, and a garbled canonical link
+must never become one. courlan does the normalisation (lower-case host, default port,
+its own tracker list: ``utm_*``, ``fbclid``, ``ref``, ``source``, ...); this module adds
+a declared list of the referral, share and campaign parameters courlan keeps
+(``TRACKING_PARAMS``, ``TRACKING_PREFIXES``) and checks what a ``<link rel=canonical>``
+holds before it is used. No Scrapy here; the crawl side may use the same functions.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+from courlan import normalize_url
+
+# Query parameters that say how a reader reached a page, never which page it is. On top
+# of courlan's list; compared lower-cased. Each was seen on news article links:
+TRACKING_PARAMS = frozenset({
+    "from",          # ?from=referral_ch2artbottom, ?from=rss, ?from=home (Chinese portals)
+    "share", "shared", "sharing", "sharetype", "share_type", "sr_share",
+    "via", "fromshare", "sharesource", "shareid",
+    "cmp", "cmpid", "cmp_id", "intcmp", "int_cmp", "icid", "ocid", "ncid",
+    "smid", "smtyp",         # New York Times share links
+    "spm", "scm",            # Alibaba / Taobao share links
+    "ito", "taid", "dicbo", "ftag", "mbid",
+    "wt.mc_id", "wt.mc_ev", "wt_mc", "s_cid", "s_kwcid",
+    "rss", "rss_id", "feed_id", "feedtype",
+    "trk", "trkid", "tracking", "tracking_id", "tracksource",
+    "_hsenc", "_hsmi", "hsctatracking", "mkt_tok", "oly_anon_id", "oly_enc_id",
+    "vero_conv", "vero_id", "ss_source", "ss_campaign_id",
+    "amp_js_v", "usqp", "__twitter_impression", "ns_campaign", "ns_mchannel",
+    "ns_source", "ns_linkname", "ns_fee",
+})
+# parameter name prefixes of analytics suites (AT Internet, comScore, Matomo/Piwik,
+# HubSpot ads, Webtrends, Sailthru)
+TRACKING_PREFIXES = ("at_", "ns_", "pk_", "mtm_", "matomo_", "hsa_", "wt.", "wt_", "stm_",
+                     "share_", "sc_")
+
+# a host: dot-separated labels of letters (any script), digits and hyphens, or an IP
+_HOST = re.compile(r"(?:[\w-]{1,63}\.)*[\w-]{1,63}\.?|\[[0-9a-f:.]+\]", re.I)
+# several URLs written in one attribute: split at whitespace, or at a comma that starts
+# another URL
+_URL_SEPARATOR = re.compile(r"\s+|,(?=\s*(?:https?:)?//)", re.I)
+
+
+def is_tracking_param(name: str) -> bool:
+    """True when a query parameter name is in the declared tracking list (on top of
+    courlan's, which ``normalise_url`` applies as well)."""
+    key = name.strip().lower()
+    return key in TRACKING_PARAMS or key.startswith(TRACKING_PREFIXES)
+
+
+def strip_tracking(url: str) -> str:
+    """Remove the declared tracking parameters from a URL's query (and a fragment that
+    is one, ``#xtor=RSS-3``); other parameters keep their order and values.
+
+    Args:
+        url: an absolute URL.
+
+    Returns:
+        The URL without those parameters (unchanged when it has none).
+    """
+    parts = urlsplit(url)
+    fragment = parts.fragment
+    if "=" in fragment and all(is_tracking_param(k) for k, _ in parse_qsl(fragment)):
+        fragment = ""
+    if not parts.query:
+        return urlunsplit(parts._replace(fragment=fragment))
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(k, v) for k, v in pairs if not is_tracking_param(k)]
+    query = parts.query if len(kept) == len(pairs) else urlencode(kept)
+    return urlunsplit(parts._replace(query=query, fragment=fragment))
+
+
+def normalise_url(url: str) -> str:
+    """Normalise a URL for identity: declared tracking parameters removed, then
+    courlan's normalisation (lower-case host, default port, its tracker list), and the
+    fragment dropped.
+
+    Args:
+        url: an absolute URL.
+
+    Returns:
+        The normalised URL; the input with its fragment dropped when courlan cannot read it.
+    """
+    try:
+        out = normalize_url(strip_tracking(url), strict=False)
+    except (ValueError, AttributeError):
+        out = url
+    parts = urlsplit(out)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
+
+
+def canonical_candidate(href: str | None, base: str) -> tuple[str | None, str | None]:
+    """Read the URL a ``<link rel=canonical>`` (or ``og:url``) means.
+
+    Templates write several URLs into one attribute (``"/a, https://x/a?amp=1,
+    https://m.x/a"``): the first one is taken, resolved against ``base``. A value that
+    is not a well-formed http(s) URL once resolved (no or a malformed host, spaces,
+    control characters, a bad port) is refused.
+
+    Args:
+        href: the attribute as written.
+        base: the URL of the page, for resolving a relative link.
+
+    Returns:
+        ``(absolute URL, None)``, or ``(None, why)`` when the value cannot be used.
+    """
+    if not href or not href.strip():
+        return None, "empty"
+    first = _URL_SEPARATOR.split(href.strip(), maxsplit=1)[0].rstrip(",;")
+    if not first:
+        return None, f"no URL in {href!r}"
+    if any(ord(c) < 32 or c in "<>\"{}|\\^`" for c in first):
+        return None, f"not a URL: {href!r}"
+    if re.match(r"[a-z][a-z0-9+.-]*:", first, re.I) and not urlsplit(first).netloc \
+            and not first.lower().startswith(("javascript:", "mailto:", "data:", "tel:")):
+        return None, f"a scheme without a host: {href!r}"
+    try:
+        absolute = urljoin(base, first)
+        parts = urlsplit(absolute)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return None, f"not a URL: {href!r}"
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None, f"not an http(s) URL: {href!r}"
+    if not _HOST.fullmatch(parts.hostname) or ".." in parts.hostname:
+        return None, f"malformed host in {href!r}"
+    return absolute, None
