@@ -82,6 +82,30 @@ PAYWALL = re.compile(
     r"|exclusivo para suscriptores|abbonati|già abbonato)",
     re.I)
 
+# words of subscription offers around a paywall prompt ("the first month is free",
+# "cancel anytime", "log in"): a paragraph with one of them next to a prompt is part of
+# the offer
+SUBSCRIPTION = re.compile(
+    r"(subscri(?:be|ption|ber)|\babo(?:nnement|nnent|s)?\b|abonn|per month|a month|pro monat"
+    r"|par mois|al mes|cancel (?:anytime|at any time)|jederzeit kündbar|log ?in\b|sign in"
+    r"|anmelden|einloggen|digital access|unlimited access|unbegrenzt|premium|special offer"
+    r"|free trial|first month|gratis|kostenlos testen|e-paper|plus-artikel)",
+    re.I)
+# a trailing subscription offer is cut from at most this many paragraphs before the end
+_PAYWALL_RUN = 6
+# class or id tokens of the elements that hold a paywall or its offer (markup vocabulary
+# of paywall vendors and CMSs, not site names)
+PAYWALL_MARKUP = re.compile(
+    r"(?:[\w-]*[_-])?(?:paywall|pay-wall|regwall|reg-wall|piano-offer|piano-paywall"
+    r"|subscription-(?:wall|prompt|offer|required)|subscriber-only|subscribers-only"
+    r"|premium-(?:wall|barrier)|plus-(?:wall|barrier)|offer-wall|metered-wall)"
+    r"(?:[_-](?:box|container|wrapper|inner|overlay|prompt|offer|cta|message|notice|banner|block))?",
+    re.I)
+# a paywalled article may be a headline and a teaser: stored (partial) from this length
+PARTIAL_MIN_CHARS = 80
+# a page with paywall markup is a stub (partial) when its text is shorter than this
+_WALLED_STUB_CHARS = 1000
+
 
 # short boxes that sit in or after article text: newsletter and app prompts, "read also"
 # teasers, copyright lines (generic phrases, no site names)
@@ -237,11 +261,66 @@ def _payload_paragraphs(tree: HtmlElement) -> list[str]:
 
 
 def _cut_paywall(paras: list[str]) -> tuple[list[str], bool]:
-    """Remove a subscription prompt from the end of the text (last three paragraphs)."""
-    for i in range(len(paras) - 1, max(len(paras) - 4, 0), -1):
-        if len(paras[i]) < 400 and PAYWALL.search(paras[i]):
-            return paras[:i], True
-    return paras, False
+    """Remove a subscription prompt from the end of the text, with the offer around it.
+
+    A prompt (``PAYWALL``) among the last three paragraphs anchors the cut; paragraphs
+    before it that read as part of the offer (``SUBSCRIPTION`` vocabulary, under 400
+    characters, at most ``_PAYWALL_RUN`` from the end) go with it.
+    """
+    anchor = None
+    for i in range(len(paras) - 1, max(len(paras) - 4, 0) - 1, -1):
+        if i >= 0 and len(paras[i]) < 400 and PAYWALL.search(paras[i]):
+            anchor = i
+            break
+    if anchor is None:
+        return paras, False
+    start = anchor
+    floor = max(len(paras) - _PAYWALL_RUN, 0)
+    while start - 1 >= floor and len(paras[start - 1]) < 400 and (
+            PAYWALL.search(paras[start - 1]) or SUBSCRIPTION.search(paras[start - 1])):
+        start -= 1
+    return paras[:start], True
+
+
+def paywall_elements(tree: HtmlElement, pm: PageMeta) -> list[etree._Element]:
+    """The elements of a page that hold its paywall offer: a class or id token that is
+    paywall vocabulary (``PAYWALL_MARKUP``), under 1,500 characters of text, and text
+    that reads as an offer (``PAYWALL`` or ``SUBSCRIPTION`` words).
+
+    Sites also mark the locked article itself (``class="paywall-article"``, JSON-LD
+    ``isAccessibleForFree`` parts, which crawlers are often shown in full), so markup
+    alone never removes text: the offer's words must be there too.
+
+    Args:
+        tree: the parsed page.
+        pm: its metadata (unused today; the JSON-LD parts are not trusted alone).
+
+    Returns:
+        The outermost such elements, in document order.
+    """
+    found: list[etree._Element] = []
+    for el in tree.iter():
+        if not isinstance(el.tag, str) or el.tag in ("html", "body", "article", "main"):
+            continue
+        tokens = f"{el.get('class') or ''} {el.get('id') or ''}".split()
+        if not any(PAYWALL_MARKUP.fullmatch(t) for t in tokens):
+            continue
+        text = " ".join("".join(el.itertext()).split())
+        if len(text) < 1500 and (PAYWALL.search(text) or SUBSCRIPTION.search(text)):
+            found.append(el)
+    return [el for el in found if not any(a in found for a in el.iterancestors())]
+
+
+def _without(tree: HtmlElement, elements: list[etree._Element]) -> HtmlElement:
+    """A copy of the tree without the given elements (their tails are kept)."""
+    paths = [tree.getroottree().getpath(el) for el in elements]
+    tree = copy.deepcopy(tree)
+    for path in paths:
+        for el in tree.getroottree().xpath(path):
+            parent = el.getparent()
+            if parent is not None:
+                el.drop_tree() if hasattr(el, "drop_tree") else parent.remove(el)
+    return tree
 
 
 def _appended_articles(tree: HtmlElement) -> list[etree._Element]:
@@ -267,31 +346,39 @@ def _appended_articles(tree: HtmlElement) -> list[etree._Element]:
     return out
 
 
-def extract_body(tree: HtmlElement, pm: PageMeta, url: str | None) -> Body:
+def extract_body(tree: HtmlElement, pm: PageMeta, url: str | None,
+                 recall: bool = False) -> Body:
     """Extract the body text of the article on a page.
 
     Args:
         tree: the parsed page; trafilatura works on a copy, the tree is not modified.
         pm: the page's metadata signals (for the JSON-LD articleBody).
         url: the request URL.
+        recall: run trafilatura with ``favor_recall`` (the second try on a page whose
+            first extraction was rejected: it keeps teaser paragraphs and unusual
+            containers that the balanced setting drops).
 
     Returns:
-        The body (its text is empty when the page has no article text).
+        The body (its text is empty when the page has no article text). ``partial`` is
+        True when the page has a paywall (in markup or as a prompt ending the text).
     """
     steps: list[str] = []
     appended = _appended_articles(tree)
     if appended:
         # work on a copy without the appended articles (the caller's tree stays whole)
-        paths = [tree.getroottree().getpath(a) for a in appended]
-        tree = copy.deepcopy(tree)
-        for path in paths:
-            for el in tree.getroottree().xpath(path):
-                el.getparent().remove(el)
+        tree = _without(tree, appended)
         steps.append("appended-articles")
+    walled = paywall_elements(tree, pm)
+    if walled:
+        # the offer never reaches the text, so no watch can match it
+        tree = _without(tree, walled)
+        steps.append("paywall-markup")
+    if recall:
+        steps.append("recall")
     try:
         # no URL: links are kept only to measure link text, resolving them is wasted time
         doc = trafilatura.bare_extraction(tree, url=None, include_comments=True,
-                                          include_links=True)
+                                          include_links=True, favor_recall=recall)
     except Exception:  # trafilatura raises on some malformed trees; treat as no text
         doc = None
     paras: list[str] = []
@@ -316,7 +403,8 @@ def extract_body(tree: HtmlElement, pm: PageMeta, url: str | None) -> Body:
         if paras:
             steps = ["script-payload"]
     if not paras:
-        return Body("", comments, method="+".join(steps) or "none", dropped_chars=dropped)
+        return Body("", comments, partial=bool(walled), method="+".join(steps) or "none",
+                    dropped_chars=dropped)
     trimmed = _trim_to_articlebody(paras, article_body)
     if len(trimmed) < len(paras):
         steps.append("json-ld-trim")
@@ -331,7 +419,11 @@ def extract_body(tree: HtmlElement, pm: PageMeta, url: str | None) -> Body:
     paras, partial = _cut_paywall(kept)
     if partial:
         steps.append("paywall")
-    return Body("\n\n".join(paras), comments, partial, "+".join(steps), dropped)
+    text = "\n\n".join(paras)
+    # paywall markup on a page that carries the whole article (served to crawlers, or
+    # the offer box is hidden for them) does not make the text a stub; a short text does
+    partial = partial or (bool(walled) and len(text) < _WALLED_STUB_CHARS)
+    return Body(text, comments, partial, "+".join(steps), dropped)
 
 
 def _headline_key(text: str) -> str:

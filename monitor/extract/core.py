@@ -17,7 +17,8 @@ from monitor.extract.fields import (
     title_candidates,
 )
 from monitor.extract.liblogs import hold_library_logs, last_message, release
-from monitor.extract.metadata import clean_text, read_meta
+from monitor.extract.metadata import article_signals, clean_text, read_meta
+from monitor.extract.retry import recall_tree
 from monitor.models import Article, ExtractOptions, Page, Rejection
 
 _DEFAULT_OPTIONS = ExtractOptions()
@@ -32,6 +33,8 @@ PERMANENT_REASONS = frozenset({"not-html", "too-large", "listing-page"})
 # grows, a consent wall is shown to some requests only, a server sent an empty body once);
 # the store retries these URLs.
 TRANSIENT_REASONS = frozenset({"no-text", "too-short", "consent-wall"})
+# rejections that get a second, recall-oriented extraction first
+_RETRIED = frozenset({"no-text", "too-short", "consent-wall"})
 
 
 def extract(page: Page, options: ExtractOptions | None = None) -> Article | Rejection:
@@ -92,13 +95,29 @@ def _extract(page: Page, options: ExtractOptions, held: list) -> Article | Rejec
         return reject("no-text", f"the {size}-byte body could not be parsed as HTML"
                                  + (f" ({why})" if why else ""))
     pm = read_meta(tree)
-    body = extract_body(tree, pm, page.url)
-
     cands = title_candidates(pm, page.url)
     title, _ = choose_title(cands)
-    body = drop_headline(body, [title, *cands.values(), *pm.h1[:1]])
+    headlines = [title, *cands.values(), *pm.h1[:1]]
 
+    body = drop_headline(extract_body(tree, pm, page.url), headlines)
     decision = verdict.judge(tree, pm, body, options)
+    if decision.reason in _RETRIED and (decision.reason == "consent-wall" or body.partial
+                                        or article_signals(pm)):
+        # a second, recall-oriented try before rejecting (monitor.extract.retry): the
+        # article may sit in an <aside> behind a longer cookie notice, a paywalled
+        # article's teaser may carry a class the balanced pass drops
+        second, _ = recall_tree(tree)
+        body2 = drop_headline(extract_body(second, pm, page.url, recall=True), headlines)
+        decision2 = verdict.judge(second, pm, body2, options)
+        if decision2.reason is None:
+            body, decision = body2, decision2
+    elif decision.reason is None and body.partial:
+        # a paywalled article: the balanced pass may have dropped the teaser paragraph
+        second, _ = recall_tree(tree)
+        body2 = drop_headline(extract_body(second, pm, page.url, recall=True), headlines)
+        decision2 = verdict.judge(second, pm, body2, options)
+        if decision2.reason is None and len(decision2.text) > len(decision.text):
+            body, decision = body2, decision2
     if decision.reason:
         return reject(decision.reason, decision.detail)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from lxml.html import HtmlElement
 
-from monitor.extract.body import Body
+from monitor.extract.body import PARTIAL_MIN_CHARS, Body
 from monitor.extract.metadata import LISTING_TYPES, PageMeta, article_signals
 from monitor.models import ExtractOptions
 
@@ -126,6 +126,9 @@ def judge(tree: HtmlElement, pm: PageMeta, body: Body, options: ExtractOptions) 
                                            f"{dropped_share:.0%} of the main text was links", "")
 
     text = "\n\n".join(paras)
+    if body.partial and len(text) >= min(PARTIAL_MIN_CHARS, options.min_text_chars):
+        # a paywalled article: the headline and the teaser are all there is to read
+        return Verdict(None, "", text, partial=True)
     if len(text) < options.min_text_chars:
         return Verdict("too-short", f"article text is {len(text)} characters, under the "
                                     f"minimum of {options.min_text_chars}", text)
