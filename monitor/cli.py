@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import sys
 import tempfile
 from collections import Counter
@@ -28,6 +29,15 @@ class _Group(click.Group):
         except (ConfigError, RuleError) as exc:
             click.echo(f"monitor: {exc}", err=True)
             ctx.exit(2)
+        except sqlite3.OperationalError as exc:
+            # another process held the write lock past the busy timeout, or the disk
+            # is full or read-only: nothing half-written, try again later
+            path = ctx.obj.get("database") if ctx.obj else None
+            click.echo(f"monitor: database {path or ''}: {exc}; nothing was lost, "
+                       f"run the command again once it is free".replace("database : ",
+                                                                          "database: "),
+                       err=True)
+            ctx.exit(1)
         except MonitorError as exc:
             click.echo(f"monitor: {exc}", err=True)
             ctx.exit(1)
@@ -77,9 +87,12 @@ def _count(n: int, noun: str) -> str:
 def _config(ctx: click.Context, required: bool = True) -> MonitorConfig:
     path: Path = ctx.obj["config_path"]
     if not required and not ctx.obj["config_given"] and not path.exists():
-        return MonitorConfig(path=path).model_copy(update={
+        config = MonitorConfig(path=path).model_copy(update={
             "database": Path.cwd() / "monitor.db", "rules": Path.cwd() / "rules"})
-    return load_config(path)
+    else:
+        config = load_config(path)
+    ctx.obj["database"] = config.database
+    return config
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -303,14 +316,16 @@ def status(ctx: click.Context) -> None:
 
     config = _config(ctx)
     store = Store(config.database)
-    crawled = {r["name"]: r for r in store.db.query("select * from sources")}
-    for source in config.sources:
-        row = crawled.get(source.name, {})
-        err = f"  {row['last_error']}" if row.get("last_error") else ""
-        off = "" if source.enabled else " (disabled)"
-        click.echo(f"{source.name:<24} {source.kind:<8} last crawl "
-                   f"{row.get('last_crawl_at') or 'never'} {row.get('last_status') or ''}"
-                   f"{off}{err}")
+    states = _source_states(config, store)
+    for st in states[:50]:
+        err = f"  {st['last_error']}" if st["last_error"] else ""
+        click.echo(f"{st['name']:<24} {st['kind']:<8} {st['state']:<8} last poll "
+                   f"{st['last_polled_at'] or 'never'}, next due {st['next_due_at'] or '-'}"
+                   f"{err}")
+    if len(states) > 50:
+        failing = sum(1 for st in states if st["state"] == "failing")
+        click.echo(f"... and {len(states) - 50} more sources ({failing} failing in all); "
+                   f"monitor sources list shows every one")
     counts = store.counts()
     click.echo(", ".join(f"{n} {t}" for t, n in counts.items()))
     click.echo("outbox: " + (", ".join(f"{n} {s}" for s, n in store.outbox_status().items())
@@ -323,6 +338,183 @@ def status(ctx: click.Context) -> None:
         click.echo(f"  {row['channel']}: {row['n']} {row['status']}{when}; "
                    f"last error: {row['error']}")
     store.close()
+
+
+def _source_states(config: MonitorConfig, store) -> list[dict]:
+    """Every source (configured, then imported) with its schedule and health:
+    state is ok, failing, silent (no new article for 4 times its longest interval),
+    disabled, or new (never polled)."""
+    from datetime import timedelta
+
+    from monitor.sources import imported_configs
+    from monitor.store import parse_iso, utcnow
+
+    rows = store.source_rows()
+    now = utcnow()
+    day = store.articles_since(now - timedelta(days=1))
+    out = []
+    for source in list(config.sources) + imported_configs(store):
+        row = rows.get(source.name, {})
+        failing = bool(row.get("failures")) or row.get("last_status") == "error"
+        last_new = parse_iso(row.get("last_new_at"))
+        silent_for = source.max_interval_s * 4
+        since_new = last_new or parse_iso(row.get("last_ok_at"))
+        if not source.enabled:
+            state = "disabled"
+        elif failing:
+            state = "failing"
+        elif not row.get("last_polled_at") and not row.get("last_crawl_at"):
+            state = "new"
+        elif since_new and (now - since_new).total_seconds() > silent_for and (
+                last_new is not None):
+            state = "silent"
+        else:
+            state = "ok"
+        out.append({"name": source.name, "kind": source.kind, "url": source.url,
+                    "origin": row.get("origin") or "config", "state": state,
+                    "failing_since": row.get("failing_since") if failing else None,
+                    "silent_since": row.get("last_new_at") if state == "silent" else None,
+                    "failures": row.get("failures") or 0,
+                    "interval": row.get("interval") or source.interval,
+                    "next_due_at": row.get("next_due_at"),
+                    "last_polled_at": row.get("last_polled_at") or row.get("last_crawl_at"),
+                    "last_new_at": row.get("last_new_at"),
+                    "articles_last_day": day.get(source.name, 0),
+                    "last_error": row.get("last_error"),
+                    "category": row.get("category")})
+    return out
+
+
+@cli.group()
+def sources() -> None:
+    """List the sources with their state; import and export OPML subscription lists.
+
+    \b
+    Example:
+        monitor sources import subscriptions.opml
+        monitor sources list --json
+        monitor sources export > backup.opml
+    """
+
+
+@sources.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per source.")
+@click.option("--failing", is_flag=True, help="Only the sources failing now.")
+@click.pass_context
+def sources_list(ctx: click.Context, as_json: bool, failing: bool) -> None:
+    """Every source with its state (ok, failing, silent, new, disabled), when it is
+    next due, its current interval, articles in the last day and its last error.
+
+    \b
+    Example:
+        monitor sources list --failing
+    """
+    from monitor.store import Store
+
+    config = _config(ctx)
+    store = Store(config.database)
+    states = _source_states(config, store)
+    store.close()
+    for st in states:
+        if failing and st["state"] != "failing":
+            continue
+        if as_json:
+            click.echo(json.dumps(st, ensure_ascii=False))
+            continue
+        since = (f" since {st['failing_since']}" if st["failing_since"] else
+                 f" since {st['silent_since']}" if st["silent_since"] else "")
+        err = f"\n    last error: {st['last_error']}" if st["last_error"] else ""
+        click.echo(f"{st['name']:<28} {st['kind']:<7} {st['state']}{since}; every "
+                   f"{_duration(st['interval'])}, next due {st['next_due_at'] or '-'}; "
+                   f"{_count(st['articles_last_day'], 'article')} in the last day{err}")
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.3g}{unit}"
+    return f"{seconds:.3g}s"
+
+
+@sources.command("import")
+@click.argument("opml", type=click.Path(path_type=Path))
+@click.option("--interval", default=None,
+              help="Poll interval of the imported sources, e.g. 15m "
+                   "(default: schedule.default_interval).")
+@click.pass_context
+def sources_import(ctx: click.Context, opml: Path, interval: str | None) -> None:
+    """Add the feeds of an OPML file (as exported by any feed reader) to the sources.
+
+    Nested outlines become the source's category. A running daemon picks them up
+    within a minute. Importing the same file again updates, never duplicates.
+
+    \b
+    Example:
+        monitor sources import feeds.opml --interval 30m
+    """
+    from monitor.config import parse_duration
+    from monitor.sources import read_opml
+    from monitor.store import Store
+
+    config = _config(ctx)
+    try:
+        seconds = parse_duration(interval) if interval else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--interval") from None
+    store = Store(config.database)
+    known = {r["url"]: r["name"] for r in store.imported_sources()}
+    rows = read_opml(opml, config, seconds)
+    for row in rows:  # the same feed imported again keeps its name
+        row["name"] = known.get(row["url"], row["name"])
+    added = sum(1 for r in rows if r["url"] not in known)
+    store.import_sources(rows)
+    store.close()
+    click.echo(f"{opml}: {_count(added, 'source')} added, "
+               f"{_count(len(rows) - added, 'source')} updated "
+               f"({sum(1 for r in rows if r['kind'] == 'sitemap')} sitemaps)")
+
+
+@sources.command("export")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Write to this file (default: standard output).")
+@click.pass_context
+def sources_export(ctx: click.Context, output: Path | None) -> None:
+    """Write every source (configured and imported) as an OPML 2.0 file.
+
+    \b
+    Example:
+        monitor sources export -o sources.opml
+    """
+    from monitor.sources import write_opml
+    from monitor.store import Store
+
+    config = _config(ctx)
+    store = Store(config.database)
+    data = write_opml(config, store)
+    store.close()
+    if output:
+        output.write_bytes(data)
+    else:
+        click.echo(data.decode("utf-8"), nl=False)
+
+
+@sources.command("remove")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_context
+def sources_remove(ctx: click.Context, names: tuple[str, ...]) -> None:
+    """Remove imported sources by name (configured ones live in monitor.yaml).
+
+    \b
+    Example:
+        monitor sources remove old-feed
+    """
+    from monitor.store import Store
+
+    config = _config(ctx)
+    store = Store(config.database)
+    n = store.remove_sources(names)
+    store.close()
+    click.echo(f"{_count(n, 'source')} removed")
 
 
 def _add_rules_group() -> None:

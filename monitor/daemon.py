@@ -1,10 +1,12 @@
 """``monitor run`` and ``monitor crawl``: the reactor, the scheduler and the jobs.
 
 One asyncio event loop drives everything: Twisted's ``AsyncioSelectorReactor`` (for
-Scrapy) and APScheduler's :class:`AsyncIOScheduler`. Jobs:
+Scrapy) and APScheduler's :class:`AsyncIOScheduler`. One long-lived crawl
+(:class:`monitor.crawl.runner.CrawlEngine`) polls the sources as the schedule kept in
+the store says they are due (:mod:`monitor.schedule`). APScheduler jobs:
 
-- ``source:<name>``: crawl one source every ``interval`` seconds (with jitter,
-  ``max_instances=1``, ``coalesce=True``, so a slow source never piles up runs);
+- ``sources``: every minute, pick up sources imported or removed meanwhile, and log a
+  one-line summary (polls, new links, stored articles, hits, failures, next poll due);
 - ``deliver``: drain the outbox every ``delivery.interval`` seconds;
 - ``digest``: send each channel's digest when its last one is ``delivery.digest_interval``
   seconds old (the time is kept in the database, so restarts do not postpone it);
@@ -25,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Sequence
 
-from monitor.config import MonitorConfig, SourceConfig
+from monitor.config import MonitorConfig
 from monitor.delivery import build_channels, deliver_pending
 from monitor.store import Store
 
@@ -69,19 +71,16 @@ class _Delivery:
         self.store.close()
 
 
-def _select(config: MonitorConfig, names: Sequence[str]) -> list[SourceConfig]:
-    if names:
-        return [config.source(n) for n in names]
-    return [s for s in config.sources if s.enabled]
-
-
 def crawl_once(config: MonitorConfig, source_names: Sequence[str] = (),
                deliver: bool = True) -> dict:
     """One pass over the sources, then deliver pending alerts (``monitor crawl``).
 
+    The same crawl engine as the daemon, polling each selected source once now.
+
     Args:
         config: validated monitor.yaml.
-        source_names: sources to crawl (default: every enabled source).
+        source_names: sources to crawl, configured or imported (default: every
+            enabled source).
         deliver: drain the outbox (immediate alerts and due digests) after the crawl.
 
     Returns:
@@ -98,18 +97,22 @@ def crawl_once(config: MonitorConfig, source_names: Sequence[str] = (),
     from twisted.internet.defer import Deferred
 
     from monitor.crawl.context import CrawlContext
-    from monitor.crawl.runner import Crawler
+    from monitor.crawl.runner import CrawlEngine
+    from monitor.sources import select_sources
 
-    sources = _select(config, source_names)
+    store = Store(config.database)
+    try:
+        sources = select_sources(config, store, source_names)
+    finally:
+        store.close()
     delivery = _Delivery(config) if deliver else None
-    context = CrawlContext(config)
+    context = CrawlContext(config, sources, one_pass=True)
     result: dict = {"before": context.store.counts()}
 
     async def main() -> None:
         try:
-            await Crawler(context).crawl(sources)
+            await CrawlEngine(context).run()
             loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, context.executor.shutdown, True)
             if delivery is not None:
                 report = await loop.run_in_executor(delivery.executor, delivery.run_once, True)
                 result["delivered"] = report.sent
@@ -132,12 +135,11 @@ def crawl_once(config: MonitorConfig, source_names: Sequence[str] = (),
         failure[0].raiseException()
     store = Store(config.database)
     result.update(store.counts())
-    names = [s.name for s in sources]
+    rows = store.source_rows()
     result["failed_sources"] = {
-        r["name"]: r["last_error"] for r in store.db.query(
-            f"select name, last_error from sources where last_status = 'error' "
-            f"and name in ({','.join('?' * len(names))})", names)} if names else {}
-    result["sources"] = len(names)
+        s.name: rows[s.name]["last_error"] for s in sources
+        if s.name in rows and rows[s.name].get("last_status") == "error"}
+    result["sources"] = len(sources)
     store.close()
     return result
 
@@ -170,23 +172,21 @@ def run_daemon(config: MonitorConfig, rules_poll: float = 2.0) -> int:
 def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str]) -> int:
     from monitor.crawl.runner import install_asyncio_reactor
     install_asyncio_reactor()
-    from apscheduler.events import EVENT_JOB_MAX_INSTANCES
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
     from twisted.internet import reactor
 
     from monitor.crawl.context import CrawlContext
-    from monitor.crawl.runner import Crawler
+    from monitor.crawl.runner import CrawlEngine
 
     delivery = _Delivery(config)
     context = CrawlContext(config)
     loop = asyncio.get_event_loop()
     scheduler = AsyncIOScheduler(event_loop=loop, timezone=timezone.utc)
-    crawler = Crawler(context)
+    engine = CrawlEngine(context)
     now = datetime.now(timezone.utc)
 
     running: set[asyncio.Task] = set()
     stopping = asyncio.Event()
-
     active: set[str] = set()  # names of the jobs running now
 
     def tracked(func):
@@ -207,13 +207,16 @@ def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str]) -> i
                 active.discard(func.__name__)
         return job
 
-    @tracked
-    async def crawl_source(source: SourceConfig) -> None:
-        await crawler.crawl([source])
+    hits_seen = [0]
+
+    def after_run(result) -> None:
         # Alert now rather than at the next tick, without waiting for the delivery (a
         # mail server that is down must not hold up the crawling).
-        if not stopping.is_set() and "deliver" not in active:
+        hits = context.writer.totals["hits"]
+        if hits != hits_seen[0] and not stopping.is_set() and "deliver" not in active:
+            hits_seen[0] = hits
             scheduler.modify_job("deliver", next_run_time=datetime.now(timezone.utc))
+    context.after_run = after_run
 
     @tracked
     async def deliver(digests: bool = False) -> None:
@@ -223,12 +226,26 @@ def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str]) -> i
     async def reload_rules() -> None:
         await loop.run_in_executor(context.executor, context.reload_rules)
 
-    for source in _select(config, ()):
-        scheduler.add_job(crawl_source, "interval", args=[source], id=f"source:{source.name}",
-                          name=f"crawl {source.name}", seconds=source.interval,
-                          jitter=min(source.interval * 0.1, 60.0), max_instances=1,
-                          coalesce=True, misfire_grace_time=max(1, int(source.interval)),
-                          next_run_time=now)
+    last_totals: dict = {}
+
+    @tracked
+    async def sources() -> None:
+        added, removed = await loop.run_in_executor(None, _refresh, context)
+        if added or removed:
+            context.wake()
+            log.info("sources: %d added, %d removed (imported or dropped meanwhile)",
+                     added, removed)
+        totals = dict(context.writer.totals)
+        delta = {k: v - last_totals.get(k, 0) for k, v in totals.items()}
+        last_totals.update(totals)
+        due = context.writer.next_due()
+        log.info("last minute: %d polls (%d failed), %d new links, %d articles stored, "
+                 "%d hits; next poll due %s", delta["polls"], delta["failed"],
+                 delta["new_links"], delta["stored"], delta["hits"],
+                 due.isoformat(timespec="seconds") if due else "never")
+
+    scheduler.add_job(sources, "interval", id="sources", seconds=60, max_instances=1,
+                      coalesce=True, misfire_grace_time=60)
     scheduler.add_job(deliver, "interval", id="deliver", seconds=config.delivery.interval,
                       max_instances=1, coalesce=True, misfire_grace_time=60, next_run_time=now)
     # Each channel's digest goes out when its last one (kept in the database) is
@@ -239,11 +256,13 @@ def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str]) -> i
     scheduler.add_job(reload_rules, "interval", id="rules", seconds=rules_poll,
                       max_instances=1, coalesce=True, misfire_grace_time=60)
 
+    crawl_task: list[asyncio.Future] = []
+
     async def shutdown() -> None:
-        """Stop taking new jobs, let running crawls close, then stop the reactor."""
+        """Stop taking new jobs, let running polls end, then stop the reactor."""
         try:
             scheduler.pause()
-            await crawler.stop(timeout=STOP_TIMEOUT)  # and no crawl starts from now on
+            await engine.stop(timeout=STOP_TIMEOUT)
             if running:
                 done, pending = await asyncio.wait(set(running), timeout=STOP_TIMEOUT)
                 for task in pending:
@@ -252,8 +271,9 @@ def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str]) -> i
                     task.cancel()
                 if pending:
                     await asyncio.wait(pending, timeout=5)
+            if crawl_task:
+                await asyncio.wait(crawl_task, timeout=STOP_TIMEOUT)
             scheduler.shutdown(wait=False)
-            await loop.run_in_executor(None, context.executor.shutdown, True)
         except Exception:
             log.exception("error while stopping")
         finally:
@@ -261,13 +281,14 @@ def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str]) -> i
 
     def request_stop(signame: str) -> None:
         if stopping.is_set():
-            log.warning("%s again: cancelling the running crawls now", signame)
+            log.warning("%s again: cutting the running polls short now", signame)
+            engine.kill()
             for task in list(running):
                 task.cancel()
             return
         stopping.set()
         delivery.stop.set()
-        log.info("%s received: stopping, waiting for running crawls to close", signame)
+        log.info("%s received: stopping, waiting for running polls to end", signame)
         asyncio.ensure_future(shutdown())
 
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -275,18 +296,18 @@ def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str]) -> i
     if early:
         reactor.callWhenRunning(request_stop, early[0])
 
-    def skipped(event) -> None:
-        # APScheduler's own warning names the wrapper; say which source was slow
-        if event.job_id.startswith("source:"):
-            log.warning("source %s: previous crawl still running, this run skipped",
-                        event.job_id.split(":", 1)[1])
-    scheduler.add_listener(skipped, EVENT_JOB_MAX_INSTANCES)
     logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
-    n_sources, n_watches = len(_select(config, ())), len(context.watches)
-    log.info("monitor running: %d source%s, %d watch%s, channels %s, database %s",
-             n_sources, "" if n_sources == 1 else "s", n_watches,
-             "" if n_watches == 1 else "es", ", ".join(delivery.channels), config.database)
-    reactor.callWhenRunning(scheduler.start)
+    n_sources, n_watches = len(context.sources), len(context.watches)
+    first = context.writer.next_due()
+    log.info("monitor running: %d source%s, %d watch%s, channels %s, database %s; "
+             "first poll due %s", n_sources, "" if n_sources == 1 else "s", n_watches,
+             "" if n_watches == 1 else "es", ", ".join(delivery.channels), config.database,
+             first.isoformat(timespec="seconds") if first else "never (no sources)")
+
+    def start() -> None:
+        scheduler.start()
+        crawl_task.append(asyncio.ensure_future(engine.run()))
+    reactor.callWhenRunning(start)
     # Our own SIGINT/SIGTERM handlers (above): a second signal while stopping is ignored
     # instead of stopping a reactor that is already stopping.
     reactor.run(installSignalHandlers=False)
@@ -296,3 +317,9 @@ def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str]) -> i
     delivery.close()
     log.info("monitor stopped")
     return 0
+
+
+def _refresh(context) -> tuple[int, int]:
+    """Pick up imported sources on a thread with its own connection (the reactor
+    thread's is busy with reads)."""
+    return context.refresh_sources()

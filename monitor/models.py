@@ -27,6 +27,8 @@ class Page:
             if any; used as a fallback headline.
         feed_published: the entry date given by the feed or sitemap, timezone-aware, if any.
         path: the file path for replayed pages, else None.
+        fetched_at: when the crawl side received the page (aware UTC), None for replay.
+        run_id: the poll (:class:`monitor.records.PollTask`) that fetched it, or None.
     """
 
     url: str
@@ -37,6 +39,8 @@ class Page:
     feed_title: str | None = None
     feed_published: datetime | None = None
     path: str | None = None
+    fetched_at: datetime | None = None
+    run_id: int | None = None
 
 
 @dataclass

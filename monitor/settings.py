@@ -21,7 +21,7 @@ ITEM_PIPELINES = {"monitor.crawl.pipeline.CorePipeline": 300}
 
 USER_AGENT = "news-monitor/0.1 (+https://github.com/news-monitor)"
 ROBOTSTXT_OBEY = True
-CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS = 32
 CONCURRENT_REQUESTS_PER_DOMAIN = 2
 DOWNLOAD_DELAY = 0.25
 DOWNLOAD_TIMEOUT = 20
@@ -29,6 +29,21 @@ AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 0.5
 AUTOTHROTTLE_MAX_DELAY = 30
 RETRY_TIMES = 1
+# 429 and 503 are not retried at once: their Retry-After holds the whole host instead.
+RETRY_HTTP_CODES = [500, 502, 504, 522, 524, 408]
+# One crawl stays open for the life of the daemon: the store is the seen-URL filter,
+# so Scrapy's in-memory fingerprint set (which would grow for ever) is off.
+DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"
+# Hand requests to the least busy host first, so one slow host never fills every slot.
+SCHEDULER_PRIORITY_QUEUE = "scrapy.pqueues.DownloaderAwarePriorityQueue"
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "monitor.crawl.middlewares.ExpiringRobotsTxtMiddleware": 100,
+    "monitor.crawl.middlewares.HostHoldMiddleware": 50,
+}
+ROBOTSTXT_MAX_AGE = 86400
+# Scrapy's periodic "Crawled N pages" lines mean little in a crawl that never ends.
+LOGSTATS_INTERVAL = 0
 # Sitemaps may be large; article pages have their own cap (extraction.max_page_bytes).
 DOWNLOAD_MAXSIZE = 50 * 1024 * 1024
 COOKIES_ENABLED = False

@@ -118,6 +118,22 @@ def m003_story_minhash(db: sqlite_utils.Database) -> None:
                        [dedup.to_bytes(sig), story_id])
 
 
+@migrations()
+def m004_schedule(db: sqlite_utils.Database) -> None:
+    """The poll schedule lives in ``sources`` (next due time, adaptive interval, failures
+    in a row, last new item; see :mod:`monitor.schedule`), sources imported from OPML
+    are rows with ``origin`` 'opml', and ``host_holds`` keeps Retry-After holds."""
+    for column, kind in (("origin", str), ("title", str), ("category", str),
+                         ("enabled", int), ("interval", float), ("min_interval", float),
+                         ("max_interval", float), ("max_articles", int),
+                         ("next_due_at", str), ("failures", int), ("failing_since", str),
+                         ("last_polled_at", str), ("last_ok_at", str), ("last_new_at", str)):
+        db["sources"].add_column(column, kind)
+    db.execute("update sources set origin = 'config' where origin is null")
+    db["host_holds"].create({"host": str, "until": str}, pk="host")
+    db["articles"].create_index(["source", "fetched_at"])
+
+
 #: Outcomes that may change when the page is fetched again (a breaking-news stub grows,
 #: a 503 or 429 passes): such pages are fetched again after a backoff, a few times.
 RETRY_BASE = 1800.0
@@ -264,10 +280,171 @@ class Store:
     # -- sources and fetch state -------------------------------------------------------
 
     def sync_sources(self, sources: Iterable) -> None:
-        """Record the configured sources (name, kind, url), keeping their crawl history."""
+        """Record the configured sources (name, kind, url and schedule limits), keeping
+        their crawl history and schedule; one transaction for all of them.
+
+        Args:
+            sources: :class:`monitor.config.SourceConfig` objects from monitor.yaml.
+
+        Raises:
+            ConfigError: a source of monitor.yaml has the name of a source imported
+                from OPML (rename one of them).
+        """
+        rows = [(s.name, s.kind, s.url, s.interval, s.min_interval_s, s.max_interval_s,
+                 s.max_articles, int(s.enabled)) for s in sources]
+        names = [r[0] for r in rows]
+        clash = []
+        for i in range(0, len(names), 500):
+            chunk = names[i:i + 500]
+            clash += [r[0] for r in self.db.execute(
+                f"select name from sources where origin = 'opml' and name in "
+                f"({','.join('?' * len(chunk))})", chunk)]
+        if clash:
+            raise ConfigError(f"source {clash[0]!r} is in monitor.yaml and was also "
+                              f"imported from OPML: rename one (monitor sources remove "
+                              f"{clash[0]} drops the imported one)")
+        with self._write():
+            self.db.conn.executemany(
+                "insert into sources (name, kind, url, origin, interval, min_interval, "
+                "max_interval, max_articles, enabled) values (?, ?, ?, 'config', ?, ?, ?, ?, ?) "
+                "on conflict(name) do update set kind = excluded.kind, url = excluded.url, "
+                "origin = 'config', min_interval = excluded.min_interval, "
+                "max_interval = excluded.max_interval, max_articles = excluded.max_articles, "
+                "enabled = excluded.enabled, interval = case when sources.interval is null "
+                "or sources.url != excluded.url then excluded.interval else min(max("
+                "sources.interval, excluded.min_interval), excluded.max_interval) end",
+                rows)
+
+    def import_sources(self, sources: Iterable[dict]) -> int:
+        """Add or update sources imported from an OPML file (``origin`` 'opml').
+
+        Args:
+            sources: dicts with name, kind, url, title, category, interval,
+                min_interval, max_interval, max_articles (seconds for the intervals).
+
+        Returns:
+            How many rows were added or updated.
+        """
+        rows = [(s["name"], s["kind"], s["url"], s.get("title"), s.get("category"),
+                 s["interval"], s["min_interval"], s["max_interval"], s["max_articles"])
+                for s in sources]
+        with self._write():
+            self.db.conn.executemany(
+                "insert into sources (name, kind, url, origin, title, category, interval, "
+                "min_interval, max_interval, max_articles, enabled) "
+                "values (?, ?, ?, 'opml', ?, ?, ?, ?, ?, ?, 1) "
+                "on conflict(name) do update set kind = excluded.kind, url = excluded.url, "
+                "title = excluded.title, category = excluded.category, "
+                "min_interval = excluded.min_interval, max_interval = excluded.max_interval, "
+                "max_articles = excluded.max_articles", rows)
+        return len(rows)
+
+    def remove_sources(self, names: Iterable[str]) -> int:
+        """Delete imported (OPML) sources by name; configured ones stay.
+
+        Returns:
+            How many were removed.
+        """
+        names = list(names)
+        with self._write():
+            cur = self.db.conn.executemany(
+                "delete from sources where origin = 'opml' and name = ?",
+                [(n,) for n in names])
+        return cur.rowcount
+
+    def imported_sources(self) -> list[dict]:
+        """Returns: the OPML-imported source rows (dicts of the ``sources`` columns),
+        ordered by name."""
+        return list(self.db.query(
+            "select * from sources where origin = 'opml' order by name"))
+
+    def source_rows(self) -> dict[str, dict]:
+        """Returns: every ``sources`` row by name (history and schedule)."""
+        return {r["name"]: r for r in self.db.query("select * from sources")}
+
+    def schedule_states(self, sources: Iterable) -> list:
+        """The schedule state of each given source, from its row (a source never
+        polled has ``next_due_at`` None and its configured interval).
+
+        Args:
+            sources: SourceConfig objects.
+
+        Returns:
+            :class:`monitor.schedule.SourceState` objects, in the order given.
+        """
+        from monitor.schedule import SourceState
+
+        rows = self.source_rows()
+        out = []
         for s in sources:
-            self.db["sources"].upsert({"name": s.name, "kind": s.kind, "url": s.url},
-                                      pk="name")
+            r = rows.get(s.name, {})
+            interval = r.get("interval") or s.interval
+            out.append(SourceState(
+                name=s.name, url=s.url,
+                interval=min(max(interval, s.min_interval_s), s.max_interval_s),
+                min_interval=s.min_interval_s, max_interval=s.max_interval_s,
+                next_due_at=parse_iso(r.get("next_due_at")),
+                failures=r.get("failures") or 0,
+                failing_since=parse_iso(r.get("failing_since")),
+                last_polled_at=parse_iso(r.get("last_polled_at")),
+                last_ok_at=parse_iso(r.get("last_ok_at")),
+                last_new_at=parse_iso(r.get("last_new_at")),
+                last_error=r.get("last_error")))
+        return out
+
+    def save_schedule(self, states: Iterable, holds: dict | None = None) -> None:
+        """Write schedule states (and host holds) back, in one transaction.
+
+        Args:
+            states: :class:`monitor.schedule.SourceState` objects.
+            holds: host -> held-until datetime; replaces the stored holds when given.
+
+        Raises:
+            sqlite3.OperationalError: the database stayed locked (or full) past the
+                busy timeout; nothing was written, call again later.
+        """
+        rows = [(s.interval, iso(s.next_due_at), s.failures, iso(s.failing_since),
+                 iso(s.last_polled_at), iso(s.last_ok_at), iso(s.last_new_at),
+                 iso(s.last_polled_at), "error" if s.failures else "ok", s.last_error,
+                 s.name) for s in states]
+        with self._write():
+            self.db.conn.executemany(
+                "update sources set interval = ?, next_due_at = ?, failures = ?, "
+                "failing_since = ?, last_polled_at = ?, last_ok_at = ?, last_new_at = ?, "
+                "last_crawl_at = coalesce(?, last_crawl_at), last_status = ?, "
+                "last_error = ? where name = ?", rows)
+            if holds is not None:
+                self.db.execute("delete from host_holds")
+                self.db.conn.executemany(
+                    "insert into host_holds (host, until) values (?, ?)",
+                    [(h, iso(u)) for h, u in holds.items()])
+
+    def host_holds(self) -> dict[str, datetime]:
+        """Returns: host -> held until (Retry-After), for holds not yet over."""
+        now = utcnow()
+        out = {}
+        for host, until in self.db.execute("select host, until from host_holds"):
+            when = parse_iso(until)
+            if when and when > now:
+                out[host] = when
+        return out
+
+    def save_fetch_states(self, validators: Iterable[tuple[str, str | None, str | None]]
+                          ) -> None:
+        """Remember several documents' validators (url, etag, last_modified) at once."""
+        now = iso(utcnow())
+        with self._write():
+            self.db.conn.executemany(
+                "insert into fetch_state (url, etag, last_modified, checked_at) "
+                "values (?, ?, ?, ?) on conflict(url) do update set etag = excluded.etag, "
+                "last_modified = excluded.last_modified, checked_at = excluded.checked_at",
+                [(u, e, m, now) for u, e, m in validators])
+
+    def articles_since(self, since: datetime) -> dict[str, int]:
+        """Returns: source name -> articles stored since ``since``."""
+        return {r[0]: r[1] for r in self.db.execute(
+            "select source, count(*) from articles where fetched_at >= ? group by source",
+            [iso(since)])}
 
     def record_crawl(self, source: str, ok: bool, error: str | None = None) -> None:
         """Record the end of one crawl of ``source``: status ok or error, with the error text."""

@@ -2,4 +2,5 @@
 
 - ``feeds``: RSS 0.9x/1.0/2.0 and Atom feeds, parsed with feedparser.
 - ``sitemaps``: XML sitemaps, sitemap indexes, robots.txt and Google News sitemaps.
+- ``sources``: both kinds, fed from the schedule (the crawl of ``monitor run``).
 """

@@ -11,8 +11,8 @@ from urllib.parse import urljoin
 import feedparser
 import scrapy
 
-from monitor.config import SourceConfig
 from monitor.crawl.spider import SourceSpiderMixin
+from monitor.documents import document_kind, wrong_kind_message
 
 log = logging.getLogger(__name__)
 
@@ -68,36 +68,40 @@ def feed_entries(body: bytes, url: str, content_type: str = "") -> tuple[list[tu
     return entries, None
 
 
-class FeedSpider(SourceSpiderMixin, scrapy.Spider):
-    """Fetch each feed source, then every new article it links to.
+class FeedDocuments:
+    """Reading feed documents (mixed into the spiders that poll feeds)."""
+
+    async def parse_feed(self, response, run):
+        """Parse a feed with feedparser (on a worker thread: a large feed takes 50-150 ms,
+        which would stall every download in the reactor thread) and request the new
+        articles it lists. A document that is not a feed fails the poll with what it is
+        and what to change."""
+        source = run.task.source
+        content_type = response.headers.get("Content-Type", b"").decode("latin-1")
+        loop = asyncio.get_running_loop()
+        entries, problem = await loop.run_in_executor(
+            None, feed_entries, response.body, response.url, content_type)
+        if not entries:
+            kind = document_kind(response.body)
+            if problem or kind not in ("rss", "atom", "rdf"):
+                self.fail(run, response.url, wrong_kind_message("feed", response.body,
+                                                                response.url))
+                return
+            log.info("source %s: feed %s lists no articles", source, response.url)
+        for url, title, published in self.new_links(run, entries):
+            yield self.article_request(run, url, title, published)
+
+
+class FeedSpider(FeedDocuments, SourceSpiderMixin, scrapy.Spider):
+    """Poll each feed source once, then every new article it links to.
 
     Run: ``scrapy crawl feeds`` (all feed sources of monitor.yaml) or
     ``scrapy crawl feeds -a sources=bbc-world``.
     """
 
     name = "feeds"
-    kind = "feed"
+    kinds = ("feed",)
 
-    async def start(self):
-        for source in self.sources:
-            yield self.source_request(source, source.url, self.parse_feed)
-
-    async def parse_feed(self, response, source: SourceConfig):
-        """Parse a feed with feedparser (on a worker thread: a large feed takes 50-150 ms,
-        which would stall every download in the reactor thread) and request the new
-        articles it lists."""
-        if self.not_modified(response, source):
-            return
-        content_type = response.headers.get("Content-Type", b"").decode("latin-1")
-        loop = asyncio.get_running_loop()
-        entries, problem = await loop.run_in_executor(
-            None, feed_entries, response.body, response.url, content_type)
-        if problem:
-            log.error("source %s: %s is not a readable feed: %s", source.name,
-                      response.url, problem)
-            self._failed[source.name] = f"{response.url}: not a readable feed: {problem}"
-            return
-        if not entries:
-            log.info("source %s: feed %s lists no articles", source.name, response.url)
-        for url, title, published in self.new_links(source, entries):
-            yield self.article_request(source, url, title, published)
+    async def parse_document(self, response, run):
+        async for request in self.parse_feed(response, run):
+            yield request

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import gzip
 import logging
 from datetime import datetime, timezone
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
-from scrapy.spiders import SitemapSpider
+import scrapy
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
-from monitor.config import SourceConfig
 from monitor.crawl.spider import SourceSpiderMixin
+from monitor.documents import UnpackError, gunzip_capped, wrong_kind_message
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +27,7 @@ def _lastmod(text: str | None) -> datetime | None:
 
 
 def _text_sitemap(body: bytes) -> list[tuple]:
-    """The URLs of a plain-text sitemap (one absolute URL a line, optionally gzipped)."""
-    if body[:2] == b"\x1f\x8b":
-        try:
-            body = gzip.decompress(body)
-        except OSError:
-            return []
+    """The URLs of a plain-text sitemap (one absolute URL a line; already unpacked)."""
     if not body.lstrip()[:4].lower() == b"http":
         return []
     lines = [line.strip() for line in body.decode("utf-8", "replace").splitlines() if line.strip()]
@@ -71,49 +65,61 @@ def sitemap_entries(body: bytes, url: str) -> tuple[str | None, list[tuple]]:
     return sitemap.type, entries
 
 
-class NewsSitemapSpider(SourceSpiderMixin, SitemapSpider):
-    """Fetch each sitemap source (a urlset, a sitemap index, a plain-text sitemap or a
-    robots.txt) and the new articles it lists, newest ``lastmod`` first.
+class SitemapDocuments:
+    """Reading sitemap documents (mixed into the spiders that poll sitemaps)."""
 
-    Uses Scrapy's sitemap machinery (``Sitemap``, gzip handling, robots.txt discovery).
+    async def parse_sitemap(self, response, run):
+        """Follow robots.txt and sitemap indexes; request new article URLs of a urlset.
+
+        The document is parsed on a worker thread: a news sitemap can list tens of
+        thousands of URLs, and parsing it in the reactor thread would stall downloads. A
+        gzip document is unpacked with a cap (``DOWNLOAD_MAXSIZE``); one that is
+        truncated, corrupt or over the cap, a robots.txt that names no sitemap, and a
+        document of another kind each fail the poll with a message saying so.
+        """
+        source = run.task.source
+        if urlsplit(response.url).path.endswith("/robots.txt"):
+            urls = list(sitemap_urls_from_robots(response.body, base_url=response.url))
+            if not urls:
+                self.fail(run, response.url, "names no sitemap (no Sitemap: line): give "
+                          "the sitemap's URL as the source's url")
+            for url in urls:
+                yield self.document_request(run, url)
+            return
+        body = response.body
+        if body[:2] == b"\x1f\x8b":
+            cap = response.meta.get("download_maxsize") or self.settings.getint(
+                "DOWNLOAD_MAXSIZE", 50 * 1024 * 1024)
+            try:
+                body = gunzip_capped(body, cap)
+            except UnpackError as exc:
+                self.fail(run, response.url, f"cannot be read: {exc}")
+                return
+        loop = asyncio.get_running_loop()
+        kind, entries = await loop.run_in_executor(None, sitemap_entries, body, response.url)
+        if kind is None:
+            self.fail(run, response.url, wrong_kind_message("sitemap", body, response.url))
+        elif kind == "sitemapindex":
+            # newest child sitemaps first; news sites list months of archives
+            for url, _, _ in entries[:5]:
+                yield self.document_request(run, url)
+        else:
+            for url, title, published in self.new_links(run, entries):
+                yield self.article_request(run, url, title, published)
+
+
+class NewsSitemapSpider(SitemapDocuments, SourceSpiderMixin, scrapy.Spider):
+    """Poll each sitemap source (a urlset, a sitemap index, a plain-text sitemap or a
+    robots.txt) once, and the new articles it lists, newest ``lastmod`` first.
+
     ``lastmod`` serves as the fallback publication date when the page gives none.
 
     Run: ``scrapy crawl sitemaps`` or ``scrapy crawl sitemaps -a sources=NAME``.
     """
 
     name = "sitemaps"
-    kind = "sitemap"
-    sitemap_urls = ()
+    kinds = ("sitemap",)
 
-    async def start(self):
-        for source in self.sources:
-            yield self.source_request(source, source.url, self.parse_sitemap)
-
-    async def parse_sitemap(self, response, source: SourceConfig):
-        """Follow robots.txt and sitemap indexes; request new article URLs of a urlset.
-
-        The document is parsed on a worker thread: a news sitemap can list tens of
-        thousands of URLs, and parsing it in the reactor thread would stall downloads.
-        """
-        if self.not_modified(response, source):
-            return
-        if response.url.endswith("/robots.txt"):
-            for url in sitemap_urls_from_robots(response.body, base_url=response.url):
-                if request := self.source_request(source, url, self.parse_sitemap):
-                    yield request
-            return
-        body = self._get_sitemap_body(response)
-        loop = asyncio.get_running_loop()
-        kind, entries = await loop.run_in_executor(
-            None, sitemap_entries, body if body is not None else response.body, response.url)
-        if kind is None:
-            log.error("source %s: %s is not a readable sitemap", source.name, response.url)
-            self._failed[source.name] = f"{response.url}: not a readable sitemap"
-        elif kind == "sitemapindex":
-            # newest child sitemaps first; news sites list months of archives
-            for url, _, _ in entries[:5]:
-                if request := self.source_request(source, url, self.parse_sitemap):
-                    yield request
-        else:
-            for url, title, published in self.new_links(source, entries):
-                yield self.article_request(source, url, title, published)
+    async def parse_document(self, response, run):
+        async for request in self.parse_sitemap(response, run):
+            yield request

@@ -410,12 +410,16 @@ class HttpRequest:
         path: the request target as sent (path plus query string).
         headers: the request headers (:class:`Headers`: look-ups ignore case).
         body: the request body (empty for GET/HEAD).
+        at: when it arrived (``time.time()``, seconds).
+        host: the Host header as sent (names a virtual host on one server).
     """
 
     method: str
     path: str
     headers: Headers
     body: bytes = b""
+    at: float = 0.0
+    host: str = ""
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -445,7 +449,8 @@ class _BaseHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def _record(self, body: bytes = b"") -> HttpRequest:
-        req = HttpRequest(self.command, self.path, Headers(self.headers.items()), body)
+        req = HttpRequest(self.command, self.path, Headers(self.headers.items()), body,
+                          time.time(), self.headers.get("Host", ""))
         self.server.owner._requests.append(req)
         return req
 

@@ -160,7 +160,7 @@ def test_failing_sources_are_logged_by_name_and_the_others_go_on(tmp_path, site)
 
     status = monitor_cmd("-c", str(cfg), "status")
     assert status.returncode == 0
-    assert "refused" in status.stdout and "error" in status.stdout
+    assert "refused" in status.stdout and "failing" in status.stdout
 
 
 def test_scrapy_list_and_scrapy_crawl_work_from_the_repo_root(tmp_path, site):
@@ -176,7 +176,7 @@ def test_scrapy_list_and_scrapy_crawl_work_from_the_repo_root(tmp_path, site):
                        sources=[{"name": "local", "kind": "feed", "url": site.url("/feed.xml")}])
     listed = subprocess.run([sys.executable, "-m", "scrapy", "list"], cwd=REPO,
                             capture_output=True, text=True, timeout=60)
-    assert listed.stdout.split() == ["feeds", "sitemaps"]
+    assert listed.stdout.split() == ["feeds", "sitemaps", "sources"]
     crawl = subprocess.run([sys.executable, "-m", "scrapy", "crawl", "feeds", "-s",
                             f"MONITOR_CONFIG={cfg}"], cwd=REPO, capture_output=True,
                            text=True, timeout=120)

@@ -14,10 +14,12 @@ from scrapy.utils.test import get_crawler
 
 from monitor.config import MonitorConfig, SourceConfig
 from monitor.crawl.context import CrawlContext
+from monitor.crawl.spider import Run
 from monitor.models import Page
+from monitor.records import PollTask
 from spiders.feeds import FeedSpider
 from spiders.sitemaps import NewsSitemapSpider
-from tests.conftest import CORPUS, RULES
+from tests.conftest import CORPUS, RULES, write_config
 
 RSS2 = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>W</title>
 <item><title>Old</title><link>https://news.test/old</link><pubDate>Mon, 17 Jun 2024 10:00:00 GMT</pubDate></item>
@@ -57,14 +59,25 @@ def context(tmp_path):
     config = MonitorConfig(path=tmp_path / "monitor.yaml", database=tmp_path / "m.db",
                            rules=RULES)
     ctx = CrawlContext(config)
+    ctx.finished = []
+    ctx.finish_run = ctx.finished.append        # the RunResults the writer would get
+    ctx.links_written = []
+    ctx.write_link = lambda outcome, done: (ctx.links_written.append(outcome), done())
     yield ctx
     ctx.close()
 
 
 def _spider(cls, context, **source):
-    src = SourceConfig(**{"name": "test", "kind": cls.kind, "url": "https://news.test/x",
+    kind = cls.kinds[0]
+    src = SourceConfig(**{"name": "test", "kind": kind, "url": "https://news.test/x",
                           **source})
-    return cls.from_crawler(get_crawler(cls), sources=[src], context=context), src
+    spider = cls.from_crawler(get_crawler(cls), context=context)
+    task = PollTask(1, src.name, src.kind, src.url, src.max_articles,
+                    datetime.now(timezone.utc))
+    run = Run(task, datetime.now(timezone.utc))
+    spider._runs[1] = run
+    run.pending = 1          # its source document, ended by the callback
+    return spider, run
 
 
 def _collect(results) -> list:
@@ -87,14 +100,14 @@ def _urls(results) -> list[str]:
     (ATOM, ["https://news.test/atom-a"]),
 ])
 def test_feed_formats_yield_article_requests_newest_first(context, body, expected):
-    spider, src = _spider(FeedSpider, context)
+    spider, run = _spider(FeedSpider, context)
     response = XmlResponse("https://news.test/feed.xml", body=body)
-    assert _urls(spider.parse_feed(response, source=src)) == expected
+    assert _urls(spider.parse_feed(response, run)) == expected
 
 
 def test_feed_request_carries_title_and_date_to_the_page(context):
-    spider, src = _spider(FeedSpider, context)
-    request = _collect(spider.parse_feed(XmlResponse("https://news.test/f", body=RSS2), source=src))[0]
+    spider, run = _spider(FeedSpider, context)
+    request = _collect(spider.parse_feed(XmlResponse("https://news.test/f", body=RSS2), run))[0]
     assert request.cb_kwargs["feed_title"] == "New"
     assert request.cb_kwargs["feed_published"] == datetime(2024, 6, 19, 10, tzinfo=timezone.utc)
     assert request.meta["download_maxsize"] == context.config.extraction.max_page_bytes
@@ -102,54 +115,97 @@ def test_feed_request_carries_title_and_date_to_the_page(context):
 
 def test_seen_urls_are_skipped_and_max_articles_holds(context):
     context.store.record_page("https://news.test/new", "test", "stored")
-    spider, src = _spider(FeedSpider, context, max_articles=1)
-    assert _urls(spider.parse_feed(XmlResponse("https://news.test/f", body=RSS2),
-                                   source=src)) == ["https://news.test/old"]
+    spider, run = _spider(FeedSpider, context, max_articles=1)
+    assert _urls(spider.parse_feed(XmlResponse("https://news.test/f", body=RSS2), run)) == ["https://news.test/old"]
 
 
-def _close(spider, context, reason="finished"):
-    spider.closed(reason)
-    context.executor.submit(lambda: None).result()   # the writes queued on the core thread
+def _result(context):
+    [result] = context.finished
+    return result
+
+
+def _write(context, result):
+    """What the writer does with a finished poll (validators, schedule)."""
+    return context.executor.submit(context.writer.finish_run, result).result()
+
+
+def _finish_articles(spider, run, requests, ok=True):
+    for request in requests:          # each article page written (or not)
+        run.pages += 1
+        run.pending += 1
+        spider.page_written(run.task.run_id, ok)
+        spider._end(run)
 
 
 def test_not_modified_feed_yields_nothing_and_validators_are_kept(context):
-    spider, src = _spider(FeedSpider, context)
+    for url in ("https://news.test/new", "https://news.test/old", "https://news.test/rel"):
+        context.store.record_page(url, "test", "stored")
+    spider, run = _spider(FeedSpider, context)
     fresh = XmlResponse("https://news.test/f", body=RSS2, headers={"ETag": '"v7"'})
-    _collect(spider.parse_feed(fresh, source=src))
-    _close(spider, context)
+    assert _collect(spider._document(fresh, run)) == []
+    result = _result(context)
+    assert result.ok and result.complete and result.new_links == 0
+    assert result.validators == (("https://news.test/f", '"v7"', None),)
+    _write(context, result)
     assert context.store.fetch_state("https://news.test/f")["etag"] == '"v7"'
-    req = spider.source_request(src, "https://news.test/f", spider.parse_feed)
+    spider2, run2 = _spider(FeedSpider, context)
+    run2.pending = 0                        # document_request counts it
+    req = spider2.document_request(run2, "https://news.test/f")
     assert req.headers.get("If-None-Match") == b'"v7"'
-    assert _collect(spider.parse_feed(XmlResponse("https://news.test/f", status=304, body=b""),
-                                  source=src)) == []
+    assert _collect(spider2._document(XmlResponse("https://news.test/f", status=304, body=b"",
+                                                  request=req), run2)) == []
+    assert context.finished[-1].not_modified
+
+
+def test_new_links_make_a_complete_poll_once_every_page_is_written(context):
+    spider, run = _spider(FeedSpider, context)
+    fresh = XmlResponse("https://news.test/f", body=RSS2, headers={"ETag": '"v7"'})
+    requests = _collect(spider._document(fresh, run))
+    assert context.finished == []            # three pages still to come
+    _finish_articles(spider, run, requests)
+    result = _result(context)
+    assert result.ok and result.complete and (result.new_links, result.pages) == (3, 3)
 
 
 def test_validators_are_not_kept_when_links_are_left_for_later(context):
-    spider, src = _spider(FeedSpider, context, max_articles=1)
+    context.store.save_fetch_state("https://news.test/f", '"old"', None)
+    spider, run = _spider(FeedSpider, context, max_articles=1)
     fresh = XmlResponse("https://news.test/f", body=RSS2, headers={"ETag": '"v8"'})
-    assert len(_urls(spider.parse_feed(fresh, source=src))) == 1
-    _close(spider, context)
+    requests = _collect(spider._document(fresh, run))
+    assert len(requests) == 1
+    _finish_articles(spider, run, requests)
+    result = _result(context)
+    assert result.ok and not result.complete
+    _write(context, result)
     # two links wait: the next GET must be unconditional, or they would never be seen
     assert context.store.fetch_state("https://news.test/f")["etag"] is None
-    again = _spider(FeedSpider, context)[0].source_request(src, "https://news.test/f", None)
-    assert "If-None-Match" not in again.headers
+
+
+def test_a_page_the_store_could_not_take_keeps_the_poll_incomplete(context):
+    spider, run = _spider(FeedSpider, context)
+    fresh = XmlResponse("https://news.test/f", body=RSS2, headers={"ETag": '"v1"'})
+    requests = _collect(spider._document(fresh, run))
+    _finish_articles(spider, run, requests, ok=False)
+    assert not _result(context).complete
 
 
 def test_validators_are_not_kept_after_a_transient_article_failure(context):
     from scrapy.spidermiddlewares.httperror import HttpError
     from twisted.python.failure import Failure
 
-    spider, src = _spider(FeedSpider, context)
+    spider, run = _spider(FeedSpider, context)
     fresh = XmlResponse("https://news.test/f", body=RSS2, headers={"ETag": '"v9"'})
-    [first, *_] = [r for r in _collect(spider.parse_feed(fresh, source=src))]
+    [first, *rest] = [r for r in _collect(spider._document(fresh, run))]
     unavailable = HtmlResponse(first.url, status=503, body=b"", request=first)
     failure = Failure(HttpError(unavailable))
     failure.request = first
     spider.article_failed(failure)
-    _close(spider, context)
-    assert context.store.fetch_state("https://news.test/f")["etag"] is None
+    _finish_articles(spider, run, rest)
+    assert not _result(context).complete
+    [outcome] = context.links_written
+    assert (outcome.reason, outcome.detail, outcome.transient) == ("http-error", "HTTP 503", True)
+    context.writer.write_link(outcome)
     row = next(context.store.db.query("select * from pages where url = ?", [first.url]))
-    assert (row["reason"], row["detail"]) == ("http-error", "HTTP 503")
     assert row["retry_at"] is not None                 # fetched again later
     assert first.url not in context.store.unseen([first.url])   # but not right now
 
@@ -158,77 +214,116 @@ def test_a_404_article_is_final(context):
     from scrapy.spidermiddlewares.httperror import HttpError
     from twisted.python.failure import Failure
 
-    spider, src = _spider(FeedSpider, context)
-    request = Request("https://news.test/gone", meta={"source": "test"})
+    spider, run = _spider(FeedSpider, context)
+    run.pending += 1
+    request = Request("https://news.test/gone", meta={"source": "test", "run_id": 1})
     failure = Failure(HttpError(HtmlResponse(request.url, status=404, body=b"",
                                              request=request)))
     failure.request = request
     spider.article_failed(failure)
-    _close(spider, context)
+    [outcome] = context.links_written
+    assert not outcome.transient
+    context.writer.write_link(outcome)
     row = next(context.store.db.query("select * from pages where url = ?", [request.url]))
     assert row["retry_at"] is None and row["reason"] == "http-error"
 
 
 def test_redirected_links_are_recorded_as_seen(context):
-    spider, _ = _spider(FeedSpider, context)
+    spider, run = _spider(FeedSpider, context)
+    run.pending += 1
     request = Request("https://news.test/final", meta={
-        "source": "test", "redirect_urls": ["https://feedproxy.test/abc"]})
+        "source": "test", "run_id": 1, "redirect_urls": ["https://feedproxy.test/abc"]})
     response = HtmlResponse("https://news.test/final", body=b"<html></html>", request=request)
-    _collect(spider.parse_article(response, source="test", feed_title=None,
-                                  feed_published=None))
-    _close(spider, context)
+    _collect(spider.parse_article(response, run, feed_title=None, feed_published=None))
+    for outcome in context.links_written:
+        context.writer.write_link(outcome)
     assert context.store.unseen(["https://feedproxy.test/abc"]) == set()
 
 
-def test_a_source_of_the_other_kind_is_refused(context):
+def test_a_source_of_the_other_kind_is_refused(tmp_path):
     from monitor.errors import ConfigError
 
-    src = SourceConfig(name="sm", kind="sitemap", url="https://news.test/sm.xml")
+    config = write_config(tmp_path / "monitor.yaml", sources=[
+        {"name": "sm", "kind": "sitemap", "url": "https://news.test/sm.xml"}])
+    crawler = get_crawler(FeedSpider, {"MONITOR_CONFIG": str(config)})
     with pytest.raises(ConfigError, match="'sm' is a sitemap, not a feed"):
-        FeedSpider.from_crawler(get_crawler(FeedSpider), sources=[src], context=context)
+        FeedSpider.from_crawler(crawler, sources="sm")
 
 
-def test_html_instead_of_a_feed_is_a_source_error(context):
-    spider, src = _spider(FeedSpider, context)
-    page = HtmlResponse("https://news.test/f", body=b"<html><body><p>Oops <b>not a feed</p>")
-    assert _urls(spider.parse_feed(page, source=src)) == []
-    assert "not a readable feed" in spider._failed["test"]
+@pytest.mark.parametrize("body,expected", [
+    (b"<html><head><link rel='alternate' type='application/rss+xml' href='/rss.xml'>"
+     b"</head><body><p>Oops <b>not a feed</p>",
+     "is an HTML page, not a feed: its feed is announced at https://news.test/rss.xml"),
+    (URLSET, "is an XML sitemap (urlset), not a feed: set kind: sitemap"),
+    (INDEX, "is a sitemap index, not a feed: set kind: sitemap"),
+])
+def test_a_document_that_is_not_a_feed_fails_the_poll_saying_what_it_is(context, body,
+                                                                       expected):
+    spider, run = _spider(FeedSpider, context)
+    page = HtmlResponse("https://news.test/f", body=body)
+    assert _urls(spider._document(page, run)) == []
+    result = _result(context)
+    assert not result.ok and expected in result.error
+
+
+@pytest.mark.parametrize("name,body,expected", [
+    ("feed.xml", RSS2, "is an RSS feed, not a sitemap: set kind: feed"),
+    ("page.html", b"<!doctype html><html><body>hi</body></html>", "is an HTML page, not a sitemap"),
+    ("robots.txt", b"User-agent: *\nDisallow: /private\n", "names no sitemap"),
+    ("news.xml.gz", gzip.compress(URLSET)[:120], "gzip data is truncated"),
+])
+def test_a_document_that_is_not_a_sitemap_fails_the_poll(context, name, body, expected):
+    spider, run = _spider(NewsSitemapSpider, context)
+    url = f"https://news.test/{name}"
+    response = scrapy.http.Response(url, body=body, request=Request(url))
+    assert _urls(spider._document(response, run)) == []
+    result = _result(context)
+    assert not result.ok and expected in result.error, result.error
+
+
+def test_a_gzip_bomb_sitemap_is_refused_without_unpacking_it_all(context):
+    spider, run = _spider(NewsSitemapSpider, context)
+    bomb = gzip.compress(b"<!-- " + b" " * 20_000_000 + b" -->")
+    url = "https://news.test/bomb.xml.gz"
+    response = scrapy.http.Response(url, body=bomb, request=Request(
+        url, meta={"download_maxsize": 1_000_000}))
+    assert _urls(spider._document(response, run)) == []
+    assert "more than the 1000000-byte cap" in _result(context).error
 
 
 def test_sitemap_urlset_newest_first(context):
-    spider, src = _spider(NewsSitemapSpider, context)
-    out = _urls(spider.parse_sitemap(XmlResponse("https://news.test/sm.xml", body=URLSET),
-                                     source=src))
+    spider, run = _spider(NewsSitemapSpider, context)
+    out = _urls(spider.parse_sitemap(XmlResponse("https://news.test/sm.xml", body=URLSET), run))
     assert out == ["https://news.test/s2", "https://news.test/s1"]
 
 
 def test_gzipped_sitemap(context):
-    spider, src = _spider(NewsSitemapSpider, context)
+    spider, run = _spider(NewsSitemapSpider, context)
     resp = scrapy.http.Response("https://news.test/sm.xml.gz", body=gzip.compress(URLSET),
                                 request=Request("https://news.test/sm.xml.gz"))
-    assert len(_urls(spider.parse_sitemap(resp, source=src))) == 2
+    assert len(_urls(spider.parse_sitemap(resp, run))) == 2
 
 
 def test_sitemap_index_follows_newest_children(context):
-    spider, src = _spider(NewsSitemapSpider, context)
-    requests = _collect(spider.parse_sitemap(XmlResponse("https://news.test/i.xml", body=INDEX),
-                                         source=src))
+    spider, run = _spider(NewsSitemapSpider, context)
+    requests = _collect(spider.parse_sitemap(XmlResponse("https://news.test/i.xml", body=INDEX), run))
     assert _urls(requests)[0] == "https://news.test/sitemap-2024-06.xml"
-    assert all(r.callback == spider.parse_sitemap for r in requests)
+    assert all(r.callback == spider._document for r in requests)
 
 
 def test_robots_txt_leads_to_sitemaps(context):
-    spider, src = _spider(NewsSitemapSpider, context)
+    spider, run = _spider(NewsSitemapSpider, context)
     robots = TextResponse("https://news.test/robots.txt",
                           body=b"User-agent: *\nSitemap: https://news.test/news.xml\n")
-    assert _urls(spider.parse_sitemap(robots, source=src)) == ["https://news.test/news.xml"]
+    assert _urls(spider.parse_sitemap(robots, run)) == ["https://news.test/news.xml"]
 
 
 def test_article_response_becomes_a_page_item(context):
-    spider, _ = _spider(FeedSpider, context)
+    spider, run = _spider(FeedSpider, context)
     response = HtmlResponse("https://news.test/new", body=b"<html></html>",
                             headers={"Content-Type": "text/html; charset=utf-8"})
-    [page] = list(spider.parse_article(response, source="test", feed_title="New",
+    run.pending += 1
+    [page] = list(spider.parse_article(response, run, feed_title="New",
                                        feed_published=None))
     assert isinstance(page, Page)
     assert page.headers["content-type"] == "text/html; charset=utf-8"
@@ -241,10 +336,10 @@ def test_real_feeds_parse_without_crashing(context):
     manifest = json.loads((CORPUS / "feeds" / "MANIFEST.json").read_text())
     with_links = 0
     for entry in manifest:
-        spider, src = _spider(FeedSpider, context, max_articles=1000)
+        spider, run = _spider(FeedSpider, context, max_articles=1000)
         body = (CORPUS / "feeds" / entry["file"]).read_bytes()
         urls = _urls(spider.parse_feed(XmlResponse(f"https://feeds.test/{entry['file']}",
-                                                   body=body), source=src))
+                                                   body=body), run))
         with_links += bool(urls)
     # Nearly every real feed lists article links; the few that don't are OPML or HTML.
     assert with_links >= len(manifest) - 10
@@ -253,25 +348,24 @@ def test_real_feeds_parse_without_crashing(context):
 @pytest.mark.skipif(not (CORPUS / "sitemaps").is_dir(),
                     reason="../shared/corpus/sitemaps not present (real sitemaps corpus)")
 def test_real_sitemaps_parse(context):
-    spider, src = _spider(NewsSitemapSpider, context, max_articles=100000)
+    spider, run = _spider(NewsSitemapSpider, context, max_articles=100000)
     manifest = json.loads((CORPUS / "sitemaps" / "MANIFEST.json").read_text())
     found = 0
     for entry in manifest:
         body = (CORPUS / "sitemaps" / entry["file"]).read_bytes()
         url = f"https://sitemaps.test/{entry['file']}"
         resp = scrapy.http.Response(url, body=body, request=Request(url))
-        found += len(_urls(spider.parse_sitemap(resp, source=src)))
+        found += len(_urls(spider.parse_sitemap(resp, run)))
     assert found > 10
 
 
 def test_links_that_are_not_http_are_never_fetched(context):
-    spider, src = _spider(FeedSpider, context)
+    spider, run = _spider(FeedSpider, context)
     feed = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>W</title>
 <item><title>Secret</title><link>file:///etc/passwd</link></item>
 <item><title>Ftp</title><link>ftp://127.0.0.1/x.html</link></item>
 <item><title>Fine</title><link>https://news.test/fine</link></item></channel></rss>"""
-    assert _urls(spider.parse_feed(XmlResponse("https://news.test/f", body=feed),
-                                   source=src)) == ["https://news.test/fine"]
+    assert _urls(spider.parse_feed(XmlResponse("https://news.test/f", body=feed), run)) == ["https://news.test/fine"]
 
 
 def test_scrapy_has_no_file_or_ftp_handler():

@@ -1,43 +1,69 @@
-"""What all crawls in one process share: config, store, watches and the core worker."""
+"""The embedded transport between the crawl side and the writer, in one process.
+
+:class:`CrawlContext` is what the spiders see: poll tasks to crawl (from the schedule),
+cheap reads (seen URLs, validators) and the calls that hand records to the writer
+(:mod:`monitor.writer`). Here every hand-over is a function call on a worker thread; a
+distributed mode replaces this class, not the spiders or the writer.
+
+Threads: the reactor (asyncio) thread runs Scrapy and the spiders; SQLite writes run on
+one core worker thread (``executor``) with its own connection; extraction (trafilatura,
+CPU-bound) runs in worker processes (``extractors``). The reactor thread keeps a second
+connection for its reads, which WAL mode never blocks on a writer.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import os
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from datetime import datetime, timezone
 from multiprocessing import get_context
 from pathlib import Path
+from typing import AsyncIterator, Callable, Iterable, Sequence
 
-from monitor.config import MonitorConfig, load_config
+from monitor.config import MonitorConfig, SourceConfig, load_config
 from monitor.extract import extract
 from monitor.matching import check_watch_targets, load_watches, rules_fingerprint
 from monitor.models import Page
 from monitor.pipeline import Outcome, Pipeline
+from monitor.records import LinkOutcome, PollTask, RunResult
+from monitor.schedule import Schedule
+from monitor.sources import all_sources
 from monitor.store import Store
+from monitor.writer import Writer, new_schedule
 
 log = logging.getLogger(__name__)
 
+#: Seconds between two writes of the schedule to the store (batched: one transaction).
+FLUSH_EVERY = 1.0
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
 
 class CrawlContext:
-    """Config, store and the core pipeline, shared by every crawl in one process.
-
-    The core pipeline (trafilatura extraction, matching, SQLite writes) is CPU-bound, so it
-    runs on one worker thread of its own (``executor``), never in the reactor thread; it
-    has its own database connection (``core_store``), which spiders also use, through
-    the executor, for their writes. The reactor thread keeps a second connection
-    (``store``) for the cheap reads spiders make (seen URLs, conditional-GET validators).
+    """Config, schedule, writer and workers shared by the crawl of one process.
 
     Args:
         config: the validated monitor.yaml.
+        sources: the sources to poll (default: every enabled source, configured or
+            imported).
+        one_pass: poll each source once, now, then let the crawl end (``monitor
+            crawl``, ``scrapy crawl``); else poll for ever on the stored schedule
+            (``monitor run``).
 
     Raises:
         RuleError: the rule files are invalid at start-up.
+        ConfigError: the database cannot be opened, or a source name clashes.
     """
 
-    def __init__(self, config: MonitorConfig) -> None:
+    def __init__(self, config: MonitorConfig, sources: Sequence[SourceConfig] | None = None,
+                 one_pass: bool = False) -> None:
         self.config = config
+        self.one_pass = one_pass
         self.store = Store(config.database)
         self.store.sync_sources(config.sources)
         self.core_store = Store(config.database)
@@ -48,12 +74,38 @@ class CrawlContext:
         self.pipeline = Pipeline(self.core_store, lambda: self.watches,
                                  [c.name for c in config.channels],
                                  config.extraction.options())
+        self.sources = list(sources) if sources is not None else all_sources(config, self.store)
+        if one_pass:
+            states = self.store.schedule_states(self.sources)
+            for state in states:
+                state.next_due_at = None
+            schedule = Schedule(states, _now(), max_backoff=config.schedule.max_backoff,
+                                start_rate=1e9, holds=self.store.host_holds())
+        else:
+            schedule = new_schedule(self.store, self.sources, config.schedule)
+        self.writer = Writer(self.core_store, self.pipeline, schedule,
+                             {s.name: s for s in self.sources})
+        #: host -> held until (Retry-After): the crawl side's view, shared with the schedule
+        self.holds = schedule.holds
         workers = config.extraction.workers
         if workers is None:
             workers = os.cpu_count() or 1
         #: Extraction (trafilatura, CPU-bound) in worker processes, or None for workers: 0.
         self.extractors = (ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
                            if workers > 0 else None)
+        self._links: set[str] = set()     # article links being fetched now
+        self._pending: set[Future] = set()  # writer calls not finished yet
+        self._wake: asyncio.Event | None = None
+        self._stopping = False
+        self._last_flush = 0.0
+        self._handed_out = 0
+        #: every finished poll's (source, due_at, started_at, finished_at), when a
+        #: benchmark asks for it (``record_polls = True``)
+        self.record_polls = False
+        #: called on the reactor thread after the writer closed a poll (the daemon
+        #: uses it to send alerts at once)
+        self.after_run: Callable[[RunResult], None] | None = None
+        self.polls: list[tuple[str, datetime, datetime, datetime]] = []
 
     def _load_watches(self):
         """Load the rule files and check that each watch's channels and sources exist.
@@ -70,21 +122,191 @@ class CrawlContext:
         return watches
 
     @classmethod
+    def one_pass_from_settings(cls, settings, sources, kinds: Iterable[str]) -> "CrawlContext":
+        """The context of ``scrapy crawl feeds|sitemaps|sources [-a sources=A,B]``: one
+        pass over the named sources (default: every enabled source of ``kinds``)."""
+        from monitor.errors import ConfigError
+
+        config = load_config(settings.get("MONITOR_CONFIG", "monitor.yaml"))
+        kinds = tuple(kinds)
+        if isinstance(sources, str):
+            sources = [config.source(n.strip()) for n in sources.split(",") if n.strip()]
+        elif sources is None:
+            sources = [s for s in config.sources if s.enabled and s.kind in kinds]
+        for source in sources:
+            if source.kind not in kinds:
+                raise ConfigError(f"{config.path}: source {source.name!r} is a "
+                                  f"{source.kind}, not a {' or '.join(kinds)}: crawl it "
+                                  f"with the {source.kind}s spider")
+        return cls(config, sources, one_pass=True)
+
+    @classmethod
     def from_path(cls, path: str | Path) -> "CrawlContext":
-        """Build a context from a monitor.yaml path (used by ``scrapy crawl``)."""
+        """Build a context from a monitor.yaml path."""
         return cls(load_config(path))
 
+    # -- poll tasks (reactor thread) -----------------------------------------------
+
+    def _event(self) -> asyncio.Event:
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        return self._wake
+
+    def wake(self) -> None:
+        """Make :meth:`poll_tasks` look at the schedule again now."""
+        if self._wake is not None:
+            self._wake.set()
+
+    async def poll_tasks(self) -> AsyncIterator[PollTask]:
+        """Due polls, as they come due; ends when the context stops (or, in one-pass
+        mode, once every source was handed out)."""
+        loop = asyncio.get_running_loop()
+        wake = self._event()
+        while not self._stopping:
+            now = _now()
+            for task in self.writer.take_due(now):
+                self._handed_out += 1
+                yield task
+            if self.one_pass and self._handed_out >= len(self.sources):
+                return
+            if loop.time() - self._last_flush >= FLUSH_EVERY:
+                self._last_flush = loop.time()
+                self._submit(self.writer.flush)
+            due = self.writer.next_due()
+            delay = FLUSH_EVERY if due is None else (due - _now()).total_seconds()
+            if delay > 0:
+                wake.clear()
+                try:
+                    await asyncio.wait_for(wake.wait(), timeout=min(delay, FLUSH_EVERY))
+                except asyncio.TimeoutError:
+                    pass
+
+    def refresh_sources(self) -> tuple[int, int]:
+        """Pick up sources imported (or removed) since start, without a restart (on a
+        worker thread; call :meth:`wake` afterwards on the reactor thread).
+
+        Returns:
+            (added, removed) counts.
+        """
+        if self.one_pass:
+            return 0, 0
+        store = Store(self.config.database)  # this runs on a thread of its own
+        try:
+            current = {s.name: s for s in all_sources(self.config, store)}
+            added = [s for n, s in current.items() if n not in self.writer.sources]
+            states = store.schedule_states(added)
+        finally:
+            store.close()
+        known = self.writer.sources
+        removed = [n for n in known if n not in current]
+        if added or removed:
+            with self.writer.lock:
+                for name in removed:
+                    known.pop(name, None)
+                    self.writer.schedule.remove(name)
+                for source, state in zip(added, states):
+                    known[source.name] = source
+                    self.writer.schedule.add(state, _now())
+            self.sources = list(known.values())
+        return len(added), len(removed)
+
+    def stop(self) -> None:
+        """Hand out no more polls (the crawl can then end)."""
+        self._stopping = True
+        self.wake()
+
+    # -- reads (reactor thread) ------------------------------------------------------
+
+    def validators(self, url: str) -> tuple[str | None, str | None]:
+        """Returns: (etag, last_modified) last kept for a source document."""
+        state = self.store.fetch_state(url)
+        return state.get("etag"), state.get("last_modified")
+
+    def unseen(self, urls: Iterable[str]) -> set[str]:
+        """The article links never fetched, or due for a retry."""
+        return self.store.unseen(urls)
+
+    def claim_link(self, url: str) -> bool:
+        """False when another poll is fetching this link right now (both sources list it)."""
+        if url in self._links:
+            return False
+        self._links.add(url)
+        return True
+
+    def release_link(self, url: str) -> None:
+        self._links.discard(url)
+
+    # -- hand-overs to the writer ---------------------------------------------------
+
+    def _submit(self, func: Callable, *args) -> Future:
+        future = self.executor.submit(func, *args)
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
+        return future
+
     async def process(self, page: Page) -> Outcome:
-        """Extract the page in a worker process, then match and store it on the core
-        thread, and return the outcome. The same functions as ``Pipeline.process``;
-        only where they run differs."""
+        """Extract the page in a worker process, then dedup, match and store it on the
+        core thread, and return the outcome.
+
+        Raises:
+            sqlite3.OperationalError: the store could not be written (the page stays
+                unseen; see :meth:`monitor.writer.Writer.write_page`).
+        """
         loop = asyncio.get_running_loop()
         if self.extractors is None:
-            return await loop.run_in_executor(self.executor, self.pipeline.process, page)
-        result = await loop.run_in_executor(self.extractors, extract, page,
-                                            self.pipeline.options)
-        return await loop.run_in_executor(self.executor, self.pipeline.process_extracted,
-                                          page, result)
+            result = await loop.run_in_executor(self.executor, extract, page,
+                                                self.pipeline.options)
+        else:
+            result = await loop.run_in_executor(self.extractors, extract, page,
+                                                self.pipeline.options)
+        return await asyncio.wrap_future(self._submit(self.writer.write_page, page, result))
+
+    def write_link(self, outcome: LinkOutcome, done: Callable[[], None]) -> None:
+        """Record a link outcome on the core thread, then call ``done`` on this thread."""
+        loop = asyncio.get_running_loop()
+        future = self._submit(self.writer.write_link, outcome)
+        future.add_done_callback(lambda f: loop.call_soon_threadsafe(done))
+
+    def finish_run(self, result: RunResult) -> None:
+        """Hand a finished poll to the writer (validators, schedule)."""
+        if self.record_polls:
+            self.polls.append((result.source, result.due_at, result.started_at,
+                               result.finished_at))
+        loop = asyncio.get_running_loop()
+        future = self._submit(self.writer.finish_run, result)
+
+        def done() -> None:
+            self.wake()
+            if self.after_run is not None:
+                self.after_run(result)
+        future.add_done_callback(lambda f: loop.call_soon_threadsafe(done))
+
+    def abandon_run(self, task: PollTask, reason: str) -> None:
+        """A poll cut short by a stop: the source is due again at once (and its
+        validators are not kept)."""
+        with self.writer.lock:
+            self.writer.schedule.release(task.source, min(task.due_at, _now()))
+        log.info("source %s: poll interrupted (%s); due again", task.source, reason)
+
+    async def drain(self) -> None:
+        """Wait for every hand-over to the writer, then write the schedule."""
+        while self._pending:
+            futures = list(self._pending)
+            await asyncio.gather(*(asyncio.wrap_future(f) for f in futures),
+                                 return_exceptions=True)
+            self._pending.difference_update(futures)
+        await asyncio.wrap_future(self._submit(self.writer.flush))
+
+    def close_when_drained(self) -> None:
+        """Close once the writer is done (for a context owned by a ``scrapy crawl``)."""
+        loop = asyncio.get_event_loop()
+
+        async def later() -> None:
+            await self.drain()
+            self.close()
+        loop.create_task(later())
+
+    # -- rules -------------------------------------------------------------------------
 
     def reload_rules(self) -> bool:
         """Reload the rule files if they changed since the last load.
@@ -108,7 +330,11 @@ class CrawlContext:
             return True
 
     def close(self) -> None:
-        """Wait for the core worker to finish its queue, then close both connections."""
+        """Write the schedule, wait for the workers, then close both connections."""
+        try:
+            self.executor.submit(self.writer.flush).result()
+        except Exception as exc:  # the store is gone or busy: the schedule resumes as is
+            log.warning("schedule not saved at exit: %s", exc)
         if self.extractors is not None:
             self.extractors.shutdown(wait=True, cancel_futures=True)
         self.executor.shutdown(wait=True)

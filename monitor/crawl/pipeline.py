@@ -1,18 +1,23 @@
-"""The Scrapy item pipeline: a thin adapter that hands each page to the core pipeline."""
+"""The Scrapy item pipeline: a thin adapter that hands each page to the writer."""
 
 from __future__ import annotations
 
 from scrapy.exceptions import DropItem
 
 from monitor.models import Page
+from monitor.writer import store_problem
 
 
 class CorePipeline:
-    """Send every :class:`Page` item through :class:`monitor.pipeline.Pipeline`.
+    """Send every :class:`Page` item through the core pipeline (extract in a worker
+    process, then dedup, match and store on the writer's thread).
 
     Rejected pages and duplicates raise ``DropItem`` with the reason, so they show in the
     crawl log and statistics (``monitor/rejected/<reason>``, ``monitor/duplicate``);
-    stored articles count as ``monitor/stored`` and their hits as ``monitor/hits``.
+    stored articles count as ``monitor/stored`` and their hits as ``monitor/hits``. A
+    page the store could not take (locked past the busy timeout, disk full) counts as
+    ``monitor/not_stored``: it stays unseen and its poll incomplete, so it is fetched
+    again on the next poll.
     """
 
     def __init__(self, crawler) -> None:
@@ -25,9 +30,19 @@ class CorePipeline:
     async def process_item(self, item):
         if not isinstance(item, Page):
             return item
-        context = self.crawler.spider.context
+        spider = self.crawler.spider
         stats = self.crawler.stats
-        outcome = await context.process(item)
+        try:
+            outcome = await spider.context.process(item)
+        except Exception as exc:
+            spider.page_written(item.run_id, False)
+            problem = store_problem(exc)
+            if problem is None:
+                raise
+            stats.inc_value("monitor/not_stored")
+            raise DropItem(f"{item.url} ({item.source}): not stored ({problem}); "
+                           f"fetched again on the next poll", log_level="WARNING") from None
+        spider.page_written(item.run_id, True)
         stats.inc_value(f"monitor/{outcome.status}")
         if outcome.status == "rejected":
             r = outcome.rejection

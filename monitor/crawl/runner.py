@@ -1,22 +1,23 @@
-"""Running crawls in one process, crawl after crawl, on the asyncio reactor.
+"""The crawl engine: one long-lived Scrapy crawl per process, on the asyncio reactor.
 
 Scrapy's :class:`AsyncCrawlerRunner` runs on Twisted's ``AsyncioSelectorReactor``, so
-the same asyncio event loop also drives APScheduler (``monitor run``). A
-``CrawlerProcess`` per crawl would fail with ``ReactorNotRestartable``.
+the same asyncio event loop also drives APScheduler (``monitor run``). One crawl of the
+``sources`` spider (found through Scrapy's spider loader, ``SPIDER_MODULES``) stays open
+while the context hands it polls; a ``CrawlerProcess`` per poll would fail with
+``ReactorNotRestartable`` and throw away robots.txt and per-host throttling each time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Iterable
 
 from scrapy.crawler import AsyncCrawlerRunner
 from scrapy.settings import Settings
 from scrapy.utils.reactor import install_reactor
 
 from monitor import settings as default_settings
-from monitor.config import MonitorConfig, SourceConfig
+from monitor.config import MonitorConfig
 from monitor.crawl.context import CrawlContext
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,9 @@ def scrapy_settings(config: MonitorConfig) -> Settings:
     settings.setdict({
         "USER_AGENT": crawl.user_agent,
         "ROBOTSTXT_OBEY": crawl.obey_robots,
+        "ROBOTSTXT_MAX_AGE": crawl.robots_max_age,
         "DOWNLOAD_TIMEOUT": crawl.download_timeout,
+        "CONCURRENT_REQUESTS": crawl.concurrent_requests,
         "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrent_per_domain,
         "AUTOTHROTTLE_ENABLED": crawl.autothrottle,
         "DOWNLOAD_DELAY": crawl.download_delay,
@@ -47,57 +50,49 @@ def scrapy_settings(config: MonitorConfig) -> Settings:
     return settings
 
 
-class Crawler:
-    """Runs crawls of configured sources with one shared :class:`CrawlContext`.
+class CrawlEngine:
+    """One long-lived crawl fed with the polls of a :class:`CrawlContext`.
 
     Args:
-        context: shared config, store and core worker.
+        context: the schedule, writer and workers.
     """
 
     def __init__(self, context: CrawlContext) -> None:
-        from spiders.feeds import FeedSpider
-        from spiders.sitemaps import NewsSitemapSpider
-
         self.context = context
         self.runner = AsyncCrawlerRunner(scrapy_settings(context.config))
-        #: Set when the process is stopping: :meth:`crawl` then starts nothing.
-        self.closing = False
-        self._spiders = {"feed": FeedSpider, "sitemap": NewsSitemapSpider}
+        self.spider_cls = self.runner.spider_loader.load("sources")
+        self._task: asyncio.Future | None = None
 
-    async def crawl(self, sources: Iterable[SourceConfig]) -> None:
-        """Crawl the given sources once (feeds and sitemaps in parallel) and wait.
-
-        A source that fails is logged and recorded; it never stops the others.
-        """
-        if self.closing:
-            return
-        by_kind: dict[str, list[SourceConfig]] = {}
-        for source in sources:
-            by_kind.setdefault(source.kind, []).append(source)
-        tasks = [self.runner.crawl(self._spiders[kind], sources=group, context=self.context)
-                 for kind, group in by_kind.items()]
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        for result in results:
-            if isinstance(result, Exception):
-                log.error("crawl failed: %s: %s", type(result).__name__, result)
+    async def run(self) -> None:
+        """Crawl until the context stops handing out polls (one-pass: until every
+        source was polled once) and every page is written."""
+        self._task = asyncio.ensure_future(
+            self.runner.crawl(self.spider_cls, context=self.context))
+        try:
+            await self._task
+        except Exception as exc:
+            log.error("crawl failed: %s: %s", type(exc).__name__, exc)
+        await self.context.drain()
 
     async def stop(self, timeout: float = 20.0) -> None:
-        """Stop the crawls in progress and wait (at most ``timeout`` seconds) for them to end.
+        """Hand out no more polls and let the polls in progress end (at most
+        ``timeout`` seconds); then cut them short (they are due again at once)."""
+        self.context.stop()
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        except asyncio.TimeoutError:
+            log.warning("stopping: polls still running after %g s are cut short", timeout)
+            await self.runner.stop()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), 5)
+            except asyncio.TimeoutError:
+                self.kill()
+        except Exception:
+            pass
 
-        Scrapy 2.19's ``Crawler.stop_async()`` only marks a crawler as stopping when its
-        engine has not started yet; the engine then starts and idles for ever. Such
-        engines are stopped here directly once they run.
-        """
-        self.closing = True
-        await self.runner.stop()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while self.runner.crawlers and loop.time() < deadline:
-            for crawler in list(self.runner.crawlers):
-                engine = getattr(crawler, "_engine", None)
-                if not crawler.crawling and engine is not None and engine.running:
-                    try:
-                        await engine.stop_async()
-                    except RuntimeError:  # it stopped meanwhile
-                        pass
-            await asyncio.sleep(0.1)
+    def kill(self) -> None:
+        """Cancel the crawl at once (a second stop signal)."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()

@@ -1,184 +1,333 @@
-"""Machinery shared by the feed and sitemap spiders.
+"""Machinery shared by the spiders: polls of sources fed from the schedule.
 
-Both spiders turn a source into article URLs, skip URLs already seen, fetch at most
-``max_articles`` new pages per crawl, and yield each page as a :class:`Page` item.
-Feed and sitemap fetches are conditional (ETag / Last-Modified). A failing source is
-logged with its name and recorded in the ``sources`` table; the others go on.
+A spider built on :class:`SourceSpiderMixin` takes :class:`monitor.records.PollTask`
+objects from its :class:`monitor.crawl.context.CrawlContext` (``start()`` waits for the
+next due source, so a daemon's crawl stays open while idle), fetches each source
+document with a conditional GET, follows sitemap indexes and robots.txt, requests at
+most ``max_articles`` unseen article links, and yields each article as a
+:class:`monitor.models.Page` item.
+
+Each poll is a *run*: every request it makes and every page it yields is counted, and
+when the last one is done the run's :class:`monitor.records.RunResult` goes to the
+writer. The crawl side never writes to SQLite: pages, link outcomes and run results
+all go through the context.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any, Iterable
 
 import scrapy
+from scrapy import signals
+from scrapy.exceptions import (DownloadCancelledError, DownloadConnectionRefusedError,
+                               DownloadTimeoutError, IgnoreRequest)
 from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 
-from scrapy.exceptions import (DownloadCancelledError, DownloadConnectionRefusedError,
-                               DownloadTimeoutError, IgnoreRequest)
-
-from monitor.config import SourceConfig
-from monitor.errors import ConfigError
 from monitor.crawl.context import CrawlContext
-from monitor.models import Page, Rejection
+from monitor.records import LinkOutcome, PollTask, RunResult
+from monitor.schedule import host_of
 
 log = logging.getLogger(__name__)
 
+#: HTTP statuses whose Retry-After holds the whole host.
+HOLD_STATUSES = (429, 503)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Run:
+    """The crawl side's bookkeeping for one poll (one :class:`PollTask`)."""
+
+    task: PollTask
+    started_at: datetime
+    pending: int = 0
+    new_links: int = 0
+    pages: int = 0
+    requested: int = 0
+    error: str | None = None
+    incomplete: bool = False
+    validators: list = field(default_factory=list)
+    documents: int = 0
+    not_modified: int = 0
+    retry_after: tuple[str, datetime] | None = None
+
+
+def retry_after(response: Response | None, now: datetime) -> datetime | None:
+    """The time a ``Retry-After`` header (seconds or an HTTP date) names, or None."""
+    if response is None:
+        return None
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    text = value.decode("latin-1").strip()
+    if text.isdigit():
+        return now + timedelta(seconds=int(text))
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
 
 class SourceSpiderMixin:
-    """Common behaviour of :class:`spiders.feeds.FeedSpider` and
-    :class:`spiders.sitemaps.NewsSitemapSpider`.
+    """Common behaviour of the spiders in ``spiders/``.
+
+    Subclasses provide ``parse_document(response, run)`` for their kinds of source
+    document (an async generator of requests).
 
     Spider arguments:
         sources: SourceConfig objects, or a comma-separated string of source names
             (``scrapy crawl feeds -a sources=bbc-world,npr``); default every enabled
-            source of the spider's kind.
-        context: a shared :class:`CrawlContext` (the daemon passes one); default one
-            built from the ``MONITOR_CONFIG`` setting and closed with the spider.
+            source of the spider's kinds. Ignored when ``context`` is given.
+        context: a shared :class:`CrawlContext` (``monitor run`` and ``monitor crawl``
+            pass one); default one built from the ``MONITOR_CONFIG`` setting for a
+            single pass over the sources, closed with the spider.
     """
 
-    kind: str = ""
+    kinds: tuple[str, ...] = ()
     context: CrawlContext
-    sources: list[SourceConfig]
 
     @classmethod
     def from_crawler(cls, crawler, *args: Any, **kwargs: Any):
         context = kwargs.pop("context", None)
-        owns = context is None
-        if context is None:
-            context = CrawlContext.from_path(crawler.settings.get("MONITOR_CONFIG",
-                                                                  "monitor.yaml"))
         sources = kwargs.pop("sources", None)
         spider = super().from_crawler(crawler, *args, **kwargs)
+        spider._owns_context = context is None
+        if context is None:
+            context = CrawlContext.one_pass_from_settings(crawler.settings, sources,
+                                                          cls.kinds)
         spider.context = context
-        spider._owns_context = owns
-        if sources is None:
-            sources = [s for s in context.config.sources if s.kind == cls.kind and s.enabled]
-        elif isinstance(sources, str):
-            sources = [context.config.source(n.strip()) for n in sources.split(",") if n.strip()]
-        for source in sources:
-            if source.kind != cls.kind:
-                raise ConfigError(f"{context.config.path}: source {source.name!r} is a "
-                                  f"{source.kind}, not a {cls.kind}: crawl it with the "
-                                  f"{source.kind}s spider")
-        spider.sources = list(sources)
-        spider._failed = {}       # source name -> error
-        spider._incomplete = set()  # sources with links left for a later crawl
-        spider._validators = {}   # source name -> [(url, etag, last_modified)]
-        spider._requested = {}    # source name -> article requests made in this crawl
+        spider._runs = {}
+        #: host -> held until (Retry-After); the HostHold middleware reads it
+        spider.holds = context.holds
+        crawler.signals.connect(spider._request_dropped, signal=signals.request_dropped)
         return spider
 
-    def in_core(self, method: str, *args) -> None:
-        """Run a :class:`Store` write on the core worker thread, with that thread's own
-        connection: the reactor thread never waits for SQLite's write lock."""
-        self.context.executor.submit(getattr(self.context.core_store, method), *args)
+    # -- polls -----------------------------------------------------------------------
+
+    async def start(self):
+        """Yield one source request per due poll, for as long as the context runs."""
+        async for task in self.context.poll_tasks():
+            run = Run(task, utcnow())
+            self._runs[task.run_id] = run
+            yield self.document_request(run, task.url)
+
+    def _begin(self, run: Run) -> None:
+        run.pending += 1
+
+    def _end(self, run: Run) -> None:
+        run.pending -= 1
+        if run.pending <= 0 and self._runs.pop(run.task.run_id, None) is not None:
+            self.context.finish_run(self._result(run))
+
+    def _result(self, run: Run) -> RunResult:
+        task = run.task
+        hold = run.retry_after
+        return RunResult(
+            run_id=task.run_id, source=task.source, url=task.url, ok=run.error is None,
+            error=run.error, new_links=run.new_links, pages=run.pages,
+            complete=not run.incomplete and run.error is None,
+            validators=tuple(run.validators), started_at=run.started_at,
+            finished_at=utcnow(), due_at=task.due_at,
+            not_modified=run.documents > 0 and run.not_modified == run.documents,
+            retry_after_host=hold[0] if hold else None,
+            retry_after_until=hold[1] if hold else None)
+
+    def _run_of(self, request) -> Run | None:
+        return self._runs.get(request.meta.get("run_id"))
+
+    def _request_dropped(self, request, spider=None) -> None:
+        run = self._run_of(request)
+        if run is not None:
+            run.incomplete = True
+            self._end(run)
+
+    def abandon_runs(self, reason: str) -> None:
+        """Give back every unfinished poll to the schedule (the crawl is stopping)."""
+        for run in list(self._runs.values()):
+            self.context.abandon_run(run.task, reason)
+        self._runs.clear()
+
+    def closed(self, reason: str) -> None:
+        self.abandon_runs(reason)
+        if self._owns_context:
+            self.context.close_when_drained()
 
     # -- source documents (feeds, sitemaps) ----------------------------------------
 
-    def source_request(self, source: SourceConfig, url: str, callback) -> scrapy.Request | None:
-        """A conditional GET for a feed or sitemap document of ``source`` (None, with a
-        warning, for a URL that is not http(s), e.g. in a sitemap index or robots.txt)."""
+    def document_request(self, run: Run, url: str) -> scrapy.Request | None:
+        """A conditional GET for a feed or sitemap document of the run's source (None,
+        with a warning, for a URL that is not http(s), e.g. in a sitemap index)."""
+        source = run.task.source
         if not url.lower().startswith(("http://", "https://")):
-            log.warning("source %s: sitemap URL %s ignored: not http(s)", source.name, url[:200])
+            log.warning("source %s: sitemap URL %s ignored: not http(s)", source, url[:200])
             return None
-        state = self.context.store.fetch_state(url)
+        etag, modified = self.context.validators(url)
         headers = {}
-        if state.get("etag"):
-            headers["If-None-Match"] = state["etag"]
-        if state.get("last_modified"):
-            headers["If-Modified-Since"] = state["last_modified"]
-        return scrapy.Request(url, callback=callback, errback=self.source_failed,
-                              headers=headers, dont_filter=True,
-                              cb_kwargs={"source": source},
-                              meta={"handle_httpstatus_list": [304], "source": source.name})
+        if etag:
+            headers["If-None-Match"] = etag
+        if modified:
+            headers["If-Modified-Since"] = modified
+        self._begin(run)
+        run.documents += 1
+        return scrapy.Request(url, callback=self._document, errback=self._document_failed,
+                              headers=headers, dont_filter=True, cb_kwargs={"run": run},
+                              meta={"handle_httpstatus_list": [304], "source": source,
+                                    "run_id": run.task.run_id, "due_at": run.task.due_at})
 
-    def not_modified(self, response: Response, source: SourceConfig) -> bool:
-        """True when a source document answered 304; else note its validators.
+    async def _document(self, response: Response, run: Run):
+        try:
+            if response.status == 304:
+                run.not_modified += 1
+                log.debug("source %s: %s not modified", run.task.source, response.url)
+                return
+            etag = response.headers.get("ETag")
+            modified = response.headers.get("Last-Modified")
+            run.validators.append((response.url, etag.decode("latin-1") if etag else None,
+                                   modified.decode("latin-1") if modified else None))
+            async for request in self.parse_document(response, run):
+                if request is not None:
+                    yield request
+        except Exception as exc:
+            run.error = run.error or f"{response.url}: {type(exc).__name__}: {exc}"
+            log.exception("source %s: reading %s failed", run.task.source, response.url)
+        finally:
+            self._end(run)
 
-        The validators (ETag, Last-Modified) are saved only when the crawl ends with every
-        new link of the source fetched (see :meth:`closed`): a link left for later, or
-        one whose fetch failed for a passing reason, must be seen again next time.
-        """
-        if response.status == 304:
-            log.info("source %s: %s not modified", source.name, response.url)
-            return True
-        etag = response.headers.get("ETag")
-        modified = response.headers.get("Last-Modified")
-        self._validators.setdefault(source.name, []).append(
-            (response.url, etag.decode("latin-1") if etag else None,
-             modified.decode("latin-1") if modified else None))
-        return False
+    async def parse_document(self, response: Response, run: Run):  # pragma: no cover
+        raise NotImplementedError
+        yield
 
-    def source_failed(self, failure) -> None:
-        """Errback for feed/sitemap requests: log with the source name, record the error."""
+    def fail(self, run: Run, url: str, problem: str) -> None:
+        """Mark the poll failed with a message naming the document and what to change."""
+        log.error("source %s: %s %s", run.task.source, url, problem)
+        run.error = run.error or f"{url} {problem}"
+
+    def _document_failed(self, failure) -> None:
         request = failure.request
-        name = request.meta.get("source", "?")
-        error = _describe_failure(failure)
-        log.error("source %s: %s: %s", name, request.url, error)
-        self._failed[name] = f"{request.url}: {error}"
+        run = self._run_of(request)
+        if run is None:
+            return
+        try:
+            error = describe_failure(failure)
+            if failure.check(HttpError):
+                response = failure.value.response
+                self._note_hold(run, response)
+            log.error("source %s: %s: %s", run.task.source, request.url, error)
+            run.error = run.error or f"{request.url}: {error}"
+        finally:
+            self._end(run)
+
+    def _note_hold(self, run: Run, response: Response) -> None:
+        if response.status not in HOLD_STATUSES:
+            return
+        until = retry_after(response, utcnow())
+        if until is None:
+            return
+        host = host_of(response.url)
+        if self.holds.get(host) is None or self.holds[host] < until:
+            self.holds[host] = until
+        run.retry_after = (host, until)
+        log.warning("host %s answered %d with Retry-After: no request to it before %s",
+                    host, response.status, until.isoformat(timespec="seconds"))
 
     # -- article pages --------------------------------------------------------------
 
-    def new_links(self, source: SourceConfig,
-                  entries: Iterable[tuple[str, str | None, datetime | None]]) -> list[tuple]:
-        """Keep the article links not seen before, newest first, at most ``max_articles``.
+    def new_links(self, run: Run, entries: Iterable[tuple[str, str | None, datetime | None]]
+                  ) -> list[tuple]:
+        """Keep the article links not seen before, newest first, at most ``max_articles``
+        per poll (across a sitemap index's children).
 
         Args:
             entries: (url, title or None, published or None) for each link in the document.
         """
+        source = run.task.source
         entries = [e for e in entries if e[0]]
         foreign = [e[0] for e in entries if not e[0].lower().startswith(("http://", "https://"))]
         if foreign:
             # a feed must never make us read file://, ftp:// or data: URLs
             log.warning("source %s: %d links that are not http(s) ignored, e.g. %s",
-                        source.name, len(foreign), foreign[0][:200])
+                        source, len(foreign), foreign[0][:200])
             self.crawler.stats.inc_value("monitor/links_not_http", len(foreign))
-            entries = [e for e in entries if e[0] not in set(foreign)]
-        unseen = self.context.store.unseen(e[0] for e in entries)
+            bad = set(foreign)
+            entries = [e for e in entries if e[0] not in bad]
+        unseen = self.context.unseen(e[0] for e in entries)
         fresh, taken = [], set()
         for entry in entries:
             if entry[0] in unseen and entry[0] not in taken:
                 taken.add(entry[0])
                 fresh.append(entry)
         fresh.sort(key=lambda e: e[2].timestamp() if e[2] else 0.0, reverse=True)
+        run.new_links += len(fresh)
         self.crawler.stats.inc_value("monitor/links_new", len(fresh))
-        # the cap holds per source and crawl, across a sitemap index's child sitemaps
-        room = max(0, source.max_articles - self._requested.get(source.name, 0))
+        room = max(0, run.task.max_articles - run.requested)
         if len(fresh) > room:
-            self._incomplete.add(source.name)
+            run.incomplete = True
             log.info("source %s: %d new links, fetching %d now, the rest on the next "
-                     "crawls", source.name, len(fresh), room)
-        self._requested[source.name] = self._requested.get(source.name, 0) + min(room, len(fresh))
-        return fresh[:room]
+                     "polls", source, len(fresh), room)
+        fresh = [e for e in fresh[:room] if self.context.claim_link(e[0])]
+        run.requested += len(fresh)
+        return fresh
 
-    def article_request(self, source: SourceConfig, url: str, title: str | None,
+    def article_request(self, run: Run, url: str, title: str | None,
                         published: datetime | None) -> scrapy.Request:
         """A request for one article page; its response becomes a :class:`Page` item."""
+        self._begin(run)
         return scrapy.Request(
-            url, callback=self.parse_article, errback=self.article_failed,
-            cb_kwargs={"source": source.name, "feed_title": title, "feed_published": published},
-            meta={"source": source.name,
+            url, callback=self.parse_article, errback=self.article_failed, priority=1,
+            cb_kwargs={"run": run, "feed_title": title, "feed_published": published},
+            meta={"source": run.task.source, "run_id": run.task.run_id, "link": url,
                   "download_maxsize": self.context.config.extraction.max_page_bytes})
 
-    def parse_article(self, response: Response, source: str, feed_title: str | None,
+    def parse_article(self, response: Response, run: Run, feed_title: str | None,
                       feed_published: datetime | None):
-        """Turn an article response into a :class:`Page` item for the core pipeline.
+        """Turn an article response into a :class:`Page` item for the writer.
 
         When the feed's link redirected, the link itself is recorded as seen (it would
-        otherwise be fetched again on every crawl).
+        otherwise be fetched again on every poll).
         """
-        for link in response.request.meta.get("redirect_urls", []) if response.request else []:
-            self.in_core("record_page", link, source, "redirected", None,
-                         f"redirected to {response.url}")
-        headers = {k.decode("latin-1").lower(): b", ".join(v).decode("latin-1")
-                   for k, v in response.headers.items()}
-        yield Page(url=response.url, body=response.body, source=source, headers=headers,
-                   encoding=getattr(response, "encoding", None) if "charset=" in
-                   headers.get("content-type", "") else None,
-                   feed_title=feed_title, feed_published=feed_published)
+        from monitor.models import Page
+
+        link = response.request.meta.get("link") if response.request else None
+        try:
+            for url in response.request.meta.get("redirect_urls", []) if response.request else []:
+                self._begin(run)
+                self.context.write_link(LinkOutcome(
+                    run.task.run_id, url, run.task.source, "redirected",
+                    detail=f"redirected to {response.url}"), lambda: self._end(run))
+            headers = {k.decode("latin-1").lower(): b", ".join(v).decode("latin-1")
+                       for k, v in response.headers.items()}
+            run.pages += 1
+            self._begin(run)  # ended by the item pipeline once the page is written
+            yield Page(url=response.url, body=response.body, source=run.task.source,
+                       headers=headers,
+                       encoding=getattr(response, "encoding", None) if "charset=" in
+                       headers.get("content-type", "") else None,
+                       feed_title=feed_title, feed_published=feed_published,
+                       fetched_at=utcnow(), run_id=run.task.run_id)
+        finally:
+            if link:
+                self.context.release_link(link)
+            self._end(run)
+
+    def page_written(self, run_id: int | None, ok: bool) -> None:
+        """Called by the item pipeline when the writer is done with a page."""
+        run = self._runs.get(run_id)
+        if run is None:
+            return
+        if not ok:
+            run.incomplete = True
+        self._end(run)
 
     def article_failed(self, failure) -> None:
         """Errback for article requests.
@@ -186,16 +335,22 @@ class SourceSpiderMixin:
         404 and 410 answers, a page over the size cap, and a link robots.txt forbids are
         recorded as final rejections (never fetched again). Other HTTP errors (403, 408,
         429, 5xx) are recorded as transient: fetched again after a backoff. Network
-        errors are only logged, and the source's validators are not saved, so the next
-        crawl sees the link again.
+        errors (and requests to a host on hold) are only logged, and the source's
+        validators are not saved, so the next poll sees the link again.
         """
         request = failure.request
-        source = request.meta.get("source", "?")
-        link = (request.meta.get("redirect_urls") or [request.url])[0]
+        run = self._run_of(request)
+        link = request.meta.get("link") or request.url
+        self.context.release_link(link)
+        if run is None:
+            return
+        source = run.task.source
         stats = self.crawler.stats
         transient = False
         if failure.check(HttpError):
-            status = failure.value.response.status
+            response = failure.value.response
+            self._note_hold(run, response)
+            status = response.status
             reason, detail, transient = "http-error", f"HTTP {status}", status not in (404, 410)
         elif failure.check(DownloadCancelledError) and "max size" in str(failure.value):
             cap = self.context.config.extraction.max_page_bytes
@@ -204,44 +359,23 @@ class SourceSpiderMixin:
             reason, detail = "robots", "forbidden by robots.txt"
         else:
             log.warning("source %s: article %s: %s", source, request.url,
-                        _describe_failure(failure))
+                        describe_failure(failure))
             stats.inc_value("monitor/article_errors")
-            self._incomplete.add(source)
+            run.incomplete = True
+            self._end(run)
             return
         if transient:
-            self._incomplete.add(source)
-        self.in_core("record_rejection",
-                     Rejection(link, source, reason, detail), transient)
+            run.incomplete = True
         stats.inc_value("monitor/rejected")
         stats.inc_value(f"monitor/rejected/{reason}")
         log.info("source %s: %s rejected, %s: %s", source, request.url, reason, detail)
-
-    def closed(self, reason: str) -> None:
-        """Record each source's crawl, and save the validators of complete ones."""
-        stats = self.crawler.stats
-        for source in self.sources:
-            error = self._failed.get(source.name)
-            if error is None and reason != "finished":
-                error = f"crawl interrupted ({reason})"
-            complete = (error is None and reason == "finished"
-                        and source.name not in self._incomplete)
-            for url, etag, modified in self._validators.get(source.name, []):
-                # an incomplete crawl forgets the validators: the next GET is unconditional
-                self.in_core("save_fetch_state", url, etag if complete else None,
-                             modified if complete else None)
-            self.in_core("record_crawl", source.name, error is None, error)
-        level = logging.INFO if stats.get_value("monitor/links_new") else logging.DEBUG
-        log.log(level, "crawl of %s (%s spider) ended (%s): %d new links, %d stored, "
-                "%d rejected, %d duplicate, %d hits, %d alerts queued",
-                ",".join(s.name for s in self.sources), self.name, reason,
-                stats.get_value("monitor/links_new", 0), stats.get_value("monitor/stored", 0),
-                stats.get_value("monitor/rejected", 0), stats.get_value("monitor/duplicate", 0),
-                stats.get_value("monitor/hits", 0), stats.get_value("monitor/alerts_queued", 0))
-        if self._owns_context:
-            self.context.close()
+        self.context.write_link(LinkOutcome(run.task.run_id, link, source, "rejected",
+                                            reason, detail, transient),
+                                lambda: self._end(run))
 
 
-def _describe_failure(failure) -> str:
+def describe_failure(failure) -> str:
+    """A download failure in a few words ("HTTP 503", "timed out", ...)."""
     if failure.check(HttpError):
         return f"HTTP {failure.value.response.status}"
     if failure.check(DNSLookupError):
@@ -250,4 +384,6 @@ def _describe_failure(failure) -> str:
         return "timed out"
     if failure.check(DownloadConnectionRefusedError):
         return "connection refused"
+    if failure.check(IgnoreRequest):
+        return str(failure.value) or "request ignored"
     return f"{failure.type.__name__}: {failure.getErrorMessage()}"

@@ -1,0 +1,66 @@
+"""Downloader middlewares of the long-lived crawl.
+
+- :class:`ExpiringRobotsTxtMiddleware`: Scrapy's robots.txt middleware, but a host's
+  robots.txt is fetched again once it is ``crawl.robots_max_age`` seconds old (default
+  a day), instead of being kept for the life of the crawl.
+- :class:`HostHoldMiddleware`: no request goes to a host held by a ``Retry-After``
+  (429/503) until the hold ends; such a request is given up as a network error, so its
+  poll is incomplete and its link is fetched again on a later poll.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
+from scrapy.exceptions import IgnoreRequest
+from scrapy.utils.httpobj import urlparse_cached
+
+
+class ExpiringRobotsTxtMiddleware(RobotsTxtMiddleware):
+    """RobotsTxtMiddleware whose per-host parsers expire after ``ROBOTSTXT_MAX_AGE``
+    seconds (setting; default 86400)."""
+
+    def __init__(self, crawler) -> None:
+        super().__init__(crawler)
+        self._max_age = crawler.settings.getfloat("ROBOTSTXT_MAX_AGE", 86400.0)
+        self._fetched: dict[str, float] = {}
+
+    async def robot_parser(self, request):
+        netloc = urlparse_cached(request).netloc
+        now = time.monotonic()
+        fetched = self._fetched.get(netloc)
+        if fetched is None or now - fetched > self._max_age:
+            parser = self._parsers.get(netloc)
+            if fetched is not None and parser is not None and not hasattr(parser, "callback"):
+                del self._parsers[netloc]  # stale: fetch it again
+            elif fetched is not None and parser is None:
+                del self._parsers[netloc]  # an unreachable robots.txt is retried too
+            self._fetched[netloc] = now
+        return await super().robot_parser(request)
+
+
+class HostHoldMiddleware:
+    """Refuse requests to hosts the spider holds (``spider.holds``: host -> until)."""
+
+    def __init__(self, crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler) -> "HostHoldMiddleware":
+        return cls(crawler)
+
+    def process_request(self, request, spider=None):
+        holds = getattr(self.crawler.spider, "holds", None)
+        if not holds:
+            return None
+        host = urlparse_cached(request).netloc.lower()
+        until = holds.get(host)
+        if until is None:
+            return None
+        if until <= datetime.now(timezone.utc):
+            holds.pop(host, None)
+            return None
+        raise IgnoreRequest(f"host {host} asked to wait (Retry-After) until "
+                            f"{until.isoformat(timespec='seconds')}")

@@ -1,0 +1,147 @@
+"""The poll schedule (monitor.schedule) and the writer's side of a poll, without Scrapy."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from monitor.config import MonitorConfig, SourceConfig
+from monitor.records import RunResult
+from monitor.schedule import Schedule, SourceState, backoff_delay, next_interval
+from monitor.store import Store
+
+T0 = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
+
+
+def _state(name="a", url="http://news.test/feed", interval=600.0, lo=60.0, hi=3600.0, **kw):
+    return SourceState(name=name, url=url, interval=interval, min_interval=lo,
+                       max_interval=hi, **kw)
+
+
+def _result(name, at, *, ok=True, new=0, error=None, complete=True, url="http://news.test/feed",
+            hold=None):
+    return RunResult(run_id=1, source=name, url=url, ok=ok, error=error, new_links=new,
+                     pages=0, complete=complete, started_at=at, finished_at=at, due_at=at,
+                     retry_after_host=hold[0] if hold else None,
+                     retry_after_until=hold[1] if hold else None)
+
+
+def _poll(schedule, at, **kw):
+    [state] = schedule.pop_due(at)
+    return schedule.record(_result(state.name, at, **kw))
+
+
+def test_interval_shortens_while_a_source_publishes_and_lengthens_when_it_goes_quiet():
+    schedule = Schedule([_state(next_due_at=T0)], T0, rng=random.Random(1))
+    now, seen = T0, []
+    for new in [3, 2, 4, 1, 5, 2]:          # busy: something new at every poll
+        state = _poll(schedule, now, new=new)
+        seen.append(state.interval)
+        now = state.next_due_at
+    assert seen == sorted(seen, reverse=True) and seen[-1] == 60.0   # down to the minimum
+    for _ in range(12):                      # quiet: nothing new
+        state = _poll(schedule, now, new=0)
+        seen.append(state.interval)
+        now = state.next_due_at
+    assert seen[-1] == 3600.0                # up to the maximum
+    state = _poll(schedule, now, new=1)      # wakes up: halves at once
+    assert state.interval == 1800.0
+
+
+def test_next_due_time_is_the_interval_plus_a_little_jitter():
+    schedule = Schedule([_state(next_due_at=T0)], T0, rng=random.Random(2))
+    state = _poll(schedule, T0, new=0)
+    delay = (state.next_due_at - T0).total_seconds()
+    assert 900.0 <= delay <= 900.0 * 1.05
+
+
+def test_a_failing_source_backs_off_exponentially_capped_and_recovers():
+    schedule = Schedule([_state(next_due_at=T0)], T0, max_backoff=7200.0, rng=random.Random(3))
+    now, delays = T0, []
+    for _ in range(6):
+        state = _poll(schedule, now, ok=False, error="HTTP 500")
+        delays.append((state.next_due_at - now).total_seconds())
+        now = state.next_due_at
+    assert [round(d / 600) for d in delays[:3]] == [2, 4, 8]   # 2, 4, 8 times the interval
+    assert max(delays) <= 7200.0 * 1.05                        # capped
+    assert state.failures == 6 and state.failing_since == T0
+    assert state.last_error == "HTTP 500" and state.interval == 600.0
+    state = _poll(schedule, now, new=0)
+    assert state.failures == 0 and state.failing_since is None and state.last_error is None
+    assert (state.next_due_at - now).total_seconds() < 1000
+
+
+def test_retry_after_holds_every_source_of_the_host():
+    feed = _state("feed", "http://news.test/feed", next_due_at=T0)
+    sitemap = _state("sitemap", "http://news.test/sitemap.xml",
+                     next_due_at=T0 + timedelta(seconds=10))
+    other = _state("other", "http://other.test/feed", next_due_at=T0 + timedelta(seconds=10))
+    schedule = Schedule([feed, sitemap, other], T0, rng=random.Random(4))
+    until = T0 + timedelta(seconds=120)
+    [taken] = schedule.pop_due(T0)
+    schedule.record(_result("feed", T0, ok=False, error="HTTP 429",
+                            hold=("news.test", until)))
+    due = schedule.pop_due(T0 + timedelta(seconds=30))
+    assert [s.name for s in due] == ["other"]             # news.test waits
+    assert schedule.states["sitemap"].next_due_at == until
+    assert [s.name for s in schedule.pop_due(until)] == ["sitemap"]
+    assert schedule.states["feed"].next_due_at >= until
+
+
+def test_new_and_overdue_sources_are_spread_at_the_start_rate_not_polled_at_once():
+    states = [_state(f"s{i:03}", next_due_at=None) for i in range(100)]
+    states.append(_state("later", next_due_at=T0 + timedelta(minutes=5)))
+    schedule = Schedule(states, T0, start_rate=20.0)
+    assert len(schedule.pop_due(T0 + timedelta(seconds=1))) == 21   # 0 s .. 1 s
+    assert len(schedule.pop_due(T0 + timedelta(seconds=4.99))) == 79
+    assert schedule.pop_due(T0 + timedelta(minutes=4)) == []         # not due yet
+
+
+def test_a_source_in_flight_is_not_handed_out_twice():
+    schedule = Schedule([_state(next_due_at=T0)], T0)
+    assert len(schedule.pop_due(T0)) == 1
+    assert schedule.pop_due(T0 + timedelta(hours=1)) == []
+    schedule.release("a", T0)
+    assert len(schedule.pop_due(T0)) == 1
+
+
+def test_helpers_follow_the_documented_rule():
+    assert next_interval(600, 1, 60, 3600) == 300
+    assert next_interval(600, 0, 60, 3600) == 900
+    assert next_interval(100, 5, 60, 3600) == 60
+    assert backoff_delay(600, 1, 6 * 3600) == 1200
+    assert backoff_delay(600, 20, 6 * 3600) == 6 * 3600
+    with pytest.raises(ValueError, match="start_rate"):
+        Schedule([], T0, start_rate=0)
+
+
+def test_schedule_survives_in_the_store(tmp_path):
+    from monitor.writer import new_schedule
+
+    config = MonitorConfig(path=tmp_path / "m.yaml", database=tmp_path / "m.db")
+    source = SourceConfig(name="a", kind="feed", url="http://news.test/feed", interval=600)
+    store = Store(config.database)
+    store.sync_sources([source])
+    schedule = new_schedule(store, [source], config.schedule, now=T0)
+    _poll(schedule, T0, new=2)
+    store.save_schedule(schedule.take_dirty(), schedule.holds)
+    store.close()
+
+    store = Store(config.database)
+    [state] = store.schedule_states([source])
+    assert state.interval == 300.0 and state.last_new_at == T0
+    assert state.next_due_at > T0 + timedelta(seconds=299)
+    again = new_schedule(store, [source], config.schedule, now=T0 + timedelta(seconds=10))
+    assert again.pop_due(T0 + timedelta(seconds=10)) == []   # resumes, no poll at start
+    store.close()
+
+
+def test_interval_limits_are_checked():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="min_interval"):
+        SourceConfig(name="a", kind="feed", url="http://x.test/", interval=60, min_interval=120)
+    s = SourceConfig(name="a", kind="feed", url="http://x.test/", interval="15m")
+    assert (s.min_interval_s, s.max_interval_s) == (300.0, 3600.0)
