@@ -10,6 +10,7 @@ import re
 import statistics
 from dataclasses import dataclass
 
+from lxml import etree
 from lxml.html import HtmlElement
 
 from monitor.extract.body import PARTIAL_MIN_CHARS, Body
@@ -32,6 +33,10 @@ _CONSENT_SHARE = 0.5
 # listing pages: headings that link elsewhere, and teaser-sized paragraphs
 _LISTING_HEADLINE_LINKS = 8
 _LISTING_MEDIAN_PARAGRAPH = 160
+# ... or any number of them (from two) when the text extracted is mostly their teasers
+# (headline and summary cards): an article's own text is outside such cards
+_LISTING_MIN_TEASERS = 2
+_LISTING_TEASER_SHARE = 0.6
 
 
 @dataclass
@@ -75,6 +80,70 @@ def headline_links(tree: HtmlElement) -> int:
     return len(targets)
 
 
+_WORD = re.compile(r"\w+")
+# a teaser card (headline, summary, byline, date) holds at most this much text; a larger
+# element around a linked headline is an article or a page section, not a card
+_TEASER_MAX_CHARS = 600
+
+
+def _text_chars(el: etree._Element) -> int:
+    return sum(len(t.strip()) for t in el.itertext())
+
+
+def _off_page_link(heading: etree._Element) -> str | None:
+    """The target of the link a heading is or holds, when it leads to another page."""
+    parent = heading.getparent()
+    link = parent if parent is not None and parent.tag == "a" else heading.find(".//a")
+    if link is None:
+        return None
+    href = (link.get("href") or "").strip()
+    if not href or href.startswith(("#", "javascript:")):
+        return None
+    return href.split("#", 1)[0]
+
+
+def teaser_blocks(tree: HtmlElement) -> list[str]:
+    """The texts of a page's teasers: for each h2-h6 headline linking to another page,
+    the largest element around it that holds no other such headline (the card: headline,
+    summary, byline), as lower-cased words (``_words``). A second headline linking to a target
+    already seen is the same teaser (image and title links) and is skipped."""
+    heads, seen = [], set()
+    for el in tree.iter("h2", "h3", "h4", "h5", "h6"):
+        target = _off_page_link(el)
+        if target and target not in seen:
+            seen.add(target)
+            heads.append(el)
+    counts: dict = {}
+    for el in heads:
+        for anc in el.iterancestors():
+            counts[anc] = counts.get(anc, 0) + 1
+    blocks = []
+    for el in heads:
+        block = el
+        for anc in el.iterancestors():
+            if counts[anc] > 1 or anc.tag in ("body", "html") \
+                    or _text_chars(anc) > _TEASER_MAX_CHARS:
+                break
+            block = anc
+        blocks.append(_words(" ".join(block.itertext())))
+    return blocks
+
+
+def _words(text: str) -> str:
+    """Lower-cased words joined by single spaces, padded (for whole-word containment)."""
+    return " " + " ".join(_WORD.findall(text.lower())) + " "
+
+
+def teaser_share(paras: list[str], blocks: list[str]) -> float:
+    """The share of the body's characters in paragraphs found inside teaser blocks."""
+    total = sum(len(p) for p in paras)
+    if not total or not blocks:
+        return 0.0
+    joined = "\n".join(blocks)
+    inside = sum(len(p) for p in paras if _words(p).strip() and _words(p) in joined)
+    return inside / total
+
+
 def judge(tree: HtmlElement, pm: PageMeta, body: Body, options: ExtractOptions) -> Verdict:
     """Decide whether a page's extracted body is an article worth storing.
 
@@ -116,14 +185,27 @@ def judge(tree: HtmlElement, pm: PageMeta, body: Body, options: ExtractOptions) 
         teasers = headline_links(tree)
         median = statistics.median(len(p) for p in paras)
         dropped_share = body.dropped_chars / max(1, body.dropped_chars + sum(map(len, paras)))
+        blocks = teaser_blocks(tree) if teasers >= _LISTING_MIN_TEASERS else []
+        in_teasers = teaser_share(paras, blocks)
         if (listing_types or og_type in ("website", "")) and (
                 (teasers >= _LISTING_HEADLINE_LINKS and median < _LISTING_MEDIAN_PARAGRAPH)
-                or dropped_share >= 0.5):
+                or dropped_share >= 0.5
+                or (len(blocks) >= _LISTING_MIN_TEASERS and in_teasers >= _LISTING_TEASER_SHARE)):
             kind = f"JSON-LD {', '.join(listing_types)}" if listing_types else \
                 f"og:type {og_type!r}" if og_type else "no og:type"
             return Verdict("listing-page", f"{kind}, no article markup, {teasers} linked "
-                                           f"headlines, median paragraph {median:.0f} characters, "
+                                           f"headlines, {in_teasers:.0%} of the text in their "
+                                           f"teasers, median paragraph {median:.0f} characters, "
                                            f"{dropped_share:.0%} of the main text was links", "")
+
+    # teaser cards of other stories that the extraction kept (related, most read): out,
+    # so a query's terms are never found one in the article and one in a teaser
+    blocks = teaser_blocks(tree)
+    if blocks:
+        joined = "\n".join(blocks)
+        own = [p for p in paras if len(_WORD.findall(p)) < 4 or _words(p) not in joined]
+        if own and len(own) < len(paras):
+            paras = own
 
     text = "\n\n".join(paras)
     if body.partial and len(text) >= min(PARTIAL_MIN_CHARS, options.min_text_chars):
