@@ -7,6 +7,7 @@ entities.yaml::
         type: place                # person | organisation | place | event | product | other
         name: North Korea          # optional display name (defaults to the id)
         aliases: [North Korea, DPRK, Pyongyang]   # matched ignoring case
+        forms: [North Korean, North Koreans]      # optional: demonyms, metonyms
         exact_aliases: [NK]        # optional; matched with exact case
 
 variants.yaml::
@@ -31,7 +32,7 @@ VARIANTS_FILE = "variants.yaml"
 #: Rule files may be named ``*.yaml`` or ``*.yml``.
 RULE_SUFFIXES = (".yaml", ".yml")
 ENTITY_TYPES = ("person", "organisation", "place", "event", "product", "other")
-_ENTITY_KEYS = {"id", "type", "name", "aliases", "exact_aliases", "description"}
+_ENTITY_KEYS = {"id", "type", "name", "aliases", "forms", "exact_aliases", "description"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,10 @@ class Entity:
         name: display name.
         aliases: names matched ignoring case (whole words, variants applied).
         exact_aliases: names matched with exact case (e.g. an acronym that is also a word).
+        forms: the other words news copy uses for the entity, matched like aliases:
+            demonyms and adjectives ("North Korean", "Russians") and metonyms ("the
+            Kremlin" for the Russian government). Kept apart from the names so a reader of
+            the file sees which is which; ``@id`` matches both.
         path: the file it was read from, if any.
         line: 1-based line of its entry, if known.
     """
@@ -55,6 +60,7 @@ class Entity:
     exact_aliases: tuple[str, ...] = ()
     path: str | None = None
     line: int | None = None
+    forms: tuple[str, ...] = ()
 
 
 @dataclass
@@ -195,7 +201,8 @@ def load_entities(path: Path) -> EntityRegistry:
 
     Raises:
         RuleError: with file:line:column for malformed YAML, a missing or duplicate id,
-            an unknown type, an entity without aliases, or an alias without letters.
+            an unknown type, an entity without aliases (forms alone are not enough: they
+            are words for the entity, not its name), or an alias or form without letters.
     """
     reg = EntityRegistry()
     items = yn.top_level_list(path, "entities", "'entities' must be a list of entities")
@@ -222,17 +229,19 @@ def load_entities(path: Path) -> EntityRegistry:
         name = yn.text(fields["name"][1], path, "'name'") if "name" in fields else eid
         aliases: list[str] = []
         exact: list[str] = []
-        for key, out in (("aliases", aliases), ("exact_aliases", exact)):
+        forms: list[str] = []
+        for key, out in (("aliases", aliases), ("exact_aliases", exact), ("forms", forms)):
             if key in fields:
                 for alias, node in yn.text_list(fields[key][1], path, f"'{key}'"):
                     if not term_tokens(alias):
-                        raise yn.error_at(node, path, f"alias '{alias}' has no letters or "
+                        what = "form" if key == "forms" else "alias"
+                        raise yn.error_at(node, path, f"{what} '{alias}' has no letters or "
                                                       "digits")
                     out.append(alias)
         if not aliases and not exact:
             raise yn.error_at(item, path, f"entity '{eid}' has no aliases")
         reg.entities[eid] = Entity(eid, etype, name, tuple(aliases), tuple(exact),
-                                   str(path), item.start_mark.line + 1)
+                                   str(path), item.start_mark.line + 1, tuple(forms))
     return reg
 
 

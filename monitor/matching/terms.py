@@ -66,7 +66,7 @@ class TermTable:
                                  term.text, 0)
             out = []
             level = BASE if fold_diacritics_ else FOLD
-            for alias in entity.aliases:
+            for alias in (*entity.aliases, *entity.forms):
                 out.extend(self._expand(term_tokens(alias), level, False))
             for alias in entity.exact_aliases:
                 out.append((term_tokens(alias), EXACT_BASE if fold_diacritics_ else EXACT,
