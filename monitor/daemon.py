@@ -22,6 +22,7 @@ import asyncio
 import functools
 import logging
 import signal
+import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -200,6 +201,10 @@ def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str]) -> i
                 await func(*args, **kwargs)
             except asyncio.CancelledError:
                 log.warning("job %s cancelled by the stop", func.__name__)
+            except sqlite3.OperationalError as exc:
+                # locked past the busy timeout, full or read-only: nothing half-done
+                log.warning("job %s: database %s: %s; tried again at its next run",
+                            func.__name__, config.database, exc)
             except Exception:
                 log.exception("job %s failed; the daemon goes on", func.__name__)
             finally:

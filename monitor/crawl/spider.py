@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
@@ -238,8 +239,26 @@ class SourceSpiderMixin:
         if self.holds.get(host) is None or self.holds[host] < until:
             self.holds[host] = until
         run.retry_after = (host, until)
+        self._hold_slot(response, until)
         log.warning("host %s answered %d with Retry-After: no request to it before %s",
                     host, response.status, until.isoformat(timespec="seconds"))
+
+    def _hold_slot(self, response: Response, until: datetime) -> None:
+        """Make Scrapy's download slot of the host wait until ``until``: requests
+        already queued for the host wait there (new ones are refused by
+        :class:`monitor.crawl.middlewares.HostHoldMiddleware`)."""
+        engine = getattr(self.crawler, "engine", None)
+        downloader = getattr(engine, "downloader", None)
+        if downloader is None or response.request is None:
+            return
+        slot = downloader.slots.get(downloader.get_slot_key(response.request))
+        if slot is None:
+            return
+        if not slot.delay:
+            slot.delay = 0.001   # a slot without a delay never waits
+        # the slot waits until lastseen + delay (delay randomised down to half of it)
+        wait = (until - utcnow()).total_seconds()
+        slot.lastseen = time.monotonic() + wait - 0.5 * slot.delay
 
     # -- article pages --------------------------------------------------------------
 
