@@ -100,3 +100,10 @@ def test_page_dates_know_the_same_zone_names():
     assert parse_date("Thu, 30 Apr 2015 08:57:00 CEST") == datetime(2015, 4, 30, 6, 57, tzinfo=UTC)
     assert parse_date("Mon, 21 Apr 2025 06:00:00 BST") == datetime(2025, 4, 21, 5, 0, tzinfo=UTC)
     assert parse_date("Wed, 01 May 2024 08:00:00 GMT") == datetime(2024, 5, 1, 8, tzinfo=UTC)
+
+
+def test_page_dates_in_the_future_beyond_the_zone_tolerance_are_missing():
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    assert parse_date("2026-12-01T02:00:00", now=now) is not None     # UTC+14 local time
+    assert parse_date("2026-12-01T06:00:00Z", now=now) is None
+    assert parse_date("2026-12-02", now=now) is None

@@ -21,6 +21,9 @@ PUBLISHED_META = (
     "article:published", "article.created", "created",
 )
 _EARLIEST = datetime(1995, 1, 1, tzinfo=timezone.utc)
+# how far in the future a page date may lie: a time without a zone is read as UTC, which
+# puts the local time of a UTC+14 site up to 14 hours ahead; one more hour of clock skew
+_FUTURE_TOLERANCE = timedelta(hours=15)
 _OFFSET = re.compile(r"([+-])(\d\d):?(\d\d)$")
 
 
@@ -29,7 +32,8 @@ def parse_date(value: str | None, now: datetime | None = None) -> datetime | Non
 
     Args:
         value: the raw string.
-        now: the current time (for rejecting dates in the future); defaults to now.
+        now: the current time (for rejecting dates more than 15 hours in the future, the
+            most a zone-less local time can be ahead of UTC, plus skew); defaults to now.
 
     Returns:
         A timezone-aware datetime (UTC when the string gives no zone), or None when the
@@ -76,7 +80,7 @@ def parse_date(value: str | None, now: datetime | None = None) -> datetime | Non
     if got.tzinfo is None:
         got = got.replace(tzinfo=timezone.utc)
     now = now or datetime.now(timezone.utc)
-    if got < _EARLIEST or got > now + timedelta(days=2):
+    if got < _EARLIEST or got > now + _FUTURE_TOLERANCE:
         return None
     return got
 
