@@ -282,7 +282,7 @@ def _cut_paywall(paras: list[str]) -> tuple[list[str], bool]:
     return paras[:start], True
 
 
-def paywall_elements(tree: HtmlElement, pm: PageMeta) -> list[etree._Element]:
+def paywall_elements(tree: HtmlElement) -> list[etree._Element]:
     """The elements of a page that hold its paywall offer: a class or id token that is
     paywall vocabulary (``PAYWALL_MARKUP``), under 1,500 characters of text, and text
     that reads as an offer (``PAYWALL`` or ``SUBSCRIPTION`` words).
@@ -293,7 +293,6 @@ def paywall_elements(tree: HtmlElement, pm: PageMeta) -> list[etree._Element]:
 
     Args:
         tree: the parsed page.
-        pm: its metadata (unused today; the JSON-LD parts are not trusted alone).
 
     Returns:
         The outermost such elements, in document order.
@@ -317,9 +316,8 @@ def _without(tree: HtmlElement, elements: list[etree._Element]) -> HtmlElement:
     tree = copy.deepcopy(tree)
     for path in paths:
         for el in tree.getroottree().xpath(path):
-            parent = el.getparent()
-            if parent is not None:
-                el.drop_tree() if hasattr(el, "drop_tree") else parent.remove(el)
+            if el.getparent() is not None:
+                el.drop_tree()  # lxml.html: removes the element, keeps its tail text
     return tree
 
 
@@ -368,7 +366,7 @@ def extract_body(tree: HtmlElement, pm: PageMeta, url: str | None,
         # work on a copy without the appended articles (the caller's tree stays whole)
         tree = _without(tree, appended)
         steps.append("appended-articles")
-    walled = paywall_elements(tree, pm)
+    walled = paywall_elements(tree)
     if walled:
         # the offer never reaches the text, so no watch can match it
         tree = _without(tree, walled)

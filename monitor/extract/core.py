@@ -101,22 +101,19 @@ def _extract(page: Page, options: ExtractOptions, held: list) -> Article | Rejec
 
     body = drop_headline(extract_body(tree, pm, page.url), headlines)
     decision = verdict.judge(tree, pm, body, options)
-    if decision.reason in _RETRIED and (decision.reason == "consent-wall" or body.partial
-                                        or article_signals(pm)):
-        # a second, recall-oriented try before rejecting (monitor.extract.retry): the
-        # article may sit in an <aside> behind a longer cookie notice, a paywalled
-        # article's teaser may carry a class the balanced pass drops
+    retry = (decision.reason in _RETRIED and (decision.reason == "consent-wall" or body.partial
+                                              or article_signals(pm))) \
+        or (decision.reason is None and body.partial)
+    if retry:
+        # a second, recall-oriented try (monitor.extract.retry): the article may sit in an
+        # <aside> behind a longer cookie notice, a paywalled article's teaser may carry a
+        # class the balanced pass drops. Taken when accepted (and, for an accepted
+        # paywalled page, longer); otherwise the first verdict stands.
         second, _ = recall_tree(tree)
         body2 = drop_headline(extract_body(second, pm, page.url, recall=True), headlines)
         decision2 = verdict.judge(second, pm, body2, options)
-        if decision2.reason is None:
-            body, decision = body2, decision2
-    elif decision.reason is None and body.partial:
-        # a paywalled article: the balanced pass may have dropped the teaser paragraph
-        second, _ = recall_tree(tree)
-        body2 = drop_headline(extract_body(second, pm, page.url, recall=True), headlines)
-        decision2 = verdict.judge(second, pm, body2, options)
-        if decision2.reason is None and len(decision2.text) > len(decision.text):
+        if decision2.reason is None and (decision.reason is not None
+                                         or len(decision2.text) > len(decision.text)):
             body, decision = body2, decision2
     if decision.reason:
         return reject(decision.reason, decision.detail)
