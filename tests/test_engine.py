@@ -178,9 +178,9 @@ def test_case_07_a_truncated_child_sitemap_is_an_error_not_ok(tmp_path, site):
     import gzip
 
     base = site.url("").rstrip("/")
-    pages = Path(__file__).parent / "pages"
+    pages = Path(__file__).parent / "pages" / "case07"
     for n in (1, 2):
-        site.set(f"/a{n}.html", (pages / f"case07-a{n}.html").read_bytes(),
+        site.set(f"/a{n}.html", (pages / f"a{n}.html").read_bytes(),
                  content_type="text/html")
     site.set("/sitemap_index.xml", (
         '<?xml version="1.0" encoding="UTF-8"?><sitemapindex xmlns="http://www.sitemaps.org/'
