@@ -214,7 +214,7 @@ def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str]) -> i
 
     hits_seen = [0]
 
-    def after_run(result) -> None:
+    def after_run(results) -> None:
         # Alert now rather than at the next tick, without waiting for the delivery (a
         # mail server that is down must not hold up the crawling).
         hits = context.writer.totals["hits"]

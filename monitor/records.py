@@ -32,6 +32,9 @@ class PollTask:
         url: the feed or sitemap URL.
         max_articles: at most this many new article pages in this poll.
         due_at: when the poll was due (aware UTC); lateness is measured from it.
+        etag: the ETag the source document last answered with (for If-None-Match),
+            kept only after a complete poll; None for an unconditional GET.
+        last_modified: likewise its Last-Modified (for If-Modified-Since).
     """
 
     run_id: int
@@ -40,6 +43,8 @@ class PollTask:
     url: str
     max_articles: int
     due_at: datetime
+    etag: str | None = None
+    last_modified: str | None = None
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,9 @@ DOWNLOADER_MIDDLEWARES = {
 ROBOTSTXT_MAX_AGE = 86400
 # Scrapy's periodic "Crawled N pages" lines mean little in a crawl that never ends.
 LOGSTATS_INTERVAL = 0
+# A callback yields at most a few requests or one page: Scrapy's default (100 parallel
+# workers per response) only costs task creation on every poll.
+CONCURRENT_ITEMS = 8
 # Sitemaps may be large; article pages have their own cap (extraction.max_page_bytes).
 DOWNLOAD_MAXSIZE = 50 * 1024 * 1024
 COOKIES_ENABLED = False

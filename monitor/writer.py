@@ -70,6 +70,10 @@ class Writer:
         self.sources = sources
         self.lock = threading.Lock()
         self._runs: dict[int, _RunWrites] = {}
+        #: document url -> (etag, last_modified), as kept in fetch_state (read once)
+        self.validators: dict[str, tuple[str | None, str | None]] = {
+            r[0]: (r[1], r[2]) for r in store.db.execute(
+                "select url, etag, last_modified from fetch_state")}
         self._next_run_id = 0
         #: polls finished and pages stored since start (for the daemon's summary line)
         self.totals = {"polls": 0, "failed": 0, "new_links": 0, "stored": 0, "hits": 0}
@@ -92,8 +96,10 @@ class Writer:
                     self.schedule.remove(state.name)
                     continue
                 self._next_run_id += 1
+                etag, modified = self.validators.get(source.url, (None, None))
                 tasks.append(PollTask(self._next_run_id, source.name, source.kind,
-                                      source.url, source.max_articles, state.next_due_at))
+                                      source.url, source.max_articles, state.next_due_at,
+                                      etag, modified))
             return tasks
 
     # -- records from the crawl side (core thread) --------------------------------------
@@ -147,42 +153,58 @@ class Writer:
             writes.problem = problem
 
     def finish_run(self, result: RunResult) -> SourceState | None:
-        """Close one poll: keep the validators when it was complete and every page was
-        written, and reschedule the source.
+        """Close one poll (see :meth:`finish_runs`).
 
         Returns:
             The source's new schedule state (None when it is no longer scheduled).
         """
-        writes = self._runs.pop(result.run_id, _RunWrites())
-        all_written = writes.failed == 0 and writes.written >= result.pages
-        complete = result.ok and result.complete and all_written
-        if complete and result.validators:
+        return self.finish_runs([result])[0]
+
+    def finish_runs(self, results: list[RunResult]) -> list[SourceState | None]:
+        """Close polls: keep the validators of each poll that was complete and whose
+        every page was written (one transaction for the batch), forget those of the
+        others, and reschedule the sources.
+
+        Returns:
+            Each source's new schedule state (None when it is no longer scheduled).
+        """
+        done = []
+        keep: list[tuple[str, str | None, str | None]] = []
+        for result in results:
+            writes = self._runs.pop(result.run_id, _RunWrites())
+            all_written = writes.failed == 0 and writes.written >= result.pages
+            complete = result.ok and result.complete and all_written
+            if result.validators and (complete or result.ok):
+                # a complete poll keeps them; an incomplete one forgets the old ones, so
+                # the next GET is unconditional and the links left over are seen again
+                keep += [(u, e, m) if complete else (u, None, None)
+                         for u, e, m in result.validators]
+            done.append((result, writes, complete))
+        if keep:
             try:
-                self.store.save_fetch_states(result.validators)
+                self.store.save_fetch_states(keep)
             except Exception as exc:
                 problem = store_problem(exc)
                 if problem is None:
                     raise
-                complete = False
-                writes.problem = writes.problem or problem
-        if result.ok and not complete and result.validators:
-            # forget old validators: the next GET must be unconditional
-            try:
-                self.store.save_fetch_states((u, None, None) for u, _, _ in result.validators)
-            except Exception as exc:
-                if store_problem(exc) is None:
-                    raise
-        adjusted = replace(result, complete=complete)
+                keep = []
+                done = [(r, w if w.problem else _RunWrites(w.written, w.failed, problem),
+                         False) for r, w, _ in done]
+            for url, etag, modified in keep:
+                self.validators[url] = (etag, modified)
+        states = []
         with self.lock:
-            state = self.schedule.record(adjusted)
-            if state is not None and writes.problem and result.ok:
-                lost = writes.failed or (result.pages - writes.written)
-                state.last_error = (f"{lost} page{'s' if lost != 1 else ''} not stored "
-                                    f"({writes.problem}); fetched again on the next poll")
-        self.totals["polls"] += 1
-        self.totals["failed"] += 0 if result.ok else 1
-        self.totals["new_links"] += result.new_links
-        return state
+            for result, writes, complete in done:
+                state = self.schedule.record(replace(result, complete=complete))
+                if state is not None and writes.problem and result.ok:
+                    lost = writes.failed or max(1, result.pages - writes.written)
+                    state.last_error = (f"{lost} page{'s' if lost != 1 else ''} not stored "
+                                        f"({writes.problem}); fetched again on the next poll")
+                states.append(state)
+                self.totals["polls"] += 1
+                self.totals["failed"] += 0 if result.ok else 1
+                self.totals["new_links"] += result.new_links
+        return states
 
     def flush(self) -> bool:
         """Write the schedule changes (and host holds) to the store in one transaction.

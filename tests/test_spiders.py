@@ -82,6 +82,8 @@ def _spider(cls, context, **source):
 
 def _collect(results) -> list:
     """Run an async-generator spider callback to the end (outside any reactor)."""
+    if results is None:
+        return []
     if not hasattr(results, "__aiter__"):
         return list(results)
 

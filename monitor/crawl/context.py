@@ -95,6 +95,7 @@ class CrawlContext:
                            if workers > 0 else None)
         self._links: set[str] = set()     # article links being fetched now
         self._pending: set[Future] = set()  # writer calls not finished yet
+        self._finished: list[RunResult] = []  # polls not handed to the writer yet
         self._wake: asyncio.Event | None = None
         self._stopping = False
         self._last_flush = 0.0
@@ -102,9 +103,9 @@ class CrawlContext:
         #: every finished poll's (source, due_at, started_at, finished_at), when a
         #: benchmark asks for it (``record_polls = True``)
         self.record_polls = False
-        #: called on the reactor thread after the writer closed a poll (the daemon
-        #: uses it to send alerts at once)
-        self.after_run: Callable[[RunResult], None] | None = None
+        #: called on the reactor thread with each batch of polls the writer closed
+        #: (the daemon uses it to send alerts at once)
+        self.after_run: Callable[[list[RunResult]], None] | None = None
         self.polls: list[tuple[str, datetime, datetime, datetime]] = []
 
     def _load_watches(self):
@@ -169,9 +170,11 @@ class CrawlContext:
                 yield task
             if self.one_pass and self._handed_out >= len(self.sources):
                 return
+            if self._finished and (self.one_pass or any(r.pages for r in self._finished)):
+                self._hand_over()   # alerts should not wait for the next second
             if loop.time() - self._last_flush >= FLUSH_EVERY:
                 self._last_flush = loop.time()
-                self._submit(self.writer.flush)
+                self._hand_over()
             due = self.writer.next_due()
             delay = FLUSH_EVERY if due is None else (due - _now()).total_seconds()
             if delay > 0:
@@ -218,7 +221,8 @@ class CrawlContext:
     # -- reads (reactor thread) ------------------------------------------------------
 
     def validators(self, url: str) -> tuple[str | None, str | None]:
-        """Returns: (etag, last_modified) last kept for a source document."""
+        """Returns: (etag, last_modified) last kept for a document other than a poll
+        task's own (a sitemap index's child; the task carries its own)."""
         state = self.store.fetch_state(url)
         return state.get("etag"), state.get("last_modified")
 
@@ -268,18 +272,25 @@ class CrawlContext:
         future.add_done_callback(lambda f: loop.call_soon_threadsafe(done))
 
     def finish_run(self, result: RunResult) -> None:
-        """Hand a finished poll to the writer (validators, schedule)."""
+        """Hand a finished poll to the writer (validators, schedule). Polls are handed
+        over in batches, at most ``FLUSH_EVERY`` seconds later (one transaction each)."""
         if self.record_polls:
             self.polls.append((result.source, result.due_at, result.started_at,
                                result.finished_at))
-        loop = asyncio.get_running_loop()
-        future = self._submit(self.writer.finish_run, result)
+        self._finished.append(result)
+        if self.one_pass or result.pages or not result.ok:
+            self.wake()   # pages may have hits to deliver; failures to report
 
-        def done() -> None:
-            self.wake()
+    def _hand_over(self) -> None:
+        """Submit the polls finished since the last hand-over, then the schedule."""
+        if self._finished:
+            batch, self._finished = self._finished, []
+            future = self._submit(self.writer.finish_runs, batch)
             if self.after_run is not None:
-                self.after_run(result)
-        future.add_done_callback(lambda f: loop.call_soon_threadsafe(done))
+                loop = asyncio.get_running_loop()
+                callback = self.after_run
+                future.add_done_callback(lambda f: loop.call_soon_threadsafe(callback, batch))
+        self._submit(self.writer.flush)
 
     def abandon_run(self, task: PollTask, reason: str) -> None:
         """A poll cut short by a stop: the source is due again at once (and its
@@ -290,6 +301,7 @@ class CrawlContext:
 
     async def drain(self) -> None:
         """Wait for every hand-over to the writer, then write the schedule."""
+        self._hand_over()
         while self._pending:
             futures = list(self._pending)
             await asyncio.gather(*(asyncio.wrap_future(f) for f in futures),

@@ -173,7 +173,9 @@ class SourceSpiderMixin:
         if not url.lower().startswith(("http://", "https://")):
             log.warning("source %s: sitemap URL %s ignored: not http(s)", source, url[:200])
             return None
-        etag, modified = self.context.validators(url)
+        task = run.task
+        etag, modified = ((task.etag, task.last_modified) if url == task.url
+                          else self.context.validators(url))
         headers = {}
         if etag:
             headers["If-None-Match"] = etag
@@ -186,16 +188,23 @@ class SourceSpiderMixin:
                               meta={"handle_httpstatus_list": [304], "source": source,
                                     "run_id": run.task.run_id, "due_at": run.task.due_at})
 
-    async def _document(self, response: Response, run: Run):
+    def _document(self, response: Response, run: Run):
+        """Callback of a source document: a 304 ends here (no output to process, the
+        cheap path for the polls that find nothing new); a document is read by
+        :meth:`_read_document`."""
+        if response.status == 304:
+            run.not_modified += 1
+            log.debug("source %s: %s not modified", run.task.source, response.url)
+            self._end(run)
+            return None
+        etag = response.headers.get("ETag")
+        modified = response.headers.get("Last-Modified")
+        run.validators.append((response.url, etag.decode("latin-1") if etag else None,
+                               modified.decode("latin-1") if modified else None))
+        return self._read_document(response, run)
+
+    async def _read_document(self, response: Response, run: Run):
         try:
-            if response.status == 304:
-                run.not_modified += 1
-                log.debug("source %s: %s not modified", run.task.source, response.url)
-                return
-            etag = response.headers.get("ETag")
-            modified = response.headers.get("Last-Modified")
-            run.validators.append((response.url, etag.decode("latin-1") if etag else None,
-                                   modified.decode("latin-1") if modified else None))
             async for request in self.parse_document(response, run):
                 if request is not None:
                     yield request
