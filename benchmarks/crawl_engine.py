@@ -277,7 +277,8 @@ def run_bare(urls_file: str, etags_file: str, out: str) -> None:
     process = CrawlerProcess({
         "LOG_LEVEL": "WARNING", "CONCURRENT_REQUESTS": 64,
         "CONCURRENT_REQUESTS_PER_DOMAIN": 2, "DOWNLOAD_DELAY": 0.25,
-        "AUTOTHROTTLE_ENABLED": True, "ROBOTSTXT_OBEY": True, "COOKIES_ENABLED": False,
+        "AUTOTHROTTLE_ENABLED": True, "AUTOTHROTTLE_START_DELAY": 0.5,
+        "ROBOTSTXT_OBEY": True, "COOKIES_ENABLED": False,
         "TELNETCONSOLE_ENABLED": False,
         "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor"})
     start = cpu_self()

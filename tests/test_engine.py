@@ -97,6 +97,23 @@ def test_sources_of_one_host_share_one_politeness_budget_and_one_robots_txt(tmp_
     assert "Traceback" not in daemon.log
 
 
+def test_robots_txt_is_fetched_again_once_it_is_older_than_robots_max_age(tmp_path, site):
+    site.set("/a.xml", rss([]), content_type="application/rss+xml")
+    cfg = write_config(tmp_path / "monitor.yaml", sources=[
+        {"name": "a", "kind": "feed", "url": site.url("/a.xml"), "interval": 0.5,
+         "min_interval": 0.5, "max_interval": 0.5}],
+        crawl={"download_delay": 0, "autothrottle": False, "download_timeout": 5,
+               "robots_max_age": "2s"})
+    daemon = Daemon(cfg)
+    try:
+        site.wait_for(2, path="/robots.txt", timeout=60)
+    finally:
+        assert daemon.stop() == 0, daemon.log
+    robots = [r.at for r in site.requests if r.path == "/robots.txt"]
+    assert robots[1] - robots[0] >= 2.0
+    assert len(_feed_times(site, "/a.xml")) > len(robots)   # kept between the fetches
+
+
 def test_a_429_with_retry_after_holds_the_whole_host(tmp_path, site):
     site.set("/a.xml", b"slow down", status=429, content_type="text/plain",
              headers={"Retry-After": "4"})
