@@ -405,7 +405,8 @@ class Store:
         """
         rows = [(s.interval, iso(s.next_due_at), s.failures, iso(s.failing_since),
                  iso(s.last_polled_at), iso(s.last_ok_at), iso(s.last_new_at),
-                 iso(s.last_polled_at), "error" if s.failures else "ok", s.last_error,
+                 iso(s.last_polled_at), "error" if s.failures or s.last_error else "ok",
+                 s.last_error,
                  s.name) for s in states]
         with self._write():
             self.db.conn.executemany(

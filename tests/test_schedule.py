@@ -145,3 +145,77 @@ def test_interval_limits_are_checked():
         SourceConfig(name="a", kind="feed", url="http://x.test/", interval=60, min_interval=120)
     s = SourceConfig(name="a", kind="feed", url="http://x.test/", interval="15m")
     assert (s.min_interval_s, s.max_interval_s) == (300.0, 3600.0)
+
+
+def test_thousands_of_configured_sources_are_recorded_in_one_transaction(tmp_path):
+    sources = [SourceConfig(name=f"s{i}", kind="feed", url=f"http://127.0.0.1:9/f{i}.xml")
+               for i in range(5000)]
+    store = Store(tmp_path / "m.db")
+    statements: list[str] = []
+    store.db.conn.set_trace_callback(statements.append)
+    store.sync_sources(sources)
+    store.db.conn.set_trace_callback(None)
+    assert sum(1 for s in statements if s.strip().upper() == "COMMIT") == 1
+    assert store.db["sources"].count == 5000
+    store.close()
+
+
+def test_a_large_config_is_read_with_the_c_yaml_loader_when_present(tmp_path, monkeypatch):
+    import yaml
+
+    from monitor.config import load_config
+
+    if not hasattr(yaml, "CSafeLoader"):
+        pytest.skip("PyYAML built without libyaml")
+    used = []
+    real = yaml.load
+    monkeypatch.setattr(yaml, "load", lambda text, Loader: used.append(Loader) or
+                        real(text, Loader=Loader))
+    path = tmp_path / "monitor.yaml"
+    path.write_text("sources:\n" + "".join(
+        f"  - {{name: s{i}, kind: feed, url: 'http://127.0.0.1:9/f{i}.xml'}}\n"
+        for i in range(2000)))
+    assert len(load_config(path).sources) == 2000
+    assert used == [yaml.CSafeLoader]
+
+
+def test_a_page_the_store_refuses_stays_unseen_and_the_poll_forgets_its_validators(tmp_path):
+    import sqlite3
+
+    from monitor.matching import load_watches
+    from monitor.models import Article, Page
+    from monitor.pipeline import Pipeline
+    from monitor.writer import Writer, new_schedule
+    from tests.conftest import RULES
+
+    config = MonitorConfig(path=tmp_path / "m.yaml", database=tmp_path / "m.db")
+    source = SourceConfig(name="a", kind="feed", url="http://news.test/feed", interval=600)
+    store = Store(config.database)
+    store.sync_sources([source])
+    store.save_fetch_state("http://news.test/feed", '"old"', None)
+    pipeline = Pipeline(store, load_watches(RULES), ["console"])
+    writer = Writer(store, pipeline, new_schedule(store, [source], config.schedule, now=T0),
+                    {"a": source})
+    [task] = writer.take_due(T0)
+    assert task.etag == '"old"'                      # the poll task carries the validators
+
+    def full(page, result):
+        raise sqlite3.OperationalError("database or disk is full")
+    pipeline.process_extracted = full
+    page = Page(url="http://news.test/a1", body=b"", source="a", run_id=task.run_id)
+    article = Article(url="http://news.test/a1", request_url="http://news.test/a1",
+                      source="a", title="t", text="x " * 300)
+    with pytest.raises(sqlite3.OperationalError):
+        writer.write_page(page, article)
+    result = RunResult(run_id=task.run_id, source="a", url=task.url, ok=True, error=None,
+                       new_links=1, pages=1, complete=True, started_at=T0, finished_at=T0,
+                       due_at=T0, validators=(("http://news.test/feed", '"new"', None),))
+    [state] = writer.finish_runs([result])
+    assert "1 page not stored (database: database or disk is full)" in state.last_error
+    assert (state.next_due_at - T0).total_seconds() <= 200 * 1.05   # back after min_interval
+    assert store.fetch_state("http://news.test/feed")["etag"] is None   # next GET in full
+    assert store.unseen(["http://news.test/a1"]) == {"http://news.test/a1"}
+    assert writer.flush()
+    row = store.source_rows()["a"]
+    assert row["last_status"] == "error" and "not stored" in row["last_error"]
+    store.close()
