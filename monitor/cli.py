@@ -462,16 +462,19 @@ def sources_import(ctx: click.Context, opml: Path, interval: str | None) -> None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--interval") from None
     store = Store(config.database)
-    known = {r["url"]: r["name"] for r in store.imported_sources()}
-    rows = read_opml(opml, config, seconds)
-    for row in rows:  # the same feed imported again keeps its name
-        row["name"] = known.get(row["url"], row["name"])
-    added = sum(1 for r in rows if r["url"] not in known)
+    imported = {r["url"]: r["name"] for r in store.imported_sources()}
+    rows = read_opml(opml, config, seconds,
+                     known={r["url"]: r["name"] for r in store.source_rows().values()})
+    configured = {s.url for s in config.sources}
+    skipped = [r for r in rows if r["url"] in configured]
+    rows = [r for r in rows if r["url"] not in configured]
+    added = sum(1 for r in rows if r["url"] not in imported)
     store.import_sources(rows)
     store.close()
     click.echo(f"{opml}: {_count(added, 'source')} added, "
                f"{_count(len(rows) - added, 'source')} updated "
-               f"({sum(1 for r in rows if r['kind'] == 'sitemap')} sitemaps)")
+               f"({sum(1 for r in rows if r['kind'] == 'sitemap')} sitemaps)" +
+               (f"; {len(skipped)} already in {config.path.name}" if skipped else ""))
 
 
 @sources.command("export")

@@ -309,9 +309,21 @@ def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str]) -> i
              "" if n_watches == 1 else "es", ", ".join(delivery.channels), config.database,
              first.isoformat(timespec="seconds") if first else "never (no sources)")
 
+    exit_status = [0]
+
+    def crawl_ended(task: asyncio.Future) -> None:
+        if not stopping.is_set():
+            # the crawl must live as long as the daemon: without it nothing is polled
+            log.error("the crawl ended unexpectedly; stopping the daemon (exit status 1) "
+                      "so that a supervisor restarts it")
+            exit_status[0] = 1
+            request_stop("crawl ended")
+
     def start() -> None:
         scheduler.start()
-        crawl_task.append(asyncio.ensure_future(engine.run()))
+        task = asyncio.ensure_future(engine.run())
+        task.add_done_callback(crawl_ended)
+        crawl_task.append(task)
     reactor.callWhenRunning(start)
     # Our own SIGINT/SIGTERM handlers (above): a second signal while stopping is ignored
     # instead of stopping a reactor that is already stopping.
@@ -321,7 +333,7 @@ def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str]) -> i
     context.close()
     delivery.close()
     log.info("monitor stopped")
-    return 0
+    return exit_status[0]
 
 
 def _refresh(context) -> tuple[int, int]:

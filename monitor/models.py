@@ -29,6 +29,8 @@ class Page:
         path: the file path for replayed pages, else None.
         fetched_at: when the crawl side received the page (aware UTC), None for replay.
         run_id: the poll (:class:`monitor.records.PollTask`) that fetched it, or None.
+        redirected_from: the links that redirected to ``url`` (recorded as seen once the
+            page is written).
     """
 
     url: str
@@ -41,6 +43,7 @@ class Page:
     path: str | None = None
     fetched_at: datetime | None = None
     run_id: int | None = None
+    redirected_from: tuple[str, ...] = ()
 
 
 @dataclass

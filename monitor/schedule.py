@@ -28,7 +28,6 @@ The rule (documented in the README, "The schedule"):
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import random
 from dataclasses import dataclass, field, replace
@@ -167,14 +166,17 @@ class Schedule:
         self._seq += 1
         heapq.heappush(self._heap, _Entry(due.timestamp(), self._seq, name))
 
-    def add(self, state: SourceState, now: datetime) -> None:
-        """Schedule a source added while running (e.g. imported from OPML): due now
-        unless its state says later."""
-        self.states[state.name] = state
-        if state.next_due_at is None or state.next_due_at < now:
-            state.next_due_at = now
-        self._dirty.add(state.name)
-        self._push(state.name, state.next_due_at)
+    def add(self, states: Iterable[SourceState], now: datetime) -> None:
+        """Schedule sources added while running (e.g. imported from OPML): those not
+        due later start from now, spread at ``start_rate`` a second."""
+        late = 0
+        for state in states:
+            self.states[state.name] = state
+            if state.next_due_at is None or state.next_due_at < now:
+                state.next_due_at = now + timedelta(seconds=late / self.start_rate)
+                late += 1
+            self._dirty.add(state.name)
+            self._push(state.name, state.next_due_at)
 
     def remove(self, name: str) -> None:
         """Stop scheduling a source (its heap entry is skipped when it comes up)."""
@@ -183,6 +185,10 @@ class Schedule:
 
     def next_due(self) -> datetime | None:
         """The earliest due time of a source not being polled, or None when none is."""
+        ts = self._next_due_ts()
+        return None if ts is None else datetime.fromtimestamp(ts, timezone.utc)
+
+    def _next_due_ts(self) -> float | None:
         while self._heap:
             entry = self._heap[0]
             state = self.states.get(entry.name)
@@ -190,7 +196,7 @@ class Schedule:
                     or abs(state.next_due_at.timestamp() - entry.due) > 1e-6):
                 heapq.heappop(self._heap)  # stale entry
                 continue
-            return datetime.fromtimestamp(entry.due, timezone.utc)
+            return entry.due
         return None
 
     def pop_due(self, now: datetime, limit: int | None = None) -> list[SourceState]:
@@ -210,17 +216,20 @@ class Schedule:
         out: list[SourceState] = []
         ts = now.timestamp()
         while self._heap and (limit is None or len(out) < limit):
-            due = self.next_due()
-            if due is None or due.timestamp() > ts:
+            due = self._next_due_ts()
+            if due is None or due > ts:
                 break
             entry = heapq.heappop(self._heap)
             state = self.states[entry.name]
             hold = self.holds.get(state.host)
             if hold is not None:
                 if hold > now:
-                    state.next_due_at = hold
+                    # after the hold, the host's sources come back spread over a little
+                    # of their interval, not all in the same second
+                    state.next_due_at = hold + timedelta(
+                        seconds=JITTER * state.interval * self.rng.random())
                     self._dirty.add(state.name)
-                    self._push(state.name, hold)
+                    self._push(state.name, state.next_due_at)
                     continue
                 self.holds.pop(state.host, None)
             self._in_flight.add(state.name)
@@ -283,7 +292,7 @@ class Schedule:
         due = now + timedelta(seconds=delay * (1.0 + JITTER * self.rng.random()))
         hold = self.holds.get(state.host)
         if hold is not None and hold > due:
-            due = hold
+            due = hold + timedelta(seconds=JITTER * state.interval * self.rng.random())
         state.next_due_at = due
         self._dirty.add(state.name)
         self._push(state.name, due)
@@ -292,6 +301,9 @@ class Schedule:
     def take_dirty(self) -> list[SourceState]:
         """The states changed since the last call (copies), for writing to the store."""
         names, self._dirty = self._dirty, set()
+        now = datetime.now(timezone.utc)
+        for host in [h for h, until in self.holds.items() if until <= now]:
+            self.holds.pop(host, None)   # a hold that ended is forgotten
         return [replace(self.states[n]) for n in names if n in self.states]
 
     def mark_dirty(self, names: Iterable[str]) -> None:
@@ -303,6 +315,3 @@ class Schedule:
         return len(self._in_flight)
 
 
-def stable_fraction(name: str) -> float:
-    """A number in [0, 1) derived from ``name`` (the same in every process)."""
-    return int(hashlib.sha1(name.encode()).hexdigest()[:8], 16) / 2 ** 32

@@ -35,8 +35,8 @@ def _slug(text: str) -> str:
     return slug[:60] or "source"
 
 
-def read_opml(path: Path, config: MonitorConfig, interval: float | None = None
-              ) -> list[dict]:
+def read_opml(path: Path, config: MonitorConfig, interval: float | None = None,
+              known: dict[str, str] | None = None) -> list[dict]:
     """Read the feeds of an OPML file as source rows for :meth:`Store.import_sources`.
 
     Args:
@@ -44,6 +44,8 @@ def read_opml(path: Path, config: MonitorConfig, interval: float | None = None
         config: monitor.yaml (for the default interval and the names already taken).
         interval: poll interval of the imported sources in seconds (default:
             ``schedule.default_interval``).
+        known: every source already in the store, url -> name: a feed imported before
+            keeps its name, and a new one never takes a name in use.
 
     Returns:
         One dict per feed (name, kind, url, title, category, intervals, max_articles);
@@ -66,7 +68,8 @@ def read_opml(path: Path, config: MonitorConfig, interval: float | None = None
         raise ConfigError(f"{path}: not an OPML subscription list: {problem}")
     interval = interval or config.schedule.default_interval
     probe = SourceConfig(name="x", kind="feed", url="http://x", interval=interval)
-    taken = {s.name for s in config.sources}
+    known = known or {}
+    taken = {s.name for s in config.sources} | set(known.values())
     seen_urls: set[str] = set()
     rows = []
     for feed in feeds:
@@ -75,12 +78,15 @@ def read_opml(path: Path, config: MonitorConfig, interval: float | None = None
             continue
         seen_urls.add(url)
         title = (feed.get("title") or "").strip() or urlsplit(url).netloc
-        base = _slug(title)
-        name, n = base, 1
-        while name in taken:
-            n += 1
-            name = f"{base}-{n}"
-        taken.add(name)
+        if url in known:
+            name = known[url]
+        else:
+            base = _slug(title)
+            name, n = base, 1
+            while name in taken:
+                n += 1
+                name = f"{base}-{n}"
+            taken.add(name)
         categories = feed.get("categories") or []
         rows.append({"name": name, "kind": guess_kind(url), "url": url, "title": title,
                      "category": " / ".join(categories[0]) if categories else None,
@@ -150,7 +156,7 @@ def select_sources(config: MonitorConfig, store: Store, names=()) -> list[Source
         return all_sources(config, store)
     imported = {s.name: s for s in imported_configs(store)}
     out = []
-    for name in names:
+    for name in dict.fromkeys(names):
         if name in imported:
             out.append(imported[name])
         else:

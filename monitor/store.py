@@ -312,7 +312,12 @@ class Store:
                 "max_interval = excluded.max_interval, max_articles = excluded.max_articles, "
                 "enabled = excluded.enabled, interval = case when sources.interval is null "
                 "or sources.url != excluded.url then excluded.interval else min(max("
-                "sources.interval, excluded.min_interval), excluded.max_interval) end",
+                "sources.interval, excluded.min_interval), excluded.max_interval) end, "
+                # a new URL (a source fixed after failing) starts afresh, due now
+                "failures = case when sources.url != excluded.url then 0 else "
+                "sources.failures end, failing_since = case when sources.url != "
+                "excluded.url then null else sources.failing_since end, next_due_at = "
+                "case when sources.url != excluded.url then null else sources.next_due_at end",
                 rows)
 
     def import_sources(self, sources: Iterable[dict]) -> int:

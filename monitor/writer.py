@@ -70,10 +70,12 @@ class Writer:
         self.sources = sources
         self.lock = threading.Lock()
         self._runs: dict[int, _RunWrites] = {}
-        #: document url -> (etag, last_modified), as kept in fetch_state (read once)
+        #: source url -> (etag, last_modified), as kept in fetch_state (read once; a
+        #: sitemap's child documents are looked up in the store when needed)
+        urls = {s.url for s in sources.values()}
         self.validators: dict[str, tuple[str | None, str | None]] = {
             r[0]: (r[1], r[2]) for r in store.db.execute(
-                "select url, etag, last_modified from fetch_state")}
+                "select url, etag, last_modified from fetch_state") if r[0] in urls}
         self._next_run_id = 0
         #: polls finished and pages stored since start (for the daemon's summary line)
         self.totals = {"polls": 0, "failed": 0, "new_links": 0, "stored": 0, "hits": 0}
@@ -128,6 +130,13 @@ class Writer:
                         "again on the next poll", page.source, page.url, problem)
             raise
         writes.written += 1
+        for link in page.redirected_from:
+            try:
+                self.store.record_page(link, page.source, "redirected", None,
+                                       f"redirected to {page.url}")
+            except Exception as exc:
+                if store_problem(exc) is None:
+                    raise   # the link stays unseen: fetched again, found a duplicate
         if outcome.status == "stored":
             self.totals["stored"] += 1
             self.totals["hits"] += len(outcome.hits)
@@ -190,8 +199,10 @@ class Writer:
                 keep = []
                 done = [(r, w if w.problem else _RunWrites(w.written, w.failed, problem),
                          False) for r, w, _ in done]
+            source_urls = {r.url for r, _, _ in done}
             for url, etag, modified in keep:
-                self.validators[url] = (etag, modified)
+                if url in source_urls:
+                    self.validators[url] = (etag, modified)
         states = []
         with self.lock:
             for result, writes, complete in done:

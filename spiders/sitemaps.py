@@ -65,6 +65,12 @@ def sitemap_entries(body: bytes, url: str) -> tuple[str | None, list[tuple]]:
     return sitemap.type, entries
 
 
+def forget_validators(run, url: str) -> None:
+    """Keep no ETag/Last-Modified for ``url``: the next poll fetches it in full."""
+    run.validators = [(u, None, None) if u == url else (u, e, m)
+                      for u, e, m in run.validators]
+
+
 class SitemapDocuments:
     """Reading sitemap documents (mixed into the spiders that poll sitemaps)."""
 
@@ -79,6 +85,7 @@ class SitemapDocuments:
         """
         source = run.task.source
         if urlsplit(response.url).path.endswith("/robots.txt"):
+            forget_validators(run, response.url)
             urls = list(sitemap_urls_from_robots(response.body, base_url=response.url))
             if not urls:
                 self.fail(run, response.url, "names no sitemap (no Sitemap: line): give "
@@ -100,6 +107,9 @@ class SitemapDocuments:
         if kind is None:
             self.fail(run, response.url, wrong_kind_message("sitemap", body, response.url))
         elif kind == "sitemapindex":
+            # An index (like robots.txt) is read in full every poll: it may stay the
+            # same while its children change, and each child has its own validators.
+            forget_validators(run, response.url)
             # newest child sitemaps first; news sites list months of archives
             for url, _, _ in entries[:5]:
                 yield self.document_request(run, url)

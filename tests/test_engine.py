@@ -293,3 +293,91 @@ def test_commands_started_while_the_database_is_locked_exit_with_one_line(tmp_pa
         assert "Traceback" not in run.stderr, run.stderr
         assert "database" in run.stderr and "locked" in run.stderr
         assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
+def test_a_sitemap_index_is_read_in_full_each_poll_so_new_children_entries_are_seen(
+        tmp_path, site):
+    base = site.url("").rstrip("/")
+    pages = Path(__file__).parent / "pages" / "case07"
+    for n in (1, 2):
+        site.set(f"/a{n}.html", (pages / f"a{n}.html").read_bytes(), content_type="text/html")
+    site.set("/index.xml", f'<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/'
+             f'schemas/sitemap/0.9"><sitemap><loc>{base}/news.xml</loc></sitemap>'
+             f'</sitemapindex>', content_type="application/xml")
+
+    def news(*names: str) -> None:
+        site.set("/news.xml", '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/'
+                 'schemas/sitemap/0.9">' + "".join(f"<url><loc>{base}/{n}</loc></url>"
+                                                   for n in names) + "</urlset>",
+                 content_type="application/xml")
+    news("a1.html")
+    cfg = write_config(tmp_path / "monitor.yaml", sources=[
+        {"name": "idx", "kind": "sitemap", "url": site.url("/index.xml")}])
+    assert monitor_cmd("-c", str(cfg), "crawl", "--no-deliver").returncode == 0
+    news("a1.html", "a2.html")                 # the index stays the same (same ETag)
+    run = monitor_cmd("-c", str(cfg), "crawl", "--no-deliver")
+    assert run.returncode == 0, run.stderr
+    assert "1 new article" in run.stdout
+    assert len([r for r in site.requests if r.path == "/a2.html"]) == 1
+
+
+def test_a_poll_whose_only_new_link_is_gone_is_still_recorded(tmp_path, site):
+    site.set("/feed.xml", rss([("Gone", site.url("/gone.html"))]),
+             content_type="application/rss+xml")
+    cfg = write_config(tmp_path / "monitor.yaml", sources=[
+        {"name": "a", "kind": "feed", "url": site.url("/feed.xml")}])
+    run = monitor_cmd("-c", str(cfg), "crawl", "a", "a")       # named twice: polled once
+    assert run.returncode == 0, run.stderr
+    assert "interrupted" not in run.stderr
+    db = sqlite3.connect(tmp_path / "monitor.db")
+    polled, status = db.execute("select last_polled_at, last_status from sources "
+                                "where name = 'a'").fetchone()
+    assert polled is not None and status == "ok"
+    assert db.execute("select reason from pages").fetchone()[0] == "http-error"
+    db.close()
+    assert len([r for r in site.requests if r.path == "/feed.xml"]) == 1
+
+
+def test_one_pass_does_not_wait_for_a_stored_host_hold(tmp_path, site):
+    from datetime import datetime, timedelta, timezone
+
+    from monitor.store import Store
+
+    site.set("/feed.xml", rss([]), content_type="application/rss+xml")
+    cfg = write_config(tmp_path / "monitor.yaml", sources=[
+        {"name": "a", "kind": "feed", "url": site.url("/feed.xml")}])
+    store = Store(tmp_path / "monitor.db")
+    host = site.url("").split("//")[1].rstrip("/")
+    store.save_schedule([], {host: datetime.now(timezone.utc) + timedelta(hours=1)})
+    store.close()
+    run = monitor_cmd("-c", str(cfg), "crawl", timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert [r.path for r in site.requests if r.path == "/feed.xml"] == ["/feed.xml"]
+
+
+def test_a_dead_extraction_worker_is_replaced_and_the_page_still_stored(tmp_path):
+    import asyncio
+
+    from monitor.config import load_config
+    from monitor.crawl.context import CrawlContext
+    from monitor.models import Page
+    from tests.conftest import seed_html
+
+    cfg = write_config(tmp_path / "monitor.yaml", sources=[], extraction={"workers": 1})
+    context = CrawlContext(load_config(cfg))
+    try:
+        page = Page(url="https://www.cbc.ca/news/world/russia-north-korea-1.7239580",
+                    body=seed_html("cbc-news_2024-06-19"), source="replay")
+
+        async def scenario():
+            first = await context.process(page)
+            for process in list(context.extractors._processes.values()):
+                process.kill()
+                process.join()
+            second = await context.process(Page(url=page.url + "?x", body=page.body,
+                                                source="replay"))
+            return first, second
+        first, second = asyncio.run(scenario())
+        assert first.status == "stored" and second.status == "duplicate"
+    finally:
+        context.close()

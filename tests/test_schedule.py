@@ -85,8 +85,9 @@ def test_retry_after_holds_every_source_of_the_host():
                             hold=("news.test", until)))
     due = schedule.pop_due(T0 + timedelta(seconds=30))
     assert [s.name for s in due] == ["other"]             # news.test waits
-    assert schedule.states["sitemap"].next_due_at == until
-    assert [s.name for s in schedule.pop_due(until)] == ["sitemap"]
+    back = schedule.states["sitemap"].next_due_at
+    assert until <= back <= until + timedelta(seconds=600 * 0.05)   # spread a little
+    assert [s.name for s in schedule.pop_due(back)] == ["sitemap"]
     assert schedule.states["feed"].next_due_at >= until
 
 
@@ -97,6 +98,13 @@ def test_new_and_overdue_sources_are_spread_at_the_start_rate_not_polled_at_once
     assert len(schedule.pop_due(T0 + timedelta(seconds=1))) == 21   # 0 s .. 1 s
     assert len(schedule.pop_due(T0 + timedelta(seconds=4.99))) == 79
     assert schedule.pop_due(T0 + timedelta(minutes=4)) == []         # not due yet
+
+
+def test_sources_added_while_running_are_spread_not_all_due_at_once():
+    schedule = Schedule([], T0, start_rate=10.0)
+    schedule.add([_state(f"n{i}") for i in range(50)], T0)
+    assert len(schedule.pop_due(T0 + timedelta(seconds=1))) == 11
+    assert len(schedule.pop_due(T0 + timedelta(seconds=5))) == 39
 
 
 def test_a_source_in_flight_is_not_handed_out_twice():
@@ -219,3 +227,20 @@ def test_a_page_the_store_refuses_stays_unseen_and_the_poll_forgets_its_validato
     row = store.source_rows()["a"]
     assert row["last_status"] == "error" and "not stored" in row["last_error"]
     store.close()
+
+
+def test_retry_after_is_capped_and_never_crashes():
+    from scrapy.http import Request, Response
+
+    from monitor.crawl.spider import retry_after
+    from monitor.schedule import MAX_HOLD
+
+    def answer(value):
+        return Response("http://news.test/feed", status=429, headers={"Retry-After": value},
+                        request=Request("http://news.test/feed"))
+    assert retry_after(answer("120"), T0) == T0 + timedelta(seconds=120)
+    assert retry_after(answer("31536000"), T0) == T0 + timedelta(seconds=MAX_HOLD)
+    assert retry_after(answer("999999999999999"), T0) == T0 + timedelta(seconds=MAX_HOLD)
+    assert retry_after(answer("Wed, 21 Oct 2099 07:28:00 GMT"), T0) == \
+        T0 + timedelta(seconds=MAX_HOLD)
+    assert retry_after(answer("soon"), T0) is None

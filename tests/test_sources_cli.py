@@ -129,3 +129,16 @@ def test_imported_sources_are_crawled_like_configured_ones(tmp_path, site):
     assert states == {"local-0": "ok", "local-1": "ok", "local-2": "ok"}
     removed = _invoke(cfg, "sources", "remove", "local-2")
     assert "1 source removed" in removed.output
+
+
+def test_two_lists_with_a_feed_of_the_same_title_keep_both_feeds(tmp_path):
+    cfg = _config(tmp_path)
+    for n, url in ((1, "https://one.test/rss"), (2, "https://two.test/rss")):
+        (tmp_path / f"{n}.opml").write_text(
+            f'<opml version="2.0"><body><outline type="rss" text="News" xmlUrl="{url}"/>'
+            f"</body></opml>")
+        assert "1 source added" in _invoke(cfg, "sources", "import",
+                                           str(tmp_path / f"{n}.opml")).output
+    rows = {r["name"]: r["url"] for r in map(
+        json.loads, _invoke(cfg, "sources", "list", "--json").output.splitlines())}
+    assert rows == {"news": "https://one.test/rss", "news-2": "https://two.test/rss"}

@@ -230,15 +230,19 @@ def test_a_404_article_is_final(context):
     assert row["retry_at"] is None and row["reason"] == "http-error"
 
 
-def test_redirected_links_are_recorded_as_seen(context):
+def test_redirected_links_are_recorded_as_seen_once_the_page_is_written(context):
+    from monitor.models import Rejection
+
     spider, run = _spider(FeedSpider, context)
     run.pending += 1
     request = Request("https://news.test/final", meta={
         "source": "test", "run_id": 1, "redirect_urls": ["https://feedproxy.test/abc"]})
     response = HtmlResponse("https://news.test/final", body=b"<html></html>", request=request)
-    _collect(spider.parse_article(response, run, feed_title=None, feed_published=None))
-    for outcome in context.links_written:
-        context.writer.write_link(outcome)
+    [page] = _collect(spider.parse_article(response, run, feed_title=None,
+                                           feed_published=None))
+    assert page.redirected_from == ("https://feedproxy.test/abc",)
+    assert context.store.unseen(["https://feedproxy.test/abc"])   # not before the write
+    context.writer.write_page(page, Rejection(page.url, "test", "no-text", "empty"))
     assert context.store.unseen(["https://feedproxy.test/abc"]) == set()
 
 

@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timezone
 from multiprocessing import get_context
 from pathlib import Path
@@ -74,25 +75,24 @@ class CrawlContext:
         self.pipeline = Pipeline(self.core_store, lambda: self.watches,
                                  [c.name for c in config.channels],
                                  config.extraction.options())
-        self.sources = list(sources) if sources is not None else all_sources(config, self.store)
+        chosen = list(sources) if sources is not None else all_sources(config, self.store)
+        self.sources = list({s.name: s for s in chosen}.values())   # each once
         if one_pass:
             states = self.store.schedule_states(self.sources)
             for state in states:
                 state.next_due_at = None
+            # one pass polls everything now: a host's stored Retry-After hold is for the
+            # daemon (a request to a host that still says 429 fails and is reported)
             schedule = Schedule(states, _now(), max_backoff=config.schedule.max_backoff,
-                                start_rate=1e9, holds=self.store.host_holds())
+                                start_rate=1e9)
         else:
             schedule = new_schedule(self.store, self.sources, config.schedule)
         self.writer = Writer(self.core_store, self.pipeline, schedule,
                              {s.name: s for s in self.sources})
         #: host -> held until (Retry-After): the crawl side's view, shared with the schedule
         self.holds = schedule.holds
-        workers = config.extraction.workers
-        if workers is None:
-            workers = os.cpu_count() or 1
         #: Extraction (trafilatura, CPU-bound) in worker processes, or None for workers: 0.
-        self.extractors = (ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
-                           if workers > 0 else None)
+        self.extractors = self._new_extractors()
         self._links: set[str] = set()     # article links being fetched now
         self._pending: set[Future] = set()  # writer calls not finished yet
         self._finished: list[RunResult] = []  # polls not handed to the writer yet
@@ -107,6 +107,13 @@ class CrawlContext:
         #: (the daemon uses it to send alerts at once)
         self.after_run: Callable[[list[RunResult]], None] | None = None
         self.polls: list[tuple[str, datetime, datetime, datetime]] = []
+
+    def _new_extractors(self) -> ProcessPoolExecutor | None:
+        workers = self.config.extraction.workers
+        if workers is None:
+            workers = os.cpu_count() or 1
+        return (ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+                if workers > 0 else None)
 
     def _load_watches(self):
         """Load the rule files and check that each watch's channels and sources exist.
@@ -207,9 +214,9 @@ class CrawlContext:
                 for name in removed:
                     known.pop(name, None)
                     self.writer.schedule.remove(name)
-                for source, state in zip(added, states):
+                for source in added:
                     known[source.name] = source
-                    self.writer.schedule.add(state, _now())
+                self.writer.schedule.add(states, _now())
             self.sources = list(known.values())
         return len(added), len(removed)
 
@@ -261,8 +268,19 @@ class CrawlContext:
             result = await loop.run_in_executor(self.executor, extract, page,
                                                 self.pipeline.options)
         else:
-            result = await loop.run_in_executor(self.extractors, extract, page,
-                                                self.pipeline.options)
+            pool = self.extractors
+            try:
+                result = await loop.run_in_executor(pool, extract, page,
+                                                    self.pipeline.options)
+            except BrokenProcessPool:
+                # a worker died (killed, out of memory, a crash in lxml): start a new
+                # pool once and extract this page again there
+                if self.extractors is pool:
+                    log.error("an extraction worker process died; starting new ones")
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    self.extractors = self._new_extractors()
+                result = await loop.run_in_executor(self.extractors, extract, page,
+                                                    self.pipeline.options)
         return await asyncio.wrap_future(self._submit(self.writer.write_page, page, result))
 
     def write_link(self, outcome: LinkOutcome, done: Callable[[], None]) -> None:
@@ -281,15 +299,22 @@ class CrawlContext:
         if self.one_pass or result.pages or not result.ok:
             self.wake()   # pages may have hits to deliver; failures to report
 
+    def _batch_done(self, batch: list[RunResult], callback) -> None:
+        self.wake()            # the sources of the batch are due again: look again
+        if callback is not None:
+            callback(batch)
+
     def _hand_over(self) -> None:
         """Submit the polls finished since the last hand-over, then the schedule."""
         if self._finished:
             batch, self._finished = self._finished, []
             future = self._submit(self.writer.finish_runs, batch)
-            if self.after_run is not None:
-                loop = asyncio.get_running_loop()
-                callback = self.after_run
-                future.add_done_callback(lambda f: loop.call_soon_threadsafe(callback, batch))
+            loop = asyncio.get_running_loop()
+            callback = self.after_run
+
+            def done(_f) -> None:   # on the core thread: back to the reactor thread
+                loop.call_soon_threadsafe(self._batch_done, batch, callback)
+            future.add_done_callback(done)
         self._submit(self.writer.flush)
 
     def abandon_run(self, task: PollTask, reason: str) -> None:

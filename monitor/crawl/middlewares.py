@@ -26,10 +26,22 @@ class ExpiringRobotsTxtMiddleware(RobotsTxtMiddleware):
         super().__init__(crawler)
         self._max_age = crawler.settings.getfloat("ROBOTSTXT_MAX_AGE", 86400.0)
         self._fetched: dict[str, float] = {}
+        self._next_sweep = time.monotonic() + self._max_age
+
+    def _sweep(self, now: float) -> None:
+        """Forget hosts not asked about for ``max_age`` (a months-long crawl meets many)."""
+        self._next_sweep = now + self._max_age
+        for netloc, fetched in list(self._fetched.items()):
+            parser = self._parsers.get(netloc)
+            if now - fetched > self._max_age and not hasattr(parser, "callback"):
+                del self._fetched[netloc]
+                self._parsers.pop(netloc, None)
 
     async def robot_parser(self, request):
         netloc = urlparse_cached(request).netloc
         now = time.monotonic()
+        if now > self._next_sweep:
+            self._sweep(now)
         fetched = self._fetched.get(netloc)
         if fetched is None or now - fetched > self._max_age:
             parser = self._parsers.get(netloc)

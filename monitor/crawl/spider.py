@@ -25,15 +25,16 @@ from typing import Any, Iterable
 
 import scrapy
 from scrapy import signals
-from scrapy.exceptions import (DownloadCancelledError, DownloadConnectionRefusedError,
-                               DownloadTimeoutError, IgnoreRequest)
+from scrapy.exceptions import (DontCloseSpider, DownloadCancelledError,
+                               DownloadConnectionRefusedError, DownloadTimeoutError,
+                               IgnoreRequest)
 from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 
 from monitor.crawl.context import CrawlContext
 from monitor.records import LinkOutcome, PollTask, RunResult
-from monitor.schedule import host_of
+from monitor.schedule import MAX_HOLD, host_of
 
 log = logging.getLogger(__name__)
 
@@ -64,20 +65,23 @@ class Run:
 
 
 def retry_after(response: Response | None, now: datetime) -> datetime | None:
-    """The time a ``Retry-After`` header (seconds or an HTTP date) names, or None."""
+    """The time a ``Retry-After`` header (seconds or an HTTP date) names, at most
+    ``MAX_HOLD`` seconds from ``now``; None when there is none or it cannot be read."""
     if response is None:
         return None
     value = response.headers.get("Retry-After")
     if not value:
         return None
     text = value.decode("latin-1").strip()
+    cap = now + timedelta(seconds=MAX_HOLD)
     if text.isdigit():
-        return now + timedelta(seconds=int(text))
+        return now + timedelta(seconds=min(int(text), MAX_HOLD))
     try:
         when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return min(when, cap)
 
 
 class SourceSpiderMixin:
@@ -112,6 +116,7 @@ class SourceSpiderMixin:
         #: host -> held until (Retry-After); the HostHold middleware reads it
         spider.holds = context.holds
         crawler.signals.connect(spider._request_dropped, signal=signals.request_dropped)
+        crawler.signals.connect(spider._idle, signal=signals.spider_idle)
         return spider
 
     # -- polls -----------------------------------------------------------------------
@@ -152,6 +157,12 @@ class SourceSpiderMixin:
         if run is not None:
             run.incomplete = True
             self._end(run)
+
+    def _idle(self, spider=None) -> None:
+        """Scrapy sees nothing to download, but a poll may still wait for the writer
+        (a link outcome being recorded): keep the crawl open until it ends."""
+        if self._runs:
+            raise DontCloseSpider
 
     def abandon_runs(self, reason: str) -> None:
         """Give back every unfinished poll to the schedule (the crawl is stopping)."""
@@ -210,7 +221,8 @@ class SourceSpiderMixin:
                     yield request
         except Exception as exc:
             run.error = run.error or f"{response.url}: {type(exc).__name__}: {exc}"
-            log.exception("source %s: reading %s failed", run.task.source, response.url)
+            log.error("source %s: reading %s failed: %s: %s", run.task.source, response.url,
+                      type(exc).__name__, exc)
         finally:
             self._end(run)
 
@@ -321,18 +333,16 @@ class SourceSpiderMixin:
                       feed_published: datetime | None):
         """Turn an article response into a :class:`Page` item for the writer.
 
-        When the feed's link redirected, the link itself is recorded as seen (it would
-        otherwise be fetched again on every poll).
+        When the feed's link redirected, the page carries the link
+        (``redirected_from``): the writer records it as seen once the page is written
+        (it would otherwise be fetched again on every poll).
         """
         from monitor.models import Page
 
         link = response.request.meta.get("link") if response.request else None
+        redirected = tuple(response.request.meta.get("redirect_urls", [])
+                           if response.request else ())
         try:
-            for url in response.request.meta.get("redirect_urls", []) if response.request else []:
-                self._begin(run)
-                self.context.write_link(LinkOutcome(
-                    run.task.run_id, url, run.task.source, "redirected",
-                    detail=f"redirected to {response.url}"), lambda: self._end(run))
             headers = {k.decode("latin-1").lower(): b", ".join(v).decode("latin-1")
                        for k, v in response.headers.items()}
             run.pages += 1
@@ -342,7 +352,7 @@ class SourceSpiderMixin:
                        encoding=getattr(response, "encoding", None) if "charset=" in
                        headers.get("content-type", "") else None,
                        feed_title=feed_title, feed_published=feed_published,
-                       fetched_at=utcnow(), run_id=run.task.run_id)
+                       fetched_at=utcnow(), run_id=run.task.run_id, redirected_from=redirected)
         finally:
             if link:
                 self.context.release_link(link)
@@ -372,6 +382,22 @@ class SourceSpiderMixin:
         self.context.release_link(link)
         if run is None:
             return
+        try:
+            outcome = self._article_outcome(failure, run, link)
+        except Exception as exc:  # never leave the poll open
+            log.error("source %s: article %s: %s: %s", run.task.source, request.url,
+                      type(exc).__name__, exc)
+            outcome = None
+            run.incomplete = True
+        if outcome is None:
+            self._end(run)
+        else:
+            self.context.write_link(outcome, lambda: self._end(run))
+
+    def _article_outcome(self, failure, run: Run, link: str) -> LinkOutcome | None:
+        """The link outcome to record for a failed article request (None: nothing to
+        record, the link is fetched again on the next poll)."""
+        request = failure.request
         source = run.task.source
         stats = self.crawler.stats
         transient = False
@@ -390,16 +416,13 @@ class SourceSpiderMixin:
                         describe_failure(failure))
             stats.inc_value("monitor/article_errors")
             run.incomplete = True
-            self._end(run)
-            return
+            return None
         if transient:
             run.incomplete = True
         stats.inc_value("monitor/rejected")
         stats.inc_value(f"monitor/rejected/{reason}")
         log.info("source %s: %s rejected, %s: %s", source, request.url, reason, detail)
-        self.context.write_link(LinkOutcome(run.task.run_id, link, source, "rejected",
-                                            reason, detail, transient),
-                                lambda: self._end(run))
+        return LinkOutcome(run.task.run_id, link, source, "rejected", reason, detail, transient)
 
 
 def describe_failure(failure) -> str:
