@@ -430,10 +430,15 @@ def sources_list(ctx: click.Context, as_json: bool, failing: bool) -> None:
 
 
 def _duration(seconds: float) -> str:
-    for unit, size in (("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.3g}{unit}"
-    return f"{seconds:.3g}s"
+    """``_duration(4020)`` -> "1h7m"; ``_duration(95)`` -> "1m35s"; ``_duration(30)`` -> "30s"."""
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
+    if minutes:
+        return f"{minutes}m{secs}s" if secs else f"{minutes}m"
+    return f"{secs}s"
 
 
 @sources.command("import")
@@ -515,9 +520,19 @@ def sources_remove(ctx: click.Context, names: tuple[str, ...]) -> None:
 
     config = _config(ctx)
     store = Store(config.database)
-    n = store.remove_sources(names)
+    imported = {r["name"] for r in store.imported_sources()}
+    configured = {s.name for s in config.sources}
+    n = store.remove_sources([name for name in names if name in imported])
     store.close()
     click.echo(f"{_count(n, 'source')} removed")
+    for name in names:
+        if name in configured:
+            click.echo(f"source {name} is configured in {config.path}: remove it there",
+                       err=True)
+        elif name not in imported:
+            click.echo(f"no imported source named {name!r}", err=True)
+    if n < len(set(names)):
+        ctx.exit(1)
 
 
 def _add_rules_group() -> None:

@@ -283,6 +283,12 @@ class MonitorConfig(_Strict):
                 if item.name in seen:
                     raise ValueError(f"{what}[{i}].name: {item.name!r} is used twice")
                 seen.add(item.name)
+        urls: dict[str, str] = {}
+        for i, source in enumerate(self.sources):
+            if source.url in urls:
+                raise ValueError(f"sources[{i}].url: {source.url} is already the url of "
+                                 f"source {urls[source.url]!r}; give each URL once")
+            urls[source.url] = source.name
         return self
 
     def source(self, name: str) -> SourceConfig:

@@ -330,6 +330,9 @@ def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str]) -> i
     reactor.run(installSignalHandlers=False)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.remove_signal_handler(sig)
+        # a late signal during the clean-up below is ignored (run_daemon restores the
+        # previous handlers once it is done)
+        signal.signal(sig, signal.SIG_IGN)
     context.close()
     delivery.close()
     log.info("monitor stopped")

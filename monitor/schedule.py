@@ -286,7 +286,7 @@ class Schedule:
                 delay = min(delay, state.min_interval)
         else:
             state.failures += 1
-            state.failing_since = state.failing_since or result.started_at
+            state.failing_since = state.failing_since or result.finished_at
             state.last_error = result.error
             delay = backoff_delay(state.interval, state.failures, self.max_backoff)
         due = now + timedelta(seconds=delay * (1.0 + JITTER * self.rng.random()))

@@ -35,6 +35,18 @@ def _slug(text: str) -> str:
     return slug[:60] or "source"
 
 
+def _outline_types(data: bytes) -> dict[str, str]:
+    """xmlUrl -> the kind an outline declares (lower case), which listparser does not
+    report: ``monitorKind`` (written by :func:`write_opml`), else its ``type``."""
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError:
+        return {}
+    return {o.get("xmlUrl", "").strip(): (o.get("monitorKind") or o.get("type") or ""
+                                           ).strip().lower()
+            for o in root.iter("outline") if o.get("xmlUrl")}
+
+
 def read_opml(path: Path, config: MonitorConfig, interval: float | None = None,
               known: dict[str, str] | None = None) -> list[dict]:
     """Read the feeds of an OPML file as source rows for :meth:`Store.import_sources`.
@@ -63,6 +75,7 @@ def read_opml(path: Path, config: MonitorConfig, interval: float | None = None,
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     parsed = listparser.parse(data)
     feeds = [f for f in parsed.feeds if f.get("url")]
+    types = _outline_types(data)
     if not feeds:
         problem = parsed.get("bozo_exception") or "no outline with an xmlUrl"
         raise ConfigError(f"{path}: not an OPML subscription list: {problem}")
@@ -88,7 +101,10 @@ def read_opml(path: Path, config: MonitorConfig, interval: float | None = None,
                 name = f"{base}-{n}"
             taken.add(name)
         categories = feed.get("categories") or []
-        rows.append({"name": name, "kind": guess_kind(url), "url": url, "title": title,
+        declared = types.get(url, "")
+        # our own exports say monitorKind; feed readers write type="rss" for everything
+        kind = declared if declared in ("sitemap", "feed") else guess_kind(url)
+        rows.append({"name": name, "kind": kind, "url": url, "title": title,
                      "category": " / ".join(categories[0]) if categories else None,
                      "interval": interval, "min_interval": probe.min_interval_s,
                      "max_interval": probe.max_interval_s, "max_articles": 50})
@@ -119,7 +135,8 @@ def write_opml(config: MonitorConfig, store: Store) -> bytes:
     """All sources (configured and imported) as an OPML 2.0 document.
 
     Feeds are ``type="rss"`` outlines; sitemaps are ``type="sitemap"`` (other readers
-    skip them); an imported source's category becomes nested outlines again.
+    skip them); each also says ``monitorKind`` so an import reads the kind back exactly;
+    an imported source's category becomes nested outlines again.
     """
     rows = store.source_rows()
     root = ET.Element("opml", version="2.0")
@@ -141,7 +158,7 @@ def write_opml(config: MonitorConfig, store: Store) -> bytes:
     for name, kind, url, title, category in entries:
         path = tuple(p.strip() for p in category.split(" / ")) if category else ()
         ET.SubElement(folder(path), "outline", type="rss" if kind == "feed" else kind,
-                      text=title or name, title=title or name, xmlUrl=url)
+                      text=title or name, title=title or name, xmlUrl=url, monitorKind=kind)
     ET.indent(root)
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="utf-8")
 
@@ -155,10 +172,17 @@ def select_sources(config: MonitorConfig, store: Store, names=()) -> list[Source
     if not names:
         return all_sources(config, store)
     imported = {s.name: s for s in imported_configs(store)}
+    configured = {s.name: s for s in config.sources}
     out = []
     for name in dict.fromkeys(names):
         if name in imported:
             out.append(imported[name])
+        elif name in configured:
+            out.append(configured[name])
         else:
-            out.append(config.source(name))
+            known = list(configured) + list(imported)
+            shown = ", ".join(known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20
+                                             else "")
+            raise ConfigError(f"{config.path}: no source named {name!r} (known: "
+                              f"{shown or 'none'}; monitor sources list shows them all)")
     return out

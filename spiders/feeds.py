@@ -87,7 +87,7 @@ class FeedDocuments:
                 self.fail(run, response.url, wrong_kind_message("feed", response.body,
                                                                 response.url))
                 return
-            log.info("source %s: feed %s lists no articles", source, response.url)
+            log.debug("source %s: feed %s lists no articles", source, response.url)
         for url, title, published in self.new_links(run, entries):
             yield self.article_request(run, url, title, published)
 

@@ -60,7 +60,7 @@ def test_unknown_source_name_lists_the_known_ones(tmp_path):
     cfg.write_text(GOOD_SOURCE + f"rules: {RULES}\ndatabase: {tmp_path / 'm.db'}\n")
     result = CliRunner().invoke(cli, ["-c", str(cfg), "crawl", "nope"])
     assert result.exit_code == 2
-    assert "no source named 'nope' (known: a)" in result.output
+    assert "no source named 'nope' (known: a;" in result.output
 
 
 def test_bad_rule_file_stops_crawl_with_status_2(tmp_path):

@@ -381,3 +381,25 @@ def test_a_dead_extraction_worker_is_replaced_and_the_page_still_stored(tmp_path
         assert first.status == "stored" and second.status == "duplicate"
     finally:
         context.close()
+
+
+def test_a_stop_sends_nothing_more_and_is_quick_even_with_polls_waiting(tmp_path, site):
+    for n in range(40):
+        site.set(f"/f{n}.xml", rss([]), content_type="application/rss+xml")
+    cfg = write_config(tmp_path / "monitor.yaml", sources=[
+        {"name": f"f{n}", "kind": "feed", "url": site.url(f"/f{n}.xml"), "interval": 60}
+        for n in range(40)],
+        crawl={"download_delay": 0.5, "autothrottle": False, "download_timeout": 5},
+        schedule={"start_rate": 1000})
+    daemon = Daemon(cfg)
+    try:
+        site.wait_for(4, timeout=60)               # robots.txt and the first feeds
+    finally:
+        signalled = time.time()
+        assert daemon.stop() == 0, daemon.log
+    took = time.time() - signalled
+    late = [r.path for r in site.requests if r.at > signalled + 0.1]
+    assert took < 8, daemon.log
+    assert len(late) <= 2, late                     # at most what was already on its way
+    assert "cut short, due again at the next start" in daemon.log
+    assert "Traceback" not in daemon.log

@@ -128,7 +128,29 @@ def test_imported_sources_are_crawled_like_configured_ones(tmp_path, site):
     states = dict(db.execute("select name, last_status from sources"))
     assert states == {"local-0": "ok", "local-1": "ok", "local-2": "ok"}
     removed = _invoke(cfg, "sources", "remove", "local-2")
-    assert "1 source removed" in removed.output
+    assert "1 source removed" in removed.output and removed.exit_code == 0
+    missing = CliRunner().invoke(cli, ["-c", str(cfg), "sources", "remove", "local-2"])
+    assert missing.exit_code == 1 and "no imported source named 'local-2'" in missing.output
+    unknown = monitor_cmd("-c", str(cfg), "crawl", "nosuch")
+    assert unknown.returncode == 2 and "known: local-0, local-1" in unknown.stderr
+
+
+def test_sitemaps_and_configured_sources_survive_an_export_and_import(tmp_path):
+    cfg = _config(tmp_path, [
+        {"name": "sm", "kind": "sitemap", "url": "https://news.test/latest.xml"},
+        {"name": "fd", "kind": "feed", "url": "https://news.test/sitemap-like/rss"}])
+    exported = _invoke(cfg, "sources", "export").output
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "back.opml").write_text(exported)
+    result = _invoke(_config(other), "sources", "import", str(other / "back.opml"))
+    assert "2 sources added" in result.output
+    kinds = {r["url"]: r["kind"] for r in map(json.loads, _invoke(
+        _config(other), "sources", "list", "--json").output.splitlines())}
+    assert kinds == {"https://news.test/latest.xml": "sitemap",
+                     "https://news.test/sitemap-like/rss": "feed"}
+    again = _invoke(cfg, "sources", "import", str(other / "back.opml"))   # into itself
+    assert "0 sources added" in again.output and "2 already in monitor.yaml" in again.output
 
 
 def test_two_lists_with_a_feed_of_the_same_title_keep_both_feeds(tmp_path):

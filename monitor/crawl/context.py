@@ -100,6 +100,8 @@ class CrawlContext:
         self._stopping = False
         self._last_flush = 0.0
         self._handed_out = 0
+        #: polls cut short by a stop (due again at once)
+        self.abandoned = 0
         #: every finished poll's (source, due_at, started_at, finished_at), when a
         #: benchmark asks for it (``record_polls = True``)
         self.record_polls = False
@@ -220,6 +222,11 @@ class CrawlContext:
             self.sources = list(known.values())
         return len(added), len(removed)
 
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`stop` was called: requests not yet sent are dropped."""
+        return self._stopping
+
     def stop(self) -> None:
         """Hand out no more polls (the crawl can then end)."""
         self._stopping = True
@@ -322,7 +329,8 @@ class CrawlContext:
         validators are not kept)."""
         with self.writer.lock:
             self.writer.schedule.release(task.source, min(task.due_at, _now()))
-        log.info("source %s: poll interrupted (%s); due again", task.source, reason)
+        self.abandoned += 1
+        log.debug("source %s: poll interrupted (%s); due again", task.source, reason)
 
     async def drain(self) -> None:
         """Wait for every hand-over to the writer, then write the schedule."""

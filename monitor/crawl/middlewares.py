@@ -4,8 +4,9 @@
   robots.txt is fetched again once it is ``crawl.robots_max_age`` seconds old (default
   a day), instead of being kept for the life of the crawl.
 - :class:`HostHoldMiddleware`: no request goes to a host held by a ``Retry-After``
-  (429/503) until the hold ends; such a request is given up as a network error, so its
-  poll is incomplete and its link is fetched again on a later poll.
+  (429/503) until the hold ends, and none at all once the monitor is stopping; such a
+  request is given up as a network error, so its poll is incomplete and its link is
+  fetched again on a later poll.
 """
 
 from __future__ import annotations
@@ -64,6 +65,10 @@ class HostHoldMiddleware:
         return cls(crawler)
 
     def process_request(self, request, spider=None):
+        context = getattr(self.crawler.spider, "context", None)
+        if context is not None and getattr(context, "stopping", False):
+            # a stop: what has not been sent yet is not sent (its poll is due again)
+            raise IgnoreRequest("the monitor is stopping")
         holds = getattr(self.crawler.spider, "holds", None)
         if not holds:
             return None

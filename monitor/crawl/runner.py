@@ -62,12 +62,14 @@ class CrawlEngine:
         self.runner = AsyncCrawlerRunner(scrapy_settings(context.config))
         self.spider_cls = self.runner.spider_loader.load("sources")
         self._task: asyncio.Future | None = None
+        self._crawler = None
 
     async def run(self) -> None:
         """Crawl until the context stops handing out polls (one-pass: until every
         source was polled once) and every page is written."""
+        self._crawler = self.runner.create_crawler(self.spider_cls)
         self._task = asyncio.ensure_future(
-            self.runner.crawl(self.spider_cls, context=self.context))
+            self.runner.crawl(self._crawler, context=self.context))
         try:
             await self._task
         except Exception as exc:
@@ -75,22 +77,58 @@ class CrawlEngine:
         await self.context.drain()
 
     async def stop(self, timeout: float = 20.0) -> None:
-        """Hand out no more polls and let the polls in progress end (at most
-        ``timeout`` seconds); then cut them short (they are due again at once)."""
+        """Hand out no more polls, let the downloads under way finish (at most
+        ``timeout`` seconds; requests still queued are not sent), then close the crawl:
+        pages already fetched are written, and polls cut short are due again at once."""
         self.context.stop()
-        if self._task is None:
+        if self._task is None or self._task.done():
             return
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout)
-        except asyncio.TimeoutError:
-            log.warning("stopping: polls still running after %g s are cut short", timeout)
+        self._drop_queued()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline and not self._task.done() and self._transferring():
+            await asyncio.sleep(0.1)
+        if not self._task.done():
+            if self._transferring():
+                log.warning("stopping: downloads still running after %g s are cut short",
+                            timeout)
             await self.runner.stop()
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), 5)
-            except asyncio.TimeoutError:
-                self.kill()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), 10)
+        except asyncio.TimeoutError:
+            self.kill()
         except Exception:
             pass
+        if self.context.abandoned:
+            log.info("stopping: %d poll%s cut short, due again at the next start",
+                     self.context.abandoned, "" if self.context.abandoned == 1 else "s")
+
+    def _drop_queued(self) -> int:
+        """Fail the requests waiting in the hosts' download queues (a host's delay can
+        hold dozens) with IgnoreRequest, so a stop does not wait for them. Scrapy has no
+        public call for this: its slots keep ``(request, deferred)`` pairs in
+        ``slot.queue``; a Scrapy without them simply waits, as before."""
+        from scrapy.exceptions import IgnoreRequest
+        from twisted.python.failure import Failure
+
+        engine = getattr(self._crawler, "engine", None)
+        downloader = getattr(engine, "downloader", None)
+        dropped = 0
+        for slot in list(getattr(downloader, "slots", {}).values()):
+            queue = getattr(slot, "queue", None)
+            while queue:
+                _request, deferred = queue.popleft()
+                deferred.errback(Failure(IgnoreRequest("the monitor is stopping")))
+                dropped += 1
+        return dropped
+
+    def _transferring(self) -> int:
+        """Requests being downloaded now (not those waiting in a host's queue)."""
+        engine = getattr(self._crawler, "engine", None)
+        downloader = getattr(engine, "downloader", None)
+        if downloader is None:
+            return 0
+        return sum(len(slot.transferring) for slot in downloader.slots.values())
 
     def kill(self) -> None:
         """Cancel the crawl at once (a second stop signal)."""

@@ -134,7 +134,11 @@ class SourceSpiderMixin:
     def _end(self, run: Run) -> None:
         run.pending -= 1
         if run.pending <= 0 and self._runs.pop(run.task.run_id, None) is not None:
-            self.context.finish_run(self._result(run))
+            if self.context.stopping and (run.incomplete or run.error):
+                # cut short by the stop, not the source's fault: due again, no back-off
+                self.context.abandon_run(run.task, "stopping")
+            else:
+                self.context.finish_run(self._result(run))
 
     def _result(self, run: Run) -> RunResult:
         task = run.task
@@ -241,6 +245,9 @@ class SourceSpiderMixin:
         if run is None:
             return
         try:
+            if self.context.stopping and failure.check(IgnoreRequest):
+                run.incomplete = True   # not sent because of the stop
+                return
             error = describe_failure(failure)
             if failure.check(HttpError):
                 response = failure.value.response
@@ -412,9 +419,10 @@ class SourceSpiderMixin:
         elif failure.check(IgnoreRequest) and "robots.txt" in str(failure.value):
             reason, detail = "robots", "forbidden by robots.txt"
         else:
-            log.warning("source %s: article %s: %s", source, request.url,
-                        describe_failure(failure))
-            stats.inc_value("monitor/article_errors")
+            if not (self.context.stopping and failure.check(IgnoreRequest)):
+                log.warning("source %s: article %s: %s", source, request.url,
+                            describe_failure(failure))
+                stats.inc_value("monitor/article_errors")
             run.incomplete = True
             return None
         if transient:
