@@ -19,8 +19,9 @@ What it does, all on this machine (nothing leaves 127.0.0.0/8):
    (the crawl process alone, and with its extraction workers), resident memory at
    start and end, and its mean over the first and the last quarter of the run.
 3. The cost floor, in the same run: a bare Scrapy spider (no monitor code) sends the
-   same number of conditional GETs to the same feeds with the same politeness
-   settings; its CPU seconds per 1,000 requests.
+   same conditional GETs to the same feeds at the same moments (offsets from the
+   start) as the engine's polls, with the same politeness settings; its CPU seconds
+   per 1,000 requests.
 4. The old design on a smaller count (``--old-feeds``, default 500): ``monitor run``
    of commit 7fc5b95 (one scheduler job and one Scrapy crawler per source run),
    checked out in a temporary git worktree, against the new engine on the same count:
@@ -254,7 +255,8 @@ def run_engine(config_path: str, duration: float, out: str) -> None:
 
 
 def run_bare(urls_file: str, etags_file: str, out: str) -> None:
-    """A bare Scrapy spider: one conditional GET per URL, the engine's politeness."""
+    """A bare Scrapy spider: one conditional GET per (offset seconds, URL), at that offset
+    from its start, with the engine's politeness settings."""
     import scrapy
     from scrapy.crawler import CrawlerProcess
 
@@ -266,7 +268,13 @@ def run_bare(urls_file: str, etags_file: str, out: str) -> None:
         name = "bare"
 
         async def start(self):
-            for url in urls:
+            # the same requests at the same moments as the engine's polls: idle time
+            # costs a crawl something too, so the floor is paced like the engine
+            t0 = asyncio.get_running_loop().time()
+            for offset, url in urls:
+                wait = offset - (asyncio.get_running_loop().time() - t0)
+                if wait > 0:
+                    await asyncio.sleep(wait)
                 yield scrapy.Request(url, headers={"If-None-Match": etags[url]},
                                      dont_filter=True, callback=self.parse,
                                      meta={"handle_httpstatus_list": [304]})
@@ -413,10 +421,11 @@ def _bench(args, tmp: Path, port: int, here: str) -> int:
     cpu_per_k = fig["cpu_crawl"] / n_polls * 1000
     cpu_all_per_k = (fig["cpu_process"] + fig["cpu_workers"]) / n_polls * 1000
     # -- the bare spider, same number of conditional requests on the same feeds
-    urls = [feed_url(i % args.feeds, args.hosts, port) for i in range(n_polls)]
+    urls = [(p[2] - t_first, feed_url(int(p[0][1:]), args.hosts, port))
+            for p in sorted(polls, key=lambda p: p[2])]
     (tmp / "urls.json").write_text(json.dumps(urls))
     (tmp / "etags.json").write_text(json.dumps({u: f'"{u.rsplit("/", 1)[1].split(".")[0]}-0"'
-                                                for u in set(urls)}))
+                                                for _, u in urls}))
     subprocess.run([sys.executable, here, "--bare", str(tmp / "urls.json"),
                     str(tmp / "etags.json"), str(tmp / "bare.json")], cwd=REPO, check=True)
     bare = json.loads((tmp / "bare.json").read_text())
