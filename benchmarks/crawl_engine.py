@@ -19,9 +19,11 @@ What it does, all on this machine (nothing leaves 127.0.0.0/8):
    (the crawl process alone, and with its extraction workers), resident memory at
    start and end, and its mean over the first and the last quarter of the run.
 3. The cost floor, in the same run: a bare Scrapy spider (no monitor code) sends the
-   same conditional GETs to the same feeds at the same moments (offsets from the
-   start) as the engine's polls, with the same politeness settings; its CPU seconds
-   per 1,000 requests.
+   same conditional GETs to the same feeds with the same politeness settings, twice:
+   paced (each at the moment, from the start, that the engine polled that feed: the
+   same load pattern, and the floor the target is checked against) and in a burst (all
+   queued at once: the least a crawl can spend per request, since idle time costs
+   too); its CPU seconds per 1,000 requests each time.
 4. The old design on a smaller count (``--old-feeds``, default 500): ``monitor run``
    of commit 7fc5b95 (one scheduler job and one Scrapy crawler per source run),
    checked out in a temporary git worktree, against the new engine on the same count:
@@ -254,7 +256,7 @@ def run_engine(config_path: str, duration: float, out: str) -> None:
 # ---------------------------------------------------------------------- bare Scrapy
 
 
-def run_bare(urls_file: str, etags_file: str, out: str) -> None:
+def run_bare(urls_file: str, etags_file: str, out: str, paced: bool = True) -> None:
     """A bare Scrapy spider: one conditional GET per (offset seconds, URL), at that offset
     from its start, with the engine's politeness settings."""
     import scrapy
@@ -273,7 +275,7 @@ def run_bare(urls_file: str, etags_file: str, out: str) -> None:
             t0 = asyncio.get_running_loop().time()
             for offset, url in urls:
                 wait = offset - (asyncio.get_running_loop().time() - t0)
-                if wait > 0:
+                if paced and wait > 0:
                     await asyncio.sleep(wait)
                 yield scrapy.Request(url, headers={"If-None-Match": etags[url]},
                                      dont_filter=True, callback=self.parse,
@@ -426,10 +428,16 @@ def _bench(args, tmp: Path, port: int, here: str) -> int:
     (tmp / "urls.json").write_text(json.dumps(urls))
     (tmp / "etags.json").write_text(json.dumps({u: f'"{u.rsplit("/", 1)[1].split(".")[0]}-0"'
                                                 for _, u in urls}))
-    subprocess.run([sys.executable, here, "--bare", str(tmp / "urls.json"),
-                    str(tmp / "etags.json"), str(tmp / "bare.json")], cwd=REPO, check=True)
-    bare = json.loads((tmp / "bare.json").read_text())
+    bares = {}
+    for mode in ("paced", "burst"):
+        subprocess.run([sys.executable, here, "--bare", str(tmp / "urls.json"),
+                        str(tmp / "etags.json"), str(tmp / f"bare-{mode}.json"), mode],
+                       cwd=REPO, check=True)
+        bares[mode] = json.loads((tmp / f"bare-{mode}.json").read_text())
+    bare = bares["paced"]
     bare_per_k = bare["cpu"] / bare["requests"] * 1000
+    burst = bares["burst"]
+    burst_per_k = burst["cpu"] / burst["requests"] * 1000
 
     print("\n== new engine (one long-lived crawl, schedule in the store)")
     print(f"polls: {n_polls} in {args.duration:g} s = {rate:.1f}/s "
@@ -444,10 +452,12 @@ def _bench(args, tmp: Path, port: int, here: str) -> int:
           f"mean of first quarter {first_q:.0f} MB, last quarter {last_q:.0f} MB "
           f"({(last_q / first_q - 1) * 100:+.1f} %)")
     print("\n== bare Scrapy spider, same conditional requests (the cost floor)")
-    print(f"{bare['requests']} requests in {bare['seconds']:.0f} s; CPU per 1,000 requests: "
-          f"{bare_per_k:.2f} s")
-    print(f"ratio engine / bare CPU per request: {cpu_per_k / bare_per_k:.2f} "
-          f"(target <= 1.5)")
+    print(f"paced (each request at the moment the engine polled): {bare['requests']} "
+          f"requests in {bare['seconds']:.0f} s; CPU per 1,000 requests: {bare_per_k:.2f} s")
+    print(f"burst (all at once, politeness only): {burst['requests']} requests in "
+          f"{burst['seconds']:.0f} s; CPU per 1,000 requests: {burst_per_k:.2f} s")
+    print(f"ratio engine / bare CPU per request: {cpu_per_k / bare_per_k:.2f} against the "
+          f"paced floor (target <= 1.5), {cpu_per_k / burst_per_k:.2f} against the burst one")
     ok = (pct(late, .95) < 30 and equiv >= 10_000 and cpu_per_k / bare_per_k <= 1.5
           and abs(last_q / first_q - 1) <= 0.10)
 
@@ -499,6 +509,6 @@ if __name__ == "__main__":
     elif len(sys.argv) > 1 and sys.argv[1] == "--engine":
         run_engine(sys.argv[2], float(sys.argv[3]), sys.argv[4])
     elif len(sys.argv) > 1 and sys.argv[1] == "--bare":
-        run_bare(sys.argv[2], sys.argv[3], sys.argv[4])
+        run_bare(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5] == "paced")
     else:
         sys.exit(main())
