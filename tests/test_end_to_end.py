@@ -171,7 +171,7 @@ def test_scrapy_list_and_scrapy_crawl_work_from_the_repo_root(tmp_path, site):
 
     site.set("/news/russia-north-korea.html", seed_html(SEED))
     site.set("/feed.xml", rss([("Russia", site.url("/news/russia-north-korea.html"))]),
-             content_type="application/rss+xml")
+             content_type="application/rss+xml", etag='"feed-1"')
     cfg = write_config(tmp_path / "monitor.yaml",
                        sources=[{"name": "local", "kind": "feed", "url": site.url("/feed.xml")}])
     listed = subprocess.run([sys.executable, "-m", "scrapy", "list"], cwd=REPO,
@@ -184,3 +184,10 @@ def test_scrapy_list_and_scrapy_crawl_work_from_the_repo_root(tmp_path, site):
     assert "'monitor/stored': 1" in crawl.stderr
     assert "'monitor/hits': 1" in crawl.stderr
     assert _counts(tmp_path / "monitor.db")["hits"] == 1
+    db = sqlite3.connect(tmp_path / "monitor.db")
+    status, polled = db.execute("select last_status, last_polled_at from sources "
+                                "where name = 'local'").fetchone()
+    etag = db.execute("select etag from fetch_state").fetchone()[0]
+    db.close()
+    assert status == "ok" and polled is not None     # the poll reached the writer
+    assert etag                                      # and its validators were kept
