@@ -21,9 +21,11 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 from typing import Any, Iterable
 
 import scrapy
+import scrapy.exceptions
 from scrapy import signals
 from scrapy.exceptions import (DontCloseSpider, DownloadCancelledError,
                                DownloadConnectionRefusedError, DownloadTimeoutError,
@@ -433,12 +435,18 @@ class SourceSpiderMixin:
         return LinkOutcome(run.task.run_id, link, source, "rejected", reason, detail, transient)
 
 
+#: Scrapy 2.19 wraps DNS failures in its own exception
+_RESOLVE_ERRORS = tuple(e for e in (getattr(scrapy.exceptions, "CannotResolveHostError", None),)
+                        if e is not None)
+
+
 def describe_failure(failure) -> str:
     """A download failure in a few words ("HTTP 503", "timed out", ...)."""
     if failure.check(HttpError):
         return f"HTTP {failure.value.response.status}"
-    if failure.check(DNSLookupError):
-        return "DNS lookup failed"
+    if failure.check(DNSLookupError, *_RESOLVE_ERRORS):
+        return f"DNS lookup failed: no address for {urlsplit(failure.request.url).hostname}" \
+            if getattr(failure, "request", None) is not None else "DNS lookup failed"
     if failure.check(TimeoutError, TCPTimedOutError, DownloadTimeoutError):
         return "timed out"
     if failure.check(DownloadConnectionRefusedError):
