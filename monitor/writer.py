@@ -217,6 +217,10 @@ class Writer:
                 self.totals["new_links"] += result.new_links
         return states
 
+    def forget_run(self, run_id: int) -> None:
+        """Drop the page counts of a poll cut short (it is due again; nothing to keep)."""
+        self._runs.pop(run_id, None)
+
     def flush(self) -> bool:
         """Write the schedule changes (and host holds) to the store in one transaction.
 

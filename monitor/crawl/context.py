@@ -329,6 +329,10 @@ class CrawlContext:
         validators are not kept)."""
         with self.writer.lock:
             self.writer.schedule.release(task.source, min(task.due_at, _now()))
+        try:
+            self._submit(self.writer.forget_run, task.run_id)
+        except RuntimeError:  # the writer thread is already shut down: nothing to drop
+            pass
         self.abandoned += 1
         log.debug("source %s: poll interrupted (%s); due again", task.source, reason)
 
