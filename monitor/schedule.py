@@ -82,6 +82,7 @@ class SourceState:
 
     @property
     def host(self) -> str:
+        """The host (``name[:port]``) whose politeness budget and holds this source shares."""
         return host_of(self.url)
 
 

@@ -252,6 +252,7 @@ class CrawlContext:
         return True
 
     def release_link(self, url: str) -> None:
+        """The fetch of a link claimed with :meth:`claim_link` is over."""
         self._links.discard(url)
 
     # -- hand-overs to the writer ---------------------------------------------------

@@ -39,6 +39,7 @@ class ExpiringRobotsTxtMiddleware(RobotsTxtMiddleware):
                 self._parsers.pop(netloc, None)
 
     async def robot_parser(self, request):
+        """The host's robots.txt parser, fetched again once older than the max age."""
         netloc = urlparse_cached(request).netloc
         now = time.monotonic()
         if now > self._next_sweep:
@@ -62,9 +63,14 @@ class HostHoldMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler) -> "HostHoldMiddleware":
+        """Scrapy's factory."""
         return cls(crawler)
 
     def process_request(self, request, spider=None):
+        """Raises:
+            IgnoreRequest: the monitor is stopping, or the request's host is held until
+                a time not yet reached (the message names the host and the time).
+        """
         context = getattr(self.crawler.spider, "context", None)
         if context is not None and getattr(context, "stopping", False):
             # a stop: what has not been sent yet is not sent (its poll is due again)
