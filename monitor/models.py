@@ -25,7 +25,14 @@ class Page:
         encoding: the charset declared by the response, or None to let extraction sniff.
         feed_title: the entry title given by the feed or sitemap that linked the page,
             if any; used as a fallback headline.
-        feed_published: the entry date given by the feed or sitemap, timezone-aware, if any.
+        feed_published: the entry's publication date given by the feed (or a Google News
+            sitemap's ``news:publication_date``), timezone-aware, if any; used when the
+            page gives none, or only a day guessed from its URL or links.
+        feed_modified: the entry's ``lastmod`` in a sitemap that gives no publication
+            date, timezone-aware, if any; used when nothing else dates the page.
+        feed_language: the entry language given by the feed or sitemap (a Google News
+            sitemap's ``news:language``, e.g. "en" or "zh-cn"), if any; used when the
+            page names no language.
         path: the file path for replayed pages, else None.
         fetched_at: when the crawl side received the page (aware UTC), None for replay.
         run_id: the poll (:class:`monitor.records.PollTask`) that fetched it, or None.
@@ -40,6 +47,8 @@ class Page:
     encoding: str | None = None
     feed_title: str | None = None
     feed_published: datetime | None = None
+    feed_modified: datetime | None = None
+    feed_language: str | None = None
     path: str | None = None
     fetched_at: datetime | None = None
     run_id: int | None = None

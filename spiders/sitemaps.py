@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timezone
+from io import BytesIO
 from urllib.parse import urljoin, urlsplit
 
+import lxml.etree
 import scrapy
-from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
+from scrapy.utils.sitemap import sitemap_urls_from_robots
 
 from monitor.crawl.spider import SourceSpiderMixin
 from monitor.documents import UnpackError, gunzip_capped, wrong_kind_message
+from monitor.extract.dates import parse_date
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +29,98 @@ def _lastmod(text: str | None) -> datetime | None:
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
+def _name(elem) -> str:
+    """The local name of an element ("" for comments and the like): no namespace, and
+    no prefix that lxml kept because the document never declared it."""
+    tag = elem.tag
+    if not isinstance(tag, str):
+        return ""
+    return tag.rpartition("}")[2].rpartition(":")[2]
+
+
+def _texts(elem) -> list[str]:
+    """The text pieces of an element and its descendants, in document order, without
+    entity references (left unresolved by the parser: XPath ``string()`` would expand
+    them)."""
+    out = [elem.text or ""]
+    for child in elem:
+        if isinstance(child.tag, str):
+            out += _texts(child)
+        out.append(child.tail or "")
+    return out
+
+
+def _text(elem) -> str:
+    """All text in an element (CDATA included, entity references left out), whitespace
+    collapsed."""
+    return " ".join("".join(_texts(elem)).split())
+
+
+def _news(news) -> dict:
+    """The ``title``, ``publication_date`` (aware datetime or None) and ``language`` of a
+    Google News sitemap's ``<news:news>`` element, those it gives."""
+    got: dict = {}
+    for el in news.iter():
+        name = _name(el)
+        if name in ("title", "language") and name not in got:
+            got[name] = _text(el) or None
+        elif name == "publication_date" and name not in got:
+            got[name] = parse_date(_text(el))
+    return got
+
+
+def _url_element(elem) -> dict:
+    """A ``<url>`` or ``<sitemap>`` element as a dict: ``loc`` and ``lastmod`` (text,
+    stripped) and, from a ``<news:news>`` child, what :func:`_news` reads."""
+    d: dict = {}
+    for el in elem:
+        name = _name(el)
+        if name == "news":
+            for key, value in _news(el).items():
+                d.setdefault(key, value)
+        elif name in ("loc", "lastmod") and name not in d:
+            d[name] = el.text.strip() if el.text else ""
+    return d
+
+
+def _xml_sitemap(body: bytes) -> tuple[str | None, list[dict]]:
+    """Read an XML urlset or sitemap index.
+
+    Parsed like Scrapy's ``Sitemap`` (which keeps only the text of an entry's direct
+    children, so not the ``news:`` fields): streamed, each entry freed once read,
+    forgiving of markup errors (a blank line before the XML declaration), and safely: no
+    entities resolved, no network, no huge trees.
+
+    Returns:
+        (the root element's local name, or None when the body is not XML; the entries
+        as :func:`_url_element` dicts, those with a ``loc``).
+    """
+    events = lxml.etree.iterparse(
+        BytesIO(body), events=("start", "end"), recover=True, remove_comments=True,
+        remove_pis=True, remove_blank_text=True, resolve_entities=False, no_network=True,
+        huge_tree=False, collect_ids=False)
+    try:
+        _, root = next(events)
+    except (StopIteration, ValueError, SyntaxError):  # empty or not XML at all
+        return None, []
+    kind, depth, entries = _name(root), 1, []
+    for event, elem in events:
+        if event == "start":
+            depth += 1
+            continue
+        depth -= 1
+        if depth != 1:
+            continue
+        if _name(elem) in ("url", "sitemap"):
+            d = _url_element(elem)
+            if d.get("loc"):
+                entries.append(d)
+        elem.clear()
+        while elem.getprevious() is not None:  # free what was read
+            del root[0]
+    return kind, entries
+
+
 def _text_sitemap(body: bytes) -> list[tuple]:
     """The URLs of a plain-text sitemap (one absolute URL a line; already unpacked)."""
     if not body.lstrip()[:4].lower() == b"http":
@@ -34,7 +129,7 @@ def _text_sitemap(body: bytes) -> list[tuple]:
     if not lines or not all(line.startswith(("http://", "https://")) and " " not in line
                             for line in lines):
         return []
-    return [(line, None, None) for line in lines]
+    return [(line, None, None, None, None) for line in lines]
 
 
 def sitemap_entries(body: bytes, url: str) -> tuple[str | None, list[tuple]]:
@@ -46,23 +141,25 @@ def sitemap_entries(body: bytes, url: str) -> tuple[str | None, list[tuple]]:
 
     Returns:
         ``(kind, entries)``: kind is "urlset" (plain-text lists too), "sitemapindex", or
-        None when the document is not a sitemap; entries are ``(absolute url, None,
-        lastmod as aware datetime or None)``, a sitemap index's newest first.
+        None when the document is not a sitemap; entries are ``(absolute url, title,
+        published, language, lastmod)``, a sitemap index's newest ``lastmod`` first. A
+        Google News entry gives its ``news:title``, ``news:publication_date`` (aware
+        datetime; a date without a zone is read as UTC) and ``news:language``; lastmod
+        is an aware datetime. What an entry does not give is None. ``news:keywords``
+        are not read: an article has no field to keep them in.
     """
     links = _text_sitemap(body)
     if links:
         return "urlset", links
-    try:
-        sitemap = Sitemap(body) if body else None
-    except (StopIteration, ValueError, SyntaxError):  # empty or not XML at all
-        sitemap = None
-    if sitemap is None or sitemap.type not in ("sitemapindex", "urlset"):
+    kind, found = _xml_sitemap(body) if body else (None, [])
+    if kind not in ("sitemapindex", "urlset"):
         return None, []
-    entries = [(urljoin(url, e["loc"]), None, _lastmod(e.get("lastmod")))
-               for e in sitemap if e.get("loc")]
-    if sitemap.type == "sitemapindex":
-        entries.sort(key=lambda e: e[2].timestamp() if e[2] else 0.0, reverse=True)
-    return sitemap.type, entries
+    entries = [(urljoin(url, e["loc"]), e.get("title"), e.get("publication_date"),
+                e.get("language"), _lastmod(e.get("lastmod")))
+               for e in found]
+    if kind == "sitemapindex":
+        entries.sort(key=lambda e: e[4].timestamp() if e[4] else 0.0, reverse=True)
+    return kind, entries
 
 
 def forget_validators(run, url: str) -> None:
@@ -111,18 +208,21 @@ class SitemapDocuments:
             # same while its children change, and each child has its own validators.
             forget_validators(run, response.url)
             # newest child sitemaps first; news sites list months of archives
-            for url, _, _ in entries[:5]:
+            for url, *_ in entries[:5]:
                 yield self.document_request(run, url)
         else:
-            for url, title, published in self.new_links(run, entries):
-                yield self.article_request(run, url, title, published)
+            for url, title, published, language, lastmod in self.new_links(run, entries):
+                yield self.article_request(run, url, title, published, language, lastmod)
 
 
 class NewsSitemapSpider(SitemapDocuments, SourceSpiderMixin, scrapy.Spider):
     """Poll each sitemap source (a urlset, a sitemap index, a plain-text sitemap or a
     robots.txt) once, and the new articles it lists, newest ``lastmod`` first.
 
-    ``lastmod`` serves as the fallback publication date when the page gives none.
+    A Google News sitemap's ``news:title``, ``news:publication_date`` and
+    ``news:language`` serve as the article's headline, publication date and language
+    when the page gives none; the publication date also beats a day guessed from the
+    article's URL. ``lastmod`` dates the article when nothing else does.
 
     Run: ``scrapy crawl sitemaps`` or ``scrapy crawl sitemaps -a sources=NAME``.
     """

@@ -126,6 +126,39 @@ def test_feed_fallbacks_for_title_and_date():
     assert got.title == "Feed headline" and got.published == when
 
 
+def test_feed_date_beats_a_date_guessed_from_the_url():
+    when = datetime(2024, 1, 2, 9, 30, tzinfo=timezone.utc)
+    doc = "<html><body><div>" + PARAS + "</div></body></html>"
+    url = "https://news.example/2024/01/02/harbour"
+    got = extract(page(doc, url=url, feed_published=when))
+    assert isinstance(got, Article) and got.published == when
+    # nor a date in the canonical link's URL
+    doc2 = ('<html><head><link rel="canonical" href="https://news.example/2023/12/30/h">'
+            "</head><body><div>" + PARAS + "</div></body></html>")
+    got = extract(page(doc2, url="https://news.example/h", feed_published=when))
+    assert isinstance(got, Article) and got.published == when
+    # without a feed date the URL's day is still the guess
+    got = extract(page(doc, url=url))
+    assert isinstance(got, Article)
+    assert got.published == datetime(2024, 1, 2, tzinfo=timezone.utc)
+
+
+def test_page_date_beats_feed_date():
+    head = '<meta property="article:published_time" content="2024-01-02T07:00:00+01:00">'
+    got = extract(page(html_doc(head), url="https://news.example/2024/01/01/h",
+                       feed_published=datetime(2024, 1, 3, tzinfo=timezone.utc)))
+    assert isinstance(got, Article)
+    assert got.published == datetime(2024, 1, 2, 6, tzinfo=timezone.utc)
+
+
+def test_feed_language_only_when_the_page_names_none():
+    doc = "<html><body><div>" + PARAS + "</div></body></html>"
+    got = extract(page(doc, feed_language="de-AT"))
+    assert isinstance(got, Article) and got.language == "de"
+    got = extract(page(html_doc(), feed_language="de"))
+    assert isinstance(got, Article) and got.language == "en"
+
+
 def test_canonical_url_resolved_and_normalised():
     head = '<link rel="canonical" href="/story/42?utm_source=x&amp;id=7#top">'
     got = extract(page(html_doc(head), url="https://News.Example/amp/42?utm_medium=y"))

@@ -47,6 +47,27 @@ URLSET = b"""<?xml version="1.0" encoding="UTF-8"?>
 <url><loc>https://news.test/s2</loc><lastmod>2024-06-19T10:00:00Z</lastmod></url>
 </urlset>"""
 
+# case 08: a blank line before the declaration, a CDATA <loc> with spaces, a news:title
+# in CDATA with a bare "&"; a page with no <title>, h1 or date
+NEWS_SITEMAP = b"""
+<?xml version="1.0" encoding="UTF-8"?>
+<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"
+        xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">
+  <url><loc><![CDATA[ https://news.test/2025/01/02/flood-warning ]]></loc>
+    <lastmod>2025-01-03T10:00:00Z</lastmod>
+    <news:news><news:publication><news:name>Valley Post</news:name>
+      <news:language>en-GB</news:language></news:publication>
+    <news:publication_date>2025-01-02T09:00:00+01:00</news:publication_date>
+    <news:keywords>flood, evacuation</news:keywords>
+    <news:title><![CDATA[Flood warning & evacuations]]></news:title></news:news></url>
+</urlset>"""
+
+FLOOD_PAGE = b"""<html><body><div class="content"><p>Residents of the lower valley were told
+to leave their homes on Thursday night as the river rose above the warning level for the
+first time in twelve years.</p>
+<p>Emergency shelters opened in two schools, and the fire service used boats to reach farms
+cut off by the water. Forecasters expect more rain over the weekend.</p></div></body></html>"""
+
 INDEX = b"""<?xml version="1.0" encoding="UTF-8"?>
 <sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
 <sitemap><loc>https://news.test/sitemap-2024-05.xml</loc><lastmod>2024-05-31</lastmod></sitemap>
@@ -315,6 +336,87 @@ def test_sitemap_index_follows_newest_children(context):
     requests = _collect(spider.parse_sitemap(XmlResponse("https://news.test/i.xml", body=INDEX), run))
     assert _urls(requests)[0] == "https://news.test/sitemap-2024-06.xml"
     assert all(r.callback == spider._document for r in requests)
+
+
+def test_news_sitemap_title_date_and_language_reach_the_article(context):
+    from monitor.extract import extract
+    from monitor.models import Article
+
+    spider, run = _spider(NewsSitemapSpider, context)
+    response = XmlResponse("https://news.test/news-sitemap.xml", body=NEWS_SITEMAP)
+    [request] = _collect(spider.parse_sitemap(response, run))
+    assert request.url == "https://news.test/2025/01/02/flood-warning"
+    kwargs = request.cb_kwargs
+    assert kwargs["feed_title"] == "Flood warning & evacuations"
+    # news:publication_date, zone kept, beats lastmod
+    assert kwargs["feed_published"] == datetime(2025, 1, 2, 8, tzinfo=timezone.utc)
+    assert kwargs["feed_published"].utcoffset().total_seconds() == 3600
+    assert kwargs["feed_language"] == "en-GB"
+    assert kwargs["feed_modified"] == datetime(2025, 1, 3, 10, tzinfo=timezone.utc)
+    article = HtmlResponse(request.url, body=FLOOD_PAGE, request=request)
+    [page] = _collect(spider.parse_article(article, **kwargs))
+    assert (page.feed_title, page.feed_language) == ("Flood warning & evacuations", "en-GB")
+    got = extract(page)
+    assert isinstance(got, Article), got
+    assert got.url == "https://news.test/2025/01/02/flood-warning"
+    assert got.title == "Flood warning & evacuations"
+    # the sitemap's time, not midnight of the day in the URL
+    assert got.published == datetime(2025, 1, 2, 8, tzinfo=timezone.utc)
+    assert got.language == "en"
+
+
+def test_news_sitemap_entries_and_plain_entries():
+    from spiders.sitemaps import sitemap_entries
+
+    kind, entries = sitemap_entries(URLSET, "https://news.test/sm.xml")
+    assert kind == "urlset"
+    june = [datetime(2024, 6, d, 10, tzinfo=timezone.utc) for d in (18, 19)]
+    assert entries == [("https://news.test/s1", "S1", june[0], "en", june[0]),
+                       ("https://news.test/s2", None, None, None, june[1])]
+    # a publication date without a zone is UTC
+    body = NEWS_SITEMAP.replace(b"2025-01-02T09:00:00+01:00", b"2025-01-02")
+    [(_, _, published, _, _)] = sitemap_entries(body, "https://news.test/sm.xml")[1]
+    assert published == datetime(2025, 1, 2, tzinfo=timezone.utc)
+
+
+def test_sitemap_lastmod_dates_a_page_only_when_nothing_else_does(context):
+    from monitor.extract import extract
+
+    spider, run = _spider(NewsSitemapSpider, context)
+    sitemap = (b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url>'
+               b"<loc>https://news.test/2025/01/02/flood-warning</loc>"
+               b"<lastmod>2025-01-05T10:00:00Z</lastmod></url>"
+               b"<url><loc>https://news.test/flood</loc>"
+               b"<lastmod>2025-01-05T10:00:00Z</lastmod></url></urlset>")
+    requests = _collect(spider.parse_sitemap(XmlResponse("https://news.test/sm.xml",
+                                                         body=sitemap), run))
+    got = {}
+    for request in requests:
+        assert request.cb_kwargs["feed_published"] is None
+        response = HtmlResponse(request.url, body=FLOOD_PAGE, request=request)
+        [page] = _collect(spider.parse_article(response, **request.cb_kwargs))
+        got[request.url] = extract(page).published
+    # a later edit does not beat the day in the URL; it is the last resort
+    assert got == {"https://news.test/2025/01/02/flood-warning":
+                   datetime(2025, 1, 2, tzinfo=timezone.utc),
+                   "https://news.test/flood": datetime(2025, 1, 5, 10, tzinfo=timezone.utc)}
+
+
+def test_news_sitemap_entities_are_not_resolved(tmp_path):
+    from spiders.sitemaps import sitemap_entries
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET")
+    body = (b'<?xml version="1.0"?><!DOCTYPE urlset [<!ENTITY xxe SYSTEM "'
+            + secret.as_uri().encode() + b'"><!ENTITY a "aaaaaaaaaa">'
+            b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+            b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
+            b'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9"><url>'
+            b'<loc>https://news.test/a</loc><news:news><news:title>Head&xxe;line &b;'
+            b'</news:title></news:news></url></urlset>')
+    [(url, title, _, _, _)] = sitemap_entries(body, "https://news.test/sm.xml")[1]
+    assert url == "https://news.test/a"
+    assert title == "Headline"          # neither the file nor the expansion
 
 
 def test_robots_txt_leads_to_sitemaps(context):

@@ -292,13 +292,15 @@ class SourceSpiderMixin:
 
     # -- article pages --------------------------------------------------------------
 
-    def new_links(self, run: Run, entries: Iterable[tuple[str, str | None, datetime | None]]
-                  ) -> list[tuple]:
+    def new_links(self, run: Run, entries: Iterable[tuple]) -> list[tuple]:
         """Keep the article links not seen before, newest first, at most ``max_articles``
         per poll (across a sitemap index's children).
 
         Args:
-            entries: (url, title or None, published or None) for each link in the document.
+            entries: (url, title or None, published or None, ...) for each link in the
+                document; a sitemap adds the entry's language and ``lastmod`` (which
+                orders an entry without a publication date). Entries are kept as they
+                are.
         """
         source = run.task.source
         entries = [e for e in entries if e[0]]
@@ -316,7 +318,7 @@ class SourceSpiderMixin:
             if entry[0] in unseen and entry[0] not in taken:
                 taken.add(entry[0])
                 fresh.append(entry)
-        fresh.sort(key=lambda e: e[2].timestamp() if e[2] else 0.0, reverse=True)
+        fresh.sort(key=_entry_timestamp, reverse=True)
         run.new_links += len(fresh)
         self.crawler.stats.inc_value("monitor/links_new", len(fresh))
         room = max(0, run.task.max_articles - run.requested)
@@ -329,17 +331,28 @@ class SourceSpiderMixin:
         return fresh
 
     def article_request(self, run: Run, url: str, title: str | None,
-                        published: datetime | None) -> scrapy.Request:
-        """A request for one article page; its response becomes a :class:`Page` item."""
+                        published: datetime | None, language: str | None = None,
+                        modified: datetime | None = None) -> scrapy.Request:
+        """A request for one article page; its response becomes a :class:`Page` item.
+
+        Args:
+            run: the poll.
+            url: the article link.
+            title, published, language, modified: what the feed or sitemap says about
+                the entry (each may be None): the page's ``feed_title``,
+                ``feed_published``, ``feed_language`` and ``feed_modified``.
+        """
         self._begin(run)
         return scrapy.Request(
             url, callback=self.parse_article, errback=self.article_failed, priority=1,
-            cb_kwargs={"run": run, "feed_title": title, "feed_published": published},
+            cb_kwargs={"run": run, "feed_title": title, "feed_published": published,
+                       "feed_language": language, "feed_modified": modified},
             meta={"source": run.task.source, "run_id": run.task.run_id, "link": url,
                   "download_maxsize": self.context.config.extraction.max_page_bytes})
 
     def parse_article(self, response: Response, run: Run, feed_title: str | None,
-                      feed_published: datetime | None):
+                      feed_published: datetime | None, feed_language: str | None = None,
+                      feed_modified: datetime | None = None):
         """Turn an article response into a :class:`Page` item for the writer.
 
         When the feed's link redirected, the page carries the link
@@ -361,6 +374,7 @@ class SourceSpiderMixin:
                        encoding=getattr(response, "encoding", None) if "charset=" in
                        headers.get("content-type", "") else None,
                        feed_title=feed_title, feed_published=feed_published,
+                       feed_language=feed_language, feed_modified=feed_modified,
                        fetched_at=utcnow(), run_id=run.task.run_id, redirected_from=redirected)
         finally:
             if link:
@@ -433,6 +447,13 @@ class SourceSpiderMixin:
         stats.inc_value(f"monitor/rejected/{reason}")
         log.info("source %s: %s rejected, %s: %s", source, request.url, reason, detail)
         return LinkOutcome(run.task.run_id, link, source, "rejected", reason, detail, transient)
+
+
+def _entry_timestamp(entry: tuple) -> float:
+    """Orders a document's entries: the publication date, else a sitemap's ``lastmod``
+    (the fifth item), else 0."""
+    when = entry[2] or (entry[4] if len(entry) > 4 else None)
+    return when.timestamp() if when else 0.0
 
 
 #: Scrapy 2.19 wraps DNS failures in its own exception

@@ -120,9 +120,9 @@ def _extract(page: Page, options: ExtractOptions, held: list) -> Article | Rejec
 
     if not title and page.feed_title:
         title = clean_text(page.feed_title)
-    published, _ = published_date(pm, tree, page.url)
+    published, _ = published_date(pm, tree, page.url, page.feed_published)
     if published is None:
-        published = page.feed_published
+        published = page.feed_modified
     return Article(
         url=canonical_url(pm, page.url),
         request_url=page.url,
@@ -131,7 +131,7 @@ def _extract(page: Page, options: ExtractOptions, held: list) -> Article | Rejec
         text=decision.text,
         published=published,
         author=authors(pm),
-        language=language(pm),
+        language=language(pm, fallback=page.feed_language),
         partial=decision.partial,
         comments=body.comments,
         description=description(pm),

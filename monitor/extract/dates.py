@@ -85,7 +85,8 @@ def parse_date(value: str | None, now: datetime | None = None) -> datetime | Non
     return got
 
 
-def published_date(pm: PageMeta, tree: HtmlElement, url: str | None) -> tuple[datetime | None, str]:
+def published_date(pm: PageMeta, tree: HtmlElement, url: str | None,
+                   feed_date: datetime | None = None) -> tuple[datetime | None, str]:
     """Find the original publication time of the page.
 
     Order: the article's JSON-LD ``datePublished`` (then ``dateCreated``), publication
@@ -93,8 +94,22 @@ def published_date(pm: PageMeta, tree: HtmlElement, url: str | None) -> tuple[da
     htmldate's search for the original date. Modified dates are used only by htmldate,
     and only when nothing else is found.
 
+    htmldate takes a date in the URL (``/2025/01/02/``) before anything in the page, and
+    its later searches read dates out of the links in the HTML too: an answer without a
+    time of day is a guess of the day only (midnight UTC). ``feed_date``, the time the
+    feed or sitemap that linked the page gives, beats such a guess; htmldate's answer
+    with a time of day (found in the page's markup) beats ``feed_date``.
+
+    Args:
+        pm: the page's meta signals.
+        tree: the parsed page.
+        url: the page URL (htmldate looks for a date in it).
+        feed_date: the publication time given by the feed or sitemap entry that linked
+            the page (timezone-aware), or None.
+
     Returns:
-        (datetime or None, the name of the signal that gave it).
+        (datetime or None, the name of the signal that gave it; "feed" for
+        ``feed_date``).
     """
     objs = [pm.article_ld] if pm.article_ld else []
     objs += [o for o in pm.jsonld if o is not pm.article_ld and o.get("datePublished")]
@@ -119,4 +134,11 @@ def published_date(pm: PageMeta, tree: HtmlElement, url: str | None) -> tuple[da
     except Exception:  # htmldate raises on odd trees; a missing date is fine
         found = None
     got = parse_date(found) if found else None
+    if feed_date is not None and (got is None or _day_only(got)):
+        return feed_date, "feed"
     return got, ("htmldate" if got else "none")
+
+
+def _day_only(when: datetime) -> bool:
+    """True for a time of exactly midnight: a date that named only its day."""
+    return (when.hour, when.minute, when.second, when.microsecond) == (0, 0, 0, 0)

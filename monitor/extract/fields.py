@@ -244,13 +244,22 @@ def authors(pm: PageMeta) -> str | None:
     return "; ".join(cleaned) or None
 
 
-def language(pm: PageMeta, detected: str | None = None) -> str | None:
+def language(pm: PageMeta, detected: str | None = None,
+             fallback: str | None = None) -> str | None:
     """ISO 639-1 language: trafilatura's finding, JSON-LD inLanguage, <html lang>,
-    content-language or og:locale; None when the page names none."""
+    content-language or og:locale, then ``fallback``; None when none names one.
+
+    Args:
+        pm: the page's meta signals.
+        detected: a language detected in the text, if any (checked first).
+        fallback: the language the feed or sitemap gives for the entry (a Google News
+            sitemap's ``news:language``), used when the page names none.
+    """
     values = [detected]
     if pm.article_ld:
         values.append(ld_text(pm.article_ld.get("inLanguage")))
-    values += [pm.lang, pm.first("content-language"), pm.first("og:locale"), pm.first("language")]
+    values += [pm.lang, pm.first("content-language"), pm.first("og:locale"), pm.first("language"),
+               fallback]
     for value in values:
         if value:
             code = re.split(r"[-_,;\s]", value.strip().lower(), maxsplit=1)[0]
