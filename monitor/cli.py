@@ -357,16 +357,13 @@ def _source_states(config: MonitorConfig, store) -> list[dict]:
         row = rows.get(source.name, {})
         failing = bool(row.get("failures")) or row.get("last_status") == "error"
         last_new = parse_iso(row.get("last_new_at"))
-        silent_for = source.max_interval_s * 4
-        since_new = last_new or parse_iso(row.get("last_ok_at"))
         if not source.enabled:
             state = "disabled"
         elif failing:
             state = "failing"
         elif not row.get("last_polled_at") and not row.get("last_crawl_at"):
             state = "new"
-        elif since_new and (now - since_new).total_seconds() > silent_for and (
-                last_new is not None):
+        elif last_new and (now - last_new).total_seconds() > 4 * source.max_interval_s:
             state = "silent"
         else:
             state = "ok"

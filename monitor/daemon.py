@@ -235,7 +235,8 @@ def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str]) -> i
 
     @tracked
     async def sources() -> None:
-        added, removed = await loop.run_in_executor(None, _refresh, context)
+        # on a thread of its own: it reads the store with a connection of its own
+        added, removed = await loop.run_in_executor(None, context.refresh_sources)
         if added or removed:
             context.wake()
             log.info("sources: %d added, %d removed (imported or dropped meanwhile)",
@@ -338,8 +339,3 @@ def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str]) -> i
     log.info("monitor stopped")
     return exit_status[0]
 
-
-def _refresh(context) -> tuple[int, int]:
-    """Pick up imported sources on a thread with its own connection (the reactor
-    thread's is busy with reads)."""
-    return context.refresh_sources()

@@ -104,6 +104,10 @@ class UnpackError(ValueError):
 def gunzip_capped(data: bytes, max_size: int) -> bytes:
     """Unpack gzip data (several members too), refusing to grow past ``max_size``.
 
+    Scrapy's ``scrapy.utils.gz.gunzip`` caps the size too, but returns what it could
+    unpack of a truncated file without saying so (a sitemap then silently lists fewer
+    URLs, case 07); this one tells truncated, corrupt and too large apart.
+
     Args:
         data: the gzip bytes as received.
         max_size: the largest unpacked size allowed, in bytes.

@@ -466,8 +466,7 @@ class Store:
 
     def save_fetch_state(self, url: str, etag: str | None, last_modified: str | None) -> None:
         """Remember the validators a feed or sitemap answered with, for the next conditional GET."""
-        self.db["fetch_state"].upsert({"url": url, "etag": etag, "last_modified": last_modified,
-                                       "checked_at": iso(utcnow())}, pk="url")
+        self.save_fetch_states([(url, etag, last_modified)])
 
     # -- pages (the seen-URL filter) ----------------------------------------------------
 

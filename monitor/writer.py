@@ -37,11 +37,7 @@ log = logging.getLogger(__name__)
 def store_problem(exc: BaseException) -> str | None:
     """Words for a database error that a later retry may cure (locked, busy, full,
     read-only, I/O), or None for any other exception."""
-    if isinstance(exc, sqlite3.OperationalError):
-        return f"database: {exc}"
-    if isinstance(exc, sqlite3.DatabaseError) and "full" in str(exc):
-        return f"database: {exc}"
-    return None
+    return f"database: {exc}" if isinstance(exc, sqlite3.OperationalError) else None
 
 
 @dataclass

@@ -89,8 +89,9 @@ class CrawlContext:
             schedule = new_schedule(self.store, self.sources, config.schedule)
         self.writer = Writer(self.core_store, self.pipeline, schedule,
                              {s.name: s for s in self.sources})
-        #: host -> held until (Retry-After): the crawl side's view, shared with the schedule
-        self.holds = schedule.holds
+        #: host -> held until (Retry-After): the crawl side's own copy, read and pruned on
+        #: the reactor thread; the schedule learns of new holds from the poll results
+        self.holds = dict(schedule.holds)
         #: Extraction (trafilatura, CPU-bound) in worker processes, or None for workers: 0.
         self.extractors = self._new_extractors()
         self._links: set[str] = set()     # article links being fetched now
@@ -134,15 +135,22 @@ class CrawlContext:
     @classmethod
     def one_pass_from_settings(cls, settings, sources, kinds: Iterable[str]) -> "CrawlContext":
         """The context of ``scrapy crawl feeds|sitemaps|sources [-a sources=A,B]``: one
-        pass over the named sources (default: every enabled source of ``kinds``)."""
+        pass over the named sources, configured or imported (default: every enabled
+        source of ``kinds``), as ``monitor crawl`` chooses them."""
         from monitor.errors import ConfigError
+        from monitor.sources import select_sources
 
         config = load_config(settings.get("MONITOR_CONFIG", "monitor.yaml"))
         kinds = tuple(kinds)
-        if isinstance(sources, str):
-            sources = [config.source(n.strip()) for n in sources.split(",") if n.strip()]
-        elif sources is None:
-            sources = [s for s in config.sources if s.enabled and s.kind in kinds]
+        if not isinstance(sources, list):
+            names = [n.strip() for n in (sources or "").split(",") if n.strip()]
+            store = Store(config.database)
+            try:
+                sources = select_sources(config, store, names)
+            finally:
+                store.close()
+            if not names:
+                sources = [s for s in sources if s.kind in kinds]
         for source in sources:
             if source.kind not in kinds:
                 raise ConfigError(f"{config.path}: source {source.name!r} is a "
@@ -179,9 +187,9 @@ class CrawlContext:
                 yield task
             if self.one_pass and self._handed_out >= len(self.sources):
                 return
-            if self._finished and (self.one_pass or any(r.pages for r in self._finished)):
-                self._hand_over()   # alerts should not wait for the next second
-            if loop.time() - self._last_flush >= FLUSH_EVERY:
+            # once a second, or at once when pages may have hits (alerts should not wait)
+            urgent = self._finished and (self.one_pass or any(r.pages for r in self._finished))
+            if urgent or loop.time() - self._last_flush >= FLUSH_EVERY:
                 self._last_flush = loop.time()
                 self._hand_over()
             due = self.writer.next_due()
