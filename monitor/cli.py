@@ -27,7 +27,8 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except (ConfigError, RuleError) as exc:
-            click.echo(f"monitor: {exc}", err=True)
+            for line in str(exc).splitlines() or [""]:  # one line per problem
+                click.echo(f"monitor: {line}", err=True)
             ctx.exit(2)
         except sqlite3.OperationalError as exc:
             # another process held the write lock past the busy timeout, or the disk

@@ -1,7 +1,7 @@
 """monitor.yaml: sources, channels, store, crawl politeness, extraction and delivery.
 
-The file is validated with pydantic; every problem becomes one :class:`ConfigError`
-line naming the file, the field path and what is wrong, e.g.::
+The file is validated with pydantic; every problem becomes one line of the
+:class:`ConfigError` naming the file, the field path and what is wrong, e.g.::
 
     monitor.yaml: sources[1].interval: must be a duration such as 90, "30s", "15m" or "1h"
 
@@ -25,6 +25,10 @@ from monitor.errors import ConfigError
 from monitor.models import ExtractOptions
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+#: Settings that take a duration (a number of seconds, or a number with a unit).
+_DURATION_FIELDS = {"interval", "min_interval", "max_interval", "timeout", "download_timeout",
+                    "robots_max_age", "download_delay", "digest_interval", "max_backoff",
+                    "default_interval"}
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 
 
@@ -137,6 +141,8 @@ class EmailChannelConfig(_Strict):
     ca_file: str | None = None
     timeout: Duration = 30.0
 
+    _duration = field_validator("timeout", mode="before")(lambda cls, v: parse_duration(v))
+
     @field_validator("recipients", mode="before")
     @classmethod
     def _one_recipient(cls, value):
@@ -151,6 +157,8 @@ class SlackChannelConfig(_Strict):
     webhook_url_env: str
     timeout: Duration = 10.0
 
+    _duration = field_validator("timeout", mode="before")(lambda cls, v: parse_duration(v))
+
 
 class WebhookChannelConfig(_Strict):
     """POST alerts as JSON to ``url``, or to the URL in the env var ``url_env``."""
@@ -160,6 +168,8 @@ class WebhookChannelConfig(_Strict):
     url: str | None = None
     url_env: str | None = None
     timeout: Duration = 10.0
+
+    _duration = field_validator("timeout", mode="before")(lambda cls, v: parse_duration(v))
 
     @model_validator(mode="after")
     def _one_url(self) -> "WebhookChannelConfig":
@@ -199,6 +209,14 @@ class CrawlConfig(_Strict):
 
     _durations = field_validator("download_timeout", "robots_max_age", mode="before")(
         lambda cls, v: parse_duration(v))
+
+    @field_validator("download_delay", mode="before")
+    @classmethod
+    def _delay(cls, value: object) -> object:
+        # a pause may be zero, which parse_duration refuses
+        if isinstance(value, str) and re.match(r"^\s*0+(\.0*)?\s*(ms|s|m|h)?\s*$", value):
+            return 0.0
+        return value if isinstance(value, (int, float)) else parse_duration(value)
 
 
 class ExtractionConfig(_Strict):
@@ -316,6 +334,35 @@ def _field_path(loc: tuple) -> str:
     return out
 
 
+def validation_lines(path: Path, exc: ValidationError) -> list[str]:
+    """Every problem pydantic found, one line each: ``<file>: <field path>: <problem>``.
+
+    Unknown keys come first (``urll: unknown setting`` explains ``url: Field required``
+    below it); otherwise the problems keep the file's order. Pydantic's own wording is
+    kept, without its ``Value error,`` prefix.
+
+    Args:
+        path: the config file, named at the start of every line.
+        exc: the validation error.
+
+    Returns:
+        One line per problem (never empty).
+    """
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    lines = []
+    for err in errors:
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown setting"
+        elif err["type"] == "float_parsing" and err["loc"] and err["loc"][-1] in _DURATION_FIELDS:
+            msg = 'must be a duration such as 90, "30s", "15m" or "1h"'
+        field = _field_path(err["loc"])
+        line = f"{path}: {field}: {msg}" if field else f"{path}: {msg}"
+        if line not in lines:
+            lines.append(line)
+    return lines
+
+
 def load_config(path: str | os.PathLike = "monitor.yaml") -> MonitorConfig:
     """Read and validate monitor.yaml.
 
@@ -327,7 +374,7 @@ def load_config(path: str | os.PathLike = "monitor.yaml") -> MonitorConfig:
 
     Raises:
         ConfigError: the file is missing, not YAML, not a mapping, or fails validation;
-            the message is one line: ``<file>: <field>: <problem>``.
+            the message is one line per problem: ``<file>: <field>: <problem>``.
     """
     path = Path(path)
     try:
@@ -350,16 +397,7 @@ def load_config(path: str | os.PathLike = "monitor.yaml") -> MonitorConfig:
     try:
         config = MonitorConfig(**{**raw, "path": path})
     except ValidationError as exc:
-        # an unknown key first: "urll: unknown setting" explains "url: Field required"
-        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
-        err = errors[0]
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown setting"
-        extra = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
-        field = _field_path(err["loc"])
-        where = f"{field}: " if field else ""
-        raise ConfigError(f"{path}: {where}{msg}{extra}") from None
+        raise ConfigError("\n".join(validation_lines(path, exc))) from None
     base = path.resolve().parent
     return config.model_copy(update={
         "database": config.database if config.database.is_absolute() else base / config.database,

@@ -151,3 +151,35 @@ def test_a_watch_naming_an_unknown_channel_stops_the_crawl(tmp_path):
     line = result.output.strip()
     assert len(line.splitlines()) == 1
     assert "desk.yaml" in line and "channel 'desk-mial' is not in" in line
+
+
+def test_every_validation_problem_is_one_line_with_its_field_path(tmp_path):
+    cfg = tmp_path / "monitor.yaml"
+    cfg.write_text("sources:\n  - {name: a, kind: atom, url: 'ftp://x/'}\n"
+                   "channels:\n  - {kind: email, host: h, recipients: [x@y]}\n"
+                   "  - {kind: slack, webhook_url_env: W, timeout: soon}\n")
+    result = CliRunner().invoke(cli, ["-c", str(cfg), "crawl"])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert lines == [
+        f"monitor: {cfg}: sources[0].kind: Input should be 'feed' or 'sitemap'",
+        f"monitor: {cfg}: sources[0].url: must be an http(s) URL, got 'ftp://x/'",
+        f"monitor: {cfg}: channels[0].sender: Field required",
+        f"monitor: {cfg}: channels[1].timeout: must be a duration such as 90, "
+        f"\"30s\", \"15m\" or \"1h\"",
+    ]
+    assert "more problems" not in result.output
+
+
+@pytest.mark.parametrize("kind,extra", [
+    ("slack", "webhook_url_env: W"),
+    ("webhook", "url: 'http://127.0.0.1:9/'"),
+    ("email", "host: h, sender: a@b, recipients: [x@y]"),
+])
+def test_channel_timeouts_take_units(tmp_path, kind, extra):
+    cfg = tmp_path / "monitor.yaml"
+    cfg.write_text(f"channels:\n  - {{kind: {kind}, {extra}, timeout: 8s}}\n"
+                   "crawl: {download_delay: 500ms}\n")
+    config = load_config(cfg)
+    assert config.channels[0].timeout == 8.0
+    assert config.crawl.download_delay == 0.5
