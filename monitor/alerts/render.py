@@ -134,13 +134,25 @@ def _one_line(text: str) -> str:
     return _SPACE_RE.sub(" ", text).strip()
 
 
+def _word_cut(text: str, n: int) -> str:
+    """The first ``n`` characters of ``text``, ending at a word boundary when a space
+    lies within the last 40 of them (a cut never leaves half a word)."""
+    if n >= len(text) or n <= 0:
+        return text[:max(n, 0)]
+    if text[n].isspace() or text[n - 1].isspace():
+        return text[:n]
+    space = max(text.rfind(" ", max(0, n - 40), n), text.rfind("\u00a0", max(0, n - 40), n))
+    return text[:space + 1] if space >= 0 else text[:n]
+
+
 def _cut(text: str, limit: int) -> str:
-    """Cut ``text`` to at most ``limit`` characters, ending with an ellipsis when cut."""
+    """Cut ``text`` to at most ``limit`` characters at a word boundary, ending with an
+    ellipsis when cut."""
     if len(text) <= limit:
         return text
     if limit <= 0:
         return ""
-    return text[: limit - 1].rstrip() + ELLIPSIS
+    return _word_cut(text, limit - 1).rstrip() + ELLIPSIS
 
 
 def snippet_segments(snippet: str, limit: int | None = MAX_SNIPPET_CHARS) -> Segments:
@@ -183,7 +195,8 @@ def snippet_segments(snippet: str, limit: int | None = MAX_SNIPPET_CHARS) -> Seg
 
 
 def _cut_segments(segments: Segments, limit: int) -> Segments:
-    """Keep at most ``limit`` characters of segment text, ending with an ellipsis if cut."""
+    """Keep at most ``limit`` characters of segment text, cut at a word boundary (a
+    match whole or not at all), ending with an ellipsis if cut."""
     total = sum(len(t) for t, _ in segments)
     if total <= limit:
         return list(segments)
@@ -192,12 +205,15 @@ def _cut_segments(segments: Segments, limit: int) -> Segments:
     for text, hit in segments:
         if budget <= 0:
             break
-        piece = text[:budget]
+        if hit and len(text) > budget:
+            break  # a match is shown whole or not at all
+        piece = text if len(text) <= budget else _word_cut(text, budget)
         budget -= len(piece)
-        if hit:
-            out.append((piece, True))
-        else:
-            out.append((piece, False))
+        out.append((piece, hit))
+        if len(piece) < len(text):
+            break
+    if out and not out[-1][1]:
+        out[-1] = (out[-1][0].rstrip(), False)
     out.append((ELLIPSIS, False))
     return out
 
