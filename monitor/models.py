@@ -96,7 +96,8 @@ class Rejection:
         url: the request URL.
         source: configured source name.
         reason: a stable machine code, one of: ``not-html``, ``too-large``, ``http-error``,
-            ``no-text``, ``too-short``, ``listing-page``, ``consent-wall``, ``duplicate``.
+            ``no-text``, ``too-short``, ``listing-page``, ``consent-wall``, ``duplicate``,
+            ``robots``, ``off-site`` (a redirect left the source's allowed domains).
         detail: one human sentence with the evidence (sizes, counts, content type).
     """
 

@@ -28,13 +28,15 @@ class PollTask:
     Attributes:
         run_id: identifies this poll; every Page and LinkOutcome of it carries it.
         source: the source name.
-        kind: ``feed`` or ``sitemap``.
-        url: the feed or sitemap URL.
+        kind: ``feed``, ``sitemap`` or ``page`` (a front page read for article links).
+        url: the feed, sitemap or page URL.
         max_articles: at most this many new article pages in this poll.
         due_at: when the poll was due (aware UTC); lateness is measured from it.
         etag: the ETag the source document last answered with (for If-None-Match),
             kept only after a complete poll; None for an unconditional GET.
         last_modified: likewise its Last-Modified (for If-Modified-Since).
+        allowed_domains: the source's ``allowed_domains`` (None: the default rule of
+            :func:`monitor.urls.article_domains`).
     """
 
     run_id: int
@@ -45,6 +47,7 @@ class PollTask:
     due_at: datetime
     etag: str | None = None
     last_modified: str | None = None
+    allowed_domains: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "monitor.crawl.middlewares.ExpiringRobotsTxtMiddleware": 100,
     "monitor.crawl.middlewares.HostHoldMiddleware": 50,
+    "monitor.crawl.middlewares.SourceDomainsMiddleware": 60,
 }
 ROBOTSTXT_MAX_AGE = 86400
 # Scrapy's periodic "Crawled N pages" lines mean little in a crawl that never ends.

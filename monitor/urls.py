@@ -130,3 +130,63 @@ def canonical_candidate(href: str | None, base: str) -> tuple[str | None, str | 
     if not _HOST.fullmatch(parts.hostname) or ".." in parts.hostname:
         return None, f"malformed host in {href!r}"
     return absolute, None
+
+
+# The Public Suffix List snapshot shipped with tldextract (no network: a monitor must not
+# fetch the list at start); private suffixes count, so two blogspot.com blogs are two sites.
+_SITES = None
+
+
+def site_of(url: str) -> str:
+    """The site a URL belongs to: its registered domain (``www.bbc.co.uk`` ->
+    ``bbc.co.uk``, ``a.blogspot.com`` -> ``a.blogspot.com``), or the bare host for an IP
+    address or a single-label name (``127.0.0.1``, ``localhost``); "" without a host.
+
+    Uses tldextract's bundled Public Suffix List snapshot (never the network).
+    """
+    global _SITES
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    if not host:
+        return ""
+    if _SITES is None:
+        import tldextract
+
+        _SITES = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None,
+                                       include_psl_private_domains=True)
+    found = _SITES(host)
+    return found.top_domain_under_public_suffix or host
+
+
+def host_in_domains(url: str, domains) -> bool:
+    """True when the URL's host is one of ``domains`` or a subdomain of one
+    (``news.example.com`` is in ``example.com``); ``"*"`` in ``domains`` allows every
+    host. The port is ignored (Scrapy's ``url_is_from_any_domain`` compares the netloc,
+    port included, so ``example.com:8080`` would never match)."""
+    domains = [d.lower().strip().lstrip(".") for d in domains]
+    if "*" in domains:
+        return True
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    return bool(host) and any(host == d or host.endswith("." + d) for d in domains)
+
+
+def article_domains(source_url: str, link: str, allowed: tuple[str, ...] | None,
+                    redirectors: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The domains an article page reached from ``link`` may be on (after redirects).
+
+    Args:
+        source_url: the feed, sitemap or page URL of the source that listed the link.
+        link: the article link as listed.
+        allowed: the source's ``allowed_domains``, or None when it declares none.
+        redirectors: hosts of link shorteners and feed proxies (``crawl.redirectors``).
+
+    Returns:
+        The source's ``allowed_domains`` when it declares some (``("*",)`` allows any).
+        Otherwise the source's own site and the link's own site: a link may point to
+        another site, but a redirect must not take it to a third one. A link on a
+        redirector host may land anywhere (``("*",)``), as the feed sends readers there.
+    """
+    if allowed:
+        return tuple(allowed)
+    if redirectors and host_in_domains(link, redirectors):
+        return ("*",)
+    return tuple(sorted({d for d in (site_of(source_url), site_of(link)) if d}))

@@ -97,7 +97,7 @@ class Writer:
                 etag, modified = self.validators.get(source.url, (None, None))
                 tasks.append(PollTask(self._next_run_id, source.name, source.kind,
                                       source.url, source.max_articles, state.next_due_at,
-                                      etag, modified))
+                                      etag, modified, source.allowed_domains))
             return tasks
 
     # -- records from the crawl side (core thread) --------------------------------------

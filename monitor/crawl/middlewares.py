@@ -7,6 +7,10 @@
   (429/503) until the hold ends, and none at all once the monitor is stopping; such a
   request is given up as a network error, so its poll is incomplete and its link is
   fetched again on a later poll.
+- :class:`SourceDomainsMiddleware`: an article request (or a redirect of one) to a
+  host outside the domains its source allows (``request.meta["allowed_domains"]``) is
+  refused with :class:`OffSite`, which the spider records as a final ``off-site``
+  rejection.
 """
 
 from __future__ import annotations
@@ -87,3 +91,31 @@ class HostHoldMiddleware:
             return None
         raise IgnoreRequest(f"host {host} asked to wait (Retry-After) until "
                             f"{until.isoformat(timespec='seconds')}")
+
+
+class OffSite(IgnoreRequest):
+    """An article request (usually a redirect) to a host its source does not allow."""
+
+
+class SourceDomainsMiddleware:
+    """Refuse article requests whose host is outside ``request.meta["allowed_domains"]``
+    (set by the spider from :func:`monitor.urls.article_domains`; absent: no check).
+
+    Runs for every request, so a redirect is checked before it is sent: an off-site
+    page is never fetched, stored or matched.
+    """
+
+    def process_request(self, request, spider=None):
+        """Raises:
+            OffSite: the host is not in the allowed domains; the message names the URL,
+                the link it came from and the domains allowed.
+        """
+        from monitor.urls import host_in_domains
+
+        allowed = request.meta.get("allowed_domains")
+        if allowed is None or host_in_domains(request.url, allowed):
+            return None
+        link = request.meta.get("link") or request.url
+        via = f"{link} redirected to {request.url}" if request.url != link else link
+        raise OffSite(f"{via}: outside the source's domains ({', '.join(allowed)}); "
+                      f"add the site to the source's allowed_domains to follow it")
