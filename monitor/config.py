@@ -78,6 +78,11 @@ class SourceConfig(_Strict):
         max_interval: the longest interval, seconds (default: four times ``interval``).
         max_articles: at most this many new article pages fetched per poll.
         enabled: false keeps the source in the file but never crawls it.
+        allowed_domains: the domains its article pages may be on, after redirects
+            (``example.com`` covers ``www.example.com``; ``"*"`` allows any). Default:
+            the source's own site and the site of each link as listed, so a redirect
+            to a third site is rejected (``off-site``); see
+            :func:`monitor.urls.article_domains`.
     """
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -88,6 +93,25 @@ class SourceConfig(_Strict):
     max_interval: Duration | None = None
     max_articles: int = Field(default=50, ge=1)
     enabled: bool = True
+    allowed_domains: tuple[str, ...] | None = None
+
+    @field_validator("allowed_domains", mode="before")
+    @classmethod
+    def _domains(cls, value: object) -> object:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ValueError("must be a list of domains such as [example.com], or [\"*\"]")
+        out = []
+        for item in value:
+            text = str(item).strip().lower().lstrip(".")
+            if text != "*" and not re.fullmatch(r"(?:[\w-]{1,63}\.)*[\w-]{1,63}", text):
+                raise ValueError(f"{item!r} is not a domain (write example.com, no "
+                                 f"scheme or path)")
+            out.append(text)
+        return tuple(out)
 
     _duration = field_validator("interval", "min_interval", "max_interval", mode="before")(
         lambda cls, v: v if v is None else parse_duration(v))
@@ -196,6 +220,9 @@ class CrawlConfig(_Strict):
         download_delay: minimum seconds between requests to one host.
         concurrent_requests: simultaneous requests in all (Scrapy's CONCURRENT_REQUESTS).
         robots_max_age: seconds a host's robots.txt is kept before it is fetched again.
+        redirectors: hosts of link shorteners and feed proxies: an article link on one
+            of them may redirect to any site (unless the source declares
+            ``allowed_domains``). Subdomains included.
     """
 
     user_agent: str = "news-monitor/0.1 (+https://github.com/news-monitor)"
@@ -206,6 +233,10 @@ class CrawlConfig(_Strict):
     download_delay: float = Field(default=0.25, ge=0)
     concurrent_requests: int = Field(default=32, ge=1)
     robots_max_age: Duration = 86400.0
+    redirectors: tuple[str, ...] = (
+        "feedproxy.google.com", "feeds.feedburner.com", "news.google.com", "t.co",
+        "bit.ly", "ow.ly", "buff.ly", "dlvr.it", "ift.tt", "trib.al", "lnkd.in",
+        "tinyurl.com", "rss.app", "feedly.com", "flip.it", "apple.news")
 
     _durations = field_validator("download_timeout", "robots_max_age", mode="before")(
         lambda cls, v: parse_duration(v))

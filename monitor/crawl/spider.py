@@ -35,6 +35,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 
 from monitor.crawl.context import CrawlContext
+from monitor.crawl.middlewares import OffSite
 from monitor.records import LinkOutcome, PollTask, RunResult
 from monitor.schedule import MAX_HOLD, host_of
 
@@ -342,13 +343,18 @@ class SourceSpiderMixin:
                 the entry (each may be None): the page's ``feed_title``,
                 ``feed_published``, ``feed_language`` and ``feed_modified``.
         """
+        from monitor.urls import article_domains
+
         self._begin(run)
+        allowed = article_domains(run.task.url, url, run.task.allowed_domains,
+                                  tuple(self.context.config.crawl.redirectors))
         return scrapy.Request(
             url, callback=self.parse_article, errback=self.article_failed, priority=1,
             cb_kwargs={"run": run, "feed_title": title, "feed_published": published,
                        "feed_language": language, "feed_modified": modified},
             meta={"source": run.task.source, "run_id": run.task.run_id, "link": url,
-                  "download_maxsize": self.context.config.extraction.max_page_bytes})
+                  "download_maxsize": self.context.config.extraction.max_page_bytes,
+                  "allowed_domains": None if "*" in allowed else allowed})
 
     def parse_article(self, response: Response, run: Run, feed_title: str | None,
                       feed_published: datetime | None, feed_language: str | None = None,
@@ -393,9 +399,10 @@ class SourceSpiderMixin:
     def article_failed(self, failure) -> None:
         """Errback for article requests.
 
-        404 and 410 answers, a page over the size cap, and a link robots.txt forbids are
-        recorded as final rejections (never fetched again). Other HTTP errors (403, 408,
-        429, 5xx) are recorded as transient: fetched again after a backoff. Network
+        404 and 410 answers, a page over the size cap, a link robots.txt forbids and a
+        redirect off the source's domains (``off-site``) are recorded as final
+        rejections (never fetched again). Other HTTP errors (403, 408, 429, 5xx) are
+        recorded as transient: fetched again after a backoff. Network
         errors (and requests to a host on hold) are only logged, and the source's
         validators are not saved, so the next poll sees the link again.
         """
@@ -432,6 +439,8 @@ class SourceSpiderMixin:
         elif failure.check(DownloadCancelledError) and "max size" in str(failure.value):
             cap = self.context.config.extraction.max_page_bytes
             reason, detail = "too-large", f"larger than the {cap}-byte cap"
+        elif failure.check(OffSite):
+            reason, detail = "off-site", str(failure.value)
         elif failure.check(IgnoreRequest) and "robots.txt" in str(failure.value):
             reason, detail = "robots", "forbidden by robots.txt"
         else:
