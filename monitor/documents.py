@@ -70,7 +70,7 @@ def wrong_kind_message(configured: str, body: bytes, url: str) -> str:
     """Why a document is not the configured kind, and what to change.
 
     Args:
-        configured: ``feed`` or ``sitemap``.
+        configured: ``feed``, ``sitemap`` or ``page``.
         body: the document as received (gunzipped when it was gzip-encoded).
         url: its URL.
 
@@ -79,6 +79,15 @@ def wrong_kind_message(configured: str, body: bytes, url: str) -> str:
     """
     kind = document_kind(body)
     found = describe(kind)
+    if configured == "page":
+        if kind in ("rss", "atom", "rdf"):
+            return f"is {found}, not an HTML page: set kind: feed"
+        if kind in ("urlset", "sitemapindex"):
+            return f"is {found}, not an HTML page: set kind: sitemap"
+        if kind == "html":
+            return "is an HTML page with no article links (a front page lists linked " \
+                   "headlines): give the URL of a section front page"
+        return f"is {found}, not an HTML page"
     if configured == "feed":
         if kind in ("urlset", "sitemapindex"):
             return f"is {found}, not a feed: set kind: sitemap"

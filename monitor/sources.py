@@ -103,7 +103,7 @@ def read_opml(path: Path, config: MonitorConfig, interval: float | None = None,
         categories = feed.get("categories") or []
         declared = types.get(url, "")
         # our own exports say monitorKind; feed readers write type="rss" for everything
-        kind = declared if declared in ("sitemap", "feed") else guess_kind(url)
+        kind = declared if declared in ("sitemap", "feed", "page") else guess_kind(url)
         rows.append({"name": name, "kind": kind, "url": url, "title": title,
                      "category": " / ".join(categories[0]) if categories else None,
                      "interval": interval, "min_interval": probe.min_interval_s,

@@ -15,16 +15,20 @@ import scrapy
 
 from monitor.crawl.spider import SourceSpiderMixin
 from spiders.feeds import FeedDocuments
+from spiders.pages import PageDocuments
 from spiders.sitemaps import SitemapDocuments
 
 
-class SourcesSpider(FeedDocuments, SitemapDocuments, SourceSpiderMixin, scrapy.Spider):
-    """Poll feeds and sitemaps as they come due (see :mod:`monitor.crawl.spider`)."""
+class SourcesSpider(FeedDocuments, SitemapDocuments, PageDocuments, SourceSpiderMixin,
+                    scrapy.Spider):
+    """Poll feeds, sitemaps and front pages as they come due (see
+    :mod:`monitor.crawl.spider`)."""
 
     name = "sources"
-    kinds = ("feed", "sitemap")
+    kinds = ("feed", "sitemap", "page")
 
     async def parse_document(self, response, run):
-        parse = self.parse_feed if run.task.kind == "feed" else self.parse_sitemap
+        parse = {"feed": self.parse_feed, "sitemap": self.parse_sitemap,
+                 "page": self.parse_page}[run.task.kind]
         async for request in parse(response, run):
             yield request
