@@ -70,8 +70,10 @@ class SourceConfig(_Strict):
 
     Attributes:
         name: unique short name, used in logs, alerts and ``monitor crawl NAME``.
-        kind: ``feed`` or ``sitemap``.
-        url: the feed or sitemap URL (a sitemap index or robots.txt works too).
+        kind: ``feed``, ``sitemap``, or ``page`` (a section front page whose article
+            links are followed, for sites with neither: :mod:`monitor.frontpage`).
+        url: the feed, sitemap or front page URL (a sitemap index or robots.txt works
+            for a sitemap).
         interval: seconds between two polls at first; the schedule then adapts it
             between ``min_interval`` and ``max_interval`` (see :mod:`monitor.schedule`).
         min_interval: the shortest interval, seconds (default: a third of ``interval``).
@@ -86,7 +88,7 @@ class SourceConfig(_Strict):
     """
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    kind: Literal["feed", "sitemap"]
+    kind: Literal["feed", "sitemap", "page"]
     url: str
     interval: Duration = 900.0
     min_interval: Duration | None = None
