@@ -73,6 +73,8 @@ class Article:
         comments: reader comments, kept apart from the body; watches ignore them unless
             they ask for the ``comments`` field. None when the page has none.
         description: the standfirst / meta description, or None.
+        site_name: the outlet as the page names itself (og:site_name, then the JSON-LD
+            publisher's name), e.g. "CBC News"; None when the page names none.
     """
 
     url: str
@@ -86,6 +88,7 @@ class Article:
     partial: bool = False
     comments: str | None = None
     description: str | None = None
+    site_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,10 @@ class Hit:
             marked as ``[[...]]``.
         channels: channel names this watch alerts on (empty tuple means all channels).
         mode: "immediate" or "digest".
+        matched: for a reader, one entry per term: the words that matched in the article,
+            as written there, with the entity's name or the query term beside them when
+            they differ, e.g. ``["Russia", "Pyongyang, DPRK (entity North Korea)",
+            "sanctions (sanction*)"]``.
     """
 
     watch_id: str
@@ -163,6 +170,7 @@ class Hit:
     snippet: str = ""
     channels: tuple[str, ...] = ()
     mode: str = "immediate"
+    matched: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -170,14 +178,21 @@ class Alert:
     """A hit ready to be rendered and sent on a channel.
 
     Attributes:
-        alert_id: outbox row id (stable; channels may use it for idempotency).
+        alert_id: the alert's number, the same on every channel: one per story and
+            watch (the first outbox row of that story and watch); stable, so channels
+            may use it for idempotency.
         watch_id, watch_name: the watch that fired.
         title: article headline.
         url: canonical article URL.
         source: source name.
         published: publication time (aware) or None.
-        terms: matched terms.
+        terms: matched terms, as written in the watch (``@russia``, ``sanction*``).
         snippet: text around the first match, matches marked ``[[...]]``.
+        outlet: the outlet as the article's page names itself (og:site_name, JSON-LD
+            publisher), or None: show ``source`` then.
+        matched: the words that matched in the article, one entry per term, with the
+            entity's name beside them (see :attr:`Hit.matched`); empty for alerts
+            stored before this was kept: show ``terms`` then.
     """
 
     alert_id: int
@@ -189,3 +204,5 @@ class Alert:
     published: datetime | None
     terms: tuple[str, ...]
     snippet: str
+    outlet: str | None = None
+    matched: tuple[str, ...] = ()

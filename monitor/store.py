@@ -15,7 +15,8 @@ Tables (created and upgraded by the migrations below, recorded in ``_sqlite_migr
   the story's first article.
 - ``hits``: one row per (watch_id, article_id).
 - ``state``: key/value, e.g. ``last_digest:<channel>``.
-- ``outbox``: one row per (hit, channel); status pending | sending | sent | dead; a
+- ``outbox``: one row per (hit, channel); status pending | sending | sent | dead; the
+  alert's number shown on every channel is the first row id of its (watch_id, story_id); a
   sender claims rows (``sending``) before it sends them, so two senders never send the
   same alert. Unique on
   (watch_id, story_id, channel) so a wire copy of a story already alerted is not alerted again.
@@ -132,6 +133,15 @@ def m004_schedule(db: sqlite_utils.Database) -> None:
     db.execute("update sources set origin = 'config' where origin is null")
     db["host_holds"].create({"host": str, "until": str}, pk="host")
     db["articles"].create_index(["source", "fetched_at"])
+
+
+@migrations()
+def m005_outlet_and_matched_words(db: sqlite_utils.Database) -> None:
+    """Articles keep the outlet as the page names itself (``site_name``: og:site_name,
+    JSON-LD publisher) and hits the words that matched, for readers (``matched``: a
+    JSON list, one entry per term; see :attr:`monitor.models.Hit.matched`)."""
+    db["articles"].add_column("site_name", str)
+    db["hits"].add_column("matched", str)
 
 
 #: Outcomes that may change when the page is fetched again (a breaking-news stub grows,
@@ -575,7 +585,8 @@ class Store:
                 "description": article.description, "published": iso(article.published),
                 "author": article.author, "language": article.language,
                 "partial": int(article.partial), "comments": article.comments,
-                "fetched_at": now, "story_id": story_id}).last_pk
+                "fetched_at": now, "story_id": story_id,
+                "site_name": article.site_name}).last_pk
             hit_ids, queued = [], 0
             for hit in hits:
                 hit_id = self.db["hits"].insert({
@@ -583,7 +594,7 @@ class Store:
                     "article_id": article_id, "terms": json.dumps(hit.terms),
                     "spans": json.dumps([s.__dict__ for s in hit.spans]),
                     "entities": json.dumps(hit.entities), "snippet": hit.snippet,
-                    "created_at": now}).last_pk
+                    "matched": json.dumps(hit.matched), "created_at": now}).last_pk
                 hit_ids.append(hit_id)
                 wanted = [c for c in channels if not hit.channels or c in hit.channels]
                 for channel in wanted:
@@ -669,11 +680,17 @@ class Store:
             self.db.execute("update outbox set status = 'pending', claimed_at = null "
                             "where status = 'sending' and claimed_at < ?",
                             [iso(now - timedelta(seconds=CLAIM_TIMEOUT))])
+            # the alert's number is its story's and watch's first outbox row: the
+            # same on every channel
             rows = [dict(zip(("outbox_id", "channel", "mode", "attempts", "watch_id",
                               "watch_name", "terms", "snippet", "title", "url", "source",
-                              "published"), r)) for r in self.db.execute(
+                              "published", "site_name", "matched", "alert_id"), r))
+                    for r in self.db.execute(
                 f"""select o.id, o.channel, o.mode, o.attempts, h.watch_id, h.watch_name,
-                          h.terms, h.snippet, a.title, a.url, a.source, a.published
+                          h.terms, h.snippet, a.title, a.url, a.source, a.published,
+                          a.site_name, h.matched,
+                          (select min(f.id) from outbox f where f.watch_id = o.watch_id
+                           and f.story_id = o.story_id)
                    from outbox o join hits h on h.id = o.hit_id
                                  join articles a on a.id = h.article_id
                    where o.status = 'pending' and o.mode = ? and o.next_attempt_at <= ?
@@ -683,10 +700,11 @@ class Store:
                 self.db.execute("update outbox set status = 'sending', claimed_at = ? "
                                 "where id = ?", [iso(now), r["outbox_id"]])
         return [PendingAlert(r["outbox_id"], r["channel"], r["mode"], r["attempts"], Alert(
-            alert_id=r["outbox_id"], watch_id=r["watch_id"], watch_name=r["watch_name"],
+            alert_id=r["alert_id"], watch_id=r["watch_id"], watch_name=r["watch_name"],
             title=r["title"], url=r["url"], source=r["source"],
             published=parse_iso(r["published"]), terms=tuple(json.loads(r["terms"])),
-            snippet=r["snippet"] or "")) for r in rows]
+            snippet=r["snippet"] or "", outlet=r["site_name"] or None,
+            matched=tuple(json.loads(r["matched"] or "[]")))) for r in rows]
 
     def mark_sent(self, outbox_ids: Iterable[int]) -> None:
         """Mark claimed outbox rows delivered."""

@@ -69,7 +69,7 @@ def test_alert_email_arrives_with_headers_and_both_parts(mailserver):
         assert "North Korea defence pact" in body and "nk-pact" in body
         assert "Example News" in body
         assert "2024-05-01T09:30:00+00:00" in body
-        assert "mutual defence, pact" in body
+        assert "mutual defence; pact" in body
     assert "Leaders signed a **mutual defence** **pact** on Tuesday." in text
     assert "<mark><b>mutual defence</b></mark> <mark><b>pact</b></mark>" in html
     assert "https://news.example.org/world/pact?ref=rss&lang=en" in text

@@ -41,7 +41,7 @@ def test_text_shows_every_field_and_bolds_matches():
     assert "North Korea defence pact (nk-pact)" in text
     assert "Example News" in text
     assert "2024-05-01T09:30:00+00:00" in text
-    assert "mutual defence, pact" in text
+    assert "mutual defence; pact" in text
     assert "Leaders signed a **mutual defence** **pact** on Tuesday" in text
     assert "https://news.example.org/world/2024/05/01/pact?ref=rss&lang=en" in text
     assert "[[" not in text
@@ -154,7 +154,7 @@ def test_slack_payload_shows_alert_in_mrkdwn():
     fields = [f["text"] for f in blocks[1]["fields"]]
     assert fields == ["*Watch*\nNorth Korea defence pact (nk-pact)", "*Source*\nExample News",
                       "*Published*\n2024-05-01T09:30:00+00:00",
-                      "*Terms*\nmutual defence, pact"]
+                      "*Matched*\nmutual defence; pact"]
     assert blocks[2]["text"]["text"] == (
         ">Leaders signed a *mutual defence* *pact* on Tuesday, officials said.")
     assert "North Korea defence pact: Q&amp;A: &lt;Kim&gt; &amp; Putin" in payload["text"]
@@ -234,9 +234,9 @@ def test_webhook_payload_carries_fields_unchanged():
         "kind": "alert", "alert_id": 42, "watch_id": "nk-pact",
         "watch_name": "North Korea defence pact",
         "title": "Pyongyang and Moscow sign mutual defence pact",
-        "url": alert.url, "source": "Example News",
+        "url": alert.url, "source": "Example News", "outlet": None,
         "published": "2024-05-01T09:30:00+00:00",
-        "terms": ["mutual defence", "pact"],
+        "terms": ["mutual defence", "pact"], "matched": [],
         "snippet": alert.snippet,
         "snippet_text": "Leaders signed a mutual defence pact on Tuesday, officials said.",
     }

@@ -3,6 +3,8 @@ site, the real pipeline, a real SQLite file, a real SMTP server and a Slack look
 
 from __future__ import annotations
 
+import json
+import re
 import sqlite3
 
 import pytest
@@ -81,6 +83,12 @@ def test_crawl_stores_both_articles_hits_once_and_alerts_once(tmp_path, site, sm
     posts = slack.wait_for(1, timeout=10)
     assert len(posts) == 1
     assert "Russia, North Korea" in str(posts[0])
+    # the outlet as the page names itself, the words that matched, one alert number
+    assert "Source:    CBC\n" in text.replace("\r\n", "\n")
+    assert "Pyongyang" in text and "(entity North Korea)" in text
+    number = re.search(r"news-monitor alert (\d+)", text).group(1)
+    assert f"news-monitor alert {number} " in json.dumps(posts[0])
+    assert "*Source*\\nCBC" in json.dumps(posts[0])
     assert "Traceback" not in first.stderr
 
     # A second crawl: the feed answers 304 or lists only seen URLs -> nothing new.

@@ -263,7 +263,10 @@ def alert_view(alert: Alert, snippet_limit: int = MAX_SNIPPET_CHARS) -> dict[str
     Returns:
         A dict with ``alert_id``, ``watch_id``, ``watch_name``, ``title`` (one line, cut
         to :data:`MAX_TITLE_CHARS`), ``url``, ``source``, ``published`` (formatted),
-        ``terms`` (list) and ``segments`` (see :func:`snippet_segments`).
+        ``source`` (the outlet as the page names itself, else the source's name),
+        ``source_name`` (the configured source's name),
+        ``terms`` (the words that matched, see :attr:`Alert.matched`; a list) and
+        ``segments`` (see :func:`snippet_segments`).
     """
     return {
         "alert_id": alert.alert_id,
@@ -271,11 +274,36 @@ def alert_view(alert: Alert, snippet_limit: int = MAX_SNIPPET_CHARS) -> dict[str
         "watch_name": _one_line(alert.watch_name),
         "title": _cut(_one_line(alert.title), MAX_TITLE_CHARS) or "(untitled)",
         "url": alert.url,
-        "source": _one_line(alert.source),
+        "source": _outlet(alert),
+        "source_name": _one_line(alert.source),
         "published": format_published(alert.published),
-        "terms": [_one_line(t) for t in alert.terms],
+        "terms": _terms(alert),
         "segments": snippet_segments(alert.snippet, snippet_limit),
     }
+
+
+def _footer(alert: Alert) -> str:
+    """``news-monitor alert 12 · source bbc-world`` (the source only when the outlet is
+    shown above it instead)."""
+    source = _one_line(alert.source)
+    if _outlet(alert) == source:
+        return f"news-monitor alert {alert.alert_id}"
+    return f"news-monitor alert {alert.alert_id} \u00b7 source {slack_escape(source)}"
+
+
+def _outlet(alert: Alert) -> str:
+    """The outlet as the page names itself, else the configured source's name."""
+    return _cut(_one_line(alert.outlet or ""), 100) or _one_line(alert.source)
+
+
+def _terms(alert: Alert) -> list[str]:
+    """The words that matched, with the entity beside them (the watch's terms for
+    alerts stored before those were kept)."""
+    return [_one_line(t) for t in (alert.matched or alert.terms)]
+
+
+#: Between two matched terms (one term's entry may list several words with commas).
+TERMS_SEPARATOR = "; "
 
 
 # ----------------------------------------------------------------------- email / text
@@ -401,8 +429,8 @@ def _field(label: str, value: str) -> dict[str, str]:
 def render_slack(alert: Alert) -> dict[str, Any]:
     """Slack incoming-webhook payload for one alert: fallback ``text`` plus Block Kit.
 
-    Blocks: the title linked to the article, a fields section (watch, source, published,
-    terms), the snippet as a quote with matches bold, and a context line with the alert
+    Blocks: the title linked to the article, a fields section (watch, outlet, published,
+    matched words), the snippet as a quote with matches bold, and a context line with the alert
     id. Every text is escaped for mrkdwn and cut to fit Slack's limits.
 
     Returns:
@@ -410,8 +438,8 @@ def render_slack(alert: Alert) -> dict[str, Any]:
     """
     watch = _one_line(alert.watch_name)
     title = _one_line(alert.title) or "(untitled)"
-    source = _one_line(alert.source)
-    terms = ", ".join(_one_line(t) for t in alert.terms) or "-"
+    source = _outlet(alert)
+    terms = TERMS_SEPARATOR.join(_terms(alert)) or "-"
     text = _fit(
         lambda n: slack_escape(_cut(f"{watch}: {title} ({source})", n)),
         len(watch) + len(title) + len(source) + 5, SLACK_MAX_TEXT_CHARS)
@@ -422,23 +450,23 @@ def render_slack(alert: Alert) -> dict[str, Any]:
             _field("Watch", f"{watch} ({alert.watch_id})"),
             _field("Source", source),
             _field("Published", format_published(alert.published)),
-            _field("Terms", terms),
+            _field("Matched", terms),
         ]},
     ]
     if alert.snippet.strip():
         blocks.append({"type": "section", "text": _mrkdwn(
             _slack_quote(alert.snippet, SLACK_MAX_SECTION_CHARS, MAX_SNIPPET_CHARS))})
     blocks.append({"type": "context", "elements": [
-        _mrkdwn(f"news-monitor alert #{alert.alert_id}")]})
+        _mrkdwn(_footer(alert))]})
     return {"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
 
 
 def _slack_digest_item(alert: Alert) -> str:
     """One digest entry as mrkdwn: linked title, a details line, a short quoted snippet."""
     watch = _one_line(alert.watch_name)
-    terms = ", ".join(_one_line(t) for t in alert.terms) or "-"
+    terms = TERMS_SEPARATOR.join(_terms(alert)) or "-"
     details = slack_escape(_cut(
-        f"{watch} ({alert.watch_id}) \u00b7 {_one_line(alert.source)} \u00b7 "
+        f"alert {alert.alert_id} \u00b7 {watch} ({alert.watch_id}) \u00b7 {_outlet(alert)} \u00b7 "
         f"{format_published(alert.published)} \u00b7 {terms}", 500))
     head = _slack_title_link(alert.title, alert.url, 1200) + "\n" + details
     if alert.snippet.strip():
@@ -491,7 +519,8 @@ def render_webhook(alert: Alert) -> dict[str, Any]:
 
     Returns:
         ``{"kind": "alert", "alert_id", "watch_id", "watch_name", "title", "url",
-        "source", "published" (ISO 8601 or None), "terms" (list), "snippet" (with
+        "source", "outlet" (or None), "published" (ISO 8601 or None), "terms" (list, as
+        written in the watch), "matched" (list, see :attr:`Alert.matched`), "snippet" (with
         ``[[...]]`` markers), "snippet_text" (markers removed)}``.
     """
     return {
@@ -502,8 +531,10 @@ def render_webhook(alert: Alert) -> dict[str, Any]:
         "title": alert.title,
         "url": alert.url,
         "source": alert.source,
+        "outlet": alert.outlet,
         "published": alert.published.isoformat() if alert.published else None,
         "terms": list(alert.terms),
+        "matched": list(alert.matched),
         "snippet": alert.snippet,
         "snippet_text": snippet_text(alert.snippet),
     }

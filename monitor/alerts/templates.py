@@ -6,7 +6,8 @@ package without package-data configuration. Names ending in ``.html`` are autoes
 
 Every template receives ``items``: a list of view dicts built by
 :func:`monitor.alerts.render.alert_view` with the keys ``alert_id``, ``watch_id``,
-``watch_name``, ``title``, ``url``, ``source``, ``published``, ``terms`` (a list) and
+``watch_name``, ``title``, ``url``, ``source`` (the outlet), ``source_name``,
+``published``, ``terms`` (the matched words, a list) and
 ``segments`` (the snippet as ``(text, is_match)`` pairs). Digest templates also get
 ``title`` and ``count``.
 """
@@ -20,14 +21,14 @@ ALERT_TXT = """\
 Watch:     {{ a.watch_name }} ({{ a.watch_id }})
 Source:    {{ a.source }}
 Published: {{ a.published }}
-Terms:     {{ a.terms | join(", ") }}
+Matched:   {{ a.terms | join("; ") }}
 
 {% if a.segments %}"{% for text, hit in a.segments %}{% if hit %}**{{ text }}**{% else %}{{ text }}{% endif %}{% endfor %}"
 
 {% endif %}Read: {{ a.url }}
 
 -- 
-news-monitor alert #{{ a.alert_id }}
+news-monitor alert {{ a.alert_id }}{% if a.source != a.source_name %} · source {{ a.source_name }}{% endif %}
 """
 
 ALERT_HTML = """\
@@ -41,11 +42,11 @@ ALERT_HTML = """\
 <tr><th align="left" style="padding-right: 1em;">Watch</th><td>{{ a.watch_name }} (<code>{{ a.watch_id }}</code>)</td></tr>
 <tr><th align="left" style="padding-right: 1em;">Source</th><td>{{ a.source }}</td></tr>
 <tr><th align="left" style="padding-right: 1em;">Published</th><td>{{ a.published }}</td></tr>
-<tr><th align="left" style="padding-right: 1em;">Terms</th><td>{{ a.terms | join(", ") }}</td></tr>
+<tr><th align="left" style="padding-right: 1em;">Matched</th><td>{{ a.terms | join("; ") }}</td></tr>
 </table>
 {% if a.segments %}<blockquote style="border-left: 3px solid #ccc; margin: 1em 0; padding-left: 1em;">{% for text, hit in a.segments %}{% if hit %}<mark><b>{{ text }}</b></mark>{% else %}{{ text }}{% endif %}{% endfor %}</blockquote>
 {% endif %}<p><a href="{{ a.url }}">{{ a.url }}</a></p>
-<p style="color: #888; font-size: small;">news-monitor alert #{{ a.alert_id }}</p>
+<p style="color: #888; font-size: small;">news-monitor alert {{ a.alert_id }}{% if a.source != a.source_name %} &middot; source {{ a.source_name }}{% endif %}</p>
 </body>
 </html>
 """
@@ -58,7 +59,7 @@ DIGEST_TXT = """\
    Watch:     {{ a.watch_name }} ({{ a.watch_id }})
    Source:    {{ a.source }}
    Published: {{ a.published }}
-   Terms:     {{ a.terms | join(", ") }}
+   Matched:   {{ a.terms | join("; ") }}
 {% if a.segments %}   "{% for text, hit in a.segments %}{% if hit %}**{{ text }}**{% else %}{{ text }}{% endif %}{% endfor %}"
 {% endif %}   Read: {{ a.url }}
 {% endfor %}
@@ -76,7 +77,7 @@ DIGEST_HTML = """\
 <ol>
 {% for a in items %}<li style="margin-bottom: 1em;">
 <a href="{{ a.url }}"><b>{{ a.title }}</b></a><br>
-<small>{{ a.watch_name }} (<code>{{ a.watch_id }}</code>) &middot; {{ a.source }} &middot; {{ a.published }} &middot; {{ a.terms | join(", ") }}</small>
+<small>{{ a.watch_name }} (<code>{{ a.watch_id }}</code>) &middot; {{ a.source }} &middot; {{ a.published }} &middot; {{ a.terms | join("; ") }} &middot; alert {{ a.alert_id }}</small>
 {% if a.segments %}<br>{% for text, hit in a.segments %}{% if hit %}<mark><b>{{ text }}</b></mark>{% else %}{{ text }}{% endif %}{% endfor %}{% endif %}
 </li>
 {% endfor %}</ol>

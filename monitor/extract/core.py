@@ -14,6 +14,7 @@ from monitor.extract.fields import (
     choose_title,
     description,
     language,
+    outlet,
     title_candidates,
 )
 from monitor.extract.liblogs import hold_library_logs, last_message, release
@@ -135,4 +136,5 @@ def _extract(page: Page, options: ExtractOptions, held: list) -> Article | Rejec
         partial=decision.partial,
         comments=body.comments,
         description=description(pm),
+        site_name=outlet(pm),
     )

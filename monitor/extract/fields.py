@@ -274,3 +274,34 @@ def description(pm: PageMeta) -> str | None:
     if not got and pm.article_ld:
         got = ld_text(pm.article_ld.get("description"))
     return got or None
+
+
+#: An outlet name longer than this is not a name (a slogan, a sentence): ignored.
+_MAX_OUTLET_CHARS = 80
+
+
+def outlet(pm: PageMeta) -> str | None:
+    """The outlet as the page names itself, for alerts: ``og:site_name``, else the
+    name of the JSON-LD article's ``publisher``, else the name of a JSON-LD
+    ``NewsMediaOrganization`` or ``Organization`` on the page.
+
+    Args:
+        pm: the page's signals.
+
+    Returns:
+        The name as written (whitespace-normalised, a leading ``@`` kept), e.g.
+        "CBC News"; None when the page names no outlet (or only a URL or a long text).
+    """
+    candidates = [pm.first("og:site_name")]
+    if pm.article_ld is not None:
+        candidates.append(ld_text(pm.article_ld.get("publisher")))
+    for kind in ("newsmediaorganization", "organization"):
+        for obj in pm.jsonld:
+            types = obj.get("@type")
+            types = [types] if isinstance(types, str) else types if isinstance(types, list) else []
+            if any(isinstance(t, str) and t.lower() == kind for t in types):
+                candidates.append(ld_text(obj.get("name")))
+    for name in candidates:
+        if name and len(name) <= _MAX_OUTLET_CHARS and not re.match(r"^https?://", name):
+            return name
+    return None

@@ -300,4 +300,43 @@ class _HitContext:
         snippet = make_snippet(self._by_field, spans)
         return Hit(watch_id=watch.id, watch_name=watch.name, terms=terms, spans=spans,
                    entities=list(self.entities()), snippet=snippet,
-                   channels=tuple(watch.channels), mode=watch.mode)
+                   channels=tuple(watch.channels), mode=watch.mode,
+                   matched=matched_words(spans, self.ws.entities))
+
+
+#: Distinct spellings of one term shown in an alert; more are summed up as "+N".
+_SHOW_WORDS = 3
+
+
+def matched_words(spans: Sequence[MatchSpan], entities: EntityRegistry) -> list[str]:
+    """What each term matched, for a reader: the words as written in the article, with
+    the entity's name (or the query term) beside them when it says something more.
+
+    Args:
+        spans: a hit's spans (each with its term label and the matched text).
+        entities: the registry, for the names of ``@id`` terms.
+
+    Returns:
+        One entry per term, in order of first occurrence: ``"Russia"``,
+        ``"Pyongyang, DPRK (entity North Korea)"``, ``"sanctions (sanction*)"``,
+        ``"mutual defence"``; at most three spellings each, then ``+N``.
+    """
+    words: dict[str, dict[str, str]] = {}
+    for sp in spans:
+        text = " ".join(sp.matched.split())
+        words.setdefault(sp.term, {}).setdefault(text.casefold(), text)
+    out = []
+    for term, forms in words.items():
+        shown = list(forms.values())
+        listed = ", ".join(shown[:_SHOW_WORDS])
+        if len(shown) > _SHOW_WORDS:
+            listed += f" +{len(shown) - _SHOW_WORDS}"
+        if term.startswith("@"):
+            entity = entities.get(term[1:])
+            name = entity.name if entity is not None else term[1:]
+            if list(forms) != [name.casefold()]:
+                listed += f" (entity {name})"
+        elif list(forms) != [" ".join(term.strip('"').split()).casefold()]:
+            listed += f" ({term})"
+        out.append(listed)
+    return out
