@@ -97,8 +97,17 @@ class Pipeline:
         saved = self.store.save_article(article, hits, self.channels)
         if saved is None:  # stored meanwhile by another writer
             return Outcome(page, "duplicate", article=article)
-        for hit in hits:
-            log.info("hit: watch %s on %s (%s) terms=%s", hit.watch_id, article.url,
-                     article.source, ", ".join(hit.terms))
+        if hits and not saved.new_story and saved.alerts_queued == 0:
+            # a wire copy of a story already alerted: one line, no alert
+            title = self.store.db.execute("select title from stories where id = ?",
+                                          [saved.story_id]).fetchone()
+            log.info("article %s (source %s) joins story %d \u201c%s\u201d, already "
+                     "alerted for watch %s: no new alert", article.url, article.source,
+                     saved.story_id, title[0] if title else "", ", ".join(
+                         h.watch_id for h in hits))
+        else:
+            for hit in hits:
+                log.info("hit: watch %s on %s (source %s), matched %s", hit.watch_id,
+                         article.url, article.source, "; ".join(hit.matched or hit.terms))
         return Outcome(page, "stored", article=article, hits=hits,
                        alerts_queued=saved.alerts_queued, new_story=saved.new_story)

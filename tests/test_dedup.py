@@ -217,3 +217,29 @@ def test_upgrading_an_existing_database_computes_signatures_of_recent_stories(db
         assert copy.story_id == 1 and not copy.new_story
     finally:
         store.close()
+
+
+def test_a_wire_copy_of_an_alerted_story_says_so_in_one_info_line(tmp_path, caplog):
+    from monitor.matching import load_watches
+    from monitor.models import Page
+    from monitor.pipeline import Pipeline
+
+    store = Store(tmp_path / "m.db")
+    pipeline = Pipeline(store, load_watches(Path(__file__).resolve().parent.parent / "rules"),
+                        ["console"])
+    seed = extract(page_from_file(str(SEED)))
+    first = pipeline.process_extracted(Page(url=seed.url, body=b"", source="cbc"), seed)
+    assert first.alerts_queued == 1
+    copy = Article(url="https://wire.test/pact", request_url="https://wire.test/pact",
+                   source="wire", title="Putin and Kim sign pact", text=_wire_copy(seed.text))
+    caplog.clear()
+    with caplog.at_level("INFO", logger="monitor.pipeline"):
+        second = pipeline.process_extracted(Page(url=copy.url, body=b"", source="wire"), copy)
+    assert second.status == "stored" and not second.new_story and second.alerts_queued == 0
+    lines = [r.getMessage() for r in caplog.records if r.name == "monitor.pipeline"]
+    assert len(lines) == 1, lines
+    story = store.db.execute("select story_id from articles where url = ?",
+                             [copy.url]).fetchone()[0]
+    assert f"joins story {story} \u201c{seed.title}\u201d" in lines[0]
+    assert "https://wire.test/pact" in lines[0] and "no new alert" in lines[0]
+    store.close()
