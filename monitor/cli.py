@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 import sys
 import tempfile
@@ -531,6 +532,49 @@ def sources_remove(ctx: click.Context, names: tuple[str, ...]) -> None:
             click.echo(f"no imported source named {name!r}", err=True)
     if n < len(set(names)):
         ctx.exit(1)
+
+
+@sources.command("discover")
+@click.argument("url")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per source found.")
+@click.pass_context
+def sources_discover(ctx: click.Context, url: str, as_json: bool) -> None:
+    """Find a site's feeds and sitemaps and print them as monitor.yaml source entries.
+
+    Looks at what the page announces (<link rel=alternate>), common feed paths,
+    robots.txt's Sitemap lines and common sitemap paths; with none of those, offers the
+    page itself as a front page (kind: page). Exits 1 when nothing is found.
+
+    \b
+    Example:
+        monitor sources discover https://www.example.com/world/ >> new-sources.yaml
+    """
+    from dataclasses import asdict
+
+    from monitor.config import CrawlConfig
+    from monitor.discover import DiscoverError, as_yaml, discover
+
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise click.BadParameter(f"must be an http(s) URL, got {url!r}", param_hint="URL")
+    try:  # the configured User-Agent and timeout, and the names already taken
+        config = _config(ctx, required=False)
+        crawl, taken = config.crawl, {s.name for s in config.sources}
+    except (ConfigError, MonitorError):
+        crawl, taken = CrawlConfig(), set()
+    try:
+        found = discover(url, user_agent=crawl.user_agent, timeout=crawl.download_timeout)
+    except DiscoverError as exc:
+        click.echo(f"monitor: {exc}", err=True)
+        ctx.exit(1)
+    if not found:
+        click.echo(f"monitor: {url}: no feed, sitemap or front page with article links "
+                   f"found", err=True)
+        ctx.exit(1)
+    if as_json:
+        for item in found:
+            click.echo(json.dumps(asdict(item), ensure_ascii=False))
+    else:
+        click.echo(as_yaml(found, taken), nl=False)
 
 
 def _add_rules_group() -> None:
