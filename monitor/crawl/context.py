@@ -20,7 +20,6 @@ import threading
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timezone
-from multiprocessing import get_context
 from pathlib import Path
 from typing import AsyncIterator, Callable, Iterable, Sequence
 
@@ -33,6 +32,7 @@ from monitor.records import LinkOutcome, PollTask, RunResult
 from monitor.schedule import Schedule
 from monitor.sources import all_sources
 from monitor.store import Store
+from monitor.workers import worker_pool
 from monitor.writer import Writer, new_schedule
 
 log = logging.getLogger(__name__)
@@ -115,8 +115,8 @@ class CrawlContext:
         workers = self.config.extraction.workers
         if workers is None:
             workers = os.cpu_count() or 1
-        return (ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
-                if workers > 0 else None)
+        # workers that exit when this process dies (kill -9, OOM killer): no orphans
+        return worker_pool(workers) if workers > 0 else None
 
     def _load_watches(self):
         """Load the rule files and check that each watch's channels and sources exist.
