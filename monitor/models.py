@@ -38,6 +38,9 @@ class Page:
         run_id: the poll (:class:`monitor.records.PollTask`) that fetched it, or None.
         redirected_from: the links that redirected to ``url`` (recorded as seen once the
             page is written).
+        feed_keywords: the entry's keywords given by the sitemap (a Google News
+            sitemap's comma-separated ``news:keywords``), if any; used when the page
+            gives none.
     """
 
     url: str
@@ -53,6 +56,7 @@ class Page:
     fetched_at: datetime | None = None
     run_id: int | None = None
     redirected_from: tuple[str, ...] = ()
+    feed_keywords: tuple[str, ...] = ()
 
 
 @dataclass
@@ -75,6 +79,9 @@ class Article:
         description: the standfirst / meta description, or None.
         site_name: the outlet as the page names itself (og:site_name, then the JSON-LD
             publisher's name), e.g. "CBC News"; None when the page names none.
+        keywords: the article's topic keywords as the page gives them (``news_keywords``,
+            ``keywords`` and ``article:tag`` meta tags, JSON-LD ``keywords``), else the
+            sitemap's ``news:keywords``; each once, in order; empty when none.
     """
 
     url: str
@@ -89,6 +96,7 @@ class Article:
     comments: str | None = None
     description: str | None = None
     site_name: str | None = None
+    keywords: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

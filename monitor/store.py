@@ -144,6 +144,14 @@ def m005_outlet_and_matched_words(db: sqlite_utils.Database) -> None:
     db["hits"].add_column("matched", str)
 
 
+@migrations()
+def m006_article_keywords(db: sqlite_utils.Database) -> None:
+    """Articles keep their topic keywords (``keywords``: a JSON list of strings, from
+    the page's keyword meta tags and JSON-LD, else a news sitemap's ``news:keywords``;
+    see :attr:`monitor.models.Article.keywords`)."""
+    db["articles"].add_column("keywords", str)
+
+
 #: Outcomes that may change when the page is fetched again (a breaking-news stub grows,
 #: a 503 or 429 passes): such pages are fetched again after a backoff, a few times.
 RETRY_BASE = 1800.0
@@ -586,7 +594,9 @@ class Store:
                 "author": article.author, "language": article.language,
                 "partial": int(article.partial), "comments": article.comments,
                 "fetched_at": now, "story_id": story_id,
-                "site_name": article.site_name}).last_pk
+                "site_name": article.site_name,
+                "keywords": json.dumps(list(article.keywords), ensure_ascii=False)
+                if article.keywords else None}).last_pk
             hit_ids, queued = [], 0
             for hit in hits:
                 hit_id = self.db["hits"].insert({

@@ -57,13 +57,16 @@ def _text(elem) -> str:
 
 
 def _news(news) -> dict:
-    """The ``title``, ``publication_date`` (aware datetime or None) and ``language`` of a
-    Google News sitemap's ``<news:news>`` element, those it gives."""
+    """The ``title``, ``publication_date`` (aware datetime or None), ``language`` and
+    ``keywords`` (a tuple, split at commas) of a Google News sitemap's ``<news:news>``
+    element, those it gives."""
     got: dict = {}
     for el in news.iter():
         name = _name(el)
         if name in ("title", "language") and name not in got:
             got[name] = _text(el) or None
+        elif name == "keywords" and name not in got:
+            got[name] = tuple(k.strip() for k in _text(el).split(",") if k.strip())
         elif name == "publication_date" and name not in got:
             got[name] = parse_date(_text(el))
     return got
@@ -129,7 +132,7 @@ def _text_sitemap(body: bytes) -> list[tuple]:
     if not lines or not all(line.startswith(("http://", "https://")) and " " not in line
                             for line in lines):
         return []
-    return [(line, None, None, None, None) for line in lines]
+    return [(line, None, None, None, None, ()) for line in lines]
 
 
 def sitemap_entries(body: bytes, url: str) -> tuple[str | None, list[tuple]]:
@@ -142,11 +145,11 @@ def sitemap_entries(body: bytes, url: str) -> tuple[str | None, list[tuple]]:
     Returns:
         ``(kind, entries)``: kind is "urlset" (plain-text lists too), "sitemapindex", or
         None when the document is not a sitemap; entries are ``(absolute url, title,
-        published, language, lastmod)``, a sitemap index's newest ``lastmod`` first. A
-        Google News entry gives its ``news:title``, ``news:publication_date`` (aware
-        datetime; a date without a zone is read as UTC) and ``news:language``; lastmod
-        is an aware datetime. What an entry does not give is None. ``news:keywords``
-        are not read: an article has no field to keep them in.
+        published, language, lastmod, keywords)``, a sitemap index's newest ``lastmod``
+        first. A Google News entry gives its ``news:title``, ``news:publication_date``
+        (aware datetime; a date without a zone is read as UTC), ``news:language`` and
+        ``news:keywords`` (a tuple); lastmod is an aware datetime. What an entry does
+        not give is None (keywords: an empty tuple).
     """
     links = _text_sitemap(body)
     if links:
@@ -155,7 +158,7 @@ def sitemap_entries(body: bytes, url: str) -> tuple[str | None, list[tuple]]:
     if kind not in ("sitemapindex", "urlset"):
         return None, []
     entries = [(urljoin(url, e["loc"]), e.get("title"), e.get("publication_date"),
-                e.get("language"), _lastmod(e.get("lastmod")))
+                e.get("language"), _lastmod(e.get("lastmod")), e.get("keywords") or ())
                for e in found]
     if kind == "sitemapindex":
         entries.sort(key=lambda e: e[4].timestamp() if e[4] else 0.0, reverse=True)
@@ -211,8 +214,10 @@ class SitemapDocuments:
             for url, *_ in entries[:5]:
                 yield self.document_request(run, url)
         else:
-            for url, title, published, language, lastmod in self.new_links(run, entries):
-                yield self.article_request(run, url, title, published, language, lastmod)
+            for url, title, published, language, lastmod, keywords in \
+                    self.new_links(run, entries):
+                yield self.article_request(run, url, title, published, language, lastmod,
+                                           keywords)
 
 
 class NewsSitemapSpider(SitemapDocuments, SourceSpiderMixin, scrapy.Spider):

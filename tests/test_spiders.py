@@ -363,6 +363,21 @@ def test_news_sitemap_title_date_and_language_reach_the_article(context):
     # the sitemap's time, not midnight of the day in the URL
     assert got.published == datetime(2025, 1, 2, 8, tzinfo=timezone.utc)
     assert got.language == "en"
+    # news:keywords, when the page gives none
+    assert got.keywords == ("flood", "evacuation")
+
+
+def test_the_pages_own_keywords_beat_the_sitemaps(context):
+    from monitor.extract import extract
+
+    spider, run = _spider(NewsSitemapSpider, context)
+    [request] = _collect(spider.parse_sitemap(
+        XmlResponse("https://news.test/news-sitemap.xml", body=NEWS_SITEMAP), run))
+    page_html = FLOOD_PAGE.replace(b"<html>", b'<html><head><meta name="news_keywords" '
+                                   b'content="Flooding, River Aire, flooding"></head>')
+    [page] = _collect(spider.parse_article(
+        HtmlResponse(request.url, body=page_html, request=request), **request.cb_kwargs))
+    assert extract(page).keywords == ("Flooding", "River Aire")
 
 
 def test_news_sitemap_entries_and_plain_entries():
@@ -371,11 +386,12 @@ def test_news_sitemap_entries_and_plain_entries():
     kind, entries = sitemap_entries(URLSET, "https://news.test/sm.xml")
     assert kind == "urlset"
     june = [datetime(2024, 6, d, 10, tzinfo=timezone.utc) for d in (18, 19)]
-    assert entries == [("https://news.test/s1", "S1", june[0], "en", june[0]),
-                       ("https://news.test/s2", None, None, None, june[1])]
+    assert entries == [("https://news.test/s1", "S1", june[0], "en", june[0], ()),
+                       ("https://news.test/s2", None, None, None, june[1], ())]
     # a publication date without a zone is UTC
     body = NEWS_SITEMAP.replace(b"2025-01-02T09:00:00+01:00", b"2025-01-02")
-    [(_, _, published, _, _)] = sitemap_entries(body, "https://news.test/sm.xml")[1]
+    [(_, _, published, _, _, keywords)] = sitemap_entries(body, "https://news.test/sm.xml")[1]
+    assert keywords == ("flood", "evacuation")
     assert published == datetime(2025, 1, 2, tzinfo=timezone.utc)
 
 
@@ -414,7 +430,7 @@ def test_news_sitemap_entities_are_not_resolved(tmp_path):
             b'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9"><url>'
             b'<loc>https://news.test/a</loc><news:news><news:title>Head&xxe;line &b;'
             b'</news:title></news:news></url></urlset>')
-    [(url, title, _, _, _)] = sitemap_entries(body, "https://news.test/sm.xml")[1]
+    [(url, title, _, _, _, _)] = sitemap_entries(body, "https://news.test/sm.xml")[1]
     assert url == "https://news.test/a"
     assert title == "Headline"          # neither the file nor the expansion
 
@@ -480,3 +496,17 @@ def test_scrapy_has_no_file_or_ftp_handler():
     from monitor.settings import DOWNLOAD_HANDLERS
 
     assert DOWNLOAD_HANDLERS["file"] is None and DOWNLOAD_HANDLERS["ftp"] is None
+
+
+def test_keywords_are_stored_with_the_article(tmp_path):
+    from monitor.models import Article
+    from monitor.store import Store
+
+    store = Store(tmp_path / "k.db")
+    text = "Residents of the lower valley were told to leave their homes. " * 5
+    store.save_article(Article(url="https://news.test/a", request_url="https://news.test/a",
+                               source="s", title="Flood", text=text,
+                               keywords=("flood", "Évacuation")), [], [])
+    [(raw,)] = store.db.execute("select keywords from articles").fetchall()
+    store.close()
+    assert json.loads(raw) == ["flood", "Évacuation"]

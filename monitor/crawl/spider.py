@@ -333,15 +333,17 @@ class SourceSpiderMixin:
 
     def article_request(self, run: Run, url: str, title: str | None,
                         published: datetime | None, language: str | None = None,
-                        modified: datetime | None = None) -> scrapy.Request:
+                        modified: datetime | None = None,
+                        keywords: tuple[str, ...] = ()) -> scrapy.Request:
         """A request for one article page; its response becomes a :class:`Page` item.
 
         Args:
             run: the poll.
             url: the article link.
-            title, published, language, modified: what the feed or sitemap says about
-                the entry (each may be None): the page's ``feed_title``,
-                ``feed_published``, ``feed_language`` and ``feed_modified``.
+            title, published, language, modified, keywords: what the feed or sitemap
+                says about the entry (each may be None or empty): the page's
+                ``feed_title``, ``feed_published``, ``feed_language``,
+                ``feed_modified`` and ``feed_keywords``.
         """
         from monitor.urls import article_domains
 
@@ -351,14 +353,16 @@ class SourceSpiderMixin:
         return scrapy.Request(
             url, callback=self.parse_article, errback=self.article_failed, priority=1,
             cb_kwargs={"run": run, "feed_title": title, "feed_published": published,
-                       "feed_language": language, "feed_modified": modified},
+                       "feed_language": language, "feed_modified": modified,
+                       "feed_keywords": tuple(keywords)},
             meta={"source": run.task.source, "run_id": run.task.run_id, "link": url,
                   "download_maxsize": self.context.config.extraction.max_page_bytes,
                   "allowed_domains": None if "*" in allowed else allowed})
 
     def parse_article(self, response: Response, run: Run, feed_title: str | None,
                       feed_published: datetime | None, feed_language: str | None = None,
-                      feed_modified: datetime | None = None):
+                      feed_modified: datetime | None = None,
+                      feed_keywords: tuple[str, ...] = ()):
         """Turn an article response into a :class:`Page` item for the writer.
 
         When the feed's link redirected, the page carries the link
@@ -381,6 +385,7 @@ class SourceSpiderMixin:
                        headers.get("content-type", "") else None,
                        feed_title=feed_title, feed_published=feed_published,
                        feed_language=feed_language, feed_modified=feed_modified,
+                       feed_keywords=feed_keywords,
                        fetched_at=utcnow(), run_id=run.task.run_id, redirected_from=redirected)
         finally:
             if link:

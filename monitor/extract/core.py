@@ -13,6 +13,7 @@ from monitor.extract.fields import (
     canonical_url,
     choose_title,
     description,
+    keywords,
     language,
     outlet,
     title_candidates,
@@ -137,4 +138,5 @@ def _extract(page: Page, options: ExtractOptions, held: list) -> Article | Rejec
         comments=body.comments,
         description=description(pm),
         site_name=outlet(pm),
+        keywords=keywords(pm, page.feed_keywords),
     )

@@ -305,3 +305,37 @@ def outlet(pm: PageMeta) -> str | None:
         if name and len(name) <= _MAX_OUTLET_CHARS and not re.match(r"^https?://", name):
             return name
     return None
+
+
+#: at most this many keywords are kept (tag soups list hundreds)
+MAX_KEYWORDS = 30
+
+
+def keywords(pm: PageMeta, fallback: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The article's topic keywords: the ``news_keywords``, ``keywords`` and
+    ``article:tag`` meta tags and the JSON-LD article's ``keywords`` (a list or a
+    comma-separated string), else ``fallback`` (a news sitemap's ``news:keywords``).
+
+    Args:
+        pm: the page's signals.
+        fallback: keywords from the feed or sitemap entry.
+
+    Returns:
+        Up to :data:`MAX_KEYWORDS` keywords, whitespace-normalised, each once
+        (case-insensitively), in the order found; empty when there are none.
+    """
+    raw: list[str] = []
+    for name in ("news_keywords", "keywords", "article:tag"):
+        raw += pm.meta.get(name, [])
+    if pm.article_ld is not None:
+        value = pm.article_ld.get("keywords")
+        raw += value if isinstance(value, list) else [value] if isinstance(value, str) else []
+    out: list[str] = []
+    seen: set[str] = set()
+    for value in raw or list(fallback):
+        for word in str(value).split(","):
+            word = " ".join(word.split())
+            if word and len(word) <= 80 and word.lower() not in seen:
+                seen.add(word.lower())
+                out.append(word)
+    return tuple(out[:MAX_KEYWORDS])
