@@ -29,14 +29,23 @@ from datetime import datetime, timezone
 from typing import Sequence
 
 from monitor.config import MonitorConfig
-from monitor.delivery import build_channels, deliver_pending
+from monitor.delivery import DeliveryReport, build_channels, deliver_pending
 from monitor.store import Store
 
 log = logging.getLogger(__name__)
 
-#: Seconds a stop waits for running crawls to close before cancelling them (a second
-#: SIGINT or SIGTERM cancels them at once).
-STOP_TIMEOUT = 10
+#: Seconds within which a stop (SIGINT, SIGTERM) ends the process, as the README
+#: promises: ``docker stop`` and systemd wait 10 s before a SIGKILL. A second signal
+#: cuts everything short at once.
+STOP_TIMEOUT = 10.0
+#: Seconds the downloads under way at a stop may take to finish before they are cut short.
+STOP_DOWNLOADS = 6.0
+#: Seconds kept at the end of a stop for the last pass over the outbox (alerts of pages
+#: stored during the stop); each channel's timeout is capped to fit in it, so a channel
+#: that answers slowly keeps its alerts for the next start.
+STOP_DELIVERY = 2.5
+#: Seconds kept after that to write the schedule and close the workers.
+STOP_CLOSE = 1.0
 
 
 class _Delivery:
@@ -49,14 +58,28 @@ class _Delivery:
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="monitor-deliver")
         #: Set when the process stops: a pass in progress releases what it has not sent.
         self.stop = threading.Event()
+        self._in_pass = False  # a pass is running on the delivery thread
+        #: alerts sent, failed (to retry) and given up since start (for the summary)
+        self.totals = {"sent": 0, "failed": 0, "dead": 0}
 
     def run_once(self, digests: bool):
         """One pass over the outbox (blocking); digests only when due."""
+        self._in_pass = True
+        try:
+            report = self._run_once(digests)
+        finally:
+            self._in_pass = False
+        return report
+
+    def _run_once(self, digests: bool):
         report = deliver_pending(self.store, self.channels,
                                  max_attempts=self.config.delivery.max_attempts,
                                  digests=digests,
                                  digest_interval=self.config.delivery.digest_interval,
+                                 requeue_window=self.config.delivery.requeue_window,
                                  stop=self.stop)
+        for key in self.totals:
+            self.totals[key] += getattr(report, key)
         if report.sent or report.failed or report.dead:
             log.info("delivery: %d sent, %d to retry, %d given up, %d waiting for their "
                      "channel", report.sent, report.failed, report.dead, report.deferred)
@@ -67,9 +90,49 @@ class _Delivery:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self.executor, self.run_once, digests)
 
-    def close(self) -> None:
-        self.executor.shutdown(wait=True)
-        self.store.close()
+    def last_pass(self, seconds: float) -> DeliveryReport:
+        """Send the immediate alerts waiting, within about ``seconds`` (blocking): the
+        channels are built afresh with their timeouts capped at half of it, and alerts
+        still unsent after the other half wait for the next start.
+
+        Runs on a thread and a database connection of its own, so a regular pass stuck
+        on a slow channel does not hold it up.
+
+        Returns:
+            What the pass did (nothing sent when a channel cannot be built).
+        """
+        cap = max(0.2, seconds / 2)
+        channels_config = [c.model_copy(update={"timeout": min(c.timeout, cap)})
+                           if hasattr(c, "timeout") else c for c in self.config.channels]
+        config = self.config.model_copy(update={"channels": channels_config})
+        stop = threading.Event()
+        timer = threading.Timer(cap, stop.set)
+        timer.daemon = True
+        timer.start()
+        store = Store(self.config.database)
+        channels = build_channels(config)
+        try:
+            return deliver_pending(store, channels,
+                                   max_attempts=self.config.delivery.max_attempts,
+                                   digests=False,
+                                   requeue_window=self.config.delivery.requeue_window,
+                                   stop=stop)
+        finally:
+            timer.cancel()
+            for channel in channels.values():
+                channel.close()
+            store.close()
+
+    def busy(self) -> bool:
+        """Whether a pass over the outbox is still running on the delivery thread."""
+        return self._in_pass
+
+    def close(self, wait: bool = True) -> None:
+        """Stop the delivery thread (``wait``: for the pass under way to end) and close
+        the database connection."""
+        self.executor.shutdown(wait=wait, cancel_futures=True)
+        if wait or not self._in_pass:
+            self.store.close()
 
 
 def crawl_once(config: MonitorConfig, source_names: Sequence[str] = (),
@@ -265,20 +328,33 @@ def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str]) -> i
     crawl_task: list[asyncio.Future] = []
 
     async def shutdown() -> None:
-        """Stop taking new jobs, let running polls end, then stop the reactor."""
+        """Stop taking new jobs, give the downloads under way STOP_DOWNLOADS seconds, cut
+        the others short, send the alerts queued meanwhile, then stop the reactor: all
+        within STOP_TIMEOUT seconds of the signal."""
+        deadline = loop.time() + STOP_TIMEOUT
+        before_delivery = deadline - STOP_DELIVERY - STOP_CLOSE
         try:
             scheduler.pause()
-            await engine.stop(timeout=STOP_TIMEOUT)
-            if running:
-                done, pending = await asyncio.wait(set(running), timeout=STOP_TIMEOUT)
-                for task in pending:
-                    log.warning("stopping: cancelling a job that did not end in %d s",
-                                STOP_TIMEOUT)
-                    task.cancel()
-                if pending:
-                    await asyncio.wait(pending, timeout=5)
+            await engine.stop(timeout=STOP_DOWNLOADS,
+                              close_timeout=max(0.5, before_delivery - loop.time()))
             if crawl_task:
-                await asyncio.wait(crawl_task, timeout=STOP_TIMEOUT)
+                await asyncio.wait(crawl_task, timeout=max(0.1, before_delivery - loop.time()))
+            if running:
+                done, pending = await asyncio.wait(
+                    set(running), timeout=max(0.1, before_delivery - loop.time()))
+                for task in pending:
+                    log.warning("stopping: cancelling a job that did not end in time")
+                    task.cancel()
+            seconds = deadline - STOP_CLOSE - loop.time()
+            if seconds > 0.3:
+                try:
+                    report = await asyncio.wait_for(
+                        _in_daemon_thread(delivery.last_pass, seconds), seconds)
+                except asyncio.TimeoutError:
+                    report = None
+                if report is not None and report.sent:
+                    log.info("stopping: %d alert%s queued during the stop sent",
+                             report.sent, "" if report.sent == 1 else "s")
             scheduler.shutdown(wait=False)
         except Exception:
             log.exception("error while stopping")
@@ -335,7 +411,28 @@ def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str]) -> i
         # previous handlers once it is done)
         signal.signal(sig, signal.SIG_IGN)
     context.close()
-    delivery.close()
+    if delivery.busy():
+        log.warning("stopping: a channel is still sending an alert; it is sent again "
+                    "after the next start")
+    delivery.close(wait=False)
     log.info("monitor stopped")
     return exit_status[0]
+
+
+async def _in_daemon_thread(func, *args):
+    """Run a blocking call on a daemon thread (one that never holds up the process's
+    exit) and wait for its result; None when it raised (the error is logged)."""
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+
+    def run() -> None:
+        try:
+            result = func(*args)
+        except Exception as exc:  # a channel that cannot be built, a busy database
+            log.warning("stopping: alerts queued during the stop not sent: %s", exc)
+            result = None
+        loop.call_soon_threadsafe(lambda: future.done() or future.set_result(result))
+
+    threading.Thread(target=run, name="monitor-last-delivery", daemon=True).start()
+    return await future
 

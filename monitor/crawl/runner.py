@@ -47,7 +47,14 @@ def scrapy_settings(config: MonitorConfig) -> Settings:
         "LOG_LEVEL": config.log_level,
         "MONITOR_CONFIG": str(config.path),
     }, priority="cmdline")
+    # downloads a stop can cut short (monitor.crawl.handlers)
+    handlers = dict(settings.getdict("DOWNLOAD_HANDLERS"))
+    handlers.update({"http": _STOPPABLE_HANDLER, "https": _STOPPABLE_HANDLER})
+    settings.set("DOWNLOAD_HANDLERS", handlers, priority="cmdline")
     return settings
+
+
+_STOPPABLE_HANDLER = "monitor.crawl.handlers.StoppableHTTPDownloadHandler"
 
 
 class CrawlEngine:
@@ -76,10 +83,19 @@ class CrawlEngine:
             log.error("crawl failed: %s: %s", type(exc).__name__, exc)
         await self.context.drain()
 
-    async def stop(self, timeout: float = 20.0) -> None:
-        """Hand out no more polls, let the downloads under way finish (at most
-        ``timeout`` seconds; requests still queued are not sent), then close the crawl:
-        pages already fetched are written, and polls cut short are due again at once."""
+    async def stop(self, timeout: float = 20.0, close_timeout: float = 10.0) -> None:
+        """Hand out no more polls, let the downloads under way finish for at most
+        ``timeout`` seconds (requests still queued are not sent), cut the others short
+        (:mod:`monitor.crawl.handlers`), then close the crawl: pages already fetched are
+        written, and polls cut short are due again at once.
+
+        Args:
+            timeout: seconds the downloads under way may take to finish.
+            close_timeout: seconds the crawl may then take to close before it is
+                cancelled.
+        """
+        from monitor.crawl.handlers import cut_downloads_short
+
         self.context.stop()
         if self._task is None or self._task.done():
             return
@@ -87,14 +103,15 @@ class CrawlEngine:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline and not self._task.done() and self._transferring():
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.05)
         if not self._task.done():
-            if self._transferring():
-                log.warning("stopping: downloads still running after %g s are cut short",
-                            timeout)
+            cut = cut_downloads_short(self._crawler)
+            if cut:
+                log.warning("stopping: %d download%s still running after %g s cut short",
+                            cut, "" if cut == 1 else "s", timeout)
             await self.runner.stop()
         try:
-            await asyncio.wait_for(asyncio.shield(self._task), 10)
+            await asyncio.wait_for(asyncio.shield(self._task), close_timeout)
         except asyncio.TimeoutError:
             self.kill()
         except Exception:

@@ -1,0 +1,81 @@
+"""A download handler whose downloads under way can be cut short when the monitor stops.
+
+Scrapy lets a download run until it ends or hits ``DOWNLOAD_TIMEOUT`` (20 s by
+default), and has no call to cancel the ones under way; a stop that waits for them
+breaks the promise that ``monitor run`` is gone within 10 s of SIGTERM (what
+``docker stop`` and systemd wait before a SIGKILL). This handler is Scrapy's own HTTP/1.1
+handler with one addition: :func:`cut_downloads_short` cancels the downloads it has
+under way (Twisted closes their connections) and each of them fails with
+:class:`scrapy.exceptions.IgnoreRequest`, which the spider counts as a poll cut short
+by the stop (the poll is due again at the next start).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+
+from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Request, Response
+
+#: What a download cut short fails with (the spider's logs show it).
+CUT_SHORT = "the monitor is stopping: download cut short"
+
+
+class StoppableHTTPDownloadHandler(HTTP11DownloadHandler):
+    """Scrapy's HTTP/1.1 download handler (``http`` and ``https``), whose downloads under
+    way can be cancelled with :func:`cut_downloads_short`."""
+
+    _instances: "weakref.WeakSet[StoppableHTTPDownloadHandler]" = weakref.WeakSet()
+
+    def __init__(self, crawler) -> None:
+        super().__init__(crawler)
+        self._under_way: set[asyncio.Task] = set()
+        self._cut_short = False
+        StoppableHTTPDownloadHandler._instances.add(self)
+
+    async def download_request(self, request: Request) -> Response:
+        """Download as Scrapy does, on a task of its own that a stop may cancel.
+
+        Raises:
+            IgnoreRequest: the download was cut short by :func:`cut_downloads_short`
+                (or the handler was asked to before it started).
+        """
+        if self._cut_short:
+            raise IgnoreRequest(CUT_SHORT)
+        task = asyncio.ensure_future(super().download_request(request))
+        self._under_way.add(task)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                raise          # our caller was cancelled, not the download
+            raise IgnoreRequest(CUT_SHORT) from None
+        finally:
+            self._under_way.discard(task)
+
+    def cut_short(self) -> int:
+        """Cancel every download under way and refuse new ones.
+
+        Returns:
+            How many downloads were cancelled.
+        """
+        self._cut_short = True
+        tasks = [t for t in self._under_way if not t.done()]
+        for task in tasks:
+            task.cancel()
+        return len(tasks)
+
+
+def cut_downloads_short(crawler) -> int:
+    """Cancel the downloads under way of ``crawler`` (see the module's docstring).
+
+    Args:
+        crawler: the Scrapy crawler whose handlers to stop.
+
+    Returns:
+        How many downloads were cancelled (0 when the crawl does not use this handler).
+    """
+    return sum(h.cut_short() for h in list(StoppableHTTPDownloadHandler._instances)
+               if h._crawler is crawler)
