@@ -287,6 +287,55 @@ class DeliveryConfig(_Strict):
         lambda cls, v: parse_duration(v))
 
 
+class HealthConfig(_Strict):
+    """Source-health alerts (see :mod:`monitor.health`): each condition opens an
+    episode, alerted once when it starts and once when it ends.
+
+    Attributes:
+        enabled: false sends no health alerts (``monitor status`` still shows them).
+        channels: channel names health alerts go to; empty means every channel.
+        failing_polls: a source is *failing* after this many failed polls in a row...
+        failing_for: ...or once it has failed for this long (seconds).
+        silent_factor: a source is *silent* when its last new article is older than this
+            many times its median gap between new articles...
+        silent_min: ...and older than this (seconds), so a busy source's lunch break
+            is not an alert.
+        silent_history: articles a source needs before it can be silent (its history).
+        drift_window: recent pages compared with the source's own baseline (seconds).
+        drift_baseline: the baseline: this long before the window (seconds).
+        drift_min_pages: pages needed in the window and in the baseline.
+        drift_rise: *extraction drift* when the share of pages rejected as too short,
+            consent wall, listing page or no text rises by at least this (0-1)...
+        drift_length_drop: ...or the median body length falls below this fraction of
+            the baseline's.
+        network_share: when at least this share of the enabled sources (and at least
+            ``network_min_sources``) fail at once, one *network down* alert replaces
+            the per-source ones.
+        network_min_sources: see ``network_share``.
+        interval: how often the conditions are checked by ``monitor run`` (seconds).
+    """
+
+    enabled: bool = True
+    channels: tuple[str, ...] = ()
+    failing_polls: int = Field(default=3, ge=1)
+    failing_for: Duration = 6 * 3600.0
+    silent_factor: float = Field(default=4.0, gt=1)
+    silent_min: Duration = 12 * 3600.0
+    silent_history: int = Field(default=5, ge=2)
+    drift_window: Duration = 86400.0
+    drift_baseline: Duration = 7 * 86400.0
+    drift_min_pages: int = Field(default=5, ge=1)
+    drift_rise: float = Field(default=0.3, gt=0, le=1)
+    drift_length_drop: float = Field(default=0.5, gt=0, lt=1)
+    network_share: float = Field(default=0.8, gt=0, le=1)
+    network_min_sources: int = Field(default=3, ge=2)
+    interval: Duration = 60.0
+
+    _durations = field_validator("failing_for", "silent_min", "drift_window",
+                                 "drift_baseline", "interval", mode="before")(
+        lambda cls, v: parse_duration(v))
+
+
 class ScheduleConfig(_Strict):
     """How polls are scheduled (see :mod:`monitor.schedule` for the rule).
 
@@ -324,6 +373,7 @@ class MonitorConfig(_Strict):
     extraction: ExtractionConfig = ExtractionConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    health: HealthConfig = HealthConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")
@@ -340,6 +390,11 @@ class MonitorConfig(_Strict):
                 raise ValueError(f"sources[{i}].url: {source.url} is already the url of "
                                  f"source {urls[source.url]!r}; give each URL once")
             urls[source.url] = source.name
+        names = {c.name for c in self.channels}
+        for i, name in enumerate(self.health.channels):
+            if name not in names:
+                raise ValueError(f"health.channels[{i}]: no channel named {name!r} "
+                                 f"(known: {', '.join(sorted(names))})")
         return self
 
     def source(self, name: str) -> SourceConfig:

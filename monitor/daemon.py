@@ -6,14 +6,16 @@ Scrapy) and APScheduler's :class:`AsyncIOScheduler`. One long-lived crawl
 the store says they are due (:mod:`monitor.schedule`). APScheduler jobs:
 
 - ``sources``: every minute, pick up sources imported or removed meanwhile, and log a
-  one-line summary (polls, new links, stored articles, hits, failures, next poll due);
+  one-line summary (polls and how many failed, new links, articles stored, hits, alerts
+  sent and how many failed, when the next poll is due);
 - ``deliver``: drain the outbox every ``delivery.interval`` seconds;
 - ``digest``: send each channel's digest when its last one is ``delivery.digest_interval``
   seconds old (the time is kept in the database, so restarts do not postpone it);
 - ``rules``: reload the rule files when they change (a bad edit keeps the last good rules).
 
-SIGINT or SIGTERM stops the scheduler, lets running crawls close, waits for the core
-worker and exits with status 0.
+SIGINT or SIGTERM stops the scheduler, gives the downloads under way 6 s and cuts the
+others short, sends the alerts queued meanwhile and exits with status 0, all within
+10 s (``STOP_TIMEOUT``).
 """
 
 from __future__ import annotations
@@ -208,12 +210,15 @@ def crawl_once(config: MonitorConfig, source_names: Sequence[str] = (),
     return result
 
 
-def run_daemon(config: MonitorConfig, rules_poll: float = 2.0) -> int:
+def run_daemon(config: MonitorConfig, rules_poll: float = 2.0,
+               summary_interval: float = 60.0) -> int:
     """Run the long-lived daemon until SIGINT or SIGTERM (``monitor run``).
 
     Args:
         config: validated monitor.yaml.
         rules_poll: seconds between two checks of the rule files for changes.
+        summary_interval: seconds between two summary lines in the log (and between
+            two looks for sources imported or removed meanwhile).
 
     Returns:
         The exit status: 0 after a clean stop.
@@ -227,13 +232,14 @@ def run_daemon(config: MonitorConfig, rules_poll: float = 2.0) -> int:
     previous = {sig: signal.signal(sig, lambda num, frame: early.append(
         signal.Signals(num).name)) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return _run_daemon(config, rules_poll, early)
+        return _run_daemon(config, rules_poll, early, summary_interval)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
-def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str]) -> int:
+def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str],
+                summary_interval: float = 60.0) -> int:
     from monitor.crawl.runner import install_asyncio_reactor
     install_asyncio_reactor()
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -304,16 +310,20 @@ def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str]) -> i
             context.wake()
             log.info("sources: %d added, %d removed (imported or dropped meanwhile)",
                      added, removed)
-        totals = dict(context.writer.totals)
+        totals = {**context.writer.totals, "sent": delivery.totals["sent"],
+                  "failed_alerts": delivery.totals["failed"] + delivery.totals["dead"]}
         delta = {k: v - last_totals.get(k, 0) for k, v in totals.items()}
         last_totals.update(totals)
-        due = context.writer.next_due()
-        log.info("last minute: %d polls (%d failed), %d new links, %d articles stored, "
-                 "%d hits; next poll due %s", delta["polls"], delta["failed"],
-                 delta["new_links"], delta["stored"], delta["hits"],
-                 due.isoformat(timespec="seconds") if due else "never")
+        log.info("%s: %s (%d failed), %s, %s stored, %s, %s sent (%d failed); "
+                 "next poll due %s", _period(summary_interval),
+                 _count(delta["polls"], "poll"), delta["failed"],
+                 _count(delta["new_links"], "new link"), _count(delta["stored"], "article"),
+                 _count(delta["hits"], "hit"), _count(delta["sent"], "alert"),
+                 delta["failed_alerts"], _due(context.writer.next_due(),
+                                               len(context.sources)))
 
-    scheduler.add_job(sources, "interval", id="sources", seconds=60, max_instances=1,
+    scheduler.add_job(sources, "interval", id="sources", seconds=summary_interval,
+                      max_instances=1,
                       coalesce=True, misfire_grace_time=60)
     scheduler.add_job(deliver, "interval", id="deliver", seconds=config.delivery.interval,
                       max_instances=1, coalesce=True, misfire_grace_time=60, next_run_time=now)
@@ -384,7 +394,7 @@ def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str]) -> i
     log.info("monitor running: %d source%s, %d watch%s, channels %s, database %s; "
              "first poll due %s", n_sources, "" if n_sources == 1 else "s", n_watches,
              "" if n_watches == 1 else "es", ", ".join(delivery.channels), config.database,
-             first.isoformat(timespec="seconds") if first else "never (no sources)")
+             _due(first) if first else "never (no sources)")
 
     exit_status = [0]
 
@@ -417,6 +427,35 @@ def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str]) -> i
     delivery.close(wait=False)
     log.info("monitor stopped")
     return exit_status[0]
+
+
+def _count(n: int, noun: str) -> str:
+    """``_count(1, "hit")`` -> "1 hit"; ``_count(3, "hit")`` -> "3 hits"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _period(seconds: float) -> str:
+    """``60`` -> "last minute", ``300`` -> "last 5 min", ``20`` -> "last 20 s"."""
+    if seconds == 60:
+        return "last minute"
+    return f"last {seconds / 60:g} min" if seconds >= 60 else f"last {seconds:g} s"
+
+
+def _due(when: datetime | None, sources: int = 1, now: datetime | None = None) -> str:
+    """A due time for the log: ``2026-11-30T14:12:03+00:00 (in 4 min 10 s)``, or
+    ``(now)`` when it is past; for None (every source is being polled, or there is
+    none) "after the polls under way" or "never (no source enabled)"."""
+    if when is None:
+        return "after the polls under way" if sources else "never (no source enabled)"
+    left = (when - (now or datetime.now(timezone.utc))).total_seconds()
+    stamp = when.isoformat(timespec="seconds")
+    if left < 1:
+        return f"{stamp} (now)"
+    minutes, secs = divmod(int(left), 60)
+    hours, minutes = divmod(minutes, 60)
+    parts = [f"{hours} h" if hours else "", f"{minutes} min" if minutes else "",
+             f"{secs} s" if secs and not hours else ""]
+    return f"{stamp} (in {' '.join(p for p in parts if p)})"
 
 
 async def _in_daemon_thread(func, *args):

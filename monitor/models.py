@@ -214,3 +214,34 @@ class Alert:
     snippet: str
     outlet: str | None = None
     matched: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message about the monitor or the news flow itself, not about one article:
+    a source-health condition or a spike (see :mod:`monitor.health`).
+
+    Attributes:
+        notice_id: the notice's number (its own series, shown as "notice N").
+        kind: ``source-failing``, ``source-silent``, ``extraction-drift``,
+            ``source-moved``, ``network-down`` or ``spike``.
+        event: ``start`` (the condition began) or ``end`` (it is over: a recovery).
+        subject: what it is about: a source name, ``watch:ID``, ``entity:ID`` or
+            ``network``.
+        title: one line a reader understands on its own, e.g. "source bbc-world is
+            failing: 4 polls in a row since 09:12 UTC".
+        lines: the evidence, one line each (last error, example URLs, top stories).
+        url: where to look (the source's URL, the top story), or None.
+        started_at: when the condition began (aware UTC).
+        ended_at: for an ``end`` notice, when it ended (aware UTC), else None.
+    """
+
+    notice_id: int
+    kind: str
+    event: str
+    subject: str
+    title: str
+    lines: tuple[str, ...] = ()
+    url: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
