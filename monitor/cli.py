@@ -35,6 +35,10 @@ class _Group(click.Group):
             # another process held the write lock past the busy timeout, or the disk
             # is full or read-only: nothing half-written, try again later
             path = ctx.obj.get("database") if ctx.obj else None
+            if "readonly" in str(exc):  # a setup error, not a passing state: status 2
+                click.echo(f"monitor: database {path or ''}: read-only ({exc}): make the "
+                           f"file and its folder writable; nothing was lost", err=True)
+                ctx.exit(2)
             click.echo(f"monitor: database {path or ''}: {exc}; nothing was lost, "
                        f"run the command again once it is free".replace("database : ",
                                                                           "database: "),

@@ -13,6 +13,7 @@ holds its password or webhook URL (``password_env``, ``webhook_url_env``).
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 from pathlib import Path
@@ -410,6 +411,55 @@ class MonitorConfig(_Strict):
         raise ConfigError(f"{self.path}: no source named {name!r} (known: {known})")
 
 
+class _DuplicateKey(yaml.YAMLError):
+    """A mapping of monitor.yaml gives the same key twice (``line``/``column`` 1-based,
+    of the second one)."""
+
+    def __init__(self, key: str, line: int, column: int) -> None:
+        super().__init__(f"key {key!r} is given twice")
+        self.key, self.line, self.column = key, line, column
+
+
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML's safe loader (libyaml's C parser when present) that refuses a mapping giving
+    a key twice, where plain YAML loaders keep the last value silently.
+
+    Raises:
+        _DuplicateKey: naming the key and where its second occurrence starts.
+    """
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == \
+                        "tag:yaml.org,2002:merge":
+                    continue
+                if key_node.value in seen:
+                    mark = key_node.start_mark
+                    raise _DuplicateKey(key_node.value, mark.line + 1, mark.column + 1)
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _load_yaml(text: str):
+    """Parse YAML text with :class:`_UniqueKeyLoader`, the cyclic garbage collector
+    paused meanwhile: loading makes millions of objects that live until the end, and
+    collecting them over and over cost two thirds of the time (100,000 sources: 2 s
+    instead of 7 s).
+
+    Raises:
+        yaml.YAMLError: the text is not valid YAML, or a mapping gives a key twice.
+    """
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    finally:
+        if paused:
+            gc.enable()
+
+
 def _field_path(loc: tuple) -> str:
     out = ""
     for part in loc:
@@ -461,18 +511,28 @@ def load_config(path: str | os.PathLike = "monitor.yaml") -> MonitorConfig:
         The validated config, with ``database`` and ``rules`` made absolute.
 
     Raises:
-        ConfigError: the file is missing, not YAML, not a mapping, or fails validation;
-            the message is one line per problem: ``<file>: <field>: <problem>``.
+        ConfigError: the file is missing, not UTF-8, not YAML, gives a key twice in
+            one mapping, is not a mapping, or fails validation; the message is one
+            line per problem: ``<file>: <field>: <problem>`` (``<file>:<line>:<column>:
+            <problem>`` where there is a place in the file).
     """
     path = Path(path)
     try:
-        # libyaml's C loader when present: a file of 10,000 sources loads in a second
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+        data = path.read_bytes()
+        text = data.decode("utf-8")
+        raw = _load_yaml(text)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(f"{path}:{line}:{column}: cannot read: not UTF-8 (byte "
+                          f"0x{data[exc.start]:02x}); save the file as UTF-8") from None
+    except _DuplicateKey as exc:
+        raise ConfigError(f"{path}:{exc.line}:{exc.column}: key {exc.key!r} is given "
+                          f"twice") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""

@@ -32,6 +32,7 @@ import hashlib
 import json
 import re
 import sqlite3
+import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -236,6 +237,21 @@ class PendingAlert:
     alert: Alert
 
 
+def _is_busy(exc: sqlite3.Error) -> bool:
+    """True when an SQLite error says another connection holds a lock."""
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _open_problem(exc: BaseException) -> str:
+    """Words for why a database cannot be opened or written (read-only files and
+    mounts named as such)."""
+    text = str(exc)
+    if "readonly" in text or "read-only" in text:
+        return f"read-only ({text}): make the file and its folder writable"
+    return text
+
+
 class Store:
     """The monitor's SQLite database (WAL mode), opened through sqlite-utils.
 
@@ -271,11 +287,39 @@ class Store:
             conn = sqlite3.connect(str(self.path), check_same_thread=False,
                                    timeout=busy_timeout, isolation_level=None)
             self.db = sqlite_utils.Database(conn)
-            self.db.enable_wal()
-            self.db.execute("PRAGMA foreign_keys = ON")
-            migrations.apply(self.db)
+            self._prepare(busy_timeout)
         except (OSError, sqlite3.Error) as exc:
-            raise ConfigError(f"database {self.path}: cannot open: {exc}") from None
+            raise ConfigError(f"database {self.path}: cannot open: "
+                              f"{_open_problem(exc)}") from None
+
+    def _prepare(self, busy_timeout: float) -> None:
+        """Switch to WAL and apply pending migrations, robust to other processes opening
+        the same (new) database at the same moment.
+
+        ``PRAGMA journal_mode=WAL`` does not always wait on the busy handler, and two
+        processes could both find a migration pending: the switch is retried until
+        ``busy_timeout`` seconds have passed, and migrations run under the write lock
+        (BEGIN IMMEDIATE, which waits), re-checked once it is held, all in one
+        transaction.
+
+        Raises:
+            sqlite3.Error: still locked after ``busy_timeout`` seconds, or another
+                database error.
+        """
+        deadline = time.monotonic() + busy_timeout
+        while True:
+            try:
+                if self.db.journal_mode != "wal":
+                    self.db.execute("PRAGMA journal_mode=wal")
+                self.db.execute("PRAGMA foreign_keys = ON")
+                if migrations.pending(self.db):
+                    with self._write():
+                        migrations.apply(self.db)  # checks again under the lock
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.02)
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[None]:

@@ -10,6 +10,25 @@ MODES = ("immediate", "digest")
 
 
 @dataclass(frozen=True)
+class SpikeSettings:
+    """When a watch's (or one of its entities') coverage counts as a spike
+    (``spike:`` in a rule file; see :mod:`monitor.health`).
+
+    Attributes:
+        window: the current window, seconds (``1h``).
+        min_count: at least this many articles in the window.
+        baseline: the window is compared with this long before it, seconds (``7d``).
+        p: the largest Poisson upper-tail probability of the count, under the
+            baseline's rate, that still counts as a spike (default 0.001).
+    """
+
+    window: float = 3600.0
+    min_count: int = 5
+    baseline: float = 7 * 86400.0
+    p: float = 0.001
+
+
+@dataclass(frozen=True)
 class Watch:
     """A saved watch rule.
 
@@ -25,6 +44,7 @@ class Watch:
             whose language is unknown are not filtered out.
         min_mentions: the hit needs at least this many matched occurrences in total.
         fold_diacritics: ignore diacritics on both sides ("Sao Paulo" = "São Paulo").
+        spike: spike alerts for this watch and the entities of its query, or None (off).
         path: the rule file, or None for an ad-hoc query.
         line: 1-based line where the watch starts in ``path``.
     """
@@ -39,6 +59,7 @@ class Watch:
     languages: frozenset[str] | None = None
     min_mentions: int = 1
     fold_diacritics: bool = False
+    spike: SpikeSettings | None = None
     path: str | None = None
     line: int | None = None
 
