@@ -322,21 +322,56 @@ def deliver(ctx: click.Context, digests: bool, retry_dead: bool) -> None:
         click.echo(f"delivery error: {line}", err=True)
 
 
+def _rules_state(config: MonitorConfig) -> dict:
+    """The rule files as ``monitor status`` shows them: checked now, as ``monitor rules
+    check`` does, so a broken file shows until it is fixed.
+
+    Returns:
+        ``{"folder": str, "ok": bool, "watches": int (those that load), "problems":
+        [{"file", "line", "column", "problem", "message"}, ...]}``.
+    """
+    from monitor.rules_cli import rule_problems
+
+    watches, problems = rule_problems(config.rules, config)
+    return {"folder": str(config.rules), "ok": not problems, "watches": len(watches),
+            "problems": [{"file": e.path, "line": e.line, "column": e.column,
+                          "problem": e.problem, "message": str(e)} for e in problems]}
+
+
 @cli.command()
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object: sources, rules, counts and outbox.")
 @click.pass_context
-def status(ctx: click.Context) -> None:
-    """Show each configured source's last crawl, table counts, and the outbox with the
-    last error of alerts waiting for a retry or given up.
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Show the rule files in error (until they are fixed), each configured source's
+    last crawl, table counts, and the outbox with the last error of alerts waiting for
+    a retry or given up.
 
     \b
     Example:
         monitor status
+        monitor status --json | jq .rules
     """
     from monitor.store import Store
 
     config = _config(ctx)
     store = Store(config.database)
     states = _source_states(config, store)
+    rules = _rules_state(config)
+    if as_json:
+        click.echo(json.dumps({
+            "rules": rules, "sources": states, "counts": store.counts(),
+            "outbox": store.outbox_status()}, default=str))
+        store.close()
+        return
+    if rules["ok"]:
+        click.echo(f"rules: {_count(rules['watches'], 'watch')} in {rules['folder']}, OK")
+    else:
+        click.echo(f"rules: {_count(len(rules['problems']), 'problem')} in "
+                   f"{rules['folder']} (a running daemon keeps its last good rules until "
+                   f"they are fixed; monitor rules check):")
+        for problem in rules["problems"]:
+            click.echo(f"  {problem['message']}")
     for st in states[:50]:
         err = f"  {st['last_error']}" if st["last_error"] else ""
         click.echo(f"{st['name']:<24} {st['kind']:<8} {st['state']:<8} last poll "

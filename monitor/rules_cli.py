@@ -16,7 +16,7 @@ from monitor.errors import ConfigError, MonitorError, RuleError
 from monitor.matching.adhoc import compile_query
 from monitor.matching.engine import WatchSet
 from monitor.matching.explain import explain as explain_match
-from monitor.matching.loader import load_watches, read_watches
+from monitor.matching.loader import load_watches, read_rule_files
 from monitor.matching.query import Term, lowercase_operators, parse_query
 from monitor.matching.watch import Watch
 from monitor.matching.targets import check_watch_targets
@@ -116,12 +116,7 @@ def check() -> None:
         monitor rules --rules /etc/monitor/rules check
     """
     rules_dir = _rules_dir()
-    watches, errors = read_watches(rules_dir)
-    config = _config()
-    if config is not None:
-        errors += check_watch_targets(watches, [c.name for c in config.channels],
-                                      [s.name for s in config.sources],
-                                      config=str(config.path))
+    watches, errors = rule_problems(rules_dir, _config())
     for watch in watches:
         for term in lowercase_operators(watch.query, _own_text(watch)):
             _warn_operator(f"{watch.path}:{watch.line}", term, f"watch '{watch.id}': ")
@@ -134,6 +129,28 @@ def check() -> None:
     click.echo(f"{_count(len(ws), 'watch', 'watches')}, "
                f"{_count(len(ws.entities), 'entity', 'entities')}, "
                f"{_count(len(ws.variants), 'variant group', 'variant groups')} OK")
+
+
+def rule_problems(rules_dir: Path, config: MonitorConfig | None
+                  ) -> tuple[list[Watch], list[RuleError]]:
+    """Every problem of a rules folder: those of the files, and (with a config) every
+    ``channels:`` or ``sources:`` entry naming nothing configured, including in the
+    watches that have other problems, so one look shows them all.
+
+    Args:
+        rules_dir: the rules folder.
+        config: monitor.yaml, or None to skip the channel and source checks.
+
+    Returns:
+        (the watches that loaded, every problem sorted by file, line and column).
+    """
+    watches, errors, broken = read_rule_files(rules_dir)
+    if config is not None:
+        errors += check_watch_targets([*watches, *broken], [c.name for c in config.channels],
+                                      [s.name for s in config.sources],
+                                      config=str(config.path))
+    errors.sort(key=lambda e: (e.path or "", e.line or 0, e.column or 0))
+    return watches, errors
 
 
 def _own_text(watch: Watch) -> str | None:

@@ -77,10 +77,31 @@ def rules_fingerprint(rules_dir: str | Path) -> tuple:
     return tuple(out)
 
 
+@dataclass(frozen=True)
+class WatchTargets:
+    """Where a watch that did not load points (its ``channels:`` and ``sources:``), so
+    a misspelt channel is reported together with the watch's other errors.
+
+    Attributes:
+        id: the watch's id, or "" when it has none.
+        path: the rule file.
+        line: 1-based line of the watch in it.
+        channels: the channel names it lists (empty: all channels).
+        sources: the source names it lists, or None for any source.
+    """
+
+    id: str
+    path: str
+    line: int
+    channels: tuple[str, ...] = ()
+    sources: frozenset[str] | None = None
+
+
 @dataclass
 class _Result:
     watches: list[Watch] = field(default_factory=list)
     errors: list[RuleError] = field(default_factory=list)
+    broken: list[WatchTargets] = field(default_factory=list)
     entities: EntityRegistry = field(default_factory=EntityRegistry)
     variants: Variants = field(default_factory=Variants)
 
@@ -157,7 +178,31 @@ def _read_file(path: Path, known: EntityRegistry | None, res: _Result,
             seen_ids[watch.id] = f"{path.name}:{watch.line}"
             yield watch
         except RuleError as exc:
+            targets = _targets(node, path)
+            if targets is not None:
+                res.broken.append(targets)
             yield exc
+
+
+def _targets(node: Node, path: Path) -> WatchTargets | None:
+    """The channels and sources of a watch that did not load, as far as they can be
+    read (None when the watch is not even a mapping)."""
+    try:
+        fields = yn.mapping(node, path, "a watch")
+    except RuleError:
+        return None
+    found: dict[str, tuple[str, ...]] = {}
+    for key in ("channels", "sources"):
+        if key in fields:
+            try:
+                found[key] = tuple(t for t, _ in yn.text_list(fields[key][1], path, key))
+            except RuleError:
+                pass
+    wid = fields["id"][1].value if "id" in fields and isinstance(fields["id"][1],
+                                                                   ScalarNode) else ""
+    return WatchTargets(str(wid), str(path), node.start_mark.line + 1,
+                        found.get("channels", ()),
+                        frozenset(found["sources"]) if "sources" in found else None)
 
 
 def _text_list(node: Node, path: Path, key: str) -> list[tuple[str, Node]]:
@@ -320,6 +365,23 @@ def read_watches(rules_dir: str | Path) -> tuple[list[Watch], list[RuleError]]:
     return res.watches, res.errors
 
 
+def read_rule_files(rules_dir: str | Path
+                    ) -> tuple[list[Watch], list[RuleError], list[WatchTargets]]:
+    """Read every rule file, keeping the good watches, every problem, and where the
+    watches with problems point (for ``monitor rules check`` and ``monitor status``,
+    which report a misspelt channel together with every other problem).
+
+    Args:
+        rules_dir: the rules folder.
+
+    Returns:
+        (the watches without errors, every error in file order, the channels and
+        sources of each watch that has an error, as far as they can be read).
+    """
+    res = _read(rules_dir, stop_at_first=False)
+    return res.watches, res.errors, res.broken
+
+
 def summarise(rules_dir: str | Path) -> tuple[int, int, int]:
     """Count what a valid rules folder holds.
 
@@ -333,5 +395,5 @@ def summarise(rules_dir: str | Path) -> tuple[int, int, int]:
     return len(ws), len(ws.entities), len(ws.variants)
 
 
-__all__ = ["load_watches", "check_rules", "read_watches", "rules_fingerprint", "rule_files",
-           "summarise"]
+__all__ = ["load_watches", "check_rules", "read_watches", "read_rule_files",
+           "rules_fingerprint", "rule_files", "summarise", "WatchTargets"]

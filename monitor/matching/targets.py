@@ -19,7 +19,8 @@ def check_watch_targets(watches: WatchSet | Iterable[Watch], channels: Iterable[
     ``monitor rules check`` report them.
 
     Args:
-        watches: the loaded watches (a WatchSet, or any iterable of Watch).
+        watches: the loaded watches (a WatchSet, or any iterable of Watch or of
+            :class:`monitor.matching.loader.WatchTargets`).
         channels: the channel names configured in monitor.yaml.
         sources: the source names configured in monitor.yaml.
         config: how to name the config file in messages.
