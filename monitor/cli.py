@@ -310,7 +310,9 @@ def deliver(ctx: click.Context, digests: bool, retry_dead: bool) -> None:
     if retry_dead:
         click.echo(f"{_count(store.retry_dead(), 'dead alert')} queued again")
     report = deliver_pending(store, channels,
-                             max_attempts=config.delivery.max_attempts, digests=digests)
+                             max_attempts=config.delivery.max_attempts, digests=digests,
+                             requeue_window=config.delivery.requeue_window,
+                             probe_every=0)
     waiting = list(store.db.query(
         "select count(*) as n, min(next_attempt_at) as next from outbox "
         "where status = 'pending'"))[0]
@@ -318,6 +320,12 @@ def deliver(ctx: click.Context, digests: bool, retry_dead: bool) -> None:
     click.echo(f"{report.sent} sent, {report.failed} to retry, {report.dead} given up; "
                f"{waiting['n']} waiting" +
                (f" (next try at {waiting['next']})" if waiting["n"] else ""))
+    if report.requeued:
+        click.echo(f"{_count(report.requeued, 'alert')} given up during an outage queued "
+                   f"again (the channel works again) and tried")
+    for name, until in report.held.items():
+        click.echo(f"channel {name} held until {until.isoformat(timespec='seconds')} "
+                   f"(Retry-After)")
     for line in report.errors:
         click.echo(f"delivery error: {line}", err=True)
 
@@ -392,7 +400,40 @@ def status(ctx: click.Context, as_json: bool) -> None:
         when = f", next try {row['next']}" if row["status"] == "pending" else ""
         click.echo(f"  {row['channel']}: {row['n']} {row['status']}{when}; "
                    f"last error: {row['error']}")
+    for line in _delivery_notes(store):
+        click.echo(f"  {line}")
     store.close()
+
+
+def _delivery_notes(store) -> list[str]:
+    """Lines for ``monitor status`` on the outbox's recoveries: alerts queued again
+    automatically when their channel recovered, rows that cannot be read, and channels
+    held by a Retry-After."""
+    lines = []
+    for key, value in store.db.execute(
+            "select key, value from state where key like 'requeued:%' order by key"):
+        channel = key.partition(":")[2]
+        try:
+            note = json.loads(value)
+            n, at = int(note["n"]), note["at"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        left = store.db.execute(
+            "select count(*) from outbox where channel = ? and requeued_at = ? and "
+            "status != 'sent'", [channel, at]).fetchone()[0]
+        lines.append(f"{channel}: {_count(n, 'alert')} given up during an outage queued "
+                     f"again automatically at {at} when the channel recovered "
+                     f"({n - left} sent since, {left} not yet)")
+    bad, first = store.db.execute("select count(*), min(id) from outbox "
+                                  "where gave_up = 'unreadable'").fetchone()
+    if bad:
+        lines.append(f"{_count(bad, 'outbox row')} could not be read and "
+                     f"{'was' if bad == 1 else 'were'} given up (first: row {first}): the "
+                     f"database may be damaged; the last error above names the column")
+    for channel, until in store.channel_holds().items():
+        lines.append(f"{channel}: held until {until.isoformat(timespec='seconds')} "
+                     f"(Retry-After)")
+    return lines
 
 
 def _source_states(config: MonitorConfig, store) -> list[dict]:

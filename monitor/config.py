@@ -278,14 +278,21 @@ class DeliveryConfig(_Strict):
         interval: seconds between two passes over pending alerts in the daemon.
         max_attempts: a failing alert is given up (status ``dead``) after this many tries.
         digest_interval: seconds between two digests for watches with ``mode: digest``.
+        requeue_window: seconds; when a channel delivers again after failing, its alerts
+            given up after transient failures (timeouts, refused connections, 5xx, 429)
+            in this window before are queued again automatically, oldest first. 0 turns
+            this off (``monitor deliver --retry-dead`` still re-queues by hand).
     """
 
     interval: Duration = 15.0
     max_attempts: int = Field(default=8, ge=1)
     digest_interval: Duration = 3600.0
+    requeue_window: float = Field(default=86400.0, ge=0)
 
     _durations = field_validator("interval", "digest_interval", mode="before")(
         lambda cls, v: parse_duration(v))
+    _window = field_validator("requeue_window", mode="before")(
+        lambda cls, v: 0.0 if v in (0, "0") else parse_duration(v))
 
 
 class HealthConfig(_Strict):

@@ -17,13 +17,15 @@ from monitor.alerts import Channel, build_channel
 from monitor.config import MonitorConfig, secret_from_env
 from monitor.errors import ConfigError
 from monitor.errors import DeliveryError
-from monitor.store import Store, iso, parse_iso, utcnow
+from monitor.store import MAX_CHANNEL_HOLD, Store, iso, parse_iso, utcnow
 
 log = logging.getLogger(__name__)
 
 #: First retry after this many seconds; doubled after every failure, capped at MAX_BACKOFF.
 BASE_BACKOFF = 30.0
 MAX_BACKOFF = 3600.0
+#: Seconds between two probes of a channel whose alerts were given up during an outage.
+PROBE_EVERY = 60.0
 
 
 def build_channels(config: MonitorConfig) -> dict[str, Channel]:
@@ -68,15 +70,22 @@ class DeliveryReport:
     Attributes:
         sent: alerts delivered (a digest counts each alert it carries).
         failed: alerts that failed and will be retried.
-        dead: alerts given up for good (permanent error or too many attempts).
-        deferred: alerts not tried in this pass because their channel had just failed.
-        errors: one line per failure, naming the channel.
+        dead: alerts given up for good (permanent error, too many attempts, or a row
+            that cannot be read).
+        deferred: alerts not tried in this pass because their channel had just failed
+            or is held by a Retry-After.
+        requeued: alerts given up earlier that were queued again because their channel
+            delivered again (see ``requeue_window``).
+        held: channel name -> until when it is held by a Retry-After.
+        errors: one line per failure, naming the channel (or the unreadable row).
     """
 
     sent: int = 0
     failed: int = 0
     dead: int = 0
     deferred: int = 0
+    requeued: int = 0
+    held: dict[str, datetime] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
 
@@ -87,7 +96,7 @@ def _retry_at(attempts: int, error: DeliveryError, max_attempts: int,
         return None
     delay = min(BASE_BACKOFF * (2 ** attempts), MAX_BACKOFF)
     if error.retry_after is not None:
-        delay = max(delay, float(error.retry_after))
+        delay = max(delay, min(float(error.retry_after), MAX_CHANNEL_HOLD))
     return now + timedelta(seconds=delay)
 
 
@@ -103,14 +112,23 @@ def digest_due(store: Store, channel: str, interval: float, now: datetime) -> bo
 
 def deliver_pending(store: Store, channels: Mapping[str, Channel], *, max_attempts: int = 8,
                     digests: bool = False, digest_interval: float | None = None,
+                    requeue_window: float = 0.0, probe_every: float = PROBE_EVERY,
                     now: datetime | None = None,
                     stop: threading.Event | None = None) -> DeliveryReport:
     """Send due alerts from the outbox and record each result there.
 
-    Rows are claimed before they are sent, so a second sender running at the same time
-    never sends them too. Delivery is at least once: a sender killed between sending and
-    recording sends that alert again after ``CLAIM_TIMEOUT`` (email Message-IDs and
-    webhook Idempotency-Keys are stable, so receivers can tell).
+    Each alert is claimed just before it is sent (a digest: the alerts it carries), so
+    a second sender running at the same time never sends it too, and a sender killed
+    mid-pass leaves at most the alert in flight claimed; the next sender on the host
+    takes that claim back at once when its owner is gone (see
+    :meth:`Store.reclaim_dead_claims`). Delivery is at least once: the alert that was in
+    flight is sent again, with the same email Message-ID, webhook Idempotency-Key and
+    Slack ``block_id``/Idempotency-Key, so receivers and readers can tell.
+
+    A channel that answers with a Retry-After (429, 503) is held: nothing is sent on it
+    until that time has passed (at most :data:`MAX_CHANNEL_HOLD` seconds), in this pass
+    or later ones, by this process or another. A row that cannot be read is given up
+    with the reason (see :meth:`Store.claim_alerts`) and the others go out.
 
     Args:
         store: the database holding the outbox.
@@ -120,8 +138,14 @@ def deliver_pending(store: Store, channels: Mapping[str, Channel], *, max_attemp
         digests: also send the pending digest-mode alerts, one digest per channel.
         digest_interval: with ``digests``, send a channel's digest only when its last one
             is at least this many seconds old; None sends it now.
+        requeue_window: seconds; when a channel delivers, its alerts given up after
+            transient failures in this window before are queued again, oldest first
+            (0: never). A channel with nothing else to send is probed with the oldest of
+            them, so an outage that outlasted every retry ends without a new alert.
+        probe_every: seconds between two such probes of one channel (0: every pass, as
+            ``monitor deliver`` does).
         now: the current time (for tests); default the wall clock.
-        stop: when set (the daemon is stopping), unsent claimed rows are released.
+        stop: when set (the daemon is stopping), the pass ends before the next alert.
 
     Returns:
         A :class:`DeliveryReport`. Delivery errors are recorded, never raised. After a
@@ -130,33 +154,75 @@ def deliver_pending(store: Store, channels: Mapping[str, Channel], *, max_attemp
     """
     now = now or utcnow()
     report = DeliveryReport()
-    claimed = store.claim_alerts("immediate", channels, now)
-    down: set[str] = set()
-    for i, pending in enumerate(claimed):
-        if stop is not None and stop.is_set():
-            store.release(p.outbox_id for p in claimed[i:])
-            return report
-        if pending.channel in down:
-            store.release([pending.outbox_id])
-            report.deferred += 1
-            continue
-        try:
-            channels[pending.channel].send(pending.alert)
-        except Exception as exc:  # noqa: BLE001 - every failure is recorded, none stops the pass
-            error = _as_delivery_error(exc, pending.channel)
-            retry_at = _retry_at(pending.attempts, error, max_attempts, now)
-            _record_failure(store, report, pending.outbox_id, error, retry_at, pending.channel)
-            if not error.permanent:
-                down.add(pending.channel)
-        else:
-            store.mark_sent([pending.outbox_id])
-            report.sent += 1
-    if digests:
+    report.held = {c: t for c, t in store.channel_holds(now).items() if c in channels}
+    down: set[str] = set(report.held)
+    recovered: set[str] = set()
+
+    def delivered(name: str) -> None:
+        if name in recovered or requeue_window <= 0:
+            return
+        recovered.add(name)
+        n = store.requeue_recovered(name, requeue_window, now)
+        if n:
+            report.requeued += n
+            log.info("channel %s works again: %d alert%s given up during its outage "
+                     "queued again", name, n, "" if n == 1 else "s")
+
+    def failed(name: str, error: DeliveryError) -> None:
+        if error.permanent:
+            return
+        down.add(name)
+        if error.retry_after is not None:
+            until = now + timedelta(seconds=min(float(error.retry_after), MAX_CHANNEL_HOLD))
+            store.hold_channel(name, until, str(error))
+            report.held[name] = until
+            log.warning("channel %s: held until %s (Retry-After)", name,
+                        until.isoformat(timespec="seconds"))
+
+    tried: set[str] = set()
+
+    def drain() -> None:
+        while stop is None or not stop.is_set():
+            open_channels = [c for c in channels if c not in down]
+            problems: list[str] = []
+            claimed = store.claim_alerts("immediate", open_channels, now, limit=1,
+                                         problems=problems)
+            _record_unreadable(report, problems)
+            if not claimed:
+                return
+            pending = claimed[0]
+            tried.add(pending.channel)
+            try:
+                channels[pending.channel].send(pending.alert)
+            except Exception as exc:  # noqa: BLE001 - every failure is recorded
+                error = _as_delivery_error(exc, pending.channel)
+                retry_at = _retry_at(pending.attempts, error, max_attempts, now)
+                _record_failure(store, report, pending.outbox_id, error, retry_at,
+                                pending.channel, unexpected=not isinstance(exc, DeliveryError))
+                failed(pending.channel, error)
+            else:
+                store.mark_sent([pending.outbox_id])
+                report.sent += 1
+                delivered(pending.channel)
+
+    drain()
+    # A channel with nothing to send but alerts given up during an outage: try the
+    # oldest of them (at most every probe_every seconds); if it goes out, the channel
+    # works again and the others follow in this pass.
+    probed = [name for name in channels if name not in down and name not in tried
+              and store.probe_dead(name, requeue_window, max(0, max_attempts - 1),
+                                   probe_every, now)]
+    if probed:
+        drain()
+    report.deferred = store.due_count("immediate", [c for c in channels if c in down], now)
+    if digests and (stop is None or not stop.is_set()):
         for name, channel in channels.items():
             if name in down or (digest_interval is not None
                                 and not digest_due(store, name, digest_interval, now)):
                 continue
-            rows = store.claim_alerts("digest", [name], now, limit=500)
+            problems = []
+            rows = store.claim_alerts("digest", [name], now, limit=500, problems=problems)
+            _record_unreadable(report, problems)
             if not rows:
                 continue
             try:
@@ -166,12 +232,22 @@ def deliver_pending(store: Store, channels: Mapping[str, Channel], *, max_attemp
                 error = _as_delivery_error(exc, name)
                 for r in rows:  # each row keeps its own count of attempts
                     _record_failure(store, report, r.outbox_id, error,
-                                    _retry_at(r.attempts, error, max_attempts, now), name)
+                                    _retry_at(r.attempts, error, max_attempts, now), name,
+                                    unexpected=not isinstance(exc, DeliveryError))
+                failed(name, error)
             else:
                 store.mark_sent(r.outbox_id for r in rows)
                 store.set_state(f"last_digest:{name}", iso(now))
                 report.sent += len(rows)
+                delivered(name)
     return report
+
+
+def _record_unreadable(report: DeliveryReport, problems: list[str]) -> None:
+    for line in problems:
+        report.dead += 1
+        report.errors.append(line)
+        log.error("%s", line)
 
 
 def _as_delivery_error(exc: Exception, channel: str) -> DeliveryError:
@@ -184,8 +260,11 @@ def _as_delivery_error(exc: Exception, channel: str) -> DeliveryError:
 
 
 def _record_failure(store: Store, report: DeliveryReport, outbox_id: int, exc: DeliveryError,
-                    retry_at: datetime | None, channel: str) -> None:
-    store.mark_failed(outbox_id, str(exc), retry_at)
+                    retry_at: datetime | None, channel: str, unexpected: bool = False) -> None:
+    # only alerts given up after transient delivery failures come back when the channel
+    # recovers: not a permanent refusal, nor a bug in a renderer that would fail again
+    gave_up = "permanent" if exc.permanent or unexpected else "retries"
+    store.mark_failed(outbox_id, str(exc), retry_at, gave_up=gave_up)
     line = f"channel {channel}: {exc}"
     report.errors.append(line)
     if retry_at is None:

@@ -46,6 +46,8 @@ from monitor import dedup
 from monitor.errors import ConfigError
 from monitor.extract import TRANSIENT_REASONS
 from monitor.models import Alert, Article, Hit, Rejection
+from monitor.owners import owner_gone, this_owner
+from monitor.safetext import strip_bidi_controls
 
 if TYPE_CHECKING:
     from datasketch import LeanMinHash
@@ -157,8 +159,29 @@ def m006_article_keywords(db: sqlite_utils.Database) -> None:
 #: a 503 or 429 passes): such pages are fetched again after a backoff, a few times.
 RETRY_BASE = 1800.0
 RETRY_MAX_ATTEMPTS = 4
-#: An outbox row claimed for sending longer ago than this (a crashed sender) is pending again.
+#: An outbox row claimed for sending longer ago than this is pending again. Only claims
+#: whose owner cannot be checked (a sender on another host) ever wait this long: a claim
+#: of a process of this host that has ended is taken back at once (see
+#: :mod:`monitor.owners`).
 CLAIM_TIMEOUT = 600.0
+#: How many times one alert given up after transient failures is re-queued
+#: automatically when its channel recovers (``monitor deliver --retry-dead`` has no limit).
+MAX_AUTO_REQUEUES = 3
+#: Longest hold (seconds) a channel's Retry-After may ask for; a longer one is cut to this.
+MAX_CHANNEL_HOLD = 3600.0
+
+
+@migrations()
+def m007_outbox_owners_holds_requeues(db: sqlite_utils.Database) -> None:
+    """Outbox claims name their owner (``claimed_by``: host, process id and start time),
+    so a claim of a sender that died is taken back at once; alerts given up keep when and
+    why (``dead_at``; ``gave_up``: ``retries`` after transient failures, ``permanent``,
+    ``unreadable``) and their automatic re-queues (``requeued_at``, ``requeues``);
+    ``channel_holds`` keeps channels held by a Retry-After until a time."""
+    for column in ("claimed_by", "dead_at", "gave_up", "requeued_at"):
+        db["outbox"].add_column(column, str)
+    db["outbox"].add_column("requeues", int)
+    db["channel_holds"].create({"channel": str, "until": str, "reason": str}, pk="channel")
 
 
 def utcnow() -> datetime:
@@ -710,13 +733,51 @@ class Store:
             if data is not None and self._stories.add_bytes(story_id, data):
                 self._stories_by_age.append((first_seen or "", story_id))
 
+    def reclaim_dead_claims(self, now: datetime | None = None) -> int:
+        """Put back in the queue the claimed (``sending``) rows whose sender is gone.
+
+        A claim is taken back when its owner is a process of this host that no longer
+        runs (see :func:`monitor.owners.owner_gone`), or when it is older than
+        ``CLAIM_TIMEOUT`` seconds (an owner on another host, or none recorded).
+
+        Args:
+            now: the current time (for tests); default the wall clock.
+
+        Returns:
+            How many rows were put back.
+        """
+        now = now or utcnow()
+        owners = [r[0] for r in self.db.execute(
+            "select distinct claimed_by from outbox where status = 'sending'")]
+        gone = [o for o in owners if o is not None and owner_gone(o)]
+        if not owners:
+            return 0
+        with self._write():
+            n = self.db.execute("update outbox set status = 'pending', claimed_at = null, "
+                                "claimed_by = null where status = 'sending' and "
+                                "claimed_at < ?",
+                                [iso(now - timedelta(seconds=CLAIM_TIMEOUT))]).rowcount
+            for owner in gone:
+                n += self.db.execute("update outbox set status = 'pending', claimed_at = "
+                                     "null, claimed_by = null where status = 'sending' and "
+                                     "claimed_by = ?", [owner]).rowcount
+        return n
+
     def claim_alerts(self, mode: str, channels: Iterable[str], now: datetime | None = None,
-                     limit: int = 200) -> list[PendingAlert]:
+                     limit: int = 200, problems: list[str] | None = None
+                     ) -> list[PendingAlert]:
         """Claim the outbox rows due for delivery on the given channels, oldest first.
 
-        Claimed rows are ``sending`` until :meth:`mark_sent` or :meth:`mark_failed`; another
-        sender (``monitor deliver`` beside ``monitor run``) does not see them. A claim older
-        than ``CLAIM_TIMEOUT`` seconds (the sender died) is released first.
+        Claimed rows are ``sending``, marked with this process as their owner, until
+        :meth:`mark_sent`, :meth:`mark_failed` or :meth:`release`; another sender
+        (``monitor deliver`` beside ``monitor run``) does not see them. Claims of senders
+        that are gone are taken back first (:meth:`reclaim_dead_claims`). Claim only what
+        is about to be sent: a claim outlives a crash of its owner only until another
+        sender on the host looks.
+
+        A row that cannot be read (bytes that are not UTF-8 in a damaged database, an
+        unparsable date or JSON list) is not claimed: it is marked ``dead`` (``gave_up``
+        'unreadable') with the reason, and the next due row is read in its place.
 
         Args:
             mode: "immediate" or "digest".
@@ -724,41 +785,106 @@ class Store:
                 configured wait, and never block the others).
             now: rows whose next_attempt_at is after this are not due (default: now).
             limit: at most this many rows.
+            problems: when given, one line is appended per unreadable row.
+
+        Returns:
+            The claimed alerts, oldest first (fewer than ``limit`` when fewer are due).
         """
         now = now or utcnow()
         channels = list(channels)
         if not channels:
             return []
+        self.reclaim_dead_claims(now)
         marks = ",".join("?" * len(channels))
+        owner = this_owner()
+        claimed: list[PendingAlert] = []
         with self._write():
-            self.db.execute("update outbox set status = 'pending', claimed_at = null "
-                            "where status = 'sending' and claimed_at < ?",
-                            [iso(now - timedelta(seconds=CLAIM_TIMEOUT))])
-            # the alert's number is its story's and watch's first outbox row: the
-            # same on every channel
-            rows = [dict(zip(("outbox_id", "channel", "mode", "attempts", "watch_id",
-                              "watch_name", "terms", "snippet", "title", "url", "source",
-                              "published", "site_name", "matched", "alert_id"), r))
-                    for r in self.db.execute(
-                f"""select o.id, o.channel, o.mode, o.attempts, h.watch_id, h.watch_name,
-                          h.terms, h.snippet, a.title, a.url, a.source, a.published,
-                          a.site_name, h.matched,
-                          (select min(f.id) from outbox f where f.watch_id = o.watch_id
-                           and f.story_id = o.story_id)
-                   from outbox o join hits h on h.id = o.hit_id
-                                 join articles a on a.id = h.article_id
-                   where o.status = 'pending' and o.mode = ? and o.next_attempt_at <= ?
-                     and o.channel in ({marks})
-                   order by o.id limit ?""", [mode, iso(now), *channels, limit]).fetchall()]
-            for r in rows:
-                self.db.execute("update outbox set status = 'sending', claimed_at = ? "
-                                "where id = ?", [iso(now), r["outbox_id"]])
-        return [PendingAlert(r["outbox_id"], r["channel"], r["mode"], r["attempts"], Alert(
-            alert_id=r["alert_id"], watch_id=r["watch_id"], watch_name=r["watch_name"],
-            title=r["title"], url=r["url"], source=r["source"],
-            published=parse_iso(r["published"]), terms=tuple(json.loads(r["terms"])),
-            snippet=r["snippet"] or "", outlet=r["site_name"] or None,
-            matched=tuple(json.loads(r["matched"] or "[]")))) for r in rows]
+            while len(claimed) < limit:
+                # ids only (integers always read): one damaged text value never stops a pass
+                ids = [r[0] for r in self.db.execute(
+                    f"""select id from outbox where status = 'pending' and mode = ?
+                          and next_attempt_at <= ? and channel in ({marks})
+                        order by id limit ?""",
+                    [mode, iso(now), *channels, limit - len(claimed)]).fetchall()]
+                if not ids:
+                    break
+                for oid in ids:
+                    try:
+                        pending = self._read_alert(oid)
+                    except (sqlite3.DatabaseError, ValueError, TypeError, KeyError) as exc:
+                        if isinstance(exc, sqlite3.OperationalError) and not any(
+                                w in str(exc) for w in ("decode", "malformed")):
+                            raise   # locked, full, I/O: the database, not this row
+                        line = self._mark_unreadable(oid, exc, now)
+                        if problems is not None:
+                            problems.append(line)
+                        continue
+                    self.db.execute("update outbox set status = 'sending', claimed_at = ?, "
+                                    "claimed_by = ? where id = ?", [iso(now), owner, oid])
+                    claimed.append(pending)
+        return claimed
+
+    #: (table alias, column) read for an alert, in the order of :meth:`_read_alert`.
+    _ALERT_COLUMNS = (("outbox", "channel"), ("outbox", "mode"), ("outbox", "attempts"),
+                      ("hits", "watch_id"), ("hits", "watch_name"), ("hits", "terms"),
+                      ("hits", "snippet"), ("articles", "title"), ("articles", "url"),
+                      ("articles", "source"), ("articles", "published"),
+                      ("articles", "site_name"), ("hits", "matched"))
+
+    def _read_alert(self, outbox_id: int) -> PendingAlert:
+        """Read one outbox row with its hit and article as a :class:`PendingAlert`.
+
+        Raises:
+            sqlite3.Error: a text value cannot be decoded (a damaged page of the file).
+            ValueError, TypeError: a stored date or JSON list cannot be parsed.
+            KeyError: the row's hit or article is missing.
+        """
+        # the alert's number is its story's and watch's first outbox row: the same on
+        # every channel
+        row = self.db.execute(
+            """select o.channel, o.mode, o.attempts, h.watch_id, h.watch_name, h.terms,
+                      h.snippet, a.title, a.url, a.source, a.published, a.site_name,
+                      h.matched,
+                      (select min(f.id) from outbox f where f.watch_id = o.watch_id
+                       and f.story_id = o.story_id)
+               from outbox o join hits h on h.id = o.hit_id
+                             join articles a on a.id = h.article_id
+               where o.id = ?""", [outbox_id]).fetchone()
+        if row is None:
+            raise KeyError(f"outbox row {outbox_id} has no hit or article")
+        (channel, mode, attempts, watch_id, watch_name, terms, snippet, title, url, source,
+         published, site_name, matched, alert_id) = row
+        clean = strip_bidi_controls
+        return PendingAlert(outbox_id, channel, mode, attempts, Alert(
+            alert_id=alert_id, watch_id=watch_id, watch_name=clean(watch_name),
+            title=clean(title), url=url, source=clean(source),
+            published=parse_iso(published), terms=clean(tuple(json.loads(terms))),
+            snippet=clean(snippet or ""), outlet=clean(site_name) or None,
+            matched=clean(tuple(json.loads(matched or "[]")))))
+
+    def _mark_unreadable(self, outbox_id: int, exc: BaseException, now: datetime) -> str:
+        """Give up an outbox row that cannot be read (inside a write transaction).
+
+        Returns:
+            One line naming the row, its hit and article and what is wrong.
+        """
+        ids = self.db.execute("select o.hit_id, h.article_id from outbox o left join hits h "
+                              "on h.id = o.hit_id where o.id = ?", [outbox_id]).fetchone()
+        hit_id, article_id = ids if ids else (None, None)
+        problem = " ".join(str(exc).split())
+        match = re.search(r"column '(\w+)'", problem)
+        tables = [t for t, c in self._ALERT_COLUMNS if match and c == match.group(1)]
+        where = (f"{tables[0]}.{match.group(1)}" if tables else
+                 f"articles row {article_id}" if article_id else "the row")
+        if len(problem) > 160:
+            problem = problem[:159] + "\u2026"
+        line = (f"outbox row {outbox_id} (hit {hit_id}, article {article_id}) cannot be "
+                f"read: {where}: {type(exc).__name__}: {problem}; marked dead, the "
+                f"database may be damaged (run: sqlite3 {self.path} 'pragma integrity_check')")
+        self.db.execute("update outbox set status = 'dead', gave_up = 'unreadable', "
+                        "dead_at = ?, last_error = ?, claimed_at = null, claimed_by = null "
+                        "where id = ?", [iso(now), line, outbox_id])
+        return line
 
     def mark_sent(self, outbox_ids: Iterable[int]) -> None:
         """Mark claimed outbox rows delivered."""
@@ -766,24 +892,143 @@ class Store:
         with self._write():
             for oid in outbox_ids:
                 self.db.execute("update outbox set status = 'sent', sent_at = ?, "
-                                "claimed_at = null, attempts = attempts + 1, last_error = null "
+                                "claimed_at = null, claimed_by = null, "
+                                "attempts = attempts + 1, last_error = null "
                                 "where id = ?", [now, oid])
 
-    def mark_failed(self, outbox_id: int, error: str, retry_at: datetime | None) -> None:
+    def mark_failed(self, outbox_id: int, error: str, retry_at: datetime | None,
+                    gave_up: str = "retries") -> None:
         """Record a failed delivery of one claimed row: pending again at ``retry_at``, or
-        given up (status ``dead``) when ``retry_at`` is None."""
+        given up (status ``dead``) when ``retry_at`` is None.
+
+        Args:
+            outbox_id: the claimed row.
+            error: the reason, one line.
+            retry_at: when to try again, or None to give up.
+            gave_up: with ``retry_at`` None, why: ``retries`` (transient failures until
+                the attempts ran out: re-queued when the channel recovers, see
+                :meth:`requeue_recovered`) or ``permanent``.
+        """
+        dead = retry_at is None
         with self._write():
             self.db.execute(
                 "update outbox set attempts = attempts + 1, last_error = ?, claimed_at = null, "
-                "status = ?, next_attempt_at = coalesce(?, next_attempt_at) where id = ?",
-                [error, "pending" if retry_at else "dead", iso(retry_at), outbox_id])
+                "claimed_by = null, status = ?, next_attempt_at = coalesce(?, "
+                "next_attempt_at), dead_at = ?, gave_up = ? where id = ?",
+                [error, "dead" if dead else "pending", iso(retry_at),
+                 iso(utcnow()) if dead else None, gave_up if dead else None, outbox_id])
 
     def release(self, outbox_ids: Iterable[int]) -> None:
         """Give claimed rows back unsent and untried (e.g. their channel is down this pass)."""
         with self._write():
             for oid in outbox_ids:
-                self.db.execute("update outbox set status = 'pending', claimed_at = null "
-                                "where id = ? and status = 'sending'", [oid])
+                self.db.execute("update outbox set status = 'pending', claimed_at = null, "
+                                "claimed_by = null where id = ? and status = 'sending'", [oid])
+
+    def requeue_recovered(self, channel: str, window: float,
+                          now: datetime | None = None) -> int:
+        """Re-queue a channel's alerts given up after transient failures, now that it works.
+
+        Alerts of ``channel`` that are ``dead`` with ``gave_up`` 'retries', given up in the
+        last ``window`` seconds and re-queued fewer than :data:`MAX_AUTO_REQUEUES` times,
+        become pending again with a fresh count of attempts, due at ``now`` (they keep
+        their place: oldest first). The count and time are kept in the ``state`` table
+        (``requeued:<channel>``) for ``monitor status``.
+
+        Args:
+            channel: the channel that just delivered an alert.
+            window: seconds; 0 re-queues nothing.
+            now: the current time (for tests); default the wall clock.
+
+        Returns:
+            How many alerts were re-queued.
+        """
+        if window <= 0:
+            return 0
+        now = now or utcnow()
+        with self._write():
+            n = self.db.execute(
+                "update outbox set status = 'pending', attempts = 0, next_attempt_at = ?, "
+                "requeued_at = ?, requeues = coalesce(requeues, 0) + 1, dead_at = null, "
+                "gave_up = null where channel = ? and status = 'dead' and "
+                "gave_up = 'retries' and dead_at >= ? and coalesce(requeues, 0) < ?",
+                [iso(now), iso(now), channel, iso(now - timedelta(seconds=window)),
+                 MAX_AUTO_REQUEUES]).rowcount
+            if n:
+                self.set_state(f"requeued:{channel}", json.dumps({"n": n, "at": iso(now)}))
+        return n
+
+    def probe_dead(self, channel: str, window: float, attempts: int, every: float,
+                   now: datetime | None = None) -> bool:
+        """Queue the oldest immediate alert of ``channel`` given up after transient
+        failures in the last ``window`` seconds for one more try (a probe of whether the
+        channel works again), at most once every ``every`` seconds per channel.
+
+        When the probe is delivered, :meth:`requeue_recovered` brings back the others; when
+        it fails it is given up again at once (its attempts are set to ``attempts``, one
+        short of the limit).
+
+        Args:
+            channel: the channel to probe.
+            window: seconds (0: no probe).
+            attempts: the attempts count the probe gets (``max_attempts - 1``).
+            every: seconds since the channel's last probe (``state`` key
+                ``probe:<channel>``) before another is made; 0 probes now.
+            now: the current time (for tests); default the wall clock.
+
+        Returns:
+            True when an alert was queued as a probe.
+        """
+        if window <= 0:
+            return False
+        now = now or utcnow()
+        last = parse_iso(self.get_state(f"probe:{channel}"))
+        if every > 0 and last is not None and last + timedelta(seconds=every) > now:
+            return False
+        with self._write():
+            row = self.db.execute(
+                "select id from outbox where channel = ? and status = 'dead' and "
+                "mode = 'immediate' and gave_up = 'retries' and dead_at >= ? and "
+                "coalesce(requeues, 0) < ? order by id limit 1",
+                [channel, iso(now - timedelta(seconds=window)), MAX_AUTO_REQUEUES]).fetchone()
+            if row is None:
+                return False
+            self.db.execute("update outbox set status = 'pending', attempts = ?, "
+                            "next_attempt_at = ? where id = ?", [attempts, iso(now), row[0]])
+            self.set_state(f"probe:{channel}", iso(now))
+        return True
+
+    def hold_channel(self, channel: str, until: datetime, reason: str) -> None:
+        """Send nothing on ``channel`` before ``until`` (a Retry-After), at most
+        :data:`MAX_CHANNEL_HOLD` seconds from now; a later hold replaces an earlier one,
+        never shortens it."""
+        until = min(until, utcnow() + timedelta(seconds=MAX_CHANNEL_HOLD))
+        with self._write():
+            self.db.execute("insert into channel_holds (channel, until, reason) "
+                            "values (?, ?, ?) on conflict(channel) do update set "
+                            "until = max(until, excluded.until), reason = excluded.reason",
+                            [channel, iso(until), reason])
+
+    def channel_holds(self, now: datetime | None = None) -> dict[str, datetime]:
+        """Returns: channel name -> held until, for holds not over at ``now``."""
+        now = now or utcnow()
+        out = {}
+        for channel, until in self.db.execute("select channel, until from channel_holds"):
+            when = parse_iso(until)
+            if when and when > now:
+                out[channel] = when
+        return out
+
+    def due_count(self, mode: str, channels: Iterable[str], now: datetime | None = None
+                  ) -> int:
+        """Returns: how many pending rows of ``mode`` are due at ``now`` on ``channels``."""
+        channels = list(channels)
+        if not channels:
+            return 0
+        return self.db.execute(
+            f"select count(*) from outbox where status = 'pending' and mode = ? and "
+            f"next_attempt_at <= ? and channel in ({','.join('?' * len(channels))})",
+            [mode, iso(now or utcnow()), *channels]).fetchone()[0]
 
     def retry_dead(self) -> int:
         """Put every given-up (``dead``) alert back in the queue with a fresh count of
@@ -794,7 +1039,8 @@ class Store:
         """
         with self._write():
             cur = self.db.execute("update outbox set status = 'pending', attempts = 0, "
-                                  "next_attempt_at = ? where status = 'dead'", [iso(utcnow())])
+                                  "dead_at = null, gave_up = null, next_attempt_at = ? "
+                                  "where status = 'dead'", [iso(utcnow())])
         return cur.rowcount
 
     def get_state(self, key: str) -> str | None:

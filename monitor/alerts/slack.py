@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from monitor.alerts._http import JsonPoster, body_excerpt, parse_retry_after
 from monitor.alerts.base import Channel
@@ -22,6 +24,12 @@ PERMANENT_ERRORS = frozenset({
 
 class SlackChannel(Channel):
     """Posts alerts to a Slack incoming webhook (fallback text plus Block Kit blocks).
+
+    Every post carries an idempotency mark, the same each time one alert (or one digest)
+    is posted: an ``Idempotency-Key`` request header (``alert-<id>-<hash>`` or
+    ``digest-<hash>``) and the same key in each block's ``block_id`` (suffixed ``.1``,
+    ``.2``...), which Slack keeps with the message; a post repeated after a crash can be
+    recognised by it.
 
     Responses: 200 "ok" is success; 429 raises a DeliveryError with ``retry_after``
     from the Retry-After header (seconds); 400, 403, 404 and 410 (``invalid_payload``,
@@ -48,15 +56,16 @@ class SlackChannel(Channel):
 
     def send(self, alert: Alert) -> None:
         """Post one alert. Raises DeliveryError on failure."""
-        self._post(render_slack(alert))
+        self._post(render_slack(alert), idempotency_key(alert))
 
     def send_digest(self, alerts: Sequence[Alert], title: str) -> None:
         """Post a digest as one message; an empty sequence posts nothing."""
         if alerts:
-            self._post(render_digest_slack(alerts, title))
+            self._post(render_digest_slack(alerts, title), digest_idempotency_key(alerts, title))
 
-    def _post(self, payload: dict) -> None:
-        response = self._poster.post(payload)
+    def _post(self, payload: dict, key: str) -> None:
+        payload = _mark_blocks(payload, key)
+        response = self._poster.post(payload, headers={"Idempotency-Key": key})
         status = response.status_code
         body = body_excerpt(response)
         if 200 <= status < 300:
@@ -85,3 +94,30 @@ class SlackChannel(Channel):
         }.get(body, "")
         raise self._poster.error(
             f"{status} {body}" + (f" ({hint})" if hint else ""), permanent=True)
+
+
+def idempotency_key(alert: Alert) -> str:
+    """The idempotency mark of one alert: the same every time it is rendered.
+
+    Returns:
+        ``alert-<alert id>-<12 hex of the watch and URL>`` (the hash keeps alerts of a
+        recreated database that reuse an id apart), at most 40 characters.
+    """
+    digest = hashlib.sha256(f"{alert.watch_id}\x1f{alert.url}".encode()).hexdigest()[:12]
+    return f"alert-{alert.alert_id}-{digest}"
+
+
+def digest_idempotency_key(alerts: Sequence[Alert], title: str) -> str:
+    """The idempotency mark of a digest: the same for the same title and set of alerts."""
+    ids = ",".join(str(a.alert_id) for a in sorted(alerts, key=lambda a: a.alert_id))
+    return "digest-" + hashlib.sha256(f"{title}\x1f{ids}".encode()).hexdigest()[:16]
+
+
+def _mark_blocks(payload: dict[str, Any], key: str) -> dict[str, Any]:
+    """The payload with ``block_id`` ``<key>.<n>`` on each block that has none."""
+    blocks = payload.get("blocks")
+    if not isinstance(blocks, list):
+        return payload
+    marked = [dict(b, block_id=b.get("block_id") or f"{key}.{i}") if isinstance(b, dict) else b
+              for i, b in enumerate(blocks, 1)]
+    return {**payload, "blocks": marked}
