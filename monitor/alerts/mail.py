@@ -8,6 +8,7 @@ import logging
 import smtplib
 import ssl
 from collections.abc import Sequence
+from email.header import Header
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 
@@ -70,7 +71,7 @@ def build_message(subject: str, text: str, html: str, *, sender: str,
         The message, ready for ``smtplib.SMTP.send_message``.
     """
     msg = EmailMessage(policy=_ASCII_POLICY if subject.isascii() else email.policy.default)
-    msg["Subject"] = subject
+    set_text_header(msg, "Subject", subject)
     msg["From"] = sender
     msg["To"] = ", ".join(recipients)
     msg["Date"] = formatdate(usegmt=True)
@@ -79,10 +80,35 @@ def build_message(subject: str, text: str, html: str, *, sender: str,
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
     for key, value in (extra_headers or {}).items():
-        msg[key] = value
+        set_text_header(msg, key, value)
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
     return msg
+
+
+def set_text_header(msg: EmailMessage, name: str, text: str) -> None:
+    """Set a header to free text (a headline, a watch name) so a mail client shows it
+    exactly as given.
+
+    The text is flattened first: every line break (CR, LF, U+2028, U+0085...) and run of
+    spaces becomes one space, so nothing in it can start a header line. Plain ASCII
+    text is set as it is. Text that is not ASCII, or that contains ``=?`` (it could be
+    read as an RFC 2047 encoded word: the email package and mail clients would decode
+    ``=?utf-8?b?QmNjOi...?=`` in a headline into other text, on Python 3.11/3.12 even
+    into a new header line), is written as encoded words of our own, whose decoded
+    value is the text as typed, and set raw so the email package never decodes it.
+
+    Args:
+        msg: the message being built.
+        name: the header name, e.g. ``"Subject"``.
+        text: the value.
+    """
+    text = " ".join(text.split())
+    if text.isascii() and "=?" not in text:
+        msg[name] = text
+        return
+    msg.set_raw(name, Header(text, "utf-8", maxlinelen=76, header_name=name)
+                .encode(linesep="\n"))
 
 
 class EmailChannel(Channel):

@@ -33,9 +33,37 @@ import trafilatura
 from lxml import etree
 from lxml.html import HtmlElement
 from trafilatura.utils import load_html
-from trafilatura.xml import xmltotxt
+from trafilatura.xml import xmltotxt as _trafilatura_xmltotxt
 
 from monitor.extract.metadata import PageMeta, article_signals, clean_text
+
+# trafilatura's xmltotxt ends with html.unescape() over text that lxml has already decoded,
+# so a page showing "&lt;script&gt;" would be stored as "<script>" (decoded twice). Where it
+# does, "&" is escaped first, so its unescape gives back exactly the text the page shows.
+_XMLTOTXT_UNESCAPES = _trafilatura_xmltotxt(etree.fromstring("<p>&amp;amp;</p>"), False) == "&"
+
+
+def xmltotxt(element, include_formatting: bool) -> str:
+    """The text of a trafilatura result tree, with HTML entities decoded once (by lxml).
+
+    Args:
+        element: trafilatura's ``body`` or ``commentsbody`` element (or None).
+        include_formatting: as for ``trafilatura.xml.xmltotxt``.
+
+    Returns:
+        The text, paragraphs separated by newlines ("" for None).
+    """
+    if element is None or not _XMLTOTXT_UNESCAPES or not any(
+            "&" in (node.text or "") or "&" in (node.tail or "") for node in element.iter()):
+        return _trafilatura_xmltotxt(element, include_formatting)
+    element = copy.deepcopy(element)
+    for node in element.iter():
+        if node.text and "&" in node.text:
+            node.text = node.text.replace("&", "&amp;")
+        if node.tail and "&" in node.tail:
+            node.tail = node.tail.replace("&", "&amp;")
+    return _trafilatura_xmltotxt(element, include_formatting)
+
 
 # trafilatura logs every discarded page at WARNING; extract() holds those records back
 # for the duration of the call (monitor.extract.liblogs), no logger level is changed here

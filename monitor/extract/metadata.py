@@ -22,21 +22,37 @@ _ARTICLE_TYPE = re.compile(r"(?:Article|BlogPosting|Report|LiveBlogPosting|Socia
 # JSON-LD @type values that describe a page listing other pages
 LISTING_TYPES = {"collectionpage", "itemlist", "searchresultspage", "profilepage"}
 
-_INVISIBLE = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff]")
+# emoji and what joins into emoji sequences (variation selector 16, keycap, tags)
+_EMOJI = ("\u00a9\u00ae\u203c\u2049\u2122\u2139\u2194-\u21aa\u231a-\u23ff\u24c2"
+          "\u25aa-\u27bf\u2934\u2935\u2b05-\u2b55\u3030\u303d\u3297\u3299\ufe0f\u20e3"
+          "\U0001f000-\U0001faff\U000e0020-\U000e007f")
+# soft hyphen, zero-width space and non-joiner, word joiner, BOM, and a zero-width joiner
+# unless it joins two emoji (👩‍👩‍👧 stays one family, not three people): a joiner inside a
+# word would split it for the watches
+_INVISIBLE = re.compile(f"[\u00ad\u200b\u200c\u2060\ufeff]|(?<![{_EMOJI}])\u200d"
+                        f"|\u200d(?![{_EMOJI}])")
 _SPACES = re.compile(r"\s+")
 
 
-def clean_text(value: Any) -> str:
+def clean_text(value: Any, unescape: bool = False) -> str:
     """Whitespace-normalise a metadata string.
 
-    Unescapes leftover HTML entities, drops soft hyphens and zero-width characters,
-    turns no-break and other Unicode spaces into plain spaces and collapses runs.
+    Drops soft hyphens, zero-width spaces, non-joiners and word joiners (and joiners
+    except between two emoji), turns no-break and other Unicode spaces into plain spaces
+    and collapses runs.
+
+    Args:
+        value: the text (anything else is turned into text first; None gives "").
+        unescape: decode HTML entities. Only for text no HTML parser has decoded yet
+            (JSON-LD strings): text from elements and attributes was decoded once by
+            lxml, and decoding it again would turn a headline's literal ``&lt;b&gt;``
+            into ``<b>``.
     """
     if value is None:
         return ""
     if not isinstance(value, str):
         value = str(value)
-    if "&" in value:
+    if unescape and "&" in value:
         value = html.unescape(value)
     value = _INVISIBLE.sub("", value)
     return _SPACES.sub(" ", value).strip()
@@ -214,7 +230,7 @@ def ld_text(value: Any) -> str | None:
     if isinstance(value, dict):
         return ld_text(value.get("@value") or value.get("name"))
     if isinstance(value, (str, int, float)):
-        text = clean_text(value)
+        text = clean_text(value, unescape=True)   # JSON-LD: not decoded by lxml
         return text or None
     return None
 
@@ -228,9 +244,9 @@ def ld_names(value: Any) -> list[str]:
     elif isinstance(value, dict):
         name = value.get("name")
         if isinstance(name, str):
-            out.append(clean_text(name))
+            out.append(clean_text(name, unescape=True))
         elif isinstance(name, list):
             out.extend(ld_names(name))
     elif isinstance(value, str):
-        out.append(clean_text(value))
+        out.append(clean_text(value, unescape=True))
     return [n for n in out if n]
