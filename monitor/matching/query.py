@@ -26,6 +26,10 @@ from monitor.matching.normalise import raw_tokens
 FIELDS = ("title", "text", "comments")
 DEFAULT_FIELDS = ("title", "text")
 MIN_WILDCARD_PREFIX = 3
+#: The deepest a query may nest: parentheses, NOT, field scopes and NEAR chained in a
+#: row each add a level. Deeper queries are refused with a QueryError (the parser and
+#: the matcher walk the tree recursively; 50 levels is far beyond any real watch).
+MAX_DEPTH = 50
 
 
 class QueryError(RuleError):
@@ -317,6 +321,19 @@ class _Parser:
         self.toks = _lex(q)
         self.i = 0
         self.entities = entities
+        self.depth = 0
+
+    def deeper(self, tok: _Tok, levels: int = 1) -> None:
+        """Go ``levels`` levels deeper at ``tok``.
+
+        Raises:
+            QueryError: past ``MAX_DEPTH`` levels.
+        """
+        self.depth += levels
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"query nested too deeply (more than {MAX_DEPTH} levels of "
+                             "parentheses, NOT, field scopes and NEAR in a row)",
+                             tok.offset)
 
     def peek(self) -> _Tok:
         return self.toks[self.i]
@@ -381,15 +398,19 @@ class _Parser:
 
     def parse_near(self) -> Node:
         left = self.parse_unary()
+        chained = 0
         while self.peek().kind == "NEAR":
             op = self.take()
             self.operand(op, "right")
+            chained += 1
+            self.deeper(op)  # each NEAR nests the chain so far one level down
             right = self.parse_unary()
             for side in (left, right):
                 if not is_positional(side):
                     raise self.error(f"NEAR/{op.value} works on terms, phrases, entities and "
                                      "OR-groups of them, not on AND or NOT", op.offset)
             left = Near(left, right, op.value, op.offset)
+        self.depth -= chained
         return left
 
     def parse_unary(self) -> Node:
@@ -398,7 +419,10 @@ class _Parser:
             self.take()
             if self.peek().kind not in _PRIMARY_START:
                 raise self.error("NOT needs a term after it", tok.offset)
-            return Not(self.parse_unary(), tok.offset)
+            self.deeper(tok)
+            node = Not(self.parse_unary(), tok.offset)
+            self.depth -= 1
+            return node
         return self.parse_primary()
 
     def parse_primary(self) -> Node:
@@ -408,15 +432,20 @@ class _Parser:
                 raise self.error("empty parentheses", tok.offset)
             if self.peek().kind == "END":
                 raise self.error("unclosed '('", tok.offset)
+            self.deeper(tok)
             node = self.parse_or()
             if self.peek().kind != "RP":
                 raise self.error("unclosed '('", tok.offset)
             self.take()
+            self.depth -= 1
             return node
         if tok.kind == "FIELD":
             if self.peek().kind not in _PRIMARY_START - {"NOT"}:
                 raise self.error(f"'{tok.value}:' needs a term or group after it", tok.offset)
-            return _scope(self.parse_primary(), tok.value)
+            self.deeper(tok)
+            node = _scope(self.parse_primary(), tok.value)
+            self.depth -= 1
+            return node
         if tok.kind == "CASE":
             nxt = self.peek()
             if nxt.kind != "TERM" or nxt.value.kind == "entity":
@@ -466,7 +495,8 @@ def parse_query(text: str, entities: Container[str] | None = None) -> Node:
     Raises:
         QueryError: (a RuleError) naming the line, column and problem: unbalanced
             parenthesis, empty or unterminated phrase, unknown entity or field, an
-            operator with nothing on one side, a bad wildcard, or NEAR over AND/NOT.
+            operator with nothing on one side, a bad wildcard, NEAR over AND/NOT, or
+            nesting deeper than ``MAX_DEPTH`` levels.
     """
     return _Parser(text, entities).parse()
 

@@ -86,17 +86,24 @@ class BNear:
     def __init__(self, left, right, distance: int, node: Node) -> None:
         self.left, self.right, self.distance, self.node = left, right, distance, node
 
+    # Each side is asked for its positions once (empty = false): asking ``eval`` and
+    # then ``positions`` doubled the work at every level of a NEAR chain (2^depth).
+
     def eval(self, occ: dict) -> bool:
-        if not (self.left.eval(occ) and self.right.eval(occ)):
+        left = self.left.positions(occ)
+        if not left:
             return False
-        return bool(near_pairs(self.left.positions(occ), self.right.positions(occ),
-                               self.distance, first_only=True))
+        right = self.right.positions(occ)
+        return bool(right) and bool(near_pairs(left, right, self.distance, first_only=True))
 
     def positions(self, occ: dict) -> list[Occ]:
-        if not (self.left.eval(occ) and self.right.eval(occ)):
+        left = self.left.positions(occ)
+        if not left:
             return []
-        pairs = near_pairs(self.left.positions(occ), self.right.positions(occ),
-                           self.distance)
+        right = self.right.positions(occ)
+        if not right:
+            return []
+        pairs = near_pairs(left, right, self.distance)
         return sorted({(a[0], min(a[1], b[1]), max(a[2], b[2])) for a, b in pairs})
 
 
@@ -160,9 +167,9 @@ def collect(node, occ: dict, out: list[tuple[str, int, Occ]],
                     collect(child, occ, out, within, False)
         # a false term or NEAR has no occurrences to show
     elif isinstance(node, BTerm):
+        inside = _span_test(within)
         for o in occ.get(node.tid, ()):
-            if within is None or any(w[0] == o[0] and w[1] <= o[1] and o[2] <= w[2]
-                                     for w in within):
+            if inside is None or inside(o[0], o[1], o[2]):
                 out.append((node.label, node.tid, o))
     elif isinstance(node, BAnd):
         for child in node.children:
@@ -174,13 +181,35 @@ def collect(node, occ: dict, out: list[tuple[str, int, Occ]],
     elif isinstance(node, BNear):
         pairs = near_pairs(node.left.positions(occ), node.right.positions(occ),
                            node.distance)
-        if within is not None:
-            pairs = [(a, b) for a, b in pairs if any(
-                w[0] == a[0] and w[1] <= min(a[1], b[1]) and max(a[2], b[2]) <= w[2]
-                for w in within)]
+        inside = _span_test(within)
+        if inside is not None:
+            pairs = [(a, b) for a, b in pairs
+                     if inside(a[0], min(a[1], b[1]), max(a[2], b[2]))]
         if pairs:
-            collect(node.left, occ, out, [a for a, _ in pairs])
-            collect(node.right, occ, out, [b for _, b in pairs])
+            collect(node.left, occ, out, sorted({a for a, _ in pairs}))
+            collect(node.right, occ, out, sorted({b for _, b in pairs}))
+
+
+def _span_test(within: list[Occ] | None):
+    """A test ``inside(field, start, end)``: is that span inside one of ``within``?
+    (None when ``within`` is None: everything counts.) O(log n) a question, so that
+    the witnesses of a long NEAR chain are found in time proportional to its pairs."""
+    if within is None:
+        return None
+    by_field: dict[int, tuple[list[int], list[int]]] = {}
+    for f, s, e in sorted(within):
+        starts, max_ends = by_field.setdefault(f, ([], []))
+        starts.append(s)
+        max_ends.append(max(e, max_ends[-1]) if max_ends else e)
+
+    def inside(f: int, s: int, e: int) -> bool:
+        got = by_field.get(f)
+        if got is None:
+            return False
+        i = bisect_right(got[0], s)  # spans starting at or before s
+        return i > 0 and got[1][i - 1] >= e
+
+    return inside
 
 
 def bind(node: Node, table, fold: bool):
