@@ -366,10 +366,12 @@ def status(ctx: click.Context, as_json: bool) -> None:
     store = Store(config.database)
     states = _source_states(config, store)
     rules = _rules_state(config)
+    from monitor.health import open_episodes
+    episodes = open_episodes(store)
     if as_json:
         click.echo(json.dumps({
             "rules": rules, "sources": states, "counts": store.counts(),
-            "outbox": store.outbox_status()}, default=str))
+            "outbox": store.outbox_status(), "health": episodes}, default=str))
         store.close()
         return
     if rules["ok"]:
@@ -380,6 +382,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
                    f"they are fixed; monitor rules check):")
         for problem in rules["problems"]:
             click.echo(f"  {problem['message']}")
+    if episodes:
+        click.echo(f"health: {_count(len(episodes), 'open problem')}:")
+        for ep in episodes:
+            click.echo(f"  since {ep['started_at']}: {ep['title']}")
     for st in states[:50]:
         err = f"  {st['last_error']}" if st["last_error"] else ""
         click.echo(f"{st['name']:<24} {st['kind']:<8} {st['state']:<8} last poll "
@@ -669,6 +675,38 @@ def sources_discover(ctx: click.Context, url: str, as_json: bool) -> None:
             click.echo(json.dumps(asdict(item), ensure_ascii=False))
     else:
         click.echo(as_yaml(found, taken), nl=False)
+
+
+@cli.command()
+@click.option("--since", "since", default="1d", show_default=True,
+              help="The period, back from now: 12h, 1d, 7d...")
+@click.option("--format", "fmt", type=click.Choice(["text", "html", "json"]),
+              default="text", show_default=True)
+@click.pass_context
+def report(ctx: click.Context, since: str, fmt: str) -> None:
+    """What happened in a period: per watch (hits, stories, top outlets, top stories)
+    and per source (new articles, rejections, state, health episodes).
+
+    \b
+    Example:
+        monitor report --since 1d --format html > today.html
+    """
+    from monitor.config import parse_duration
+    from monitor.report import build_report, report_html, report_json, report_text
+    from monitor.store import Store
+
+    try:
+        seconds = parse_duration(since)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    config = _config(ctx)
+    store = Store(config.database)
+    try:
+        data = build_report(store, seconds)
+    finally:
+        store.close()
+    render = {"text": report_text, "html": report_html, "json": report_json}[fmt]
+    click.echo(render(data), nl=fmt == "json")
 
 
 def _add_rules_group() -> None:

@@ -63,6 +63,7 @@ class _Delivery:
         self._in_pass = False  # a pass is running on the delivery thread
         #: alerts sent, failed (to retry) and given up since start (for the summary)
         self.totals = {"sent": 0, "failed": 0, "dead": 0}
+        self._health = None  # monitor.health.Health, made at the first health pass
 
     def run_once(self, digests: bool):
         """One pass over the outbox (blocking); digests only when due."""
@@ -125,6 +126,27 @@ class _Delivery:
                 channel.close()
             store.close()
 
+    def health_pass(self, watches, deliver: bool = True) -> tuple[int, int]:
+        """Check source health and spikes (:class:`monitor.health.Health`), then send
+        the notices due (blocking; runs on the delivery thread).
+
+        Args:
+            watches: the watches (a WatchSet or Watch objects), for spike conditions.
+            deliver: send the notices now (else they wait in the store).
+
+        Returns:
+            (notices sent, notices failed) in this pass.
+        """
+        from monitor.health import Health, deliver_notices
+
+        if self._health is None:
+            self._health = Health(self.store, self.config)
+        self._health.check(getattr(watches, "watches", watches) or ())
+        if not deliver:
+            return 0, 0
+        return deliver_notices(self.store, self.channels,
+                               max_attempts=self.config.delivery.max_attempts)
+
     def busy(self) -> bool:
         """Whether a pass over the outbox is still running on the delivery thread."""
         return self._in_pass
@@ -183,6 +205,8 @@ def crawl_once(config: MonitorConfig, source_names: Sequence[str] = (),
                 report = await loop.run_in_executor(delivery.executor, delivery.run_once, True)
                 result["delivered"] = report.sent
                 result["delivery_errors"] = report.errors
+                result["notices"] = (await loop.run_in_executor(
+                    delivery.executor, delivery.health_pass, context.watches))[0]
         finally:
             reactor.stop()
 
@@ -297,6 +321,10 @@ def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str],
         await delivery.tick(digests)
 
     @tracked
+    async def health() -> None:
+        await loop.run_in_executor(delivery.executor, delivery.health_pass, context.watches)
+
+    @tracked
     async def reload_rules() -> None:
         await loop.run_in_executor(context.executor, context.reload_rules)
 
@@ -332,6 +360,8 @@ def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str],
     scheduler.add_job(deliver, "interval", kwargs={"digests": True}, id="digest",
                       seconds=min(60.0, config.delivery.digest_interval), max_instances=1,
                       coalesce=True, misfire_grace_time=3600, next_run_time=now)
+    scheduler.add_job(health, "interval", id="health", seconds=config.health.interval,
+                      max_instances=1, coalesce=True, misfire_grace_time=60)
     scheduler.add_job(reload_rules, "interval", id="rules", seconds=rules_poll,
                       max_instances=1, coalesce=True, misfire_grace_time=60)
 

@@ -222,7 +222,8 @@ class Notice:
     a source-health condition or a spike (see :mod:`monitor.health`).
 
     Attributes:
-        notice_id: the notice's number (its own series, shown as "notice N").
+        notice_id: the notice's number: its episode's, the same on every channel and for
+            the start and the end (its own series, shown as "notice N").
         kind: ``source-failing``, ``source-silent``, ``extraction-drift``,
             ``source-moved``, ``network-down`` or ``spike``.
         event: ``start`` (the condition began) or ``end`` (it is over: a recovery).

@@ -98,6 +98,8 @@ class RunResult:
         not_modified: True when every document answered 304.
         retry_after_host: a host that answered 429/503 with Retry-After, or None.
         retry_after_until: until when that host asked to be left alone, or None.
+        moved_to: the URL the source's document permanently redirected to (301 or 308
+            from the source's own URL), or None when it did not.
     """
 
     run_id: int
@@ -115,3 +117,4 @@ class RunResult:
     not_modified: bool = False
     retry_after_host: str | None = None
     retry_after_until: datetime | None = None
+    moved_to: str | None = None

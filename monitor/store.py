@@ -155,6 +155,25 @@ def m006_article_keywords(db: sqlite_utils.Database) -> None:
     db["articles"].add_column("keywords", str)
 
 
+@migrations()
+def m008_health_episodes(db: sqlite_utils.Database) -> None:
+    """Source-health and spike conditions (:mod:`monitor.health`): ``episodes`` holds
+    one row per condition from when it starts to when it ends; ``notices`` is their
+    outbox (one row per episode, event and channel); ``sources.moved_to`` is the URL a
+    source's document permanently redirects to, if it does."""
+    db["episodes"].create({"id": int, "kind": str, "subject": str, "started_at": str,
+                           "ended_at": str, "title": str, "lines": str, "url": str},
+                          pk="id")
+    db["episodes"].create_index(["kind", "subject", "ended_at"])
+    db["notices"].create({"id": int, "episode_id": int, "event": str, "channel": str,
+                          "status": str, "attempts": int, "next_attempt_at": str,
+                          "last_error": str, "created_at": str, "sent_at": str}, pk="id",
+                         foreign_keys=[("episode_id", "episodes", "id")])
+    db["notices"].create_index(["episode_id", "event", "channel"], unique=True)
+    db["notices"].create_index(["status", "next_attempt_at"])
+    db["sources"].add_column("moved_to", str)
+
+
 #: Outcomes that may change when the page is fetched again (a breaking-news stub grows,
 #: a 503 or 429 passes): such pages are fetched again after a backoff, a few times.
 RETRY_BASE = 1800.0
@@ -344,6 +363,11 @@ class Store:
                     raise
                 time.sleep(0.02)
 
+    def write(self) -> contextlib.AbstractContextManager[None]:
+        """One write transaction (BEGIN IMMEDIATE): what other modules that keep their
+        own tables (:mod:`monitor.health`) write through."""
+        return self._write()
+
     @contextlib.contextmanager
     def _write(self) -> Iterator[None]:
         """One write transaction, taking the write lock up front (BEGIN IMMEDIATE) so a
@@ -509,6 +533,28 @@ class Store:
                 self.db.conn.executemany(
                     "insert into host_holds (host, until) values (?, ?)",
                     [(h, iso(u)) for h, u in holds.items()])
+
+    def save_moved(self, moves: dict[str, str | None]) -> None:
+        """Record where sources' documents permanently redirect to (None: they do not
+        any more), in one transaction.
+
+        Raises:
+            sqlite3.OperationalError: the database stayed locked (or full).
+        """
+        with self._write():
+            self.db.conn.executemany("update sources set moved_to = ? where name = ?",
+                                     [(url, name) for name, url in moves.items()])
+
+    def save_moved(self, moves: dict[str, str | None]) -> None:
+        """Record where sources' documents permanently redirect to (None: they do not
+        any more), in one transaction.
+
+        Raises:
+            sqlite3.OperationalError: the database stayed locked (or full).
+        """
+        with self._write():
+            self.db.conn.executemany("update sources set moved_to = ? where name = ?",
+                                     [(url, name) for name, url in moves.items()])
 
     def host_holds(self) -> dict[str, datetime]:
         """Returns: host -> held until (Retry-After), for holds not yet over."""

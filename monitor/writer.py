@@ -199,6 +199,13 @@ class Writer:
             for url, etag, modified in keep:
                 if url in source_urls:
                     self.validators[url] = (etag, modified)
+        moves = {r.source: r.moved_to for r, _, _ in done if r.ok or r.moved_to}
+        if moves:
+            try:
+                self.store.save_moved(moves)
+            except Exception as exc:  # busy or full: seen again on the next poll
+                if store_problem(exc) is None:
+                    raise
         states = []
         with self.lock:
             for result, writes, complete in done:

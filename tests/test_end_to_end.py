@@ -184,7 +184,7 @@ def test_scrapy_list_and_scrapy_crawl_work_from_the_repo_root(tmp_path, site):
                        sources=[{"name": "local", "kind": "feed", "url": site.url("/feed.xml")}])
     listed = subprocess.run([sys.executable, "-m", "scrapy", "list"], cwd=REPO,
                             capture_output=True, text=True, timeout=60)
-    assert listed.stdout.split() == ["feeds", "sitemaps", "sources"]
+    assert listed.stdout.split() == ["feeds", "pages", "sitemaps", "sources"]
     crawl = subprocess.run([sys.executable, "-m", "scrapy", "crawl", "feeds", "-s",
                             f"MONITOR_CONFIG={cfg}"], cwd=REPO, capture_output=True,
                            text=True, timeout=120)

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from types import TracebackType
 
-from monitor.models import Alert
+from monitor.models import Alert, Notice
 
 
 class Channel(ABC):
@@ -45,6 +45,17 @@ class Channel(ABC):
         Raises:
             DeliveryError: as for :meth:`send`.
         """
+
+    def send_notice(self, notice: Notice) -> None:
+        """Deliver a notice (source health, a spike: :class:`monitor.models.Notice`).
+
+        Raises:
+            DeliveryError: as for :meth:`send`; this default, for channels that cannot
+                show notices, raises a permanent one.
+        """
+        from monitor.errors import DeliveryError
+
+        raise DeliveryError(f"channel {self.name!r} cannot send notices", permanent=True)
 
     def close(self) -> None:
         """Release network resources (connection pools). Safe to call more than once."""

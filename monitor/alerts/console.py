@@ -10,7 +10,7 @@ from typing import TextIO
 from monitor.alerts.base import Channel
 from monitor.alerts.render import render_digest_text, render_text
 from monitor.errors import DeliveryError
-from monitor.models import Alert
+from monitor.models import Alert, Notice
 
 _RULE = "=" * 72
 
@@ -44,6 +44,12 @@ class ConsoleChannel(Channel):
     def send(self, alert: Alert) -> None:
         """Print one alert. Raises DeliveryError if the stream is closed or broken."""
         self._write(render_text(alert))
+
+    def send_notice(self, notice: Notice) -> None:
+        """Print a notice (source health, spike)."""
+        from monitor.alerts.notices import notice_text
+
+        self._write(notice_text(notice))
 
     def send_digest(self, alerts: Sequence[Alert], title: str) -> None:
         """Print a digest; an empty sequence prints nothing."""

@@ -24,7 +24,7 @@ from monitor.alerts.render import (
     render_text,
 )
 from monitor.errors import DeliveryError
-from monitor.models import Alert
+from monitor.models import Alert, Notice
 
 SECURITY_MODES = ("starttls", "ssl", "none")
 
@@ -205,6 +205,21 @@ class EmailChannel(Channel):
             msg_id=digest_message_id(alerts, title, self._domain),
             extra_headers={"X-Monitor-Alert-Id":
                            ",".join(str(a.alert_id) for a in alerts)})
+
+    def build_notice_message(self, notice: Notice) -> EmailMessage:
+        """Render a notice (source health, spike) as the message this channel sends."""
+        from monitor.alerts.notices import (notice_html, notice_message_id,
+                                            notice_subject, notice_text)
+
+        return build_message(
+            notice_subject(notice), notice_text(notice), notice_html(notice),
+            sender=self.sender, recipients=self.recipients,
+            msg_id=notice_message_id(notice, self._domain),
+            extra_headers={"X-Monitor-Notice-Id": str(notice.notice_id)})
+
+    def send_notice(self, notice: Notice) -> None:
+        """Send a notice as an email. Raises DeliveryError on failure."""
+        self._deliver(self.build_notice_message(notice))
 
     def send(self, alert: Alert) -> None:
         """Send one alert as an email. Raises DeliveryError on failure."""

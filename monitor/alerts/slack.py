@@ -10,7 +10,7 @@ from typing import Any
 from monitor.alerts._http import JsonPoster, body_excerpt, parse_retry_after
 from monitor.alerts.base import Channel
 from monitor.alerts.render import render_digest_slack, render_slack
-from monitor.models import Alert
+from monitor.models import Alert, Notice
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,12 @@ class SlackChannel(Channel):
     def send(self, alert: Alert) -> None:
         """Post one alert. Raises DeliveryError on failure."""
         self._post(render_slack(alert), idempotency_key(alert))
+
+    def send_notice(self, notice: Notice) -> None:
+        """Post a notice (source health, spike). Raises DeliveryError on failure."""
+        from monitor.alerts.notices import notice_key, notice_slack
+
+        self._post(notice_slack(notice), notice_key(notice))
 
     def send_digest(self, alerts: Sequence[Alert], title: str) -> None:
         """Post a digest as one message; an empty sequence posts nothing."""

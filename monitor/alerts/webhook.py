@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from monitor.alerts._http import JsonPoster, body_excerpt, parse_retry_after
 from monitor.alerts.base import Channel
 from monitor.alerts.render import render_digest_webhook, render_webhook
-from monitor.models import Alert
+from monitor.models import Alert, Notice
 
 
 class WebhookChannel(Channel):
@@ -45,6 +45,12 @@ class WebhookChannel(Channel):
     def send(self, alert: Alert) -> None:
         """POST one alert. Raises DeliveryError on failure."""
         self._post(render_webhook(alert), f"alert-{alert.alert_id}")
+
+    def send_notice(self, notice: Notice) -> None:
+        """POST a notice (source health, spike). Raises DeliveryError on failure."""
+        from monitor.alerts.notices import notice_key, notice_webhook
+
+        self._post(notice_webhook(notice), notice_key(notice))
 
     def send_digest(self, alerts: Sequence[Alert], title: str) -> None:
         """POST a digest as one request; an empty sequence posts nothing."""

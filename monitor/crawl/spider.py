@@ -65,6 +65,7 @@ class Run:
     documents: int = 0
     not_modified: int = 0
     retry_after: tuple[str, datetime] | None = None
+    moved_to: str | None = None
 
 
 def retry_after(response: Response | None, now: datetime) -> datetime | None:
@@ -154,7 +155,7 @@ class SourceSpiderMixin:
             finished_at=utcnow(), due_at=task.due_at,
             not_modified=run.documents > 0 and run.not_modified == run.documents,
             retry_after_host=hold[0] if hold else None,
-            retry_after_until=hold[1] if hold else None)
+            retry_after_until=hold[1] if hold else None, moved_to=run.moved_to)
 
     def _run_of(self, request) -> Run | None:
         return self._runs.get(request.meta.get("run_id"))
@@ -215,11 +216,21 @@ class SourceSpiderMixin:
             log.debug("source %s: %s not modified", run.task.source, response.url)
             self._end(run)
             return None
+        self._note_move(response, run)
         etag = response.headers.get("ETag")
         modified = response.headers.get("Last-Modified")
         run.validators.append((response.url, etag.decode("latin-1") if etag else None,
                                modified.decode("latin-1") if modified else None))
         return self._read_document(response, run)
+
+    def _note_move(self, response: Response, run: Run) -> None:
+        """Note where the source's own URL now lives when every redirect on the way was
+        permanent (301, 308): a health notice suggests the new URL."""
+        meta = response.request.meta if response.request is not None else {}
+        urls, reasons = meta.get("redirect_urls") or [], meta.get("redirect_reasons") or []
+        if urls and urls[0] == run.task.url and reasons and \
+                all(r in (301, 308) for r in reasons) and response.url != run.task.url:
+            run.moved_to = response.url
 
     async def _read_document(self, response: Response, run: Run):
         try:

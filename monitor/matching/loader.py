@@ -21,12 +21,53 @@ from monitor.matching.entities import (ENTITIES_FILE, RULE_SUFFIXES, VARIANTS_FI
                                        EntityRegistry, Variants, load_entities,
                                        load_variants, special_file, valid_id)
 from monitor.matching.query import And, Not, Or, QueryError, literal_term, parse_query
-from monitor.matching.watch import MODES, Watch
+from monitor.matching.watch import MODES, SpikeSettings, Watch
 
 WATCH_KEYS = {"id", "name", "description", "query", "any", "all", "none", "channels",
-              "mode", "sources", "languages", "min_mentions", "fold_diacritics"}
+              "mode", "sources", "languages", "min_mentions", "fold_diacritics", "spike"}
+SPIKE_KEYS = {"window", "min_count", "baseline", "p"}
 SPECIAL_STEMS = tuple(Path(name).stem for name in (ENTITIES_FILE, VARIANTS_FILE))
 _LANG_RE = re.compile(r"[A-Za-z]{2}")
+
+
+def _spike(node: Node, path: Path) -> SpikeSettings:
+    """Read a watch's ``spike:`` mapping (``{window: 1h, min_count: 5, baseline: 7d,
+    p: 0.001}``, every key optional; ``spike: true`` takes the defaults).
+
+    Raises:
+        RuleError: at the offending key or value (unknown key, a duration that cannot
+            be read, a baseline not longer than the window, p outside (0, 0.5]).
+    """
+    from monitor.config import parse_duration
+
+    if isinstance(node, ScalarNode) and node.tag.endswith(":bool"):
+        if not yn.boolean(node, path, "'spike'"):
+            raise yn.error_at(node, path, "'spike: false' is the default: remove the key")
+        return SpikeSettings()
+    fields = yn.mapping(node, path, "'spike'")
+    yn.check_keys(fields, SPIKE_KEYS, path, "'spike'")
+    values: dict = {}
+    for key in ("window", "baseline"):
+        if key in fields:
+            vnode = fields[key][1]
+            try:
+                values[key] = parse_duration(yn.text(vnode, path, f"'spike.{key}'"))
+            except ValueError as exc:
+                raise yn.error_at(vnode, path, f"'spike.{key}': {exc}") from None
+    if "min_count" in fields:
+        values["min_count"] = yn.integer(fields["min_count"][1], path, "'spike.min_count'", 1)
+    if "p" in fields:
+        pnode = fields["p"][1]
+        try:
+            values["p"] = float(yn.text(pnode, path, "'spike.p'"))
+        except ValueError:
+            values["p"] = -1.0
+        if not 0 < values["p"] <= 0.5:
+            raise yn.error_at(pnode, path, "'spike.p' must be a probability such as 0.001")
+    settings = SpikeSettings(**values)
+    if settings.baseline <= settings.window:
+        raise yn.error_at(node, path, "'spike.baseline' must be longer than 'spike.window'")
+    return settings
 
 
 def _yaml_files(root: Path) -> list[Path]:
@@ -298,10 +339,12 @@ def _watch(node: Node, path: Path, source: str, known: EntityRegistry | None,
     fold = False
     if "fold_diacritics" in fields:
         fold = yn.boolean(fields["fold_diacritics"][1], path, "'fold_diacritics'")
+    spike = _spike(fields["spike"][1], path) if "spike" in fields else None
 
     watch = Watch(id=wid, name=name, query=tree, query_text=query_text, channels=channels,
                   mode=mode, sources=sources, languages=languages,
-                  min_mentions=min_mentions, fold_diacritics=fold, path=str(path),
+                  min_mentions=min_mentions, fold_diacritics=fold, spike=spike,
+                  path=str(path),
                   line=node.start_mark.line + 1)
     if known is not None:
         try:
