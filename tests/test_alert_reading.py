@@ -40,7 +40,7 @@ def test_alerts_show_the_outlet_and_fall_back_to_the_source_name():
     named = alert_with(outlet="The Example Times", source="example-feed")
     text = render.render_text(named)
     assert "Source:    The Example Times\n" in text
-    assert "source example-feed" in text                 # the feed, for the operator
+    assert "found by source \u201cexample-feed\u201d" in text  # for the operator
     slack = json.dumps(render.render_slack(named))
     assert "*Source*\\nThe Example Times" in slack
     assert render.render_webhook(named)["outlet"] == "The Example Times"

@@ -37,7 +37,7 @@ def test_console_prints_the_alert(capsys):
     out = capsys.readouterr().out
     assert "DPRK test-fires missile" in out
     assert "North Korea (nk)" in out
-    assert "Wire" in out and "2024-06-02T04:15:00+00:00" in out
+    assert "Wire" in out and "2024-06-02 04:15 UTC" in out
     assert "The **DPRK** fired a missile early on Sunday." in out
     assert "https://news.example.org/dprk-missile" in out
 

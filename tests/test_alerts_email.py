@@ -68,7 +68,7 @@ def test_alert_email_arrives_with_headers_and_both_parts(mailserver):
         assert "Pyongyang and Moscow sign mutual defence pact" in body
         assert "North Korea defence pact" in body and "nk-pact" in body
         assert "Example News" in body
-        assert "2024-05-01T09:30:00+00:00" in body
+        assert "2024-05-01 09:30 UTC" in body
         assert "mutual defence; pact" in body
     assert "Leaders signed a **mutual defence** **pact** on Tuesday." in text
     assert "<mark><b>mutual defence</b></mark> <mark><b>pact</b></mark>" in html

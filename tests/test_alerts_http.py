@@ -51,7 +51,7 @@ def test_slack_post_arrives_with_text_and_blocks(slack_hook):
     assert ("<https://news.example.org/world/pact?ref=rss&amp;lang=en|"
             "Pyongyang &amp; Moscow sign &lt;mutual&gt; defence pact>") in rendered
     assert "North Korea defence pact (nk-pact)" in rendered
-    assert "Example News" in rendered and "2024-05-01T09:30:00+00:00" in rendered
+    assert "Example News" in rendered and "2024-05-01 09:30 UTC" in rendered
     assert "*mutual defence* *pact*" in rendered
     assert slack_hook.requests[0].headers["content-type"] == "application/json"
 

@@ -40,7 +40,7 @@ def test_text_shows_every_field_and_bolds_matches():
     assert "Pyongyang and Moscow sign mutual defence pact" in text
     assert "North Korea defence pact (nk-pact)" in text
     assert "Example News" in text
-    assert "2024-05-01T09:30:00+00:00" in text
+    assert "2024-05-01 09:30 UTC" in text
     assert "mutual defence; pact" in text
     assert "Leaders signed a **mutual defence** **pact** on Tuesday" in text
     assert "https://news.example.org/world/2024/05/01/pact?ref=rss&lang=en" in text
@@ -58,7 +58,7 @@ def test_unknown_date_is_said_plainly():
 def test_non_utc_date_keeps_its_offset():
     tz = timezone(timedelta(hours=9))
     alert = make_alert(published=datetime(2024, 5, 1, 18, 30, tzinfo=tz))
-    assert "2024-05-01T18:30:00+09:00" in render.render_text(alert)
+    assert "2024-05-01 18:30 UTC+09:00" in render.render_text(alert)
 
 
 # ------------------------------------------------------------------------------ HTML
@@ -84,7 +84,7 @@ def test_html_escapes_everything_but_its_own_markup():
 def test_html_marks_matches():
     html = render.render_html(make_alert())
     assert "<mark><b>mutual defence</b></mark> <mark><b>pact</b></mark>" in html
-    assert "2024-05-01T09:30:00+00:00" in html
+    assert "2024-05-01 09:30 UTC" in html
 
 
 # --------------------------------------------------------------------------- subject
@@ -153,7 +153,7 @@ def test_slack_payload_shows_alert_in_mrkdwn():
         "|Q&amp;A: &lt;Kim&gt; &amp; Putin>*")
     fields = [f["text"] for f in blocks[1]["fields"]]
     assert fields == ["*Watch*\nNorth Korea defence pact (nk-pact)", "*Source*\nExample News",
-                      "*Published*\n2024-05-01T09:30:00+00:00",
+                      "*Published*\n2024-05-01 09:30 UTC",
                       "*Matched*\nmutual defence; pact"]
     assert blocks[2]["text"]["text"] == (
         ">Leaders signed a *mutual defence* *pact* on Tuesday, officials said.")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from jinja2 import DictLoader, Environment, StrictUndefined, select_autoescape
@@ -122,11 +122,19 @@ def format_published(published: datetime | None) -> str:
         published: the article's publication time (timezone-aware), or None.
 
     Returns:
-        ISO 8601 to the second (``2024-05-01T09:30:00+00:00``), or ``"date unknown"``.
+        The time to the minute as a reader reads it, in the zone the page gave:
+        ``2024-05-01 09:30 UTC``, ``2024-05-01 18:30 UTC+09:00``; or ``"date
+        unknown"``. (The webhook JSON keeps ISO 8601, for machines.)
     """
     if published is None:
         return DATE_UNKNOWN
-    return published.isoformat(timespec="seconds")
+    offset = published.utcoffset() or timedelta(0)
+    zone = "UTC"
+    if offset:
+        sign = "-" if offset < timedelta(0) else "+"
+        minutes = abs(int(offset.total_seconds())) // 60
+        zone = f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+    return f"{published:%Y-%m-%d %H:%M} {zone}"
 
 
 def _one_line(text: str) -> str:
@@ -283,12 +291,13 @@ def alert_view(alert: Alert, snippet_limit: int = MAX_SNIPPET_CHARS) -> dict[str
 
 
 def _footer(alert: Alert) -> str:
-    """``news-monitor alert 12 · source bbc-world`` (the source only when the outlet is
-    shown above it instead)."""
+    """``news-monitor alert 12 · found by source “bbc-world”`` (the source only when the
+    outlet is shown above it instead)."""
     source = _one_line(alert.source)
     if _outlet(alert) == source:
         return f"news-monitor alert {alert.alert_id}"
-    return f"news-monitor alert {alert.alert_id} \u00b7 source {slack_escape(source)}"
+    return (f"news-monitor alert {alert.alert_id} \u00b7 found by source "
+            f"\u201c{slack_escape(source)}\u201d")
 
 
 def _outlet(alert: Alert) -> str:

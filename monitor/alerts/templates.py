@@ -28,7 +28,7 @@ Matched:   {{ a.terms | join("; ") }}
 {% endif %}Read: {{ a.url }}
 
 -- 
-news-monitor alert {{ a.alert_id }}{% if a.source != a.source_name %} · source {{ a.source_name }}{% endif %}
+news-monitor alert {{ a.alert_id }}{% if a.source != a.source_name %} · found by source “{{ a.source_name }}”{% endif %}
 """
 
 ALERT_HTML = """\
@@ -46,7 +46,7 @@ ALERT_HTML = """\
 </table>
 {% if a.segments %}<blockquote style="border-left: 3px solid #ccc; margin: 1em 0; padding-left: 1em;">{% for text, hit in a.segments %}{% if hit %}<mark><b>{{ text }}</b></mark>{% else %}{{ text }}{% endif %}{% endfor %}</blockquote>
 {% endif %}<p><a href="{{ a.url }}">{{ a.url }}</a></p>
-<p style="color: #888; font-size: small;">news-monitor alert {{ a.alert_id }}{% if a.source != a.source_name %} &middot; source {{ a.source_name }}{% endif %}</p>
+<p style="color: #888; font-size: small;">news-monitor alert {{ a.alert_id }}{% if a.source != a.source_name %} &middot; found by source “{{ a.source_name }}”{% endif %}</p>
 </body>
 </html>
 """

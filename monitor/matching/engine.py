@@ -304,7 +304,7 @@ class _HitContext:
                    matched=matched_words(spans, self.ws.entities))
 
 
-#: Distinct spellings of one term shown in an alert; more are summed up as "+N".
+#: Distinct spellings of one term shown in an alert; more are summed up as "and N more".
 _SHOW_WORDS = 3
 
 
@@ -319,7 +319,7 @@ def matched_words(spans: Sequence[MatchSpan], entities: EntityRegistry) -> list[
     Returns:
         One entry per term, in order of first occurrence: ``"Russia"``,
         ``"Pyongyang, DPRK (entity North Korea)"``, ``"sanctions (sanction*)"``,
-        ``"mutual defence"``; at most three spellings each, then ``+N``.
+        ``"mutual defence"``; at most three spellings each, then ``and N more``.
     """
     words: dict[str, dict[str, str]] = {}
     for sp in spans:
@@ -330,7 +330,7 @@ def matched_words(spans: Sequence[MatchSpan], entities: EntityRegistry) -> list[
         shown = list(forms.values())
         listed = ", ".join(shown[:_SHOW_WORDS])
         if len(shown) > _SHOW_WORDS:
-            listed += f" +{len(shown) - _SHOW_WORDS}"
+            listed += f" and {len(shown) - _SHOW_WORDS} more"
         if term.startswith("@"):
             entity = entities.get(term[1:])
             name = entity.name if entity is not None else term[1:]
