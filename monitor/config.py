@@ -226,6 +226,11 @@ class CrawlConfig(_Strict):
         redirectors: hosts of link shorteners and feed proxies: an article link on one
             of them may redirect to any site (unless the source declares
             ``allowed_domains``). Subdomains included.
+        allow_private_networks: fetch links (and redirects, sitemap children) that lead
+            to loopback, private, link-local (169.254.x.x, cloud metadata) or reserved
+            addresses, checked after DNS resolution. False by default: such links are
+            recorded as rejected; a source's own host and port are always allowed
+            (:mod:`monitor.crawl.private`).
     """
 
     user_agent: str = "news-monitor/0.1 (+https://github.com/news-monitor)"
@@ -236,6 +241,7 @@ class CrawlConfig(_Strict):
     download_delay: float = Field(default=0.25, ge=0)
     concurrent_requests: int = Field(default=32, ge=1)
     robots_max_age: Duration = 86400.0
+    allow_private_networks: bool = False
     redirectors: tuple[str, ...] = (
         "feedproxy.google.com", "feeds.feedburner.com", "news.google.com", "t.co",
         "bit.ly", "ow.ly", "buff.ly", "dlvr.it", "ift.tt", "trib.al", "lnkd.in",

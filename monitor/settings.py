@@ -41,8 +41,12 @@ DOWNLOADER_MIDDLEWARES = {
     "monitor.crawl.middlewares.ExpiringRobotsTxtMiddleware": 100,
     "monitor.crawl.middlewares.HostHoldMiddleware": 50,
     "monitor.crawl.middlewares.SourceDomainsMiddleware": 60,
+    # before robots.txt (100): no request at all to a refused address
+    "monitor.crawl.private.PrivateNetworkMiddleware": 70,
 }
 ROBOTSTXT_MAX_AGE = 86400
+# crawl.allow_private_networks, when no monitor config is at hand (monitor.crawl.private)
+MONITOR_ALLOW_PRIVATE_NETWORKS = False
 # Scrapy's periodic "Crawled N pages" lines mean little in a crawl that never ends.
 LOGSTATS_INTERVAL = 0
 # A callback yields at most a few requests or one page: Scrapy's default (100 parallel

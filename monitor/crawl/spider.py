@@ -36,6 +36,7 @@ from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutErro
 
 from monitor.crawl.context import CrawlContext
 from monitor.crawl.middlewares import OffSite
+from monitor.crawl.private import PrivateAddressRefused
 from monitor.records import LinkOutcome, PollTask, RunResult
 from monitor.schedule import MAX_HOLD, host_of
 
@@ -415,10 +416,11 @@ class SourceSpiderMixin:
     def article_failed(self, failure) -> None:
         """Errback for article requests.
 
-        404 and 410 answers, a page over the size cap, a link robots.txt forbids and a
-        redirect off the source's domains (``off-site``) are recorded as final
-        rejections (never fetched again). Other HTTP errors (403, 408, 429, 5xx) are
-        recorded as transient: fetched again after a backoff. Network
+        404 and 410 answers, a page over the size cap, a link robots.txt forbids, a
+        redirect off the source's domains (``off-site``) and a link or redirect to a
+        private address (``private-address``, :mod:`monitor.crawl.private`) are
+        recorded as final rejections (never fetched again). Other HTTP errors (403,
+        408, 429, 5xx) are recorded as transient: fetched again after a backoff. Network
         errors (and requests to a host on hold) are only logged, and the source's
         validators are not saved, so the next poll sees the link again.
         """
@@ -457,6 +459,8 @@ class SourceSpiderMixin:
             reason, detail = "too-large", f"larger than the {cap}-byte cap"
         elif failure.check(OffSite):
             reason, detail = "off-site", str(failure.value)
+        elif failure.check(PrivateAddressRefused):
+            reason, detail = "private-address", str(failure.value)
         elif failure.check(IgnoreRequest) and "robots.txt" in str(failure.value):
             reason, detail = "robots", "forbidden by robots.txt"
         else:
