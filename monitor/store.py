@@ -13,6 +13,8 @@ Tables (created and upgraded by the migrations below, recorded in ``_sqlite_migr
 - ``stories``: clusters of one text published under several URLs (wire copies), exact or
   nearly the same (see :mod:`monitor.dedup`); ``fingerprint`` and ``minhash`` are those of
   the story's first article.
+- ``story_bands``: (key, story_id), the LSH band keys of each story's signature, indexed
+  by key: the near-duplicate lookup, on disk (about 0.6 KB per story).
 - ``hits``: one row per (watch_id, article_id).
 - ``state``: key/value, e.g. ``last_digest:<channel>``.
 - ``outbox``: one row per (hit, channel); status pending | sending | sent | dead; the
@@ -26,7 +28,6 @@ Times are stored as ISO 8601 text in UTC.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import hashlib
 import json
@@ -37,7 +38,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import sqlite_utils
 from sqlite_utils import Migrations
@@ -48,9 +49,6 @@ from monitor.extract import TRANSIENT_REASONS
 from monitor.models import Alert, Article, Hit, Rejection
 from monitor.owners import owner_gone, this_owner
 from monitor.safetext import strip_bidi_controls
-
-if TYPE_CHECKING:
-    from datasketch import LeanMinHash
 
 migrations = Migrations("monitor")
 
@@ -203,6 +201,32 @@ def m007_outbox_owners_holds_requeues(db: sqlite_utils.Database) -> None:
     db["channel_holds"].create({"channel": str, "until": str, "reason": str}, pk="channel")
 
 
+@migrations()
+def m009_story_bands(db: sqlite_utils.Database) -> None:
+    """The near-duplicate lookup moves from memory into ``story_bands``: one row per LSH
+    band key of a story's signature (see :mod:`monitor.dedup`), keyed by (key,
+    story_id), so a lookup is one indexed query and memory stays flat however many
+    stories are stored. Signatures change scheme (:data:`monitor.dedup.SCHEME`): those of
+    stories first seen in the last ``STORY_WINDOW_DAYS`` days are computed again from
+    their first article and their band keys stored; older ones, never looked up again,
+    are cleared."""
+    db.execute("create table story_bands (key integer not null, story_id integer not null "
+               "references stories(id), primary key (key, story_id)) without rowid")
+    since = iso(utcnow() - timedelta(days=STORY_WINDOW_DAYS))
+    db.execute("update stories set minhash = null where first_seen < ?", [since])
+    rows = db.execute(
+        "select s.id, a.text from stories s join articles a on a.id = "
+        "(select min(id) from articles where story_id = s.id) where s.first_seen >= ?",
+        [since]).fetchall()
+    for story_id, text in rows:
+        sig = dedup.signature(text or "")
+        db.execute("update stories set minhash = ? where id = ?",
+                   [None if sig is None else dedup.to_bytes(sig), story_id])
+        if sig is not None:
+            db.conn.executemany("insert or ignore into story_bands (key, story_id) "
+                                "values (?, ?)", [(k, story_id) for k in sig.band_keys()])
+
+
 def utcnow() -> datetime:
     """Returns: the current time, timezone-aware UTC."""
     return datetime.now(timezone.utc)
@@ -301,11 +325,10 @@ class Store:
     another, but not used by two threads at once: give each worker thread its own Store
     (SQLite's WAL mode and a busy timeout let them share the file).
 
-    Near-duplicate stories are found through an in-memory index (:class:`monitor.dedup.StoryIndex`),
-    built on the first :meth:`save_article` from the signatures of the stories first seen
-    in the last ``story_window_days`` days (about 5.5 KB of memory per story), and brought
-    up to date from the database before each lookup, so stories stored by another process
-    on the same file are found too.
+    Near-duplicate stories are found in the database: each story's LSH band keys are
+    rows of ``story_bands`` (see :mod:`monitor.dedup`), so a lookup is one indexed query,
+    memory does not grow with the number of stories, and stories stored by another
+    process on the same file are found too.
 
     Args:
         path: the database file; its folder is created if missing.
@@ -321,9 +344,6 @@ class Store:
                  story_window_days: float = STORY_WINDOW_DAYS) -> None:
         self.path = Path(path)
         self.story_window_days = story_window_days
-        self._stories: dedup.StoryIndex | None = None
-        self._stories_seen_id = 0  # highest story id read into self._stories
-        self._stories_by_age: collections.deque[tuple[str, int]] = collections.deque()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), check_same_thread=False,
@@ -683,101 +703,85 @@ class Store:
         channels = list(channels)
         fingerprint = text_fingerprint(article.text)
         signature = dedup.signature(article.text)
-        if signature is not None:
-            self._story_index()  # first use: load it before taking the write lock
+        execute = self.db.conn.execute
         with self._write():
             if self.article_id(article.url) is not None:
                 return None
             story_id = self._find_story(fingerprint, signature)
             if story_id is not None:
                 new_story = False
-                self.db.execute("update stories set article_count = article_count + 1 "
-                                "where id = ?", [story_id])
+                execute("update stories set article_count = article_count + 1 "
+                        "where id = ?", [story_id])
             else:
-                story_id = self.db["stories"].insert({
-                    "fingerprint": fingerprint, "title": article.title, "first_seen": now,
-                    "article_count": 1,
-                    "minhash": dedup.to_bytes(signature) if signature is not None else None,
-                }).last_pk
+                story_id = execute(
+                    "insert into stories (fingerprint, title, first_seen, article_count, "
+                    "minhash) values (?, ?, ?, 1, ?)",
+                    [fingerprint, article.title, now,
+                     None if signature is None else dedup.to_bytes(signature)]).lastrowid
+                if signature is not None:
+                    self.db.conn.executemany(
+                        "insert or ignore into story_bands (key, story_id) values (?, ?)",
+                        [(k, story_id) for k in signature.band_keys()])
                 new_story = True
-            article_id = self.db["articles"].insert({
-                "url": article.url, "request_url": article.request_url,
-                "source": article.source, "title": article.title, "text": article.text,
-                "description": article.description, "published": iso(article.published),
-                "author": article.author, "language": article.language,
-                "partial": int(article.partial), "comments": article.comments,
-                "fetched_at": now, "story_id": story_id,
-                "site_name": article.site_name,
-                "keywords": json.dumps(list(article.keywords), ensure_ascii=False)
-                if article.keywords else None}).last_pk
-            hit_ids, queued = [], 0
+            article_id = execute(
+                "insert into articles (url, request_url, source, title, text, description, "
+                "published, author, language, partial, comments, fetched_at, story_id, "
+                "site_name, keywords) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [article.url, article.request_url, article.source, article.title,
+                 article.text, article.description, iso(article.published), article.author,
+                 article.language, int(article.partial), article.comments, now, story_id,
+                 article.site_name,
+                 json.dumps(list(article.keywords), ensure_ascii=False)
+                 if article.keywords else None]).lastrowid
+            hit_ids, outbox = [], []
             for hit in hits:
-                hit_id = self.db["hits"].insert({
-                    "watch_id": hit.watch_id, "watch_name": hit.watch_name,
-                    "article_id": article_id, "terms": json.dumps(hit.terms),
-                    "spans": json.dumps([s.__dict__ for s in hit.spans]),
-                    "entities": json.dumps(hit.entities), "snippet": hit.snippet,
-                    "matched": json.dumps(hit.matched), "created_at": now}).last_pk
+                hit_id = execute(
+                    "insert into hits (watch_id, watch_name, article_id, terms, spans, "
+                    "entities, snippet, matched, created_at) "
+                    "values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [hit.watch_id, hit.watch_name, article_id, json.dumps(hit.terms),
+                     json.dumps([s.__dict__ for s in hit.spans]), json.dumps(hit.entities),
+                     hit.snippet, json.dumps(hit.matched), now]).lastrowid
                 hit_ids.append(hit_id)
-                wanted = [c for c in channels if not hit.channels or c in hit.channels]
-                for channel in wanted:
-                    cur = self.db.execute(
-                        "insert or ignore into outbox (hit_id, watch_id, story_id, channel, "
-                        "mode, status, attempts, next_attempt_at, created_at) "
-                        "values (?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
-                        [hit_id, hit.watch_id, story_id, channel, hit.mode, now, now])
-                    queued += cur.rowcount
+                outbox += [(hit_id, hit.watch_id, story_id, c, hit.mode, now, now)
+                           for c in channels if not hit.channels or c in hit.channels]
+            queued = 0
+            if outbox:
+                queued = self.db.conn.executemany(
+                    "insert or ignore into outbox (hit_id, watch_id, story_id, channel, "
+                    "mode, status, attempts, next_attempt_at, created_at) "
+                    "values (?, ?, ?, ?, ?, 'pending', 0, ?, ?)", outbox).rowcount
             self.record_page(article.request_url, article.source, "stored",
                              article_id=article_id)
             if article.url != article.request_url:
                 self.record_page(article.url, article.source, "stored", article_id=article_id)
         return SavedArticle(article_id, story_id, new_story, hit_ids, queued)
 
-    def _find_story(self, fingerprint: str, signature: LeanMinHash | None) -> int | None:
-        """The story an article joins: the one with the same text fingerprint, else (for a
-        text long enough for a signature) the most similar indexed story, else None.
-        Called inside the write transaction, so no story is added meanwhile."""
+    def _find_story(self, fingerprint: str, signature: dedup.Signature | None) -> int | None:
+        """The story an article joins: the one with the same text fingerprint (at any
+        age), else (for a text long enough for a signature) the most similar story first
+        seen in the last ``story_window_days`` days that shares an LSH band key with it,
+        if similar enough (:func:`monitor.dedup.best_match`), else None. Called inside the
+        write transaction, so no story is added meanwhile."""
         rows = self.db.execute("select id from stories where fingerprint = ?",
                                [fingerprint]).fetchall()
         if rows:
             return rows[0][0]
         if signature is None:
             return None
-        index = self._story_index()
-        # Stories added since the last look, by this Store or another process. Read from
-        # committed rows only, so a rolled-back insert never enters the index.
-        rows = self.db.execute("select id, minhash, first_seen from stories where id > ? "
-                               "order by id", [self._stories_seen_id]).fetchall()
-        if rows:
-            self._index_stories(rows)
-            self._stories_seen_id = rows[-1][0]
-        # A long-running daemon forgets stories as they leave the window.
+        keys = signature.band_keys()
         since = iso(utcnow() - timedelta(days=self.story_window_days))
-        while self._stories_by_age and self._stories_by_age[0][0] < since:
-            index.remove(self._stories_by_age.popleft()[1])
-        return index.match(signature)
-
-    def _story_index(self) -> dedup.StoryIndex:
-        """The near-duplicate index, loaded on first use with the signatures of the
-        stories first seen in the last ``story_window_days`` days."""
-        if self._stories is None:
-            self._stories = dedup.StoryIndex()
-            self._stories_by_age.clear()
-            since = iso(utcnow() - timedelta(days=self.story_window_days))
-            last = self.db.execute("select max(id) from stories").fetchone()[0] or 0
-            self._index_stories(self.db.execute(
-                "select id, minhash, first_seen from stories where id <= ? "
-                "and first_seen >= ? and minhash is not null order by id", [last, since]))
-            self._stories_seen_id = last
-        return self._stories
-
-    def _index_stories(self, rows: Iterable[tuple[int, bytes | None, str]]) -> None:
-        """Add (id, minhash, first_seen) rows of ``stories`` to the index (rows without a
-        signature, or with one written under other settings, are skipped)."""
-        assert self._stories is not None
-        for story_id, data, first_seen in rows:
-            if data is not None and self._stories.add_bytes(story_id, data):
-                self._stories_by_age.append((first_seen or "", story_id))
+        rows = self.db.execute(
+            f"select id, minhash from stories where id in (select story_id from story_bands "
+            f"where key in ({','.join('?' * len(keys))})) and first_seen >= ? "
+            f"and minhash is not null order by id", [*keys, since]).fetchall()
+        candidates = []
+        for story_id, data in rows:
+            try:
+                candidates.append((story_id, dedup.from_bytes(data)))
+            except ValueError:
+                continue   # written with other settings: not comparable
+        return dedup.best_match(signature, candidates)
 
     def reclaim_dead_claims(self, now: datetime | None = None) -> int:
         """Put back in the queue the claimed (``sending``) rows whose sender is gone.

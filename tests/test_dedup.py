@@ -161,10 +161,12 @@ def test_stories_older_than_the_window_are_not_joined(db_path, monkeypatch):
         # The running Store forgets the story as it leaves the window...
         copy = store.save_article(_article(3, _wire_copy(text)), [], [])
         assert copy.new_story and copy.story_id != first.story_id
-        # ...and so does a restarted one, which loads only the window.
+        # ...and so does a restarted one.
         restarted = Store(db_path, story_window_days=1)
         try:
-            assert first.story_id not in restarted._story_index()
+            # another edit of the copy joins the copy's story (in the window), not the first
+            again = restarted.save_article(_article(5, _wire_copy(text) + " More."), [], [])
+            assert again.story_id == copy.story_id and not again.new_story
             exact = restarted.save_article(_article(4, text), [], [])
             assert exact.story_id == first.story_id      # an exact copy joins at any age
         finally:
@@ -243,3 +245,78 @@ def test_a_wire_copy_of_an_alerted_story_says_so_in_one_info_line(tmp_path, capl
     assert f"joins story {story} \u201c{seed.title}\u201d" in lines[0]
     assert "https://wire.test/pact" in lines[0] and "no new alert" in lines[0]
     store.close()
+
+
+def test_upgrading_moves_recent_stories_into_the_band_table(db_path):
+    """A database from before m009 (signatures of the old datasketch scheme, kept in
+    memory by the old Store): recent stories get new signatures and band keys, so a wire
+    copy still joins them after the upgrade; stories outside the window are cleared."""
+    import sqlite_utils
+
+    from monitor.store import iso, migrations, utcnow
+
+    text = _seed_text()
+    old = sqlite_utils.Database(db_path)
+    migrations.apply(old, stop_before="m009_story_bands")
+    old.close()
+    conn = sqlite3.connect(db_path)
+    with conn:
+        for sid, age_days, body in ((1, 0.5, text), (2, 10, REWRITE)):
+            conn.execute("insert into stories (id, fingerprint, title, first_seen, "
+                         "article_count, minhash) values (?, ?, 't', ?, 1, ?)",
+                         [sid, text_fingerprint(body),
+                          iso(utcnow() - timedelta(days=age_days)), b"\x01" * 512])
+            conn.execute("insert into articles (url, request_url, source, title, text, "
+                         "partial, story_id) values (?, ?, 'old', 't', ?, 0, ?)",
+                         [f"https://old.test/{sid}", f"https://old.test/{sid}", body, sid])
+    conn.close()
+    store = Store(db_path)
+    try:
+        bands = dict(store.db.execute(
+            "select story_id, count(*) from story_bands group by story_id").fetchall())
+        assert bands == {1: dedup.BANDS}
+        minhash = dict(store.db.execute("select id, minhash from stories").fetchall())
+        assert minhash[2] is None
+        assert minhash[1] == dedup.to_bytes(dedup.signature(text))
+        copy = store.save_article(_article(3, _wire_copy(text)), [], [])
+        assert copy.story_id == 1 and not copy.new_story
+    finally:
+        store.close()
+
+
+def test_a_near_duplicate_is_found_among_many_stories_after_a_restart(db_path):
+    """Thousands of stories in the band table: the copy finds its own story, and the
+    other stories' keys do not make it join a wrong one."""
+    import random
+
+    rnd = random.Random(3)
+    words = sorted(set(dedup.tokens(_seed_text() + " " + REWRITE)))
+    store = Store(db_path)
+    try:
+        for n in range(300):
+            store.save_article(_article(100 + n, " ".join(rnd.choices(words, k=200))), [], [])
+        first = store.save_article(_article(1, _seed_text()), [_hit()], ["console"])
+    finally:
+        store.close()
+    restarted = Store(db_path)
+    try:
+        second = restarted.save_article(_article(2, _wire_copy(_seed_text())), [_hit()],
+                                        ["console"])
+        assert second.story_id == first.story_id and second.alerts_queued == 0
+        assert restarted.counts()["stories"] == 301
+    finally:
+        restarted.close()
+
+
+def test_the_command_line_and_the_store_import_no_scientific_stack():
+    """``monitor --help`` loads neither numpy nor the store; opening the store never loads
+    scipy or datasketch (numpy comes with sqlite-utils when it is installed)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, monitor.cli; a = sorted(m for m in ('numpy', 'scipy', "
+            "'datasketch', 'sqlite_utils') if m in sys.modules); import monitor.store; "
+            "print(a, sorted(m for m in ('scipy', 'datasketch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.strip() == "[] []"
