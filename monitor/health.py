@@ -156,7 +156,7 @@ def _failing_title(row: dict, settings: HealthConfig, now: datetime) -> str:
     polls = f"{row['failures']} poll{'s' if row['failures'] != 1 else ''} in a row"
     if any(s in error for s in (", not a feed", "not an RSS", ", not a sitemap",
                                 "not an HTML page", "names no sitemap")):
-        return f"source {name}: its {kind} URL no longer serves a {kind} ({polls})"
+        return f"source {name}: its {kind} URL does not serve a {kind} ({polls})"
     if "HTTP 404" in error or "HTTP 410" in error:
         code = "410" if "HTTP 410" in error else "404"
         return f"source {name}: its {kind} is gone (HTTP {code}, {polls} {span})".replace(

@@ -229,11 +229,11 @@ def test_notices_reach_real_mail_and_slack_with_every_line(tmp_path, smtp, slack
     assert deliver_notices(store, channels, now=T0) == (2, 0)
     [mail] = smtp.wait_for(1)
     assert mail["Subject"].startswith("[news-monitor] notice 1: source valley: its feed URL "
-                                      "no longer serves a feed")
+                                      "does not serve a feed")
     body = mail.get_body(("plain",)).get_content()
     assert "announced at https://valley.test/feed.xml" in body
     [post] = slack.wait_for(1)
-    assert post["text"].startswith("source valley: its feed URL no longer serves a feed")
+    assert post["text"].startswith("source valley: its feed URL does not serve a feed")
     assert post["blocks"][-1]["elements"][0]["text"].startswith("news-monitor notice 1 ·")
     _poll(store, "valley", failures=0)
     health.check(now=T0 + timedelta(minutes=1))
