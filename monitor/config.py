@@ -231,6 +231,12 @@ class CrawlConfig(_Strict):
             addresses, checked after DNS resolution. False by default: such links are
             recorded as rejected; a source's own host and port are always allowed
             (:mod:`monitor.crawl.private`).
+        max_document_bytes: the largest feed, sitemap or robots.txt downloaded, and
+            the most a gzip document may unpack to, in bytes (Scrapy's
+            DOWNLOAD_MAXSIZE; article pages have ``extraction.max_page_bytes``).
+        max_document_items: the most entries read from one feed (its first ones) or
+            kept from one sitemap (its newest ones) per poll; the rest of the
+            document is not parsed or not kept (:mod:`monitor.xmlguard`).
     """
 
     user_agent: str = "news-monitor/0.1 (+https://github.com/news-monitor)"
@@ -242,6 +248,8 @@ class CrawlConfig(_Strict):
     concurrent_requests: int = Field(default=32, ge=1)
     robots_max_age: Duration = 86400.0
     allow_private_networks: bool = False
+    max_document_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    max_document_items: int = Field(default=1000, ge=1)
     redirectors: tuple[str, ...] = (
         "feedproxy.google.com", "feeds.feedburner.com", "news.google.com", "t.co",
         "bit.ly", "ow.ly", "buff.ly", "dlvr.it", "ift.tt", "trib.al", "lnkd.in",

@@ -13,6 +13,7 @@ import scrapy
 
 from monitor.crawl.spider import SourceSpiderMixin
 from monitor.documents import document_kind, wrong_kind_message
+from monitor.xmlguard import DocumentRefused, cut_feed
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +42,33 @@ def _entry_time(entry) -> datetime | None:
     return got.when
 
 
-def feed_entries(body: bytes, url: str, content_type: str = "") -> tuple[list[tuple], str | None]:
+def feed_entries(body: bytes, url: str, content_type: str = "",
+                 max_items: int | None = None) -> tuple[list[tuple], str | None]:
     """Read the article links of an RSS 0.9x/1.0/2.0 or Atom feed with feedparser.
 
     Args:
         body: the feed document as received.
         url: the feed's URL (relative links are resolved against it).
         content_type: the Content-Type header, which may declare the charset.
+        max_items: read at most this many entries, the first ones (feeds list the
+            newest first): the document is streamed and cut before feedparser sees it
+            (:func:`monitor.xmlguard.cut_feed`), so a feed of 300,000 items costs what
+            one of ``max_items`` costs. None reads every entry.
 
     Returns:
         ``(entries, problem)``: entries are ``(absolute url, title or None, published
         as aware UTC datetime or None)``; problem is None, or why the document is not a
         readable feed (it had no entries and feedparser reported an error).
+
+    Raises:
+        monitor.xmlguard.DocumentRefused: the feed declares XML entities or nests
+            elements too deeply (checked when ``max_items`` is given).
     """
+    if max_items is not None:
+        body, seen = cut_feed(body, max_items)
+        if seen > max_items:
+            log.info("feed %s lists more than %d entries: reading the first %d "
+                     "(crawl.max_document_items)", url, max_items, max_items)
     parsed = feedparser.parse(body, response_headers={"content-location": url,
                                                       "content-type": content_type})
     if not parsed.entries and parsed.get("bozo"):
@@ -74,13 +89,19 @@ class FeedDocuments:
     async def parse_feed(self, response, run):
         """Parse a feed with feedparser (on a worker thread: a large feed takes 50-150 ms,
         which would stall every download in the reactor thread) and request the new
-        articles it lists. A document that is not a feed fails the poll with what it is
-        and what to change."""
+        articles it lists. Only the first ``crawl.max_document_items`` entries are read.
+        A document that is not a feed, or that is refused (XML entities, deep nesting:
+        :mod:`monitor.xmlguard`), fails the poll with what it is and what to change."""
         source = run.task.source
         content_type = response.headers.get("Content-Type", b"").decode("latin-1")
         loop = asyncio.get_running_loop()
-        entries, problem = await loop.run_in_executor(
-            None, feed_entries, response.body, response.url, content_type)
+        try:
+            entries, problem = await loop.run_in_executor(
+                None, feed_entries, response.body, response.url, content_type,
+                self.context.config.crawl.max_document_items)
+        except DocumentRefused as exc:
+            self.fail(run, response.url, str(exc))
+            return
         if not entries:
             kind = document_kind(response.body)
             if problem or kind not in ("rss", "atom", "rdf"):

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 from datetime import datetime, timezone
-from io import BytesIO
 from urllib.parse import urljoin, urlsplit
 
-import lxml.etree
 import scrapy
 from scrapy.utils.sitemap import sitemap_urls_from_robots
 
 from monitor.crawl.spider import SourceSpiderMixin
 from monitor.documents import UnpackError, gunzip_capped, wrong_kind_message
 from monitor.extract.dates import parse_date
+from monitor.xmlguard import DocumentRefused, iter_checked
 
 log = logging.getLogger(__name__)
 
@@ -86,48 +86,75 @@ def _url_element(elem) -> dict:
     return d
 
 
-def _xml_sitemap(body: bytes) -> tuple[str | None, list[dict]]:
+def _xml_sitemap(body: bytes, max_items: int | None = None) -> tuple[str | None, list[dict]]:
     """Read an XML urlset or sitemap index.
 
     Parsed like Scrapy's ``Sitemap`` (which keeps only the text of an entry's direct
     children, so not the ``news:`` fields): streamed, each entry freed once read,
     forgiving of markup errors (a blank line before the XML declaration), and safely: no
-    entities resolved, no network, no huge trees.
+    entities resolved, no network, no huge trees, and a document that declares entities
+    or nests too deeply refused (:func:`monitor.xmlguard.iter_checked`).
+
+    Args:
+        body: the document, unpacked.
+        max_items: keep at most this many entries, the newest (by publication date,
+            else ``lastmod``; among entries without either, the last listed); memory
+            then stays bounded whatever the document's length. None keeps all.
 
     Returns:
         (the root element's local name, or None when the body is not XML; the entries
-        as :func:`_url_element` dicts, those with a ``loc``).
+        as :func:`_url_element` dicts, those with a ``loc``, in document order).
+
+    Raises:
+        DocumentRefused: entity declarations, or nesting deeper than the cap.
     """
-    events = lxml.etree.iterparse(
-        BytesIO(body), events=("start", "end"), recover=True, remove_comments=True,
-        remove_pis=True, remove_blank_text=True, resolve_entities=False, no_network=True,
-        huge_tree=False, collect_ids=False)
+    events = iter_checked(body, recover=True)
     try:
-        _, root = next(events)
+        _, root, _ = next(events)
     except (StopIteration, ValueError, SyntaxError):  # empty or not XML at all
         return None, []
-    kind, depth, entries = _name(root), 1, []
-    for event, elem in events:
-        if event == "start":
-            depth += 1
-            continue
-        depth -= 1
-        if depth != 1:
+    kind, kept, index = _name(root), [], 0
+    for event, elem, depth in events:
+        if event == "start" or depth != 2:
             continue
         if _name(elem) in ("url", "sitemap"):
             d = _url_element(elem)
             if d.get("loc"):
-                entries.append(d)
+                index += 1
+                if max_items is None:
+                    kept.append((0.0, index, d))
+                else:
+                    when = d.get("publication_date") or _lastmod(d.get("lastmod"))
+                    item = (when.timestamp() if when else 0.0, index, d)
+                    if len(kept) < max_items:
+                        heapq.heappush(kept, item)
+                    elif item > kept[0]:
+                        heapq.heapreplace(kept, item)
         elem.clear()
         while elem.getprevious() is not None:  # free what was read
             del root[0]
-    return kind, entries
+    if max_items is not None and index > max_items:
+        log.info("sitemap lists %d entries: keeping the newest %d (crawl.max_document_items)",
+                 index, max_items)
+    return kind, [d for _, _, d in sorted(kept, key=lambda k: k[1])]
 
 
-def _text_sitemap(body: bytes) -> list[tuple]:
-    """The URLs of a plain-text sitemap (one absolute URL a line; already unpacked)."""
+def _text_sitemap(body: bytes, max_items: int | None = None) -> list[tuple]:
+    """The URLs of a plain-text sitemap (one absolute URL a line; already unpacked); at
+    most the last ``max_items`` lines are read (a text sitemap has no dates; sites
+    append new URLs)."""
     if not body.lstrip()[:4].lower() == b"http":
         return []
+    if max_items is not None:
+        cut = len(body)
+        for _ in range(max_items + 1):   # past the last max_items lines (and a blank one)
+            cut = body.rfind(b"\n", 0, cut)
+            if cut < 0:
+                break
+        if cut > 0:
+            log.info("text sitemap longer than %d lines: reading the last ones "
+                     "(crawl.max_document_items)", max_items)
+            body = body[cut + 1:]
     lines = [line.strip() for line in body.decode("utf-8", "replace").splitlines() if line.strip()]
     if not lines or not all(line.startswith(("http://", "https://")) and " " not in line
                             for line in lines):
@@ -135,12 +162,15 @@ def _text_sitemap(body: bytes) -> list[tuple]:
     return [(line, None, None, None, None, ()) for line in lines]
 
 
-def sitemap_entries(body: bytes, url: str) -> tuple[str | None, list[tuple]]:
+def sitemap_entries(body: bytes, url: str,
+                    max_items: int | None = None) -> tuple[str | None, list[tuple]]:
     """Read a sitemap document: an XML urlset or sitemap index, or a plain-text list.
 
     Args:
         body: the document, already gunzipped for XML (Scrapy's ``_get_sitemap_body``).
         url: its URL, to resolve relative locations.
+        max_items: keep at most this many entries (the newest; see
+            :func:`_xml_sitemap`); None keeps all.
 
     Returns:
         ``(kind, entries)``: kind is "urlset" (plain-text lists too), "sitemapindex", or
@@ -150,11 +180,15 @@ def sitemap_entries(body: bytes, url: str) -> tuple[str | None, list[tuple]]:
         (aware datetime; a date without a zone is read as UTC), ``news:language`` and
         ``news:keywords`` (a tuple); lastmod is an aware datetime. What an entry does
         not give is None (keywords: an empty tuple).
+
+    Raises:
+        monitor.xmlguard.DocumentRefused: the document declares XML entities or nests
+            elements too deeply.
     """
-    links = _text_sitemap(body)
+    links = _text_sitemap(body, max_items)
     if links:
         return "urlset", links
-    kind, found = _xml_sitemap(body) if body else (None, [])
+    kind, found = _xml_sitemap(body, max_items) if body else (None, [])
     if kind not in ("sitemapindex", "urlset"):
         return None, []
     entries = [(urljoin(url, e["loc"]), e.get("title"), e.get("publication_date"),
@@ -203,7 +237,13 @@ class SitemapDocuments:
                 self.fail(run, response.url, f"cannot be read: {exc}")
                 return
         loop = asyncio.get_running_loop()
-        kind, entries = await loop.run_in_executor(None, sitemap_entries, body, response.url)
+        try:
+            kind, entries = await loop.run_in_executor(
+                None, sitemap_entries, body, response.url,
+                self.context.config.crawl.max_document_items)
+        except DocumentRefused as exc:
+            self.fail(run, response.url, str(exc))
+            return
         if kind is None:
             self.fail(run, response.url, wrong_kind_message("sitemap", body, response.url))
         elif kind == "sitemapindex":

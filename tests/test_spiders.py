@@ -430,9 +430,13 @@ def test_news_sitemap_entities_are_not_resolved(tmp_path):
             b'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9"><url>'
             b'<loc>https://news.test/a</loc><news:news><news:title>Head&xxe;line &b;'
             b'</news:title></news:news></url></urlset>')
-    [(url, title, _, _, _, _)] = sitemap_entries(body, "https://news.test/sm.xml")[1]
-    assert url == "https://news.test/a"
-    assert title == "Headline"          # neither the file nor the expansion
+    # neither the file nor the expansion: a sitemap that declares entities is refused
+    # whole (monitor.xmlguard), and its source fails saying so
+    from monitor.xmlguard import DocumentRefused
+
+    with pytest.raises(DocumentRefused, match="declares XML entities") as info:
+        sitemap_entries(body, "https://news.test/sm.xml")
+    assert "TOP-SECRET" not in str(info.value)
 
 
 def test_robots_txt_leads_to_sitemaps(context):

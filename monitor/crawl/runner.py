@@ -44,6 +44,7 @@ def scrapy_settings(config: MonitorConfig) -> Settings:
         "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrent_per_domain,
         "AUTOTHROTTLE_ENABLED": crawl.autothrottle,
         "DOWNLOAD_DELAY": crawl.download_delay,
+        "DOWNLOAD_MAXSIZE": crawl.max_document_bytes,
         "LOG_LEVEL": config.log_level,
         "MONITOR_CONFIG": str(config.path),
     }, priority="cmdline")
