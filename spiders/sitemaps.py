@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import itertools
 import logging
 from datetime import datetime, timezone
 from urllib.parse import urljoin, urlsplit
@@ -220,7 +221,14 @@ class SitemapDocuments:
         source = run.task.source
         if urlsplit(response.url).path.endswith("/robots.txt"):
             forget_validators(run, response.url)
-            urls = list(sitemap_urls_from_robots(response.body, base_url=response.url))
+            cap = self.context.config.crawl.max_document_items
+            urls = list(itertools.islice(
+                sitemap_urls_from_robots(response.body, base_url=response.url), cap + 1))
+            if len(urls) > cap:
+                log.warning("source %s: %s names more than %d sitemaps: following the first "
+                            "%d (crawl.max_document_items)", run.task.source, response.url,
+                            cap, cap)
+                urls = urls[:cap]
             if not urls:
                 self.fail(run, response.url, "names no sitemap (no Sitemap: line): give "
                           "the sitemap's URL as the source's url")

@@ -175,3 +175,26 @@ def test_byte_cap_comes_from_monitor_yaml(tmp_path, site):
     assert states["bomb"][0] == "error"
     assert "unpacks to more than the 20000-byte cap" in states["bomb"][1]
     assert states["feed"][0] == "error"
+
+
+def test_robots_txt_naming_too_many_sitemaps_is_cut(tmp_path):
+    from scrapy.http import TextResponse
+
+    from monitor.config import CrawlConfig, MonitorConfig
+    from monitor.crawl.context import CrawlContext
+    from spiders.sitemaps import NewsSitemapSpider
+    from tests.conftest import RULES
+    from tests.test_spiders import _spider, _urls
+
+    config = MonitorConfig(path=tmp_path / "monitor.yaml", database=tmp_path / "m.db",
+                           rules=RULES, crawl=CrawlConfig(max_document_items=5))
+    ctx = CrawlContext(config)
+    try:
+        ctx.finish_run = lambda result: None
+        spider, run = _spider(NewsSitemapSpider, ctx)
+        robots = TextResponse("https://news.test/robots.txt", body="".join(
+            f"Sitemap: https://news.test/s{i}.xml\n" for i in range(10_000)).encode())
+        assert _urls(spider.parse_sitemap(robots, run)) == [
+            f"https://news.test/s{i}.xml" for i in range(5)]
+    finally:
+        ctx.close()

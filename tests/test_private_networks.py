@@ -8,7 +8,6 @@ second server on another port plays the internal service that must never be aske
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 
 import pytest
@@ -178,6 +177,10 @@ class _Crawler:
 def test_middleware_refuses_literal_addresses_without_any_connection(url):
     mw = PrivateNetworkMiddleware(_Crawler())
     with pytest.raises(PrivateAddressRefused, match="not fetched"):
-        asyncio.run(mw.process_request(Request(url)))
-    assert asyncio.run(PrivateNetworkMiddleware(_Crawler(allow=True)).process_request(
-        Request(url))) is None
+        mw.process_request(Request(url))
+    assert PrivateNetworkMiddleware(_Crawler(allow=True)).process_request(Request(url)) is None
+
+
+def test_middleware_lets_public_literal_addresses_through():
+    assert PrivateNetworkMiddleware(_Crawler()).process_request(
+        Request("http://93.184.216.34/")) is None

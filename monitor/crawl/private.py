@@ -109,8 +109,9 @@ class PrivateNetworkMiddleware:
                 hp for hp in (host_port(s.url) for s in sources) if hp is not None))
         return self._trusted[1]
 
-    async def process_request(self, request, spider=None):
-        """Let the request through (None), or refuse it.
+    def process_request(self, request, spider=None):
+        """Let the request through (None), or refuse it. A host name not yet checked
+        gives an awaitable (Scrapy awaits it) that resolves it first.
 
         Raises:
             PrivateAddressRefused: the request's host is, or resolves to, a non-public
@@ -125,16 +126,25 @@ class PrivateNetworkMiddleware:
         try:
             address = str(ipaddress.ip_address(host))
         except ValueError:
-            from scrapy.utils.defer import maybe_deferred_to_future
-            from twisted.internet import reactor
+            return self._check_name(host)
+        self._check(host, address)
+        return None
 
-            try:
-                address = await maybe_deferred_to_future(reactor.resolve(host))
-            except Exception:
-                return None   # the download reports the DNS failure as usual
+    async def _check_name(self, host: str) -> None:
+        from scrapy.utils.defer import maybe_deferred_to_future
+        from twisted.internet import reactor
+
+        try:
+            address = await maybe_deferred_to_future(reactor.resolve(host))
+        except Exception:
+            return None   # the download reports the DNS failure as usual
+        self._check(host, address)
+        return None
+
+    def _check(self, host: str, address: str) -> None:
         kind = non_public(address)
         if kind is None:
-            return None
+            return
         self.crawler.stats.inc_value("monitor/refused_private_address")
         what = f"{host} is {kind}" if host == address else f"{host} is {address}, {kind}"
         raise PrivateAddressRefused(f"{what}: not fetched (crawl.allow_private_networks "
