@@ -129,6 +129,9 @@ PAYWALL_MARKUP = re.compile(
     r"|premium-(?:wall|barrier)|plus-(?:wall|barrier)|offer-wall|metered-wall)"
     r"(?:[_-](?:box|container|wrapper|inner|overlay|prompt|offer|cta|message|notice|banner|block))?",
     re.I)
+# a part of every ``PAYWALL_MARKUP`` match: a quick test before the token by token one
+_PAYWALL_HINT = re.compile(r"wall|piano-offer|subscri|premium-|plus-", re.I)
+_WITH_CLASS_OR_ID = etree.XPath("descendant-or-self::*[@class or @id]")
 # a paywalled article may be a headline and a teaser: stored (partial) from this length
 PARTIAL_MIN_CHARS = 80
 # a page with paywall markup is a stub (partial) when its text is shorter than this
@@ -326,11 +329,13 @@ def paywall_elements(tree: HtmlElement) -> list[etree._Element]:
         The outermost such elements, in document order.
     """
     found: list[etree._Element] = []
-    for el in tree.iter():
-        if not isinstance(el.tag, str) or el.tag in ("html", "body", "article", "main"):
+    for el in _WITH_CLASS_OR_ID(tree):
+        if el.tag in ("html", "body", "article", "main"):
             continue
-        tokens = f"{el.get('class') or ''} {el.get('id') or ''}".split()
-        if not any(PAYWALL_MARKUP.fullmatch(t) for t in tokens):
+        names = f"{el.get('class') or ''} {el.get('id') or ''}"
+        if not _PAYWALL_HINT.search(names):   # most elements: one regex search
+            continue
+        if not any(PAYWALL_MARKUP.fullmatch(t) for t in names.split()):
             continue
         text = " ".join("".join(el.itertext()).split())
         if len(text) < 1500 and (PAYWALL.search(text) or SUBSCRIPTION.search(text)):

@@ -155,6 +155,10 @@ def declared_in_head(body: bytes) -> str | None:
     return None
 
 
+#: Every ASCII byte: ``body.translate(None, _ASCII_BYTES)`` keeps the others.
+_ASCII_BYTES = bytes(range(0x80))
+
+
 def _is_utf8(body: bytes) -> bool:
     try:
         body.decode("utf-8")
@@ -167,7 +171,7 @@ def _decode(body: bytes, declared: str | None) -> str:
     """Decode with the declared charset unless the bytes say otherwise (see
     ``decode_body``)."""
     codec = _codec(declared)
-    if not any(b >= 0x80 for b in body):
+    if body.isascii():
         # ASCII reads the same in every ASCII-compatible charset
         wide = codec is not None and codec.startswith(("utf-16", "utf-32"))
         return body.decode(codec if wide else "utf-8", errors="replace")
@@ -177,7 +181,7 @@ def _decode(body: bytes, declared: str | None) -> str:
         if _is_utf8(body):
             return body.decode("utf-8")
         stray = len(body) - len(body.decode("utf-8", errors="ignore").encode("utf-8"))
-        non_ascii = sum(b >= 0x80 for b in body)
+        non_ascii = len(body.translate(None, _ASCII_BYTES))
         if stray > _MOSTLY_INVALID * non_ascii:
             return body.decode(_sniff_encoding(body), errors="replace")
         return body.decode("utf-8", errors=_CP1252_FALLBACK)
