@@ -16,7 +16,6 @@ _LEAD = 60
 _WORD_REACH = 40
 _FIELD_PREFERENCE = ("text", "title", "comments")
 _BREAK_RE = re.compile(r"\s*\n\s*")      # whitespace holding a line break
-_SPACE_RE = re.compile(r"\s+")
 
 
 def make_snippet(texts: Mapping[str, str], spans: Sequence[MatchSpan],
@@ -71,8 +70,11 @@ def make_snippet(texts: Mapping[str, str], spans: Sequence[MatchSpan],
         out.append(f"[[{text[a:b]}]]")
         pos = b
     out.append(text[pos:end])
-    body = _SPACE_RE.sub(" ", _BREAK_RE.sub(PARAGRAPH_SEPARATOR, "".join(out)))
-    body = body.strip().removeprefix("\u00b6 ").removesuffix(" \u00b6").strip()
+    body = "".join(out)
+    if "\n" in body:
+        body = _BREAK_RE.sub(PARAGRAPH_SEPARATOR, body)
+    # str.split() cuts at the runs of whitespace \s+ matches (Unicode's), ends dropped
+    body = " ".join(body.split()).removeprefix("\u00b6 ").removesuffix(" \u00b6").strip()
     return ("…" if start > 0 else "") + body + ("…" if end < n else "")
 
 
