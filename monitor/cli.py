@@ -1,4 +1,4 @@
-"""The ``monitor`` command line: run, crawl, replay, deliver, status and rules.
+"""The ``monitor`` command line: run, crawl, replay, deliver, status, rules and serve.
 
 Config and rule errors print one line (``monitor: <file>: <field>: <problem>``) and
 exit with status 2; no traceback.
@@ -707,6 +707,58 @@ def report(ctx: click.Context, since: str, fmt: str) -> None:
         store.close()
     render = {"text": report_text, "html": report_html, "json": report_json}[fmt]
     click.echo(render(data), nl=fmt == "json")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; keep 127.0.0.1 and put a reverse proxy in front "
+                   "to reach it from other machines.")
+@click.option("--port", default=8001, show_default=True, type=click.IntRange(0, 65535),
+              help="TCP port.")
+@click.option("--secret-env", "secret_env", metavar="NAME", default=None,
+              help="Name of an environment variable holding the sign-in secret (at least "
+                   "12 characters); without it the desk is read-only.")
+@click.option("--db", type=click.Path(path_type=Path), default=None,
+              help="The database to serve (default: the 'database' of monitor.yaml).")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, secret_env: str | None,
+          db: Path | None) -> None:
+    """Serve the web desk: Datasette on the monitor's database with latest hits by
+    story, story pages, the watch playground, sources and alerts.
+
+    Reads through read-only connections, so a running daemon is never blocked. With
+    --secret-env, a user signed in with that secret may snooze and mute watches and
+    stories and use the SQL console; otherwise the desk is read-only.
+
+    \b
+    Example:
+        monitor serve                       # http://127.0.0.1:8001/
+        DESK_SECRET=... monitor serve --secret-env DESK_SECRET --port 8080
+    """
+    import os
+
+    from monitor.web import bind, make_desk, serve as serve_desk
+
+    config = _config(ctx, required=False)
+    secret = None
+    if secret_env is not None:
+        secret = os.environ.get(secret_env)
+        if not secret:
+            raise ConfigError(f"--secret-env {secret_env}: the environment variable "
+                              f"{secret_env} is not set or empty")
+    path = db or config.database
+    ctx.obj["database"] = path
+    desk = make_desk(path, config.rules, secret)
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    port = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    mode = "sign in to act" if secret else "read-only"
+    click.echo(f"monitor: web desk on http://{shown}:{port}/ ({path}, {mode}); "
+               "Ctrl-C stops it", err=True)
+    serve_desk(desk, sock)
 
 
 def _add_rules_group() -> None:

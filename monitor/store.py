@@ -17,7 +17,9 @@ Tables (created and upgraded by the migrations below, recorded in ``_sqlite_migr
   by key: the near-duplicate lookup, on disk (about 0.6 KB per story).
 - ``hits``: one row per (watch_id, article_id).
 - ``state``: key/value, e.g. ``last_digest:<channel>``.
-- ``outbox``: one row per (hit, channel); status pending | sending | sent | dead; the
+- ``mutes``: snoozes and mutes of watches and stories (set on the web desk); while one
+  is in force, new alerts of the watch or story are written to the outbox as ``muted``.
+- ``outbox``: one row per (hit, channel); status pending | sending | sent | dead | muted; the
   alert's number shown on every channel is the first row id of its (watch_id, story_id); a
   sender claims rows (``sending``) before it sends them, so two senders never send the
   same alert. Unique on
@@ -226,6 +228,22 @@ def m009_story_bands(db: sqlite_utils.Database) -> None:
             db.conn.executemany("insert or ignore into story_bands (key, story_id) "
                                 "values (?, ?)", [(k, story_id) for k in sig.band_keys()])
 
+
+
+@migrations()
+def m010_mutes(db: sqlite_utils.Database) -> None:
+    """Snoozes and mutes set on the web desk (``monitor serve``): ``mutes`` holds one
+    row per watch or story silenced (``kind`` 'watch' or 'story', ``target`` the watch
+    id or story id as text, ``until``: the end of a snooze, NULL for a mute that lasts
+    until lifted; ``ended_at``: when it was lifted early). While one is in force the
+    watch's (or story's) new alerts are not queued: their outbox rows are written with
+    status ``muted`` and the reason (see :meth:`Store.save_article`). Articles get an
+    index on ``story_id`` (a story's articles, read by the desk)."""
+    db["mutes"].create({"id": int, "kind": str, "target": str, "until": str,
+                        "reason": str, "created_at": str, "created_by": str,
+                        "ended_at": str}, pk="id")
+    db["mutes"].create_index(["kind", "target"])
+    db["articles"].create_index(["story_id"], if_not_exists=True)
 
 def utcnow() -> datetime:
     """Returns: the current time, timezone-aware UTC."""
@@ -693,7 +711,9 @@ class Store:
             hits: the watches it matched.
             channels: names of all configured channels; a hit whose watch names no
                 channels is queued on all of them, otherwise only on those it names that
-                exist.
+                exist. A hit whose watch or story is snoozed or muted (:meth:`mute`) is
+                not queued: its outbox rows are written with status ``muted`` and the
+                reason in ``last_error``, and never sent.
 
         Returns:
             What was stored, or None when an article with this canonical URL already
@@ -733,7 +753,7 @@ class Store:
                  article.site_name,
                  json.dumps(list(article.keywords), ensure_ascii=False)
                  if article.keywords else None]).lastrowid
-            hit_ids, outbox = [], []
+            hit_ids, outbox, muted = [], [], []
             for hit in hits:
                 hit_id = execute(
                     "insert into hits (watch_id, watch_name, article_id, terms, spans, "
@@ -743,19 +763,108 @@ class Store:
                      json.dumps([s.__dict__ for s in hit.spans]), json.dumps(hit.entities),
                      hit.snippet, json.dumps(hit.matched), now]).lastrowid
                 hit_ids.append(hit_id)
-                outbox += [(hit_id, hit.watch_id, story_id, c, hit.mode, now, now)
-                           for c in channels if not hit.channels or c in hit.channels]
+                rows = [(hit_id, hit.watch_id, story_id, c, hit.mode, now, now)
+                        for c in channels if not hit.channels or c in hit.channels]
+                why = self._muted_reason(hit.watch_id, story_id, now) if rows else None
+                if why is None:
+                    outbox += rows
+                else:
+                    muted += [(*r, why) for r in rows]
             queued = 0
             if outbox:
                 queued = self.db.conn.executemany(
                     "insert or ignore into outbox (hit_id, watch_id, story_id, channel, "
                     "mode, status, attempts, next_attempt_at, created_at) "
                     "values (?, ?, ?, ?, ?, 'pending', 0, ?, ?)", outbox).rowcount
+            if muted:
+                self.db.conn.executemany(
+                    "insert or ignore into outbox (hit_id, watch_id, story_id, channel, "
+                    "mode, status, attempts, next_attempt_at, created_at, last_error) "
+                    "values (?, ?, ?, ?, ?, 'muted', 0, ?, ?, ?)", muted)
             self.record_page(article.request_url, article.source, "stored",
                              article_id=article_id)
             if article.url != article.request_url:
                 self.record_page(article.url, article.source, "stored", article_id=article_id)
         return SavedArticle(article_id, story_id, new_story, hit_ids, queued)
+
+    def _muted_reason(self, watch_id: str, story_id: int, now: str) -> str | None:
+        """Why alerts of this watch on this story are not to be queued now (a snooze or
+        mute in force, see :meth:`mute`), or None when they are."""
+        row = self.db.execute(
+            "select kind, target, until, reason from mutes where ended_at is null and "
+            "(until is null or until > ?) and ((kind = 'watch' and target = ?) or "
+            "(kind = 'story' and target = ?)) order by until is not null, until desc "
+            "limit 1", [now, watch_id, str(story_id)]).fetchone()
+        if row is None:
+            return None
+        kind, target, until, reason = row
+        what = f"watch {target}" if kind == "watch" else f"story {target}"
+        how = f"snoozed until {until}" if until else "muted"
+        return f"{what} {how}" + (f": {reason}" if reason else "")
+
+    def mute(self, kind: str, target: str, until: datetime | None = None,
+             reason: str | None = None, by: str | None = None) -> int:
+        """Snooze (with ``until``) or mute (without) a watch or a story: from now on its
+        new alerts are not queued (see :meth:`save_article`), and its alerts still
+        waiting (``pending``) are set ``muted`` with the reason, so a digest does not
+        send them either. Alerts being sent or sent already are left as they are.
+
+        Args:
+            kind: ``"watch"`` or ``"story"``.
+            target: the watch id, or the story id (an int or its text).
+            until: the end of a snooze (aware datetime); None mutes until :meth:`unmute`.
+            reason: a note kept with it (shown on the desk and in the outbox rows).
+            by: who set it (e.g. ``"desk"``).
+
+        Returns:
+            The new ``mutes`` row id.
+
+        Raises:
+            ValueError: ``kind`` is neither, or ``until`` is not in the future.
+            sqlite3.OperationalError: the database stayed locked.
+        """
+        if kind not in ("watch", "story"):
+            raise ValueError(f"kind must be 'watch' or 'story', not {kind!r}")
+        now = utcnow()
+        if until is not None and until <= now:
+            raise ValueError(f"until ({iso(until)}) must be in the future")
+        target = str(target)
+        if kind == "story" and not target.isdigit():
+            raise ValueError(f"a story is given by its number, not {target!r}")
+        why = (f"{kind} {target} " + (f"snoozed until {iso(until)}" if until else "muted")
+               + (f": {reason}" if reason else ""))
+        with self._write():
+            mute_id = self.db.execute(
+                "insert into mutes (kind, target, until, reason, created_at, created_by) "
+                "values (?, ?, ?, ?, ?, ?)",
+                [kind, target, iso(until), reason, iso(now), by]).lastrowid
+            column = "watch_id" if kind == "watch" else "story_id"
+            self.db.execute(f"update outbox set status = 'muted', last_error = ? "
+                            f"where status = 'pending' and {column} = ?",
+                            [why, target if kind == "watch" else int(target)])
+        return mute_id
+
+    def unmute(self, kind: str, target: str) -> int:
+        """Lift every snooze and mute of a watch or story now in force. Alerts set
+        ``muted`` meanwhile stay so (they are not sent late).
+
+        Returns:
+            How many were lifted (0 when none was in force).
+        """
+        now = iso(utcnow())
+        with self._write():
+            return self.db.execute(
+                "update mutes set ended_at = ? where kind = ? and target = ? and "
+                "ended_at is null and (until is null or until > ?)",
+                [now, kind, str(target), now]).rowcount
+
+    def active_mutes(self) -> list[dict]:
+        """Returns: the snoozes and mutes in force, newest first, as dicts with keys id,
+        kind, target, until (ISO text or None), reason, created_at, created_by."""
+        return [dict(r) for r in self.db.query(
+            "select id, kind, target, until, reason, created_at, created_by from mutes "
+            "where ended_at is null and (until is null or until > ?) order by id desc",
+            [iso(utcnow())])]
 
     def _find_story(self, fingerprint: str, signature: dedup.Signature | None) -> int | None:
         """The story an article joins: the one with the same text fingerprint (at any
