@@ -120,19 +120,37 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
     ctx.obj["config_path"] = config_path or Path("monitor.yaml")
 
 
+def _redis_url(config: MonitorConfig, given: str | None) -> str | None:
+    """The distributed mode's Redis URL (``--redis``, or ``distributed.enabled`` and its
+    environment variable), or None for the embedded mode (redis is not imported)."""
+    if not given and not config.distributed.enabled:
+        return None
+    from monitor.distributed.queues import redis_url
+    return redis_url(config, given)
+
+
+_REDIS_HELP = ("Run distributed on this Redis (redis://host:6379/0); default: the "
+               "variable distributed.redis_url_env names when distributed.enabled is true.")
+
+
 @cli.command()
+@click.option("--redis", "redis", metavar="URL", default=None,
+              help="Be the writer of the distributed mode on this Redis: polls go to "
+                   "`monitor worker` processes, their results are written and alerted "
+                   "here. " + _REDIS_HELP.split("; ")[1].capitalize())
 @click.pass_context
-def run(ctx: click.Context) -> None:
+def run(ctx: click.Context, redis: str | None) -> None:
     """Run the long-lived daemon: crawl every source at its interval, alert on hits.
 
     Stops cleanly on Ctrl-C or SIGTERM (exit status 0) within 10 s: downloads under
     way get 6 s, then are cut short; alerts queued meanwhile are sent. Rule files are
     reloaded when they change; a bad edit is reported and the last good rules stay in
-    force.
+    force. With --redis it crawls nothing itself: `monitor worker` processes do.
 
     \b
     Example:
         monitor -c monitor.yaml run
+        monitor run --redis redis://127.0.0.1:6379/0     # the writer
     """
     import os
     import threading
@@ -140,8 +158,9 @@ def run(ctx: click.Context) -> None:
     from monitor.daemon import run_daemon
 
     config = _config(ctx)
+    url = _redis_url(config, redis)
     _setup_logging(config.log_level)
-    status = run_daemon(config)
+    status = run_daemon(config, redis_url=url)
     if any(t.is_alive() and not t.daemon for t in threading.enumerate()
            if t is not threading.main_thread()):
         # a channel stuck in a send (its claim is retried later): do not let the
@@ -151,6 +170,31 @@ def run(ctx: click.Context) -> None:
         sys.stderr.flush()
         os._exit(status)
     ctx.exit(status)
+
+
+@cli.command()
+@click.option("--redis", "redis", metavar="URL", default=None, help=_REDIS_HELP)
+@click.pass_context
+def worker(ctx: click.Context, redis: str | None) -> None:
+    """A crawl worker of the distributed mode: take polls from Redis, fetch and
+    extract, send the results to the writer (`monitor run --redis`). Start as many as
+    needed, on one machine or several; each reads the same monitor.yaml (its crawl,
+    extraction and distributed sections). Stops on Ctrl-C or SIGTERM; polls it had not
+    finished are handed to another worker.
+
+    \b
+    Example:
+        monitor worker --redis redis://10.0.0.5:6379/0
+    """
+    from monitor.distributed.worker import run_worker
+
+    config = _config(ctx)
+    url = _redis_url(config, redis)
+    if url is None:
+        from monitor.distributed.queues import redis_url
+        url = redis_url(config, None)
+    _setup_logging(config.log_level)
+    ctx.exit(run_worker(config, url))
 
 
 @cli.command()
@@ -349,31 +393,42 @@ def _rules_state(config: MonitorConfig) -> dict:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object: sources, rules, counts and outbox.")
+@click.option("--redis", "redis", metavar="URL", default=None,
+              help="Show the distributed mode on this Redis too: workers, queues. "
+                   + _REDIS_HELP.split("; ")[1].capitalize())
 @click.pass_context
-def status(ctx: click.Context, as_json: bool) -> None:
+def status(ctx: click.Context, as_json: bool, redis: str | None) -> None:
     """Show the rule files in error (until they are fixed), each configured source's
     last crawl, table counts, and the outbox with the last error of alerts waiting for
-    a retry or given up.
+    a retry or given up. In the distributed mode: the workers seen in the last 5
+    minutes, the depth of the polls and results queues and the age of their oldest item.
 
     \b
     Example:
         monitor status
         monitor status --json | jq .rules
+        monitor status --redis redis://127.0.0.1:6379/0
     """
     from monitor.store import Store
 
     config = _config(ctx)
+    url = _redis_url(config, redis)
     store = Store(config.database)
     states = _source_states(config, store)
     rules = _rules_state(config)
     from monitor.health import open_episodes
     episodes = open_episodes(store)
+    distributed = _distributed_state(config, url) if url else None
     if as_json:
         click.echo(json.dumps({
             "rules": rules, "sources": states, "counts": store.counts(),
-            "outbox": store.outbox_status(), "health": episodes}, default=str))
+            "outbox": store.outbox_status(), "health": episodes,
+            **({"distributed": distributed} if distributed else {})}, default=str))
         store.close()
         return
+    if distributed:
+        for line in _distributed_lines(distributed):
+            click.echo(line)
     if rules["ok"]:
         click.echo(f"rules: {_count(rules['watches'], 'watch')} in {rules['folder']}, OK")
     else:
@@ -409,6 +464,41 @@ def status(ctx: click.Context, as_json: bool) -> None:
     for line in _delivery_notes(store):
         click.echo(f"  {line}")
     store.close()
+
+
+def _distributed_state(config: MonitorConfig, url: str) -> dict:
+    """The distributed mode as Redis sees it (see
+    :meth:`monitor.distributed.queues.Queues.status`), or ``{"redis": where, "error":
+    why}`` when Redis does not answer."""
+    from monitor.distributed.queues import REDIS_DOWN, Queues
+
+    queues = Queues.from_config(config, url)
+    try:
+        return queues.status(within=300.0)
+    except REDIS_DOWN as exc:
+        return {"redis": queues.where, "error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        queues.close()
+
+
+def _distributed_lines(state: dict) -> list[str]:
+    """``monitor status`` lines for :func:`_distributed_state`."""
+    if "error" in state:
+        return [f"distributed: redis {state['redis']} does not answer: {state['error']}"]
+
+    def queue(q: dict, taker: str) -> str:
+        oldest = f", oldest {q['oldest_age']:.0f} s old" if q["oldest_age"] is not None else ""
+        return f"{q['waiting']} waiting, {q['taken']} taken by {taker}{oldest}"
+    lines = [f"distributed: redis {state['redis']}, writer "
+             f"{state['writer'] or 'not running'}; "
+             f"{_count(len(state['workers']), 'worker')} seen in the last 5 min",
+             f"  polls: {queue(state['tasks'], 'workers')}; "
+             f"{state['in_flight']} handed out and not finished",
+             f"  results: {queue(state['results'], 'the writer')}"]
+    for w in state["workers"]:
+        lines.append(f"  worker {w['id']}: last seen {w['seen_ago']:.0f} s ago, "
+                     f"{_count(w['polls'], 'poll')} done")
+    return lines
 
 
 def _delivery_notes(store) -> list[str]:

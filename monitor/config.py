@@ -29,7 +29,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 #: Settings that take a duration (a number of seconds, or a number with a unit).
 _DURATION_FIELDS = {"interval", "min_interval", "max_interval", "timeout", "download_timeout",
                     "robots_max_age", "download_delay", "digest_interval", "max_backoff",
-                    "default_interval"}
+                    "default_interval", "visibility_timeout", "seen_ttl"}
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 
 
@@ -376,6 +376,40 @@ class ScheduleConfig(_Strict):
         lambda cls, v: parse_duration(v))
 
 
+class DistributedConfig(_Strict):
+    """The distributed mode on Redis (:mod:`monitor.distributed`): ``monitor run
+    --redis URL`` schedules, writes and alerts; ``monitor worker --redis URL`` fetches
+    and extracts, as many as needed.
+
+    Attributes:
+        enabled: run distributed without ``--redis`` on the command line (the URL is then
+            read from ``redis_url_env``); false by default: one process, no Redis.
+        redis_url_env: the environment variable holding the Redis URL
+            (``redis://[:password@]host:6379/0``, ``rediss://`` for TLS); the URL is a
+            secret (it may carry a password) and is never written in the file or logged.
+        key_prefix: every Redis key of this monitor starts with it and a colon, so
+            several monitors (or tests) can share one Redis.
+        visibility_timeout: seconds a poll (or a result) taken by a worker (or the
+            writer) may go unacknowledged, without the holder's heartbeat, before it is
+            handed to another; a dead worker's polls are polled again after this.
+        seen_ttl: seconds an article link stays known to the workers as seen (Redis
+            keys that expire; the writer puts back those of the last ``seen_ttl`` from
+            the store when Redis lost them).
+        polls_per_worker: polls one worker runs at once at most (it takes no more from
+            the queue meanwhile, so other workers get their share).
+    """
+
+    enabled: bool = False
+    redis_url_env: str = Field(default="MONITOR_REDIS_URL", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    key_prefix: str = Field(default="monitor", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    visibility_timeout: Duration = 60.0
+    seen_ttl: Duration = 3 * 86400.0
+    polls_per_worker: int = Field(default=8, ge=1, le=1000)
+
+    _durations = field_validator("visibility_timeout", "seen_ttl", mode="before")(
+        lambda cls, v: parse_duration(v))
+
+
 class MonitorConfig(_Strict):
     """The whole of monitor.yaml.
 
@@ -396,6 +430,7 @@ class MonitorConfig(_Strict):
     delivery: DeliveryConfig = DeliveryConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     health: HealthConfig = HealthConfig()
+    distributed: DistributedConfig = DistributedConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")

@@ -235,7 +235,7 @@ def crawl_once(config: MonitorConfig, source_names: Sequence[str] = (),
 
 
 def run_daemon(config: MonitorConfig, rules_poll: float = 2.0,
-               summary_interval: float = 60.0) -> int:
+               summary_interval: float = 60.0, redis_url: str | None = None) -> int:
     """Run the long-lived daemon until SIGINT or SIGTERM (``monitor run``).
 
     Args:
@@ -243,6 +243,9 @@ def run_daemon(config: MonitorConfig, rules_poll: float = 2.0,
         rules_poll: seconds between two checks of the rule files for changes.
         summary_interval: seconds between two summary lines in the log (and between
             two looks for sources imported or removed meanwhile).
+        redis_url: run as the writer of the distributed mode on this Redis
+            (:mod:`monitor.distributed.writer`): polls go to the workers, their
+            results are written here; None: the embedded crawl, no Redis.
 
     Returns:
         The exit status: 0 after a clean stop.
@@ -256,14 +259,14 @@ def run_daemon(config: MonitorConfig, rules_poll: float = 2.0,
     previous = {sig: signal.signal(sig, lambda num, frame: early.append(
         signal.Signals(num).name)) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return _run_daemon(config, rules_poll, early, summary_interval)
+        return _run_daemon(config, rules_poll, early, summary_interval, redis_url)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
 def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str],
-                summary_interval: float = 60.0) -> int:
+                summary_interval: float = 60.0, redis_url: str | None = None) -> int:
     from monitor.crawl.runner import install_asyncio_reactor
     install_asyncio_reactor()
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -273,10 +276,14 @@ def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str],
     from monitor.crawl.runner import CrawlEngine
 
     delivery = _Delivery(config)
-    context = CrawlContext(config)
+    if redis_url:
+        from monitor.distributed.writer import writer_engine
+        context, engine = writer_engine(config, redis_url)
+    else:
+        context = CrawlContext(config)
+        engine = CrawlEngine(context)
     loop = asyncio.get_event_loop()
     scheduler = AsyncIOScheduler(event_loop=loop, timezone=timezone.utc)
-    engine = CrawlEngine(context)
     now = datetime.now(timezone.utc)
 
     running: set[asyncio.Task] = set()

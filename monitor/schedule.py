@@ -237,6 +237,22 @@ class Schedule:
             out.append(state)
         return out
 
+    def take(self, name: str) -> bool:
+        """Mark a source in flight without popping it (a poll handed out by an earlier
+        process, still running elsewhere: the distributed writer after a restart).
+
+        Returns:
+            False when the source is not scheduled.
+        """
+        if name not in self.states:
+            return False
+        self._in_flight.add(name)
+        return True
+
+    def in_flight_names(self) -> list[str]:
+        """Returns: the names of the sources being polled now."""
+        return sorted(self._in_flight)
+
     def release(self, name: str, due: datetime) -> None:
         """Give back a source taken by :meth:`pop_due` but not polled, due at ``due``."""
         self._in_flight.discard(name)

@@ -252,8 +252,13 @@ class CrawlContext:
         """The article links never fetched, or due for a retry."""
         return self.store.unseen(urls)
 
-    def claim_link(self, url: str) -> bool:
-        """False when another poll is fetching this link right now (both sources list it)."""
+    def claim_link(self, url: str, run_id: int | None = None) -> bool:
+        """False when another poll is fetching this link right now (both sources list it).
+
+        Args:
+            url: the article link.
+            run_id: the poll claiming it (a distributed worker's claims use it).
+        """
         if url in self._links:
             return False
         self._links.add(url)

@@ -62,12 +62,15 @@ class CrawlEngine:
     """One long-lived crawl fed with the polls of a :class:`CrawlContext`.
 
     Args:
-        context: the schedule, writer and workers.
+        context: the schedule, writer and workers (or a context of the same interface:
+            a distributed worker's, :class:`monitor.distributed.worker.WorkerContext`).
+        settings: Scrapy settings (default: :func:`scrapy_settings` of the context's
+            config).
     """
 
-    def __init__(self, context: CrawlContext) -> None:
+    def __init__(self, context: CrawlContext, settings: Settings | None = None) -> None:
         self.context = context
-        self.runner = AsyncCrawlerRunner(scrapy_settings(context.config))
+        self.runner = AsyncCrawlerRunner(settings or scrapy_settings(context.config))
         self.spider_cls = self.runner.spider_loader.load("sources")
         self._task: asyncio.Future | None = None
         self._crawler = None

@@ -339,7 +339,8 @@ class SourceSpiderMixin:
             run.incomplete = True
             log.info("source %s: %d new links, fetching %d now, the rest on the next "
                      "polls", source, len(fresh), room)
-        fresh = [e for e in fresh[:room] if self.context.claim_link(e[0])]
+        fresh = [e for e in fresh[:room]
+                 if self.context.claim_link(e[0], run.task.run_id)]
         run.requested += len(fresh)
         return fresh
 

@@ -1,0 +1,271 @@
+"""The distributed mode on a real Redis: a writer (``monitor run --redis``) and workers
+(``monitor worker --redis``) as subprocesses against a local site.
+
+Each test uses a key prefix of its own on the Redis at 127.0.0.1:6379 (or its own
+redis-server on a free port, to restart it) and deletes its keys afterwards. Without a
+Redis answering, the tests are skipped with a message saying so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, monitor_cmd, write_config
+from tests.distributed_site import build_site
+from tests.servers import WebhookServer
+
+redis = pytest.importorskip("redis", reason="the redis package is not installed")
+
+REDIS_URL = os.environ.get("MONITOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except Exception:
+        return False
+
+
+needs_redis = pytest.mark.skipif(
+    not _redis_answers(REDIS_URL),
+    reason=f"no Redis answers at {REDIS_URL} (start redis-server, or set "
+           f"MONITOR_TEST_REDIS_URL): distributed-mode tests skipped")
+
+
+@pytest.fixture
+def prefix():
+    """A key prefix of this test's own; its keys are deleted afterwards."""
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    yield name
+    if _redis_answers(REDIS_URL):
+        client = redis.Redis.from_url(REDIS_URL)
+        for key in client.scan_iter(match=f"{name}:*", count=1000):
+            client.delete(key)
+        client.close()
+
+
+@pytest.fixture
+def hook():
+    """A webhook channel's receiving end (alerts arrive here as JSON)."""
+    with WebhookServer() as server:
+        yield server
+
+
+class Procs:
+    """The monitor processes of a test: each one's output goes to a file."""
+
+    def __init__(self, tmp: Path, config: Path, url: str) -> None:
+        self.tmp, self.config, self.url = tmp, config, url
+        self.procs: list[tuple[str, subprocess.Popen, Path]] = []
+
+    def start(self, role: str, name: str) -> subprocess.Popen:
+        log = self.tmp / f"{name}.log"
+        out = open(log, "a")
+        proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "-c", str(self.config),
+                                 role, "--redis", self.url], cwd=REPO, stdout=out,
+                                stderr=subprocess.STDOUT, text=True)
+        out.close()
+        self.procs.append((name, proc, log))
+        return proc
+
+    def log(self, name: str) -> str:
+        return (self.tmp / f"{name}.log").read_text()
+
+    def stop_all(self) -> None:
+        for _name, proc, _log in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for _name, proc, _log in self.procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {n}\n{log.read_text()[-3000:]}" for n, _p, log in self.procs)
+
+
+@pytest.fixture
+def procs_factory(tmp_path):
+    made: list[Procs] = []
+
+    def make(config: Path, url: str = REDIS_URL) -> Procs:
+        p = Procs(tmp_path, config, url)
+        made.append(p)
+        return p
+    yield make
+    for p in made:
+        p.stop_all()
+
+
+def _config(tmp_path: Path, sources: list[dict], hook: WebhookServer, prefix: str,
+            visibility: str = "2s", delay: float = 0, polls_per_worker: int = 1) -> Path:
+    return write_config(
+        tmp_path / "monitor.yaml", sources=sources,
+        channels=[{"kind": "webhook", "name": "hook", "url": hook.url}],
+        crawl={"obey_robots": True, "download_delay": delay, "autothrottle": False,
+               "download_timeout": 10, "allow_private_networks": True},
+        extraction={"workers": 0}, delivery={"interval": 1},
+        distributed={"key_prefix": prefix, "visibility_timeout": visibility,
+                     "polls_per_worker": polls_per_worker})
+
+
+def _wait(what: str, predicate, timeout: float, procs: Procs | None = None,
+          every: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"waited {timeout:g} s for {what}\n"
+                         f"{procs.logs() if procs else ''}")
+
+
+def _db_rows(db: Path, sql: str) -> list[tuple]:
+    if not db.exists():
+        return []
+    conn = sqlite3.connect(db, timeout=10)
+    try:
+        return conn.execute(sql).fetchall()
+    except sqlite3.OperationalError:   # tables not made yet
+        return []
+    finally:
+        conn.close()
+
+
+def _status(config: Path, url: str = REDIS_URL) -> dict:
+    done = monitor_cmd("-c", str(config), "status", "--json", "--redis", url, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)["distributed"]
+
+
+def _alert_ids(hook: WebhookServer) -> Counter:
+    """How many times each alert id arrived (the webhook's Idempotency-Key)."""
+    keys = [r.headers.get("Idempotency-Key") or "" for r in hook.requests
+            if r.method == "POST"]
+    keys = [k for k in keys if k.startswith("alert-")]   # not health notices
+    return Counter(keys)
+
+
+def _article_fetches(site) -> Counter:
+    return Counter(r.path for r in site.requests if r.path.startswith("/news/"))
+
+
+def _all_done(db: Path, hook: WebhookServer, n: int):
+    stored = _db_rows(db, "select count(*) from articles")
+    return stored and stored[0][0] >= n and len(_alert_ids(hook)) >= n
+
+
+@needs_redis
+def test_two_workers_split_a_crawl_each_article_fetched_stored_and_alerted_once(
+        tmp_path, site, hook, prefix, procs_factory):
+    sources = build_site(site, feeds=4, per_feed=4)
+    config = _config(tmp_path, sources, hook, prefix)
+    db = tmp_path / "monitor.db"
+    procs = procs_factory(config)
+    procs.start("worker", "worker1")
+    procs.start("worker", "worker2")
+    _wait("both workers to say they are alive",
+          lambda: len(_status(config)["workers"]) == 2, 60, procs, every=0.5)
+    procs.start("run", "writer")
+    _wait("16 articles stored and alerted", lambda: _all_done(db, hook, 16), 60, procs)
+    time.sleep(1.5)   # a late duplicate fetch, store or alert would show by now
+
+    fetches = _article_fetches(site)
+    assert len(fetches) == 16 and set(fetches.values()) == {1}, fetches
+    assert _db_rows(db, "select count(*), count(distinct url) from articles") == [(16, 16)]
+    alerts = _alert_ids(hook)
+    assert len(alerts) == 16 and set(alerts.values()) == {1}, alerts
+    # the work was split: each worker ran polls (heartbeats carry their counts)
+    _wait("both workers' poll counts",
+          lambda: sum(w["polls"] for w in _status(config)["workers"]) == 4, 10, procs)
+    status = _status(config)
+    assert sorted(w["polls"] > 0 for w in status["workers"]) == [True, True], status
+    assert status["tasks"]["waiting"] == 0 and status["results"]["waiting"] == 0
+    assert status["writer"] is not None
+
+
+@needs_redis
+def test_a_worker_killed_mid_fetch_its_poll_is_polled_again_and_stored_once(
+        tmp_path, site, hook, prefix, procs_factory):
+    sources = build_site(site, feeds=1, per_feed=6, delay=1.0)
+    config = _config(tmp_path, sources, hook, prefix, visibility="2s")
+    db = tmp_path / "monitor.db"
+    procs = procs_factory(config)
+    doomed = procs.start("worker", "doomed")
+    procs.start("run", "writer")
+    # the doomed worker is inside an article download (each takes 1 s)
+    site.wait_for(1, timeout=60, path="/news/a0.html")
+    site._requests.wait_for(3, 30, "article requests",
+                            lambda r: r.path.startswith("/news/"))
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait()
+    killed_at = time.monotonic()
+    before = _article_fetches(site)
+    procs.start("worker", "survivor")
+    _wait("6 articles stored and alerted", lambda: _all_done(db, hook, 6), 60, procs)
+    time.sleep(1.0)
+
+    assert _db_rows(db, "select count(*), count(distinct url) from articles") == [(6, 6)]
+    alerts = _alert_ids(hook)
+    assert len(alerts) == 6 and set(alerts.values()) == {1}, alerts
+    # the poll was taken over by the survivor: it fetched what the dead one had not
+    # delivered, including an article the dead worker was fetching when it was killed
+    after = _article_fetches(site)
+    assert len(after) == 6
+    assert any(after[p] > before.get(p, 0) for p in before), (before, after)
+    assert "taken over from a worker that went silent" in procs.log("survivor")
+    assert time.monotonic() - killed_at >= 2.0
+
+
+@needs_redis
+def test_the_writer_killed_between_receiving_and_committing_loses_and_doubles_nothing(
+        tmp_path, site, hook, prefix, procs_factory):
+    sources = build_site(site, feeds=1, per_feed=4, delay=0.5)
+    config = _config(tmp_path, sources, hook, prefix)
+    db = tmp_path / "monitor.db"
+    procs = procs_factory(config)
+    procs.start("worker", "worker")
+    writer = procs.start("run", "writer")
+    site.wait_for(1, timeout=60, path="/feed0.xml")
+    # another process holds the database's write lock: the writer can read results
+    # but not commit them
+    lock = sqlite3.connect(db, timeout=30)
+    lock.execute("begin immediate")
+    try:
+        client = redis.Redis.from_url(REDIS_URL)
+        _wait("the writer to hold results it has not committed",
+              lambda: client.xpending(f"{prefix}:results", "writer")["pending"] >= 1,
+              30, procs)
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        held = client.xpending(f"{prefix}:results", "writer")["pending"]
+        client.close()
+    finally:
+        lock.rollback()
+        lock.close()
+    assert held >= 1
+    assert _db_rows(db, "select count(*) from articles") == [(0,)]
+    procs.start("run", "writer-again")
+    _wait("4 articles stored and alerted", lambda: _all_done(db, hook, 4), 60, procs)
+    time.sleep(1.5)
+
+    assert _db_rows(db, "select count(*), count(distinct url) from articles") == [(4, 4)]
+    alerts = _alert_ids(hook)
+    assert len(alerts) == 4 and set(alerts.values()) == {1}, alerts
+    assert _db_rows(db, "select count(*) from outbox where status != 'sent'") == [(0,)]
