@@ -1144,12 +1144,14 @@ class Store:
         last = parse_iso(self.get_state(f"probe:{channel}"))
         if every > 0 and last is not None and last + timedelta(seconds=every) > now:
             return False
+        query = ("select id from outbox where channel = ? and status = 'dead' and "
+                 "mode = 'immediate' and gave_up = 'retries' and dead_at >= ? and "
+                 "coalesce(requeues, 0) < ? order by id limit 1")
+        args = [channel, iso(now - timedelta(seconds=window)), MAX_AUTO_REQUEUES]
+        if self.db.execute(query, args).fetchone() is None:
+            return False        # the usual case: no write lock taken
         with self._write():
-            row = self.db.execute(
-                "select id from outbox where channel = ? and status = 'dead' and "
-                "mode = 'immediate' and gave_up = 'retries' and dead_at >= ? and "
-                "coalesce(requeues, 0) < ? order by id limit 1",
-                [channel, iso(now - timedelta(seconds=window)), MAX_AUTO_REQUEUES]).fetchone()
+            row = self.db.execute(query, args).fetchone()
             if row is None:
                 return False
             self.db.execute("update outbox set status = 'pending', attempts = ?, "
