@@ -368,3 +368,67 @@ def test_monitor_status_says_alerts_were_queued_again(tmp_path, smtp):
     assert "mail: 2 alerts given up during an outage queued again automatically" in \
         status.stdout
     assert "(2 sent since, 0 not yet)" in status.stdout
+
+
+def _zorblax_page(n: int) -> bytes:
+    import random
+    words = ("harbour river council budget minister station railway school doctor market "
+             "bridge festival museum library tower airport storm flood court judge").split()
+    r = random.Random(n)
+    body = " ".join(" ".join(r.choice(words) for _ in range(12)).capitalize() + "."
+                    for _ in range(14))
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Zorblax "
+            f"report {n}</title><meta property='og:type' content='article'></head><body>"
+            f"<article><h1>Zorblax report {n}</h1><p>Zorblax observers logged event {n}. "
+            f"{body}</p></article></body></html>").encode()
+
+
+def test_monitor_run_killed_mid_post_resends_only_that_alert_at_restart(tmp_path, site):
+    from tests.conftest import rss
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "zorblax.yaml").write_text("id: zorblax\nname: Zorblax\nany: [Zorblax]\n")
+    for n in range(6):
+        site.set(f"/a{n}.html", _zorblax_page(n))
+    site.set("/feed.xml", rss([(f"Z{n}", site.url(f"/a{n}.html")) for n in range(6)]),
+             content_type="application/rss+xml")
+    with HoldingWebhook() as hook:
+        cfg = write_config(tmp_path / "monitor.yaml", rules=rules,
+                           sources=[{"name": "local", "kind": "feed",
+                                     "url": site.url("/feed.xml"), "interval": 3600}],
+                           channels=[{"kind": "slack", "name": "s",
+                                      "webhook_url_env": "SLACK_URL"}],
+                           extraction={"workers": 0})
+        env = {**os.environ, "SLACK_URL": hook.url}
+
+        def daemon():
+            return subprocess.Popen([sys.executable, "-m", "monitor.cli", "-c", str(cfg),
+                                     "run"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+
+        first = daemon()
+        try:
+            hook.wait_for(1, timeout=60)               # the first alert is in flight
+            store = Store(tmp_path / "monitor.db")
+            end = time.monotonic() + 30                # all six alerts queued
+            while sum(store.outbox_status().values()) < 6 and time.monotonic() < end:
+                time.sleep(0.1)
+            claimed = store.outbox_status().get("sending", 0)
+            os.kill(first.pid, signal.SIGKILL)
+            first.wait(10)
+        finally:
+            if first.poll() is None:
+                first.kill()
+        hook.release.set()
+        assert claimed == 1
+        second = daemon()
+        try:
+            hook.wait_for(7, timeout=30)               # the held one again, then five more
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(30)
+        assert store.outbox_status() == {"sent": 6}
+        store.close()
+    keys = [k for k, _ in hook.posts]
+    assert len(keys) == 7 and len(set(keys)) == 6 and keys[0] == keys[1]
