@@ -32,38 +32,42 @@ class StoppableHTTPDownloadHandler(HTTP11DownloadHandler):
     def __init__(self, crawler) -> None:
         super().__init__(crawler)
         self._under_way: set[asyncio.Task] = set()
-        self._cut_short = False
+        self._cancelled: weakref.WeakSet[asyncio.Task] = weakref.WeakSet()
         StoppableHTTPDownloadHandler._instances.add(self)
 
     async def download_request(self, request: Request) -> Response:
-        """Download as Scrapy does, on a task of its own that a stop may cancel.
+        """Download as Scrapy does; a stop may cancel the download (no extra task: the
+        download runs on the downloader's own task, which is what gets cancelled).
 
         Raises:
-            IgnoreRequest: the download was cut short by :func:`cut_downloads_short`
-                (or the handler was asked to before it started).
+            IgnoreRequest: the download was cut short by :func:`cut_downloads_short`.
         """
-        if self._cut_short:
-            raise IgnoreRequest(CUT_SHORT)
-        task = asyncio.ensure_future(super().download_request(request))
+        task = asyncio.current_task()
+        if task is None:  # not on a task (never with the asyncio reactor): not cancellable
+            return await super().download_request(request)
         self._under_way.add(task)
         try:
-            return await asyncio.shield(task)
+            return await super().download_request(request)
         except asyncio.CancelledError:
-            if not task.cancelled():
-                raise          # our caller was cancelled, not the download
+            if task not in self._cancelled:
+                raise          # cancelled by someone else: not ours to turn into a failure
+            if hasattr(task, "uncancel"):
+                task.uncancel()
             raise IgnoreRequest(CUT_SHORT) from None
         finally:
             self._under_way.discard(task)
 
     def cut_short(self) -> int:
-        """Cancel every download under way and refuse new ones.
+        """Cancel every download under way (a request that reaches the handler later,
+        such as one that waited for its host's robots.txt, is downloaded as usual; the
+        crawl is closing by then and its stop is bounded by the caller).
 
         Returns:
             How many downloads were cancelled.
         """
-        self._cut_short = True
         tasks = [t for t in self._under_way if not t.done()]
         for task in tasks:
+            self._cancelled.add(task)
             task.cancel()
         return len(tasks)
 

@@ -114,12 +114,12 @@ class CrawlEngine:
                 log.warning("stopping: %d download%s still running after %g s cut short",
                             cut, "" if cut == 1 else "s", timeout)
             await self.runner.stop()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), close_timeout)
-        except asyncio.TimeoutError:
+        close_deadline = loop.time() + close_timeout
+        while not self._task.done() and loop.time() < close_deadline:
+            cut_downloads_short(self._crawler)  # one that started meanwhile (after robots.txt)
+            await asyncio.wait({self._task}, timeout=0.1)
+        if not self._task.done():
             self.kill()
-        except Exception:
-            pass
         if self.context.abandoned:
             log.info("stopping: %d poll%s cut short, due again at the next start",
                      self.context.abandoned, "" if self.context.abandoned == 1 else "s")
