@@ -269,3 +269,167 @@ def test_the_writer_killed_between_receiving_and_committing_loses_and_doubles_no
     alerts = _alert_ids(hook)
     assert len(alerts) == 4 and set(alerts.values()) == {1}, alerts
     assert _db_rows(db, "select count(*) from outbox where status != 'sent'") == [(0,)]
+
+
+@needs_redis
+def test_two_workers_together_keep_the_delay_between_requests_to_one_host(
+        tmp_path, site, hook, prefix, procs_factory):
+    sources = build_site(site, feeds=4, per_feed=3)
+    delay = 0.5
+    config = _config(tmp_path, sources, hook, prefix, delay=delay)
+    db = tmp_path / "monitor.db"
+    procs = procs_factory(config)
+    procs.start("worker", "worker1")
+    procs.start("worker", "worker2")
+    _wait("both workers to say they are alive",
+          lambda: len(_status(config)["workers"]) == 2, 60, procs, every=0.5)
+    procs.start("run", "writer")
+    _wait("12 articles stored", lambda: _all_done(db, hook, 12), 90, procs)
+
+    # every request to the host (robots.txt, feeds, articles), from both workers
+    times = sorted(r.at for r in site.requests)
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert len(times) >= 4 + 12 + 2
+    # both workers fetched: each sent its own robots.txt request
+    assert sum(r.path == "/robots.txt" for r in site.requests) == 2
+    # the configured delay held between any two requests, whoever sent them (a little
+    # less is the jitter of sending after the reserved time)
+    assert min(gaps) >= delay - 0.08, [round(g, 3) for g in gaps]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class OwnRedis:
+    """A redis-server of the test's own on a free port, keeping nothing on disk."""
+
+    def __init__(self, folder: Path) -> None:
+        self.binary = shutil.which("redis-server")
+        self.folder = folder
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.folder)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait("redis-server to answer", lambda: _redis_answers(self.url), 10)
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed: the Redis restart test needs its own")
+    server = OwnRedis(tmp_path)
+    server.start()
+    yield server
+    if server.proc.poll() is None:
+        server.kill()
+
+
+def test_redis_restarted_mid_crawl_workers_and_writer_reconnect_and_go_on(
+        tmp_path, site, hook, own_redis, procs_factory):
+    sources = build_site(site, feeds=3, per_feed=4, delay=0.4)
+    config = _config(tmp_path, sources, hook, "restart", visibility="2s")
+    db = tmp_path / "monitor.db"
+    procs = procs_factory(config, own_redis.url)
+    procs.start("worker", "worker1")
+    procs.start("worker", "worker2")
+    procs.start("run", "writer")
+    _wait("a first article stored",
+          lambda: (_db_rows(db, "select count(*) from articles") or [(0,)])[0][0] >= 1,
+          60, procs)
+    own_redis.kill()            # it keeps nothing on disk: it comes back empty
+    time.sleep(2.0)
+    own_redis.start()
+    _wait("12 articles stored and alerted", lambda: _all_done(db, hook, 12), 60, procs)
+    time.sleep(1.5)
+
+    assert _db_rows(db, "select count(*), count(distinct url) from articles") == [(12, 12)]
+    alerts = _alert_ids(hook)
+    assert len(alerts) == 12 and set(alerts.values()) == {1}, alerts
+    for name in ("writer", "worker1", "worker2"):
+        text = procs.log(name)
+        assert f"redis redis://127.0.0.1:{own_redis.port}/0 unreachable" in text, text
+        assert "reachable again" in text, text
+        assert "Traceback" not in text, text
+    assert "lost its data" in procs.log("writer")
+
+
+def test_records_cross_the_queue_as_they_are():
+    from datetime import datetime, timezone
+
+    from monitor.models import Article, Page, Rejection
+    from monitor.records import LinkOutcome, PollTask, RunResult
+    from monitor.wire import WireError, decode, encode
+
+    now = datetime(2024, 6, 19, 8, 12, tzinfo=timezone.utc)
+    task = PollTask(7, "bbc", "feed", "https://b.test/rss", 50, now, '"v1"', None,
+                    ("b.test",))
+    run = RunResult(7, "bbc", "https://b.test/rss", True, None, 2, 2, True, now, now, now,
+                    (("https://b.test/rss", '"v2"', None),), retry_after_host="b.test",
+                    retry_after_until=now)
+    link = LinkOutcome(7, "https://b.test/x", "bbc", "rejected", "http-error", "HTTP 503",
+                       True)
+    assert [decode(encode(r)) for r in (task, run, link)] == [task, run, link]
+    page = Page("https://b.test/a", b"<html>megabytes</html>", "bbc", {"etag": "x"},
+                feed_published=now, run_id=7, redirected_from=("https://t.co/a",))
+    article = Article("https://b.test/a", "https://b.test/a", "bbc", "T", "Text",
+                      published=now, keywords=("k",))
+    message = encode((page, article))
+    assert b"megabytes" not in message and json.loads(message)["type"] == "page"
+    got_page, got_article = decode(message)
+    assert got_article == article and got_page.redirected_from == ("https://t.co/a",)
+    assert got_page.feed_published == now and got_page.body == b""
+    rejection = Rejection("https://b.test/a", "bbc", "too-short", "12 characters")
+    assert decode(encode((page, rejection)))[1] == rejection
+    with pytest.raises(WireError, match="unknown message type"):
+        decode(b'{"type": "nope", "v": 1}')
+    with pytest.raises(WireError, match="version"):
+        decode(b'{"type": "run", "v": 99}')
+
+
+@pytest.mark.parametrize("section, problem", [
+    ({"visibility_timeout": "soon"}, "distributed.visibility_timeout: must be a duration"),
+    ({"key_prefix": "a b"}, "distributed.key_prefix: String should match pattern"),
+    ({"polls_per_worker": 0}, "distributed.polls_per_worker: Input should be greater"),
+    ({"redis_url": "redis://x"}, "distributed.redis_url: unknown setting"),
+])
+def test_a_bad_distributed_section_is_one_line_and_exit_2(tmp_path, section, problem):
+    config = write_config(tmp_path / "monitor.yaml", sources=[], distributed=section)
+    done = monitor_cmd("-c", str(config), "worker", "--redis", "redis://127.0.0.1:1/0",
+                       timeout=60)
+    assert done.returncode == 2
+    [line] = done.stderr.strip().splitlines()
+    assert problem in line and line.startswith("monitor: ")
+
+
+def test_a_worker_without_a_redis_url_says_which_variable_to_set(tmp_path):
+    config = write_config(tmp_path / "monitor.yaml", sources=[],
+                          distributed={"redis_url_env": "DESK_REDIS"})
+    env = {k: v for k, v in os.environ.items() if k != "DESK_REDIS"}
+    done = subprocess.run([sys.executable, "-m", "monitor.cli", "-c", str(config), "worker"],
+                          capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"monitor: {config}: distributed.redis_url_env: "
+                                   f"environment variable DESK_REDIS is not set (or give "
+                                   f"--redis URL)")
+    done = monitor_cmd("-c", str(config), "run", "--redis", "http://127.0.0.1:6379")
+    assert done.returncode == 2 and "must start with redis://" in done.stderr
+
+
+def test_the_embedded_mode_never_imports_redis():
+    code = ("import sys, monitor.cli, monitor.daemon, monitor.crawl.context, "
+            "monitor.crawl.runner, spiders.sources; print('redis' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO, timeout=60)
+    assert done.stdout.strip() == "False", done.stderr

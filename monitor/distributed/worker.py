@@ -166,7 +166,11 @@ class WorkerContext:
             await asyncio.sleep(every)
 
     def _beat_once(self, info: dict) -> None:
-        self.queues.touch(self.id, list(self._held.values()))
+        try:
+            self.queues.touch(self.id, list(self._held.values()))
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise   # else Redis lost the streams: the writer hands the polls out again
         self.queues.heartbeat(self.id, {**info, "polls": self.polls, "pages": self.pages,
                                         "holding": len(self._held)})
 

@@ -179,6 +179,7 @@ class WriterEngine:
         queues = self.queues
         first = not self._started
         lost = not queues.has_epoch()
+        self.outage.up()
         queues.ensure_groups()
         if not lost:
             if first:
