@@ -210,6 +210,9 @@ def test_actions_need_a_sign_in(secure_desk, db):
                                                   "target": "russia-north-korea"})
     assert refused.status_code == 403
     assert secure_desk.sign_in("wrong secret!!").status_code == 403
+    # a cookie-less POST (which Datasette's CSRF check lets through) does not sign in
+    assert Client(secure_desk.ds).post("/-/desk/signin", {"secret": SECRET}
+                                       ).status_code == 403
     assert "ds_actor" not in secure_desk.cookies
     assert _mutes(db) == []
 

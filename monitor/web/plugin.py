@@ -275,6 +275,10 @@ async def signin_page(datasette, request):
     await datasette.invoke_startup()
     error = None
     if request.method == "POST":
+        if "ds_csrftoken" not in request.cookies:
+            # asgi-csrf lets a POST without any cookie through; a sign-in must come
+            # from the form, with its token
+            return Response.text("sign in from the form (cookies needed)", status=403)
         form = await request.post_vars()
         if settings.secret_matches(form.get("secret") or ""):
             response = Response.redirect("/-/desk")
