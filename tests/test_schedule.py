@@ -184,7 +184,7 @@ def test_a_large_config_is_read_with_the_c_yaml_loader_when_present(tmp_path, mo
         f"  - {{name: s{i}, kind: feed, url: 'http://127.0.0.1:9/f{i}.xml'}}\n"
         for i in range(2000)))
     assert len(load_config(path).sources) == 2000
-    assert used == [yaml.CSafeLoader]
+    assert len(used) == 1 and issubclass(used[0], yaml.CSafeLoader)  # C parser kept
 
 
 def test_a_page_the_store_refuses_stays_unseen_and_the_poll_forgets_its_validators(tmp_path):
