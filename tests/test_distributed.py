@@ -113,12 +113,14 @@ def procs_factory(tmp_path):
 
 
 def _config(tmp_path: Path, sources: list[dict], hook: WebhookServer, prefix: str,
-            visibility: str = "2s", delay: float = 0, polls_per_worker: int = 1) -> Path:
+            visibility: str = "2s", delay: float = 0, polls_per_worker: int = 1,
+            per_host: int = 2) -> Path:
     return write_config(
         tmp_path / "monitor.yaml", sources=sources,
         channels=[{"kind": "webhook", "name": "hook", "url": hook.url}],
         crawl={"obey_robots": True, "download_delay": delay, "autothrottle": False,
-               "download_timeout": 10, "allow_private_networks": True},
+               "download_timeout": 10, "allow_private_networks": True,
+               "concurrent_per_domain": per_host},
         extraction={"workers": 0}, delivery={"interval": 1},
         distributed={"key_prefix": prefix, "visibility_timeout": visibility,
                      "polls_per_worker": polls_per_worker})
@@ -229,7 +231,7 @@ def test_a_worker_killed_mid_fetch_its_poll_is_polled_again_and_stored_once(
     after = _article_fetches(site)
     assert len(after) == 6
     assert any(after[p] > before.get(p, 0) for p in before), (before, after)
-    assert "taken over from a worker that went silent" in procs.log("survivor")
+    assert "taken over from a worker" in procs.log("survivor")
     assert time.monotonic() - killed_at >= 2.0
 
 
@@ -433,3 +435,56 @@ def test_the_embedded_mode_never_imports_redis():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=REPO, timeout=60)
     assert done.stdout.strip() == "False", done.stderr
+
+
+@needs_redis
+def test_a_poll_whose_workers_keep_dying_is_given_up_as_failed(prefix):
+    from datetime import datetime, timezone
+
+    from monitor.distributed.queues import MAX_DELIVERIES, Queues
+    from monitor.records import PollTask, RunResult
+    from monitor.wire import decode
+
+    queues = Queues(REDIS_URL, prefix, visibility_timeout=0.05)
+    queues.ensure_groups()
+    task = PollTask(41, "heavy", "sitemap", "https://h.test/sitemap.xml", 10,
+                    datetime.now(timezone.utc))
+    queues.publish([task])
+    taken = []
+    for n in range(MAX_DELIVERIES + 1):     # each worker takes it, then "dies"
+        time.sleep(0.1)
+        taken.append(queues.take_tasks(f"worker-{n}", 1, 10))
+    try:
+        assert [len(t) for t in taken] == [1] * MAX_DELIVERIES + [0]
+        [(_mid, data)] = queues.read_results(10, None, pending=False)
+        result = decode(data)
+        assert isinstance(result, RunResult) and result.run_id == 41 and not result.ok
+        assert "given up" in result.error
+        assert queues.status()["tasks"] == {"waiting": 0, "taken": 0, "oldest_age": None}
+    finally:
+        queues.close()
+
+
+@needs_redis
+def test_a_worker_stopped_with_sigterm_hands_its_poll_back_at_once(
+        tmp_path, site, hook, prefix, procs_factory):
+    sources = build_site(site, feeds=1, per_feed=6, delay=1.0)
+    config = _config(tmp_path, sources, hook, prefix, visibility="60s", delay=0.5)
+    db = tmp_path / "monitor.db"
+    procs = procs_factory(config)
+    leaving = procs.start("worker", "leaving")
+    procs.start("run", "writer")
+    site._requests.wait_for(1, 60, "article requests", lambda r: r.path.startswith("/news/"))
+    leaving.send_signal(signal.SIGTERM)
+    assert leaving.wait(30) == 0
+    stopped = time.monotonic()
+    fetched_before = sum(_article_fetches(site).values())
+    assert fetched_before < 6      # the poll was not over when the worker left
+    procs.start("worker", "staying")
+    _wait("6 articles stored and alerted", lambda: _all_done(db, hook, 6), 45, procs)
+    # taken over long before the 60 s visibility timeout
+    assert time.monotonic() - stopped < 40
+    assert "taken over from a worker" in procs.log("staying")
+    assert _db_rows(db, "select count(*), count(distinct url) from articles") == [(6, 6)]
+    alerts = _alert_ids(hook)
+    assert len(alerts) == 6 and set(alerts.values()) == {1}, alerts

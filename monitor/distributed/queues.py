@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 #: Errors that mean Redis is away (restarting, unreachable): retried, never fatal.
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 
+#: A poll taken over this many times (its workers died each time: killed, out of
+#: memory on one document) is given up as failed instead of being handed out again.
+MAX_DELIVERIES = 5
+
 WORKERS_GROUP = "workers"
 WRITER_GROUP = "writer"
 WRITER_CONSUMER = "writer"
@@ -258,17 +262,25 @@ class Queues:
 
         Returns:
             (message id, PollTask) pairs; a message that cannot be read is acknowledged,
-            logged and skipped.
+            logged and skipped; a poll taken over more than ``MAX_DELIVERIES`` times is
+            acknowledged with a failed RunResult (the writer backs the source off).
         """
         out = []
         claimed = self.redis.xautoclaim(self.tasks, WORKERS_GROUP, consumer,
                                         min_idle_time=self.visibility_ms, start_id="0-0",
                                         count=count)
         for mid, fields in claimed[1]:
-            if fields:
-                log.warning("poll %s taken over from a worker that went silent for %.0f s",
-                            mid.decode(), self.visibility_ms / 1000)
-                out.append((mid, fields))
+            if not fields:
+                continue
+            info = self.redis.xpending_range(self.tasks, WORKERS_GROUP, min=mid, max=mid,
+                                             count=1)
+            deliveries = info[0]["times_delivered"] if info else 1
+            if deliveries > MAX_DELIVERIES and self._give_up(mid, fields, deliveries):
+                continue
+            log.warning("poll %s taken over from a worker that handed it back or sent no "
+                        "heartbeat for %.0f s (delivery %d)", mid.decode(),
+                        self.visibility_ms / 1000, deliveries)
+            out.append((mid, fields))
         if len(out) < count:
             read = self.redis.xreadgroup(WORKERS_GROUP, consumer, {self.tasks: ">"},
                                          count=count - len(out),
@@ -283,6 +295,23 @@ class Queues:
                 log.error("poll message %s cannot be read, dropped: %s", mid.decode(), exc)
                 self.redis.xack(self.tasks, WORKERS_GROUP, mid)
         return tasks
+
+    def _give_up(self, mid: bytes, fields: dict, deliveries: int) -> bool:
+        """Close a poll whose workers kept dying with a failed result. Returns: True
+        when done (False: the message cannot be read; the caller handles it)."""
+        from monitor.records import RunResult
+
+        try:
+            task = decode(fields[b"m"])
+        except Exception:
+            return False
+        now = datetime.now(timezone.utc)
+        error = (f"poll given up: the {deliveries - 1} workers that took it stopped "
+                 f"before finishing it (killed, out of memory?)")
+        log.error("source %s: %s", task.source, error)
+        self.send([RunResult(task.run_id, task.source, task.url, False, error, 0, 0, False,
+                             now, now, task.due_at)], mid.decode())
+        return True
 
     def touch(self, consumer: str, message_ids: list[str]) -> None:
         """Keep the worker's polls (resets their idle time): its heartbeat."""

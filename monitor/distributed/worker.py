@@ -277,12 +277,17 @@ class WorkerContext:
         queues = self.queues
 
         def give_back() -> None:
-            queues.redis.xclaim(queues.tasks, "workers", self.id, 0, [message_id],
-                                idle=queues.visibility_ms + 1000, justid=True)
+            try:
+                queues.redis.xclaim(queues.tasks, "workers", self.id, 0, [message_id],
+                                    idle=queues.visibility_ms + 1000, justid=True)
+            except (*REDIS_DOWN, ResponseError) as exc:  # handed out after the timeout
+                log.debug("poll %s not handed back: %s", message_id, exc)
         try:
-            self._beat.submit(give_back)
+            future = self._send_pool.submit(give_back)   # drain() waits for it
         except RuntimeError:
-            pass
+            return
+        self._sending.add(future)
+        future.add_done_callback(self._sending.discard)
         log.debug("source %s: poll interrupted (%s); handed back", task.source, reason)
 
     async def drain(self) -> None:
