@@ -488,3 +488,37 @@ def test_a_worker_stopped_with_sigterm_hands_its_poll_back_at_once(
     assert _db_rows(db, "select count(*), count(distinct url) from articles") == [(6, 6)]
     alerts = _alert_ids(hook)
     assert len(alerts) == 6 and set(alerts.values()) == {1}, alerts
+
+
+@needs_redis
+def test_a_sitemap_child_gets_a_conditional_get_from_whichever_worker_polls_it(
+        tmp_path, site, hook, prefix, procs_factory):
+    from tests.distributed_site import article_html
+    from tests.servers import Route
+
+    ns = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
+    urls = []
+    for n in range(2):
+        path = f"/news/s{n}.html"
+        site[path] = (200, "text/html; charset=utf-8", article_html(500 + n, site.url(path)))
+        urls.append(site.url(path))
+    child = "".join(f"<url><loc>{u}</loc><lastmod>2024-06-19</lastmod></url>" for u in urls)
+    site["/child.xml"] = Route(200, "application/xml",
+                               f"<urlset {ns}>{child}</urlset>".encode(), etag='"c1"')
+    # the index changes on every poll (no validators): its child is read each time
+    site["/index.xml"] = (200, "application/xml",
+                          f"<sitemapindex {ns}><sitemap><loc>{site.url('/child.xml')}</loc>"
+                          f"</sitemap></sitemapindex>".encode())
+    sources = [{"name": "maps", "kind": "sitemap", "url": site.url("/index.xml"),
+                "interval": "2s", "min_interval": "1s"}]
+    config = _config(tmp_path, sources, hook, prefix, polls_per_worker=1)
+    procs = procs_factory(config)
+    procs.start("worker", "worker1")
+    procs.start("worker", "worker2")
+    procs.start("run", "writer")
+    site._requests.wait_for(3, 60, "child sitemap requests",
+                            lambda r: r.path == "/child.xml")
+    first, *later = [r for r in site.requests if r.path == "/child.xml"]
+    assert first.headers.get("If-None-Match") is None
+    assert all(r.headers.get("If-None-Match") == '"c1"' for r in later), later
+    assert _article_fetches(site) == Counter({"/news/s0.html": 1, "/news/s1.html": 1})

@@ -6,6 +6,8 @@ Keys, all under ``<prefix>:`` (``distributed.key_prefix``):
     results         stream of pages, link outcomes and poll results (workers -> writer),
                     consumer group "writer"
     inflight        hash run_id -> source: polls the writer handed out (for its restart)
+    validators      hash document URL -> JSON [etag, last_modified] the writer kept (for
+                    a sitemap index's children: the poll task carries its source's own)
     seen:<hash>     an article link the writer wrote; expires (``seen_ttl``, or at the
                     link's retry time for a transient outcome)
     claim:<hash>    an article link being fetched: the run_id of the poll fetching it
@@ -22,6 +24,7 @@ Redis is away; the callers retry (see :class:`Outage`).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import socket
@@ -161,6 +164,7 @@ class Queues:
         self.tasks = f"{prefix}:tasks"
         self.results = f"{prefix}:results"
         self.inflight = f"{prefix}:inflight"
+        self.validators_key = f"{prefix}:validators"
         self.workers = f"{prefix}:workers"
         self.writer_key = f"{prefix}:writer"
         self.epoch_key = f"{prefix}:epoch"
@@ -358,16 +362,26 @@ class Queues:
         return out
 
     def ack_results(self, message_ids: list[str], seen: dict[str, int],
-                    done_runs: Iterable[int] = ()) -> None:
+                    done_runs: Iterable[int] = (),
+                    validators: dict[str, tuple[str | None, str | None]] | None = None
+                    ) -> None:
         """After the commit: acknowledge (and delete) results, mark links seen and
-        release their claims, and forget the polls closed, in one transaction.
+        release their claims, forget the polls closed and share the documents'
+        validators, in one transaction.
 
         Args:
             message_ids: the results written.
             seen: article link -> milliseconds it stays seen.
             done_runs: run ids of the polls closed.
+            validators: document URL -> (etag, last_modified) as the store keeps them
+                now ((None, None): forgotten).
         """
         pipe = self.redis.pipeline(transaction=True)
+        for url, (etag, modified) in (validators or {}).items():
+            if etag or modified:
+                pipe.hset(self.validators_key, url, json.dumps([etag, modified]))
+            else:
+                pipe.hdel(self.validators_key, url)
         if message_ids:
             pipe.xack(self.results, WRITER_GROUP, *message_ids)
             pipe.xdel(self.results, *message_ids)
@@ -390,6 +404,15 @@ class Queues:
             pipe.execute()
 
     # -- what workers ask ----------------------------------------------------------
+
+    def validators(self, url: str) -> tuple[str | None, str | None]:
+        """Returns: (etag, last_modified) the writer kept for a document, or (None,
+        None)."""
+        value = self.redis.hget(self.validators_key, url)
+        if not value:
+            return None, None
+        etag, modified = json.loads(value)
+        return etag, modified
 
     def unseen(self, urls: Iterable[str]) -> set[str]:
         """The links among ``urls`` not marked seen (one MGET per 1,000)."""

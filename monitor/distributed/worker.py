@@ -177,9 +177,13 @@ class WorkerContext:
     # -- reads (reactor thread) ---------------------------------------------------
 
     def validators(self, url: str) -> tuple[str | None, str | None]:
-        """A sitemap child's validators are not shared between workers: (None, None),
-        so it is fetched unconditionally (the poll task carries its source's own)."""
-        return None, None
+        """(etag, last_modified) the writer kept for a document other than a poll
+        task's own (a sitemap index's child); (None, None) while Redis is away."""
+        try:
+            return self.queues.validators(url)
+        except REDIS_DOWN as exc:
+            self.outage.down(exc)
+            return None, None
 
     def unseen(self, urls: Iterable[str]) -> set[str]:
         """The links not marked seen in Redis. While Redis is away every link counts as

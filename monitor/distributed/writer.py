@@ -315,10 +315,16 @@ class WriterEngine:
                 break
             acks.append(message_id)
         done = []
+        validators = {}
         if runs:
             known = [(m, r) for m, r in runs if r.run_id in self._runs]
             if known:
                 writer.finish_runs([r for _, r in known])
+                store = self.context.core_store
+                for _m, result in known:   # as kept (or forgotten) by finish_runs
+                    for url, _etag, _modified in result.validators:
+                        state = store.fetch_state(url)
+                        validators[url] = (state.get("etag"), state.get("last_modified"))
             for _m, result in runs:
                 self._runs.pop(result.run_id, None)
             acks += [m for m, _ in runs]
@@ -327,7 +333,7 @@ class WriterEngine:
                 batch = [r for _, r in known]
                 self._loop.call_soon_threadsafe(self.context._batch_done, batch,
                                                 self.context.after_run)
-        queues.ack_results(acks, self._seen(links), done)
+        queues.ack_results(acks, self._seen(links), done, validators)
         return len(messages)
 
     def _seen(self, urls: list[str]) -> dict[str, int]:
