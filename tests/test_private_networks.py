@@ -184,3 +184,22 @@ def test_middleware_refuses_literal_addresses_without_any_connection(url):
 def test_middleware_lets_public_literal_addresses_through():
     assert PrivateNetworkMiddleware(_Crawler()).process_request(
         Request("http://93.184.216.34/")) is None
+
+
+def test_the_source_of_a_poll_under_way_is_trusted_without_a_source_list():
+    """A worker of the distributed mode has no list of sources: the host and port of
+    each poll's own source are trusted all the same (robots.txt included)."""
+    from datetime import datetime, timezone
+    from types import SimpleNamespace
+
+    from monitor.records import PollTask
+
+    crawler = _Crawler()
+    task = PollTask(7, "intranet", "feed", "http://10.0.0.5:8080/feed.xml", 5,
+                    datetime.now(timezone.utc))
+    crawler.spider = SimpleNamespace(_runs={7: SimpleNamespace(task=task)})
+    mw = PrivateNetworkMiddleware(crawler)
+    assert mw.process_request(Request("http://10.0.0.5:8080/robots.txt")) is None
+    assert mw.process_request(Request("http://10.0.0.5:8080/news/1.html")) is None
+    with pytest.raises(PrivateAddressRefused):
+        mw.process_request(Request("http://10.0.0.5:9090/admin"))

@@ -109,6 +109,13 @@ class PrivateNetworkMiddleware:
                 hp for hp in (host_port(s.url) for s in sources) if hp is not None))
         return self._trusted[1]
 
+    def _polled(self) -> set:
+        """The (host, port) pairs of the sources of the polls under way (a worker of
+        the distributed mode gets its sources with each poll, not as a list)."""
+        runs = getattr(getattr(self.crawler, "spider", None), "_runs", None) or {}
+        return {hp for hp in (host_port(r.task.url) for r in list(runs.values()))
+                if hp is not None}
+
     def process_request(self, request, spider=None):
         """Let the request through (None), or refuse it. A host name not yet checked
         gives an awaitable (Scrapy awaits it) that resolves it first.
@@ -120,7 +127,7 @@ class PrivateNetworkMiddleware:
         if self.allowed_everywhere():
             return None
         where = host_port(request.url)
-        if where is None or where in self.trusted():
+        if where is None or where in self.trusted() or where in self._polled():
             return None
         host = where[0]
         try:
