@@ -226,15 +226,38 @@ class Queues:
 
     # -- polls: writer -> workers ----------------------------------------------------
 
-    def publish(self, tasks: list) -> None:
-        """Put poll tasks on the tasks stream and note them in flight (one round trip)."""
+    def publish(self, tasks: list) -> list[str]:
+        """Put poll tasks on the tasks stream and note them in flight (one round trip).
+
+        Returns:
+            The tasks' message ids, in order.
+        """
         if not tasks:
-            return
+            return []
         pipe = self.redis.pipeline(transaction=True)
         for task in tasks:
             pipe.xadd(self.tasks, {"m": encode(task)})
             pipe.hset(self.inflight, str(task.run_id), task.source)
-        pipe.execute()
+        replies = pipe.execute()
+        return [r.decode() if isinstance(r, bytes) else str(r) for r in replies[::2]]
+
+    def task_exists(self, message_id: str) -> bool:
+        """Whether a poll is still on the tasks stream (waiting, or held by a worker)."""
+        return bool(self.redis.xrange(self.tasks, min=message_id, max=message_id, count=1))
+
+    def prune_consumers(self, idle: float = 86400.0) -> int:
+        """Forget workers (consumers of the tasks group) idle for ``idle`` seconds that
+        hold nothing (each worker process is a consumer of its own).
+
+        Returns:
+            How many were forgotten.
+        """
+        gone = 0
+        for consumer in self.redis.xinfo_consumers(self.tasks, WORKERS_GROUP):
+            if consumer["pending"] == 0 and consumer["idle"] > idle * 1000:
+                self.redis.xgroup_delconsumer(self.tasks, WORKERS_GROUP, consumer["name"])
+                gone += 1
+        return gone
 
     def in_flight(self) -> dict[int, str]:
         """Returns: run_id -> source of the polls handed out and not finished."""

@@ -94,15 +94,17 @@ class WriterEngine:
         self.outage = context.outage
         self._io = ThreadPoolExecutor(1, thread_name_prefix="monitor-redis")
         self._task: asyncio.Future | None = None
-        #: run_id -> (source, handed out at monotonic seconds)
-        self._runs: dict[int, tuple[str, float]] = {}
+        #: run_id -> (source, handed out at monotonic seconds, task message id or None)
+        self._runs: dict[int, tuple[str, float, str | None]] = {}
         self._pending_first = True      # read unacknowledged results first
         self._epoch_checked = False
         self._started = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        #: a poll in flight longer than this is given back to the schedule (its task was
-        #: lost: Redis flushed by hand, a message that could not be read)
+        #: a poll in flight longer than this whose task is no longer on the stream is
+        #: given back to the schedule (its task was lost: Redis flushed by hand, a
+        #: message that could not be read); one still waiting for a worker is kept
         self.stuck_after = max(3600.0, 20 * context.config.distributed.visibility_timeout)
+        self._beats = 0
 
     async def run(self) -> None:
         """Hand out polls and write results until the context stops."""
@@ -124,7 +126,8 @@ class WriterEngine:
                 if loop.time() - last_beat >= beat:
                     last_beat = loop.time()
                     await loop.run_in_executor(self._io, self._keep_place)
-                    self._release_stuck()
+                    stuck = await loop.run_in_executor(self._io, self._lost_runs)
+                    self._release(stuck)
                 if self.outage.up():
                     self._epoch_checked = False
             except REDIS_DOWN as exc:
@@ -170,6 +173,9 @@ class WriterEngine:
         if holder is not None:
             log.error("writer %s took key prefix %s over: two writers must not share a "
                       "prefix", holder, self.queues.prefix)
+        self._beats += 1
+        if self._beats % 100 == 1:
+            self.queues.prune_consumers()
 
     # -- polls out ----------------------------------------------------------------------
 
@@ -211,7 +217,7 @@ class WriterEngine:
         with writer.lock:
             for run_id, source in self.queues.in_flight().items():
                 if writer.schedule.take(source):
-                    self._runs[run_id] = (source, time.monotonic())
+                    self._runs[run_id] = (source, time.monotonic(), None)
                     adopted += 1
                 else:
                     self.queues.done_in_flight([run_id])
@@ -240,20 +246,26 @@ class WriterEngine:
         if not tasks:
             return
         try:
-            await asyncio.get_running_loop().run_in_executor(self._io, self.queues.publish,
-                                                             tasks)
+            ids = await asyncio.get_running_loop().run_in_executor(
+                self._io, self.queues.publish, tasks)
         except BaseException:
             with writer.lock:    # not handed out: due again as they were
                 for task in tasks:
                     writer.schedule.release(task.source, task.due_at)
             raise
         started = time.monotonic()
-        for task in tasks:
-            self._runs[task.run_id] = (task.source, started)
+        for task, message_id in zip(tasks, ids):
+            self._runs[task.run_id] = (task.source, started, message_id)
 
-    def _release_stuck(self) -> None:
+    def _lost_runs(self) -> list[tuple[int, str]]:
+        """(on the Redis thread) Polls in flight for ``stuck_after`` seconds whose task
+        is gone from the stream: (run_id, source) pairs."""
         now = time.monotonic()
-        stuck = [(r, s) for r, (s, t) in self._runs.items() if now - t > self.stuck_after]
+        old = [(r, s, m) for r, (s, t, m) in list(self._runs.items())
+               if now - t > self.stuck_after]
+        return [(r, s) for r, s, m in old if m is None or not self.queues.task_exists(m)]
+
+    def _release(self, stuck: list[tuple[int, str]]) -> None:
         if not stuck:
             return
         writer = self.context.writer
@@ -261,8 +273,9 @@ class WriterEngine:
             for run_id, source in stuck:
                 self._runs.pop(run_id, None)
                 writer.schedule.release(source, _now())
-        log.warning("%d polls gave no result for %.0f s (their task was lost); due again: "
-                    "%s", len(stuck), self.stuck_after, ", ".join(s for _, s in stuck[:5]))
+        log.warning("%d polls gave no result for %.0f s and their task is gone; due "
+                    "again: %s", len(stuck), self.stuck_after,
+                    ", ".join(s for _, s in stuck[:5]))
 
     # -- results in (core thread) -------------------------------------------------
 
