@@ -331,3 +331,13 @@ def test_serve_answers_on_a_real_port(db):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_another_datasette_in_the_process_is_left_alone(desk, db):
+    from datasette.app import Datasette
+
+    plain = Client(Datasette(files=[str(db)]))
+    index = plain.get("/")
+    assert index.status_code == 200 and "/-/desk" not in index.text
+    assert plain.get("/-/desk").status_code == 404
+    assert plain.get(f"/{db.stem}.json?sql=select+1").status_code == 200

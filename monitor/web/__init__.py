@@ -80,7 +80,7 @@ def make_desk(db_path: str | Path, rules_dir: str | Path | None = None,
         ConfigError: the database does not exist or cannot be opened, or the secret is
             too short.
     """
-    from datasette.app import Datasette
+    from datasette.app import Datasette, DatasetteClient
     from datasette.plugins import pm
 
     from monitor.web import plugin
@@ -106,6 +106,9 @@ def make_desk(db_path: str | Path, rules_dir: str | Path | None = None,
                   "allow_download": False, "facet_time_limit_ms": 500})
     _SETTINGS[ds] = DeskSettings(path, name, Path(rules_dir) if rules_dir else None,
                                  secret)
+    # Datasette built its app (and client) before the instance was known as a desk:
+    # build them again with the desk's routes
+    ds.client = DatasetteClient(ds)
     return ds
 
 

@@ -39,7 +39,10 @@ NAV = [("hits", "/-/desk", "Latest hits"), ("playground", "/-/desk/playground",
 
 @hookimpl
 def register_routes(datasette):
-    """The desk's routes (Datasette asks before its own, so ``/`` is ours)."""
+    """The desk's routes (Datasette asks before its own, so ``/`` is ours); none for
+    a Datasette instance that is not a desk."""
+    if desk_settings(datasette) is None:
+        return []
     return [
         (r"^/$", home),
         (r"^/-/desk(?P<fmt>\.json)?$", hits_page),
