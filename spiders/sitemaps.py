@@ -147,8 +147,9 @@ def _text_sitemap(body: bytes, max_items: int | None = None) -> list[tuple]:
     if not body.lstrip()[:4].lower() == b"http":
         return []
     if max_items is not None:
+        body = body.rstrip()
         cut = len(body)
-        for _ in range(max_items + 1):   # past the last max_items lines (and a blank one)
+        for _ in range(max_items):   # the newline before the max_items-th line from the end
             cut = body.rfind(b"\n", 0, cut)
             if cut < 0:
                 break

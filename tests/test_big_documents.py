@@ -112,11 +112,13 @@ def test_a_huge_sitemap_keeps_its_newest_entries():
     assert all(e[4] <= cutoff for e in every if e not in entries)
 
 
-def test_a_huge_text_sitemap_keeps_its_last_lines():
-    doc = "".join(f"http://x/{i}\n" for i in range(1000)).encode()
+@pytest.mark.parametrize("end", ["\n", "", "\r\n\n"])
+def test_a_huge_text_sitemap_keeps_its_last_lines(end):
+    doc = ("\n".join(f"http://x/{i}" for i in range(1000)) + end).encode()
     kind, entries = sitemap_entries(doc, "http://x/sitemap.txt", 10)
     assert kind == "urlset"
     assert [e[0] for e in entries] == [f"http://x/{i}" for i in range(990, 1000)]
+    assert len(sitemap_entries(doc, "http://x/sitemap.txt", 1000)[1]) == 1000
 
 
 def _crawl(tmp_path, sources, **extra):
