@@ -227,7 +227,7 @@ class SitemapDocuments:
                 sitemap_urls_from_robots(response.body, base_url=response.url), cap + 1))
             if len(urls) > cap:
                 log.warning("source %s: %s names more than %d sitemaps: following the first "
-                            "%d (crawl.max_document_items)", run.task.source, response.url,
+                            "%d (crawl.max_document_items)", source, response.url,
                             cap, cap)
                 urls = urls[:cap]
             if not urls:
