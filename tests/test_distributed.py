@@ -276,8 +276,8 @@ def test_the_writer_killed_between_receiving_and_committing_loses_and_doubles_no
 @needs_redis
 def test_two_workers_together_keep_the_delay_between_requests_to_one_host(
         tmp_path, site, hook, prefix, procs_factory):
-    sources = build_site(site, feeds=4, per_feed=3)
-    delay = 0.5
+    sources = build_site(site, feeds=3, per_feed=3)
+    delay = 0.6
     config = _config(tmp_path, sources, hook, prefix, delay=delay)
     db = tmp_path / "monitor.db"
     procs = procs_factory(config)
@@ -286,17 +286,19 @@ def test_two_workers_together_keep_the_delay_between_requests_to_one_host(
     _wait("both workers to say they are alive",
           lambda: len(_status(config)["workers"]) == 2, 60, procs, every=0.5)
     procs.start("run", "writer")
-    _wait("12 articles stored", lambda: _all_done(db, hook, 12), 90, procs)
+    _wait("9 articles stored", lambda: _all_done(db, hook, 9), 90, procs)
 
     # every request to the host (robots.txt, feeds, articles), from both workers
     times = sorted(r.at for r in site.requests)
     gaps = [b - a for a, b in zip(times, times[1:])]
-    assert len(times) >= 4 + 12 + 2
+    assert len(times) >= 3 + 9 + 2
     # both workers fetched: each sent its own robots.txt request
     assert sum(r.path == "/robots.txt" for r in site.requests) == 2
     # the configured delay held between any two requests, whoever sent them (a little
-    # less is the jitter of sending after the reserved time)
-    assert min(gaps) >= delay - 0.08, [round(g, 3) for g in gaps]
+    # less is a busy worker sending a little after its reserved time; without the
+    # shared gate two workers send at the same moment, gaps of a few milliseconds)
+    assert min(gaps) >= delay - 0.2, [round(g, 3) for g in gaps]
+    assert sum(gaps) / len(gaps) >= delay * 0.98, [round(g, 3) for g in gaps]
 
 
 def _free_port() -> int:
