@@ -200,6 +200,9 @@ def test_two_workers_split_a_crawl_each_article_fetched_stored_and_alerted_once(
     assert sorted(w["polls"] > 0 for w in status["workers"]) == [True, True], status
     assert status["tasks"]["waiting"] == 0 and status["results"]["waiting"] == 0
     assert status["writer"] is not None
+    text = monitor_cmd("-c", str(config), "status", "--redis", REDIS_URL).stdout
+    assert "2 workers seen in the last 5 min" in text, text
+    assert "results: 0 waiting, 0 taken by the writer" in text, text
 
 
 @needs_redis
