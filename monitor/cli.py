@@ -357,6 +357,9 @@ def deliver(ctx: click.Context, digests: bool, retry_dead: bool) -> None:
                              max_attempts=config.delivery.max_attempts, digests=digests,
                              requeue_window=config.delivery.requeue_window,
                              probe_every=0)
+    from monitor.health import deliver_notices
+    notices_sent, notices_failed = deliver_notices(
+        store, channels, max_attempts=config.delivery.max_attempts)
     waiting = list(store.db.query(
         "select count(*) as n, min(next_attempt_at) as next from outbox "
         "where status = 'pending'"))[0]
@@ -364,6 +367,8 @@ def deliver(ctx: click.Context, digests: bool, retry_dead: bool) -> None:
     click.echo(f"{report.sent} sent, {report.failed} to retry, {report.dead} given up; "
                f"{waiting['n']} waiting" +
                (f" (next try at {waiting['next']})" if waiting["n"] else ""))
+    if notices_sent or notices_failed:
+        click.echo(f"health notices: {notices_sent} sent, {notices_failed} to retry")
     if report.requeued:
         click.echo(f"{_count(report.requeued, 'alert')} given up during an outage queued "
                    f"again (the channel works again) and tried")
@@ -787,8 +792,9 @@ def report(ctx: click.Context, since: str, fmt: str) -> None:
 
     try:
         seconds = parse_duration(since)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
+    seconds = min(seconds, 100 * 366 * 86400.0)  # "since ever" is a century
     config = _config(ctx)
     store = Store(config.database)
     try:

@@ -66,6 +66,36 @@ class _Strict(BaseModel):
 Duration = Annotated[float, Field(gt=0)]
 
 
+def domain_list(value: object, star: bool = False) -> tuple[str, ...]:
+    """Check a list of domains (``[example.com, partner.org]``) from monitor.yaml.
+
+    Args:
+        value: the list as written (a single string counts as a list of one).
+        star: whether ``"*"`` (any domain) is allowed.
+
+    Returns:
+        The domains, lower-cased, without a leading dot.
+
+    Raises:
+        ValueError: not a non-empty list, or an item that is not a bare domain (a
+            scheme, a path, a port, spaces or a number), naming the item.
+    """
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ValueError("must be a list of domains such as [example.com]"
+                         + (', or ["*"]' if star else ""))
+    out = []
+    for item in value:
+        text = item.strip().lower().lstrip(".") if isinstance(item, str) else ""
+        if not (star and text == "*") and not re.fullmatch(
+                r"(?:[\w-]{1,63}\.)*[a-z_][\w-]{0,62}|(?:\d{1,3}\.){3}\d{1,3}", text):
+            raise ValueError(f"{item!r} is not a domain (write example.com, no scheme, "
+                             f"port or path)")
+        out.append(text)
+    return tuple(out)
+
+
 class SourceConfig(_Strict):
     """One news source: a feed (RSS 0.9x/1.0/2.0, Atom) or a sitemap (incl. Google News).
 
@@ -101,20 +131,7 @@ class SourceConfig(_Strict):
     @field_validator("allowed_domains", mode="before")
     @classmethod
     def _domains(cls, value: object) -> object:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, (list, tuple)) or not value:
-            raise ValueError("must be a list of domains such as [example.com], or [\"*\"]")
-        out = []
-        for item in value:
-            text = str(item).strip().lower().lstrip(".")
-            if text != "*" and not re.fullmatch(r"(?:[\w-]{1,63}\.)*[\w-]{1,63}", text):
-                raise ValueError(f"{item!r} is not a domain (write example.com, no "
-                                 f"scheme or path)")
-            out.append(text)
-        return tuple(out)
+        return None if value is None else domain_list(value, star=True)
 
     _duration = field_validator("interval", "min_interval", "max_interval", mode="before")(
         lambda cls, v: v if v is None else parse_duration(v))
@@ -257,6 +274,8 @@ class CrawlConfig(_Strict):
 
     _durations = field_validator("download_timeout", "robots_max_age", mode="before")(
         lambda cls, v: parse_duration(v))
+    _redirectors = field_validator("redirectors", mode="before")(
+        lambda cls, v: domain_list(v))
 
     @field_validator("download_delay", mode="before")
     @classmethod

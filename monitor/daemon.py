@@ -159,6 +159,17 @@ class _Delivery:
             self.store.close()
 
 
+def _health_check(config: MonitorConfig, watches) -> None:
+    """One health check on a connection of its own, notices queued, none sent."""
+    from monitor.health import Health
+
+    store = Store(config.database)
+    try:
+        Health(store, config).check(getattr(watches, "watches", watches) or ())
+    finally:
+        store.close()
+
+
 def crawl_once(config: MonitorConfig, source_names: Sequence[str] = (),
                deliver: bool = True) -> dict:
     """One pass over the sources, then deliver pending alerts (``monitor crawl``).
@@ -207,6 +218,9 @@ def crawl_once(config: MonitorConfig, source_names: Sequence[str] = (),
                 result["delivery_errors"] = report.errors
                 result["notices"] = (await loop.run_in_executor(
                     delivery.executor, delivery.health_pass, context.watches))[0]
+            else:  # --no-deliver: the health episodes are still opened and closed, and
+                # their notices wait for `monitor deliver` or the daemon
+                await loop.run_in_executor(None, _health_check, config, context.watches)
         finally:
             reactor.stop()
 

@@ -26,7 +26,8 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from monitor.documents import document_kind, feed_links, gunzip_capped, UnpackError
+from monitor.documents import (UnpackError, document_kind, feed_links, gunzip_capped,
+                               robots_sitemaps)
 from monitor.frontpage import article_links
 
 #: feed paths tried when a page announces no feed (WordPress, Ghost, Hugo, Jekyll, Drupal)
@@ -63,27 +64,6 @@ class Found:
 
 class DiscoverError(Exception):
     """The site could not be reached at all (the message names the URL and why)."""
-
-
-def robots_sitemaps(body: bytes, base_url: str) -> list[str]:
-    """The ``Sitemap:`` URLs of a robots.txt, in order, each once.
-
-    Handles what real files do: a UTF-8 byte-order mark, CRLF or bare CR line ends,
-    ``sitemap:``/``SITEMAP:``/``Site-map``-less spacing (``Sitemap :``), relative URLs
-    (resolved against ``base_url``) and comments after the URL.
-    """
-    text = body.decode("utf-8-sig", errors="replace")
-    out: list[str] = []
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if not sep or key.strip().lower() != "sitemap":
-            continue
-        value = value.split("#", 1)[0].strip()
-        if value:
-            url = urljoin(base_url, value)
-            if url not in out:
-                out.append(url)
-    return out
 
 
 def _describe(kind: str, body: bytes) -> str:
@@ -148,7 +128,9 @@ def discover(url: str, *, user_agent: str = "news-monitor", timeout: float = 10.
         ``page`` source only when nothing else was found. Empty when the site has none.
 
     Raises:
-        DiscoverError: the URL itself cannot be fetched (names the URL and the error).
+        DiscoverError: the URL itself cannot be fetched (names the URL and the error), or
+            it answers an HTTP error and the site's robots.txt and common paths give
+            nothing either.
     """
     headers = {"User-Agent": user_agent}
     with httpx.Client(headers=headers, timeout=timeout, follow_redirects=True,
@@ -159,17 +141,23 @@ def discover(url: str, *, user_agent: str = "news-monitor", timeout: float = 10.
         except httpx.HTTPError as exc:
             raise DiscoverError(f"{url}: cannot be fetched: {exc or type(exc).__name__}") \
                 from None
-        if response.status_code != 200:
-            raise DiscoverError(f"{url}: answered HTTP {response.status_code}")
         page_url, body = str(response.url), response.content
+        if response.status_code != 200:
+            # a home page that refuses bots (403) or is gone (404): the site's robots.txt
+            # and common paths may still answer
+            refused = f"{url}: answered HTTP {response.status_code}"
+            body = b""
+        else:
+            refused = None
         fetch.seen[url] = fetch.seen[page_url] = (
             page_url, body, response.headers.get("content-type", ""))
         kind = document_kind(body)
+        how_itself = "the URL itself" if page_url == url else f"where {url} redirects"
         if kind in ("rss", "atom", "rdf"):
-            return [Found("feed", page_url, "the URL itself", _describe(kind, body),
+            return [Found("feed", page_url, how_itself, _describe(kind, body),
                           _title(body))]
         if kind in ("urlset", "sitemapindex"):
-            return [Found("sitemap", page_url, "the URL itself", _describe(kind, body))]
+            return [Found("sitemap", page_url, how_itself, _describe(kind, body))]
         found: list[Found] = []
         root = f"{urlsplit(page_url).scheme}://{urlsplit(page_url).netloc}"
         announced = feed_links(body, page_url) if kind == "html" else []
@@ -199,6 +187,9 @@ def discover(url: str, *, user_agent: str = "news-monitor", timeout: float = 10.
                 sitemaps.append(Found("sitemap", final, how, _describe(doc_kind, doc)))
         sitemaps.sort(key=lambda s: not s.detail.startswith("Google News"))
         found += sitemaps
+        if not found and refused:
+            raise DiscoverError(f"{refused}, and the site's robots.txt and common feed "
+                                f"and sitemap paths give nothing")
         if not found and kind == "html":
             links = article_links(body, page_url,
                                   content_type=response.headers.get("content-type"))

@@ -149,3 +149,26 @@ def gunzip_capped(data: bytes, max_size: int) -> bytes:
         if rest[:2] != b"\x1f\x8b":
             break
     return bytes(out)
+
+
+def robots_sitemaps(body: bytes, base_url: str) -> list[str]:
+    """The ``Sitemap:`` URLs of a robots.txt, in order, each once.
+
+    Handles what real files do: a UTF-8 byte-order mark, CRLF or bare CR line ends,
+    any case (``sitemap:``, ``SITEMAP:``), a space before the colon (``Sitemap :``),
+    relative URLs (resolved against ``base_url``) and comments after the URL. (Scrapy's
+    ``sitemap_urls_from_robots`` misses the first line after a byte-order mark.) Used by
+    the sitemap spider and ``monitor sources discover`` alike.
+    """
+    text = body.decode("utf-8-sig", errors="replace")
+    out: list[str] = []
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if not sep or key.strip().lower() != "sitemap":
+            continue
+        value = value.split("#", 1)[0].strip()
+        if value:
+            url = urljoin(base_url, value)
+            if url not in out:
+                out.append(url)
+    return out

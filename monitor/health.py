@@ -145,7 +145,8 @@ def _source_rows(store: Store, config: MonitorConfig) -> list[dict]:
             continue  # a source removed from monitor.yaml
         out.append({"name": name, "kind": kind, "url": url, "failures": failures,
                     "failing_since": parse_iso(since), "last_error": error,
-                    "last_polled_at": parse_iso(polled), "moved_to": moved})
+                    "last_polled_at": parse_iso(polled), "moved_to": moved,
+                    "origin": origin})
     return out
 
 
@@ -180,18 +181,34 @@ def failing_conditions(rows: list[dict], settings: HealthConfig,
                                  _failing_title(row, settings, now), tuple(lines), row["url"]))
         moved = row["moved_to"]
         if moved and moved != row["url"]:
+            where = ("import the OPML list again with the new URL, or remove the source and "
+                     "add it" if row.get("origin") == "opml" else
+                     "put it as the url of the source's entry in monitor.yaml")
             out.append(Condition(
                 "source-moved", row["name"],
                 f"source {row['name']} moved: {row['url']} redirects permanently to {moved}",
-                (f"put url: {moved} in the source's entry in monitor.yaml",), moved))
+                (f"new URL: {moved}: {where}",), moved))
     return out
 
 
+#: errors that say the network (or DNS) is down, not the site: an HTTP status proves
+#: the network works
+NETWORK_ERRORS = ("DNS lookup failed", "connection refused", "timed out",
+                  "Network is unreachable", "No route to host", "ConnectError",
+                  "Connection was refused", "TCP connection timed out")
+
+
 def network_condition(rows: list[dict], settings: HealthConfig) -> Condition | None:
-    """``network-down`` when most polled sources fail at once (one notice for all)."""
+    """``network-down`` when most polled sources, on at least two hosts, fail at once
+    with network errors (DNS, refused or timed-out connections; not HTTP statuses, which
+    prove the network works): one notice for all."""
+    from urllib.parse import urlsplit
+
     polled = [r for r in rows if r["last_polled_at"] is not None]
-    failing = [r for r in polled if r["failures"] >= 1]
-    if len(polled) < settings.network_min_sources or not failing or \
+    failing = [r for r in polled if r["failures"] >= 1 and
+               any(e.lower() in (r["last_error"] or "").lower() for e in NETWORK_ERRORS)]
+    hosts = {urlsplit(r["url"] or "").hostname for r in failing}
+    if len(polled) < settings.network_min_sources or len(hosts) < 2 or \
             len(failing) / len(polled) < settings.network_share:
         return None
     errors: dict[str, int] = {}
@@ -353,6 +370,8 @@ def spike_conditions(store: Store, watches: Iterable[Watch], now: datetime,
     """
     out: list[Condition] = []
     seen: set[str] = set()
+    first = store.db.execute("select min(fetched_at) from articles").fetchone()
+    history_start = parse_iso(first[0]) if first else None
     for watch in watches:
         spike: SpikeSettings | None = getattr(watch, "spike", None)
         if spike is None:
@@ -368,7 +387,13 @@ def spike_conditions(store: Store, watches: Iterable[Watch], now: datetime,
             rows = _series(store, base_start, watch_id, entity)
             current = [r for r in rows if r[0] and r[0] >= window_start]
             baseline = len(rows) - len(current)
-            windows = spike.baseline / spike.window
+            # the baseline is the history the store has: a monitor started an hour ago
+            # has no "usual" yet (needed: the whole baseline, or 24 windows of it)
+            observed = min(spike.baseline, (window_start - history_start).total_seconds()) \
+                if history_start else 0.0
+            if observed < min(spike.baseline, 24 * spike.window):
+                continue
+            windows = observed / spike.window
             rate = (baseline + 1) / windows
             count = len(current)
             p = poisson_tail(count, rate)
@@ -385,7 +410,7 @@ def spike_conditions(store: Store, watches: Iterable[Watch], now: datetime,
             out.append(Condition(
                 "spike", subject,
                 f"spike: {label}: {count} articles in the last {_ago(spike.window)}, "
-                f"usually {rate:.1f}", lines, top[0][2] if top else None, watch.channels))
+                f"usually {rate:.2f}", lines, top[0][2] if top else None, watch.channels))
     return out
 
 
@@ -458,6 +483,10 @@ class Health:
                     current.setdefault(key, Condition(*key, title=""))
         started = [c for key, c in current.items() if key not in open_now]
         ended = [key for key in open_now if key not in current]
+        # a source removed from the configuration is not a recovery: its episodes end
+        # without a notice
+        known = {r["name"] for r in _source_rows(self.store, self.config)} | {"network"}
+        gone = {key for key in ended if key[0] != "spike" and key[1] not in known}
         if not started and not ended:
             return 0, 0
         names = [c.name for c in self.config.channels]
@@ -478,7 +507,11 @@ class Health:
                     "ended_at is null", [kind, subject]).fetchone()
                 self.store.db.execute("update episodes set ended_at = ? where id = ?",
                                       [iso(now), episode])
-                log.info("over: %s", title)
+                if (kind, subject) in gone:
+                    log.info("source %s is no longer configured: its episode \"%s\" ends "
+                             "without a notice", subject, title)
+                    continue
+                log.info("resolved: %s", title)
                 targets = [r[0] for r in self.store.db.execute(
                     "select distinct channel from notices where episode_id = ?", [episode])]
                 self._queue(episode, "end", targets, now)

@@ -73,29 +73,34 @@ def build_report(store: Store, since_seconds: float, now: datetime | None = None
             "episodes": episodes}
 
 
+def _n(count: int, noun: str, plural: str | None = None) -> str:
+    """``_n(1, "hit")`` -> "1 hit"; ``_n(2, "story", "stories")`` -> "2 stories"."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
 def report_text(data: dict) -> str:
     """The report as plain text (one block per watch, a line per source)."""
     out = [f"news-monitor report {data['since']} to {data['until']}", ""]
     out.append(f"Watches ({len(data['watches'])} with hits):")
     for w in data["watches"]:
         outlets = ", ".join(f"{name} {n}" for name, n in w["outlets"])
-        out.append(f"  {w['watch_name']} ({w['watch_id']}): {w['hits']} hits in "
-                   f"{w['stories']} stories; top outlets: {outlets or '-'}")
+        out.append(f"  {w['watch_name']} ({w['watch_id']}): {_n(w['hits'], 'hit')} in "
+                   f"{_n(w['stories'], 'story', 'stories')}; top outlets: {outlets or '-'}")
         for s in w["top_stories"]:
-            out.append(f"    · {s['title']} ({s['articles']} articles) {s['url']}")
+            out.append(f"    · {s['title']} ({_n(s['articles'], 'article')}) {s['url']}")
     if not data["watches"]:
         out.append("  no hits")
     out += ["", "Sources:"]
     for s in data["sources"]:
         rej = ", ".join(f"{r} {n}" for r, n in sorted(s["rejected"].items()))
         err = f"; last error: {s['last_error']}" if s["state"] == "failing" else ""
-        out.append(f"  {s['name']}: {s['state']}, {s['articles']} new articles"
+        out.append(f"  {s['name']}: {s['state']}, {_n(s['articles'], 'new article')}"
                    f"{', rejected: ' + rej if rej else ''}{err}")
     if data["episodes"]:
         out += ["", "Health:"]
         for e in data["episodes"]:
             state = f"over {e['ended_at']}" if e["ended_at"] else "still open"
-            out.append(f"  {e['title']} (since {e['started_at']}, {state})")
+            out.append(f"  {e['title']} (began {e['started_at']}, {state})")
     return "\n".join(out) + "\n"
 
 
@@ -107,10 +112,11 @@ _HTML = Environment(autoescape=select_autoescape(default=True)).from_string("""\
 <ul>{% for s in w.top_stories %}<li><a href="{{ s.url }}">{{ s.title }}</a>
 ({{ s.articles }} articles)</li>{% endfor %}</ul>{% else %}<p>no hits</p>{% endfor %}
 <h2>Sources</h2><table><tr><th>source</th><th>state</th><th>new articles</th>
-<th>rejected</th></tr>{% for s in d.sources %}<tr><td>{{ s.name }}</td><td>{{ s.state }}</td>
-<td>{{ s.articles }}</td><td>{% for r, n in s.rejected.items() %}{{ r }} {{ n }} {% endfor %}
-</td></tr>{% endfor %}</table>{% if d.episodes %}<h2>Health</h2><ul>
-{% for e in d.episodes %}<li>{{ e.title }} (since {{ e.started_at }},
+<th>rejected</th><th>last error</th></tr>{% for s in d.sources %}<tr><td>{{ s.name }}</td>
+<td>{{ s.state }}</td><td>{{ s.articles }}</td><td>{% for r, n in s.rejected.items() %}{{ r }}
+{{ n }} {% endfor %}</td><td>{{ s.last_error if s.state == 'failing' else '' }}</td></tr>
+{% endfor %}</table>{% if d.episodes %}<h2>Health</h2><ul>
+{% for e in d.episodes %}<li>{{ e.title }} (began {{ e.started_at }},
 {{ 'over ' ~ e.ended_at if e.ended_at else 'still open' }})</li>{% endfor %}</ul>{% endif %}
 </body></html>
 """)

@@ -583,17 +583,6 @@ class Store:
             self.db.conn.executemany("update sources set moved_to = ? where name = ?",
                                      [(url, name) for name, url in moves.items()])
 
-    def save_moved(self, moves: dict[str, str | None]) -> None:
-        """Record where sources' documents permanently redirect to (None: they do not
-        any more), in one transaction.
-
-        Raises:
-            sqlite3.OperationalError: the database stayed locked (or full).
-        """
-        with self._write():
-            self.db.conn.executemany("update sources set moved_to = ? where name = ?",
-                                     [(url, name) for name, url in moves.items()])
-
     def host_holds(self) -> dict[str, datetime]:
         """Returns: host -> held until (Retry-After), for holds not yet over."""
         now = utcnow()

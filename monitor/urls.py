@@ -180,13 +180,18 @@ def article_domains(source_url: str, link: str, allowed: tuple[str, ...] | None,
         redirectors: hosts of link shorteners and feed proxies (``crawl.redirectors``).
 
     Returns:
-        The source's ``allowed_domains`` when it declares some (``("*",)`` allows any).
+        When the source declares ``allowed_domains``: those, plus the source's own site
+        (its own links are always followed) and the redirector hosts (a hop through a
+        shortener is followed; where it lands must be allowed); ``("*",)`` allows any.
         Otherwise the source's own site and the link's own site: a link may point to
         another site, but a redirect must not take it to a third one. A link on a
         redirector host may land anywhere (``("*",)``), as the feed sends readers there.
     """
     if allowed:
-        return tuple(allowed)
+        if "*" in allowed:
+            return ("*",)
+        own = site_of(source_url)
+        return tuple(dict.fromkeys([*allowed, *([own] if own else []), *redirectors]))
     if redirectors and host_in_domains(link, redirectors):
         return ("*",)
     return tuple(sorted({d for d in (site_of(source_url), site_of(link)) if d}))

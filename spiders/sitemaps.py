@@ -10,10 +10,10 @@ from datetime import datetime, timezone
 from urllib.parse import urljoin, urlsplit
 
 import scrapy
-from scrapy.utils.sitemap import sitemap_urls_from_robots
 
 from monitor.crawl.spider import SourceSpiderMixin
-from monitor.documents import UnpackError, gunzip_capped, wrong_kind_message
+from monitor.documents import (UnpackError, gunzip_capped, robots_sitemaps,
+                               wrong_kind_message)
 from monitor.extract.dates import parse_date
 from monitor.xmlguard import DocumentRefused, iter_checked
 
@@ -224,7 +224,7 @@ class SitemapDocuments:
             forget_validators(run, response.url)
             cap = self.context.config.crawl.max_document_items
             urls = list(itertools.islice(
-                sitemap_urls_from_robots(response.body, base_url=response.url), cap + 1))
+                robots_sitemaps(response.body, response.url), cap + 1))
             if len(urls) > cap:
                 log.warning("source %s: %s names more than %d sitemaps: following the first "
                             "%d (crawl.max_document_items)", source, response.url,

@@ -92,6 +92,19 @@ def test_a_site_with_only_a_front_page_is_offered_as_a_page_source(site):
     assert "front page, 5 article links" in done.stdout
 
 
+def test_a_home_page_refusing_bots_still_leads_to_the_sites_feeds(site):
+    root = site.url("").rstrip("/")
+    site.set("/", "Forbidden", status=403)
+    site.set("/rss.xml", rss([("One", root + "/1")]), content_type="application/rss+xml")
+    done = _discover(site.url("/"))
+    assert done.returncode == 0, done.stderr
+    assert yaml.safe_load(done.stdout)["sources"][0]["url"] == root + "/rss.xml"
+    site.set("/rss.xml", "gone", status=404)
+    done = _discover(site.url("/"))
+    assert done.returncode == 1
+    assert "answered HTTP 403, and the site's robots.txt and common feed" in done.stderr
+
+
 def test_nothing_found_and_unreachable_exit_1_with_one_line(site):
     site.set("/", "<html><body>nothing here</body></html>")
     done = _discover(site.url("/"))

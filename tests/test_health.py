@@ -103,6 +103,30 @@ def test_failing_for_a_long_time_counts_too_and_the_title_says_gone(tmp_path):
     assert episode["title"].startswith("source s0: its feed is gone (HTTP 404")
 
 
+def test_http_errors_of_one_site_are_not_a_network_down(tmp_path):
+    """Six sources on one host answering 500: the network works; each source is told."""
+    config = MonitorConfig(
+        path=tmp_path / "monitor.yaml", database=tmp_path / "m.db",
+        sources=[SourceConfig(name=f"s{i}", kind="feed", url=f"https://one.test/f{i}")
+                 for i in range(6)], health={"failing_polls": 1})
+    store = _store(config)
+    for i in range(6):
+        _poll(store, f"s{i}", failures=1, since=T0, error=f"https://one.test/f{i}: HTTP 500")
+    assert Health(store, config).check(now=T0) == (6, 0)
+    assert {e["kind"] for e in open_episodes(store)} == {"source-failing"}
+
+
+def test_a_source_removed_from_the_config_is_not_a_recovery(tmp_path):
+    config = _config(tmp_path, n_sources=2, failing_polls=1)
+    store = _store(config)
+    _poll(store, "s1", failures=2, since=T0, error="https://s1.test/feed: HTTP 404")
+    Health(store, config).check(now=T0)
+    smaller = config.model_copy(update={"sources": config.sources[:1]})
+    assert Health(store, smaller).check(now=T0 + timedelta(minutes=1)) == (0, 1)
+    assert [event for _, _, event, _ in _notices(store)] == ["start"]   # no "resolved"
+    assert open_episodes(store) == []
+
+
 def test_a_whole_network_down_is_one_notice_not_one_per_source(tmp_path):
     config = _config(tmp_path, n_sources=6, failing_polls=1)
     store = _store(config)
@@ -202,8 +226,14 @@ def test_a_rise_over_the_baseline_is_a_spike_told_once(tmp_path):
 
 
 def test_the_same_volume_spread_evenly_is_no_spike(tmp_path):
-    # nine a day for a week, then nine in the last day
-    config, store, watch = _spike_store(tmp_path, [9] * 7, 9, window=86400)
+    # nine a day for over a week, then nine in the last day
+    config, store, watch = _spike_store(tmp_path, [9] * 8, 9, window=86400)
+    assert Health(store, config).check([watch], now=T0) == (0, 0)
+
+
+def test_no_spike_before_the_store_has_a_baseline(tmp_path):
+    """A fresh database has no "usual" yet: its first crawl is not a spike."""
+    config, store, watch = _spike_store(tmp_path, [], 9)
     assert Health(store, config).check([watch], now=T0) == (0, 0)
 
 
@@ -228,7 +258,7 @@ def test_notices_reach_real_mail_and_slack_with_every_line(tmp_path, smtp, slack
     health.check(now=T0)
     assert deliver_notices(store, channels, now=T0) == (2, 0)
     [mail] = smtp.wait_for(1)
-    assert mail["Subject"].startswith("[news-monitor] notice 1: source valley: its feed URL "
+    assert mail["Subject"].startswith("[monitor] notice 1: source valley: its feed URL "
                                       "does not serve a feed")
     body = mail.get_body(("plain",)).get_content()
     assert "announced at https://valley.test/feed.xml" in body
@@ -238,7 +268,7 @@ def test_notices_reach_real_mail_and_slack_with_every_line(tmp_path, smtp, slack
     _poll(store, "valley", failures=0)
     health.check(now=T0 + timedelta(minutes=1))
     assert deliver_notices(store, channels, now=T0 + timedelta(minutes=1)) == (2, 0)
-    assert smtp.wait_for(2)[1]["Subject"].startswith("[news-monitor] notice 1: resolved: ")
+    assert smtp.wait_for(2)[1]["Subject"].startswith("[monitor] notice 1: resolved: ")
     assert slack.wait_for(2)[1]["text"].startswith("resolved: source valley")
     # nothing is sent twice
     assert deliver_notices(store, channels, now=T0 + timedelta(minutes=2)) == (0, 0)
@@ -268,8 +298,20 @@ def test_a_feed_that_moved_for_good_is_told_with_its_new_url(tmp_path, site):
     # the console channel printed the notice
     assert "news-monitor notice" in done.stdout and "moved" in done.stdout
     report = monitor_cmd("--config", str(cfg), "report", "--since", "1d")
-    assert "moving: ok, 1 new articles" in report.stdout
+    assert "moving: ok, 1 new article" in report.stdout
     assert "source moving moved" in report.stdout
+    assert monitor_cmd("--config", str(cfg), "report", "--since", "1000000d").returncode == 0
+
+
+def test_crawl_without_delivery_still_opens_episodes_and_deliver_sends_them(tmp_path, site):
+    site.set("/gone.xml", "nope", status=404)
+    cfg = write_config(tmp_path / "monitor.yaml", health={"failing_polls": 1},
+                       sources=[{"name": "gone", "kind": "feed", "url": site.url("/gone.xml")}])
+    monitor_cmd("--config", str(cfg), "crawl", "--no-deliver")
+    status = json.loads(monitor_cmd("--config", str(cfg), "status", "--json").stdout)
+    assert [e["subject"] for e in status["health"]] == ["gone"]
+    done = monitor_cmd("--config", str(cfg), "deliver")
+    assert "health notices: 1 sent" in done.stdout
 
 
 def test_spike_settings_in_rule_files(tmp_path):
@@ -286,5 +328,7 @@ def test_spike_settings_in_rule_files(tmp_path):
     assert watches["b"].spike == SpikeSettings()
     (rules / "w.yaml").write_text("id: a\nquery: pact\nspike: {window: 2h, baseline: 1h}\n",
                                   "utf-8")
-    with pytest.raises(RuleError, match="baseline' must be longer"):
+    with pytest.raises(RuleError, match="w.yaml:3:31: 'spike.baseline': must be longer"):
         load_watches(rules)
+    (rules / "w.yaml").write_text("id: a\nquery: pact\nspike: false\n", "utf-8")
+    assert load_watches(rules).watches[0].spike is None

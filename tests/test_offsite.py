@@ -60,10 +60,26 @@ def test_a_redirect_to_another_site_is_rejected_and_never_fetched(tmp_path, site
 
 def test_a_source_that_allows_the_site_follows_the_redirect(tmp_path, site):
     feed = _site(site)
-    articles, pages, hits = _crawl(tmp_path, feed, allowed_domains=["127.0.0.1", "localhost"])
+    # only the other site is declared: the source's own links are always followed
+    articles, pages, hits = _crawl(tmp_path, feed, allowed_domains=["localhost"])
     assert [u for (u,) in articles] == [site.url("/story.html").replace("127.0.0.1",
                                                                          "localhost")]
     assert hits[0][0] >= 1
+
+
+def test_allowing_the_site_later_fetches_the_link_rejected_before(tmp_path, site):
+    """An off-site rejection says which site to add; once it is added, the next crawls
+    follow the link (the rejection is tried again, not final)."""
+    feed = _site(site)
+    _, pages, _ = _crawl(tmp_path, feed)
+    assert "add localhost to the source's allowed_domains" in pages[0][3]
+    conn = sqlite3.connect(tmp_path / "monitor.db")
+    conn.execute("update pages set retry_at = '2000-01-01T00:00:00+00:00'")  # due now
+    conn.commit()
+    conn.close()
+    articles, pages, _ = _crawl(tmp_path, feed, allowed_domains=["localhost"])
+    assert len(articles) == 1
+    assert ("redirected", None) in [(status, reason) for _, status, reason, _ in pages]
 
 
 def test_a_link_through_a_declared_redirector_may_land_anywhere(tmp_path, site):
@@ -99,8 +115,11 @@ def test_default_domains_are_the_sources_and_the_links_own():
     assert host_in_domains("https://notbbc.co.uk/x", allowed) is False
     assert article_domains("https://x.test/feed", "https://bit.ly/abc", None,
                            ("bit.ly",)) == ("*",)
-    assert article_domains("https://x.test/feed", "https://bit.ly/abc", ("x.test",),
-                           ("bit.ly",)) == ("x.test",)
+    # declared domains: those, the source's own site (its own links), and the
+    # redirector hosts as hops; where a redirector lands must be declared
+    assert article_domains("https://x.test/feed", "https://bit.ly/abc", ("partner.org",),
+                           ("bit.ly",)) == ("partner.org", "x.test", "bit.ly")
+    assert article_domains("https://x.test/feed", "https://y.test/a", ("*",)) == ("*",)
 
 
 @pytest.mark.parametrize("value", [["https://example.com/"], ["exa mple.com"], []])

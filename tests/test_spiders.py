@@ -446,6 +446,16 @@ def test_robots_txt_leads_to_sitemaps(context):
     assert _urls(spider.parse_sitemap(robots, run)) == ["https://news.test/news.xml"]
 
 
+def test_robots_txt_as_real_files_write_it_leads_to_sitemaps(context):
+    # a byte-order mark before the first line, CRLF, any case, a relative URL
+    spider, run = _spider(NewsSitemapSpider, context)
+    robots = TextResponse("https://news.test/robots.txt",
+                          body=b"\xef\xbb\xbfSitemap: https://news.test/news.xml\r\n"
+                               b"SITEMAP : /more.xml # the rest\r\n")
+    assert _urls(spider.parse_sitemap(robots, run)) == ["https://news.test/news.xml",
+                                                        "https://news.test/more.xml"]
+
+
 def test_article_response_becomes_a_page_item(context):
     spider, run = _spider(FeedSpider, context)
     response = HtmlResponse("https://news.test/new", body=b"<html></html>",

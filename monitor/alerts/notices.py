@@ -38,9 +38,9 @@ def _cut(text: str, limit: int) -> str:
 
 
 def notice_subject(notice: Notice) -> str:
-    """The e-mail subject: ``[news-monitor] notice 12: <title>``, one line, cut at a
-    word to ``MAX_SUBJECT_CHARS``."""
-    return _cut(_one_line(f"[news-monitor] notice {notice.notice_id}: {notice.title}"),
+    """The e-mail subject: ``[monitor] notice 12: <title>`` (alerts' subjects start
+    ``[monitor]`` too), one line, cut at a word to ``MAX_SUBJECT_CHARS``."""
+    return _cut(_one_line(f"[monitor] notice {notice.notice_id}: {notice.title}"),
                 MAX_SUBJECT_CHARS)
 
 

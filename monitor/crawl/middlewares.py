@@ -115,7 +115,10 @@ class SourceDomainsMiddleware:
         allowed = request.meta.get("allowed_domains")
         if allowed is None or host_in_domains(request.url, allowed):
             return None
+        from monitor.urls import site_of
+
         link = request.meta.get("link") or request.url
         via = f"{link} redirected to {request.url}" if request.url != link else link
         raise OffSite(f"{via}: outside the source's domains ({', '.join(allowed)}); "
-                      f"add the site to the source's allowed_domains to follow it")
+                      f"add {site_of(request.url)} to the source's allowed_domains to "
+                      f"follow it")

@@ -417,11 +417,12 @@ class SourceSpiderMixin:
     def article_failed(self, failure) -> None:
         """Errback for article requests.
 
-        404 and 410 answers, a page over the size cap, a link robots.txt forbids, a
-        redirect off the source's domains (``off-site``) and a link or redirect to a
-        private address (``private-address``, :mod:`monitor.crawl.private`) are
-        recorded as final rejections (never fetched again). Other HTTP errors (403,
-        408, 429, 5xx) are recorded as transient: fetched again after a backoff. Network
+        404 and 410 answers, a page over the size cap, a link robots.txt forbids and a
+        link or redirect to a private address (``private-address``,
+        :mod:`monitor.crawl.private`) are recorded as final rejections (never fetched
+        again). Other HTTP errors (403, 408, 429, 5xx) and a redirect off the source's
+        domains (``off-site``: its ``allowed_domains`` may change) are recorded as
+        transient: fetched again after a backoff, a few times. Network
         errors (and requests to a host on hold) are only logged, and the source's
         validators are not saved, so the next poll sees the link again.
         """
@@ -459,7 +460,9 @@ class SourceSpiderMixin:
             cap = self.context.config.extraction.max_page_bytes
             reason, detail = "too-large", f"larger than the {cap}-byte cap"
         elif failure.check(OffSite):
-            reason, detail = "off-site", str(failure.value)
+            # tried again a few times, so a source's allowed_domains changed meanwhile
+            # takes effect (only the link's own request is repeated, never the page)
+            reason, detail, transient = "off-site", str(failure.value), True
         elif failure.check(PrivateAddressRefused):
             reason, detail = "private-address", str(failure.value)
         elif failure.check(IgnoreRequest) and "robots.txt" in str(failure.value):

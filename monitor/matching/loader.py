@@ -30,9 +30,10 @@ SPECIAL_STEMS = tuple(Path(name).stem for name in (ENTITIES_FILE, VARIANTS_FILE)
 _LANG_RE = re.compile(r"[A-Za-z]{2}")
 
 
-def _spike(node: Node, path: Path) -> SpikeSettings:
+def _spike(node: Node, path: Path) -> SpikeSettings | None:
     """Read a watch's ``spike:`` mapping (``{window: 1h, min_count: 5, baseline: 7d,
-    p: 0.001}``, every key optional; ``spike: true`` takes the defaults).
+    p: 0.001}``, every key optional; ``spike: true`` takes the defaults, ``spike: false``
+    turns spikes off, as leaving the key out does).
 
     Raises:
         RuleError: at the offending key or value (unknown key, a duration that cannot
@@ -41,9 +42,7 @@ def _spike(node: Node, path: Path) -> SpikeSettings:
     from monitor.config import parse_duration
 
     if isinstance(node, ScalarNode) and node.tag.endswith(":bool"):
-        if not yn.boolean(node, path, "'spike'"):
-            raise yn.error_at(node, path, "'spike: false' is the default: remove the key")
-        return SpikeSettings()
+        return SpikeSettings() if yn.boolean(node, path, "'spike'") else None
     fields = yn.mapping(node, path, "'spike'")
     yn.check_keys(fields, SPIKE_KEYS, path, "'spike'")
     values: dict = {}
@@ -63,10 +62,12 @@ def _spike(node: Node, path: Path) -> SpikeSettings:
         except ValueError:
             values["p"] = -1.0
         if not 0 < values["p"] <= 0.5:
-            raise yn.error_at(pnode, path, "'spike.p' must be a probability such as 0.001")
+            raise yn.error_at(pnode, path, "'spike.p': must be a probability above 0 and "
+                                           "at most 0.5, such as 0.001")
     settings = SpikeSettings(**values)
     if settings.baseline <= settings.window:
-        raise yn.error_at(node, path, "'spike.baseline' must be longer than 'spike.window'")
+        where = fields["baseline"][1] if "baseline" in fields else fields["window"][1]
+        raise yn.error_at(where, path, "'spike.baseline': must be longer than 'spike.window'")
     return settings
 
 
