@@ -107,9 +107,19 @@ def write_config(folder: Path, sources: list[dict], prefix: str) -> Path:
 
 
 def start(config: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "monitor.cli", "-c", str(config), *args],
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+    """A monitor process; its log goes to a file beside its config (never a pipe that
+    nobody reads while it runs: a full pipe would stop it)."""
+    log = open(config.parent / f"{args[0]}-{time.monotonic_ns()}.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "-c", str(config), *args],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=log, text=True)
+    proc.log_path = log.name
+    log.close()
+    return proc
+
+
+def tail(proc: subprocess.Popen) -> str:
+    """The last lines a process logged."""
+    return "\n".join(Path(proc.log_path).read_text().splitlines()[-20:])
 
 
 def stop(procs: list[subprocess.Popen]) -> None:
@@ -142,7 +152,7 @@ def crawl(mode: str, workers: int, n: int, feeds: int, url: str, prefix: str,
                 deadline = time.monotonic() + 60
                 while len(queues.status()["workers"]) < workers:
                     if time.monotonic() > deadline:
-                        sys.exit("workers did not start:\n" + procs[0].stderr.read())
+                        sys.exit("workers did not start:\n" + tail(procs[0]))
                     time.sleep(0.2)
                 queues.close()
                 procs.append(start(config, "run", "--redis", url))
@@ -160,7 +170,8 @@ def crawl(mode: str, workers: int, n: int, feeds: int, url: str, prefix: str,
             r0 = cpu_of([redis_proc]) if redis_proc else 0.0
             while stored(db) < n:
                 if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-                    sys.exit(f"{mode}: only {stored(db)} of {n} articles stored")
+                    sys.exit(f"{mode}: only {stored(db)} of {n} articles stored\n"
+                             + "\n".join(tail(p) for p in procs))
                 time.sleep(0.05)
             t1 = time.time()
             cpu1 = cpu_of(ps)
