@@ -86,8 +86,11 @@ def _setup_logging(level: str) -> None:
 
 
 def _count(n: int, noun: str) -> str:
-    """``_count(1, "hit")`` -> "1 hit"; ``_count(3, "hit")`` -> "3 hits"."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+    """``_count(1, "hit")`` -> "1 hit"; ``_count(3, "watch")`` -> "3 watches"
+    (:func:`monitor.words.count`)."""
+    from monitor.words import count
+
+    return count(n, noun)
 
 
 def _config(ctx: click.Context, required: bool = True) -> MonitorConfig:

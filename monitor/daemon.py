@@ -481,8 +481,11 @@ def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str],
 
 
 def _count(n: int, noun: str) -> str:
-    """``_count(1, "hit")`` -> "1 hit"; ``_count(3, "hit")`` -> "3 hits"."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+    """``_count(1, "hit")`` -> "1 hit"; ``_count(3, "watch")`` -> "3 watches"
+    (:func:`monitor.words.count`)."""
+    from monitor.words import count
+
+    return count(n, noun)
 
 
 def _period(seconds: float) -> str:

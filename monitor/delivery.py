@@ -18,6 +18,7 @@ from monitor.config import MonitorConfig, secret_from_env
 from monitor.errors import ConfigError
 from monitor.errors import DeliveryError
 from monitor.store import MAX_CHANNEL_HOLD, Store, iso, parse_iso, utcnow
+from monitor.words import count
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +228,7 @@ def deliver_pending(store: Store, channels: Mapping[str, Channel], *, max_attemp
                 continue
             try:
                 channel.send_digest([r.alert for r in rows],
-                                    f"{len(rows)} new hit{'s' if len(rows) != 1 else ''}")
+                                    f"{count(len(rows), 'new hit')}")
             except Exception as exc:  # noqa: BLE001
                 error = _as_delivery_error(exc, name)
                 for r in rows:  # each row keeps its own count of attempts

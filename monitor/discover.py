@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 
 from monitor.documents import (UnpackError, document_kind, feed_links, gunzip_capped,
                                robots_sitemaps)
 from monitor.frontpage import article_links
+from monitor.words import count
 
 #: feed paths tried when a page announces no feed (WordPress, Ghost, Hugo, Jekyll, Drupal)
 FEED_PATHS = ("/feed", "/rss", "/feed.xml", "/rss.xml", "/atom.xml", "/index.xml",
@@ -70,11 +71,11 @@ def _describe(kind: str, body: bytes) -> str:
     if kind in ("rss", "atom", "rdf"):
         items = len(re.findall(rb"<(?:item|entry)[\s>]", body[:MAX_BYTES]))
         name = {"rss": "RSS feed", "atom": "Atom feed", "rdf": "RSS 1.0 feed"}[kind]
-        return f"{name}, {items} item{'s' if items != 1 else ''}"
+        return f"{name}, {count(items, 'item')}"
     if kind == "urlset":
         urls = body.count(b"<loc")
         news = "Google News sitemap" if _NEWS_NS.search(body[:4096]) else "sitemap"
-        return f"{news}, {urls} URL{'s' if urls != 1 else ''}"
+        return f"{news}, {count(urls, 'URL')}"
     return "sitemap index"
 
 

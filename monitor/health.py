@@ -60,6 +60,7 @@ from monitor.matching.query import Node
 from monitor.matching.watch import SpikeSettings, Watch
 from monitor.models import Notice
 from monitor.store import Store, iso, parse_iso, utcnow
+from monitor.words import count
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ def _failing_title(row: dict, settings: HealthConfig, now: datetime) -> str:
     name, kind, error = row["name"], row["kind"], row["last_error"] or ""
     since = row["failing_since"]
     span = f"since {_when(since)}" if since else ""
-    polls = f"{row['failures']} poll{'s' if row['failures'] != 1 else ''} in a row"
+    polls = f"{count(row['failures'], 'poll')} in a row"
     if any(s in error for s in (", not a feed", "not an RSS", ", not a sitemap",
                                 "not an HTML page", "names no sitemap")):
         return f"source {name}: its {kind} URL does not serve a {kind} ({polls})"
@@ -216,7 +217,7 @@ def network_condition(rows: list[dict], settings: HealthConfig) -> Condition | N
         key = (r["last_error"] or "unknown").split(": ", 1)[-1][:120]
         errors[key] = errors.get(key, 0) + 1
     common = sorted(errors.items(), key=lambda kv: -kv[1])[:3]
-    lines = tuple(f"{n} source{'s' if n != 1 else ''}: {e}" for e, n in common)
+    lines = tuple(f"{count(n, 'source')}: {e}" for e, n in common)
     return Condition("network-down", "network",
                      f"{len(failing)} of {len(polled)} sources are failing at once: "
                      f"the network or DNS is probably down", lines)
@@ -395,21 +396,21 @@ def spike_conditions(store: Store, watches: Iterable[Watch], now: datetime,
                 continue
             windows = observed / spike.window
             rate = (baseline + 1) / windows
-            count = len(current)
-            p = poisson_tail(count, rate)
-            firing = count >= spike.min_count and p <= spike.p
-            holding = subject in open_subjects and count >= spike.min_count / 2 and p <= 0.05
+            n_now = len(current)
+            p = poisson_tail(n_now, rate)
+            firing = n_now >= spike.min_count and p <= spike.p
+            holding = subject in open_subjects and n_now >= spike.min_count / 2 and p <= 0.05
             if not (firing or holding):
                 continue
             top = _top_stories(store, (r[2] for r in current))
-            lines = tuple([f"{count} articles in the last {_ago(spike.window)}, against "
+            lines = tuple([f"{count(n_now, 'article')} in the last {_ago(spike.window)}, against "
                            f"{rate:.2f} per {_ago(spike.window)} over the previous "
                            f"{_ago(spike.baseline)} (Poisson P = {p:.1e})"] +
-                          [f"· {title} ({n} article{'s' if n != 1 else ''}) {url}"
+                          [f"· {title} ({count(n, 'article')}) {url}"
                            for title, n, url in top])
             out.append(Condition(
                 "spike", subject,
-                f"spike: {label}: {count} articles in the last {_ago(spike.window)}, "
+                f"spike: {label}: {count(n_now, 'article')} in the last {_ago(spike.window)}, "
                 f"usually {rate:.2f}", lines, top[0][2] if top else None, watch.channels))
     return out
 

@@ -73,9 +73,11 @@ def build_report(store: Store, since_seconds: float, now: datetime | None = None
             "episodes": episodes}
 
 
-def _n(count: int, noun: str, plural: str | None = None) -> str:
-    """``_n(1, "hit")`` -> "1 hit"; ``_n(2, "story", "stories")`` -> "2 stories"."""
-    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+def _n(n: int, noun: str) -> str:
+    """``_n(1, "hit")`` -> "1 hit"; ``_n(2, "story")`` -> "2 stories"."""
+    from monitor.words import count
+
+    return count(n, noun)
 
 
 def report_text(data: dict) -> str:
@@ -85,7 +87,7 @@ def report_text(data: dict) -> str:
     for w in data["watches"]:
         outlets = ", ".join(f"{name} {n}" for name, n in w["outlets"])
         out.append(f"  {w['watch_name']} ({w['watch_id']}): {_n(w['hits'], 'hit')} in "
-                   f"{_n(w['stories'], 'story', 'stories')}; top outlets: {outlets or '-'}")
+                   f"{_n(w['stories'], 'story')}; top outlets: {outlets or '-'}")
         for s in w["top_stories"]:
             out.append(f"    · {s['title']} ({_n(s['articles'], 'article')}) {s['url']}")
     if not data["watches"]:

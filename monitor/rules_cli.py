@@ -21,6 +21,7 @@ from monitor.matching.query import Term, lowercase_operators, parse_query
 from monitor.matching.watch import Watch
 from monitor.matching.targets import check_watch_targets
 from monitor.models import Article, ExtractOptions, Page, Rejection
+from monitor.words import count
 
 #: Saved-page file names (gzip or not) that ``monitor replay`` and ``rules test`` read.
 PAGE_SUFFIXES = (".html", ".htm", ".html.gz", ".htm.gz")
@@ -168,8 +169,9 @@ def _warn_operator(where: str, term: Term, what: str = "") -> None:
                f"operators are upper case: did you mean {term.text.upper()}?", err=True)
 
 
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
+def _count(n: int, one: str, many: str | None = None) -> str:
+    """``_count(2, "watch")`` -> "2 watches" (:func:`monitor.words.count`)."""
+    return count(n, one)
 
 
 def _target(watch_id: str | None, query: str | None) -> tuple[WatchSet, str | None]:

@@ -30,6 +30,7 @@ from monitor.pipeline import Outcome, Pipeline
 from monitor.records import LinkOutcome, PollTask, RunResult
 from monitor.schedule import Schedule, SourceState
 from monitor.store import Store, utcnow
+from monitor.words import count
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +213,7 @@ class Writer:
                 state = self.schedule.record(replace(result, complete=complete))
                 if state is not None and writes.problem and result.ok:
                     lost = writes.failed or max(1, result.pages - writes.written)
-                    state.last_error = (f"{lost} page{'s' if lost != 1 else ''} not stored "
+                    state.last_error = (f"{count(lost, 'page')} not stored "
                                         f"({writes.problem}); fetched again on the next poll")
                 states.append(state)
                 self.totals["polls"] += 1

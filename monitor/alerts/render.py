@@ -26,6 +26,7 @@ from jinja2 import DictLoader, Environment, StrictUndefined, select_autoescape
 
 from monitor.alerts.templates import TEMPLATES
 from monitor.models import Alert
+from monitor.words import count
 
 __all__ = [
     "DATE_UNKNOWN",
@@ -335,7 +336,7 @@ def render_digest_subject(alerts: Sequence[Alert], title: str) -> str:
     """Email subject for a digest: ``[monitor] <title> (<n> alerts)``, at most
     :data:`MAX_SUBJECT_CHARS` characters."""
     n = len(alerts)
-    suffix = f" ({n} alert{'' if n == 1 else 's'})"
+    suffix = f" ({count(n, 'alert')})"
     prefix = "[monitor] "
     return prefix + _cut(_one_line(title) or "Digest",
                          MAX_SUBJECT_CHARS - len(prefix) - len(suffix)) + suffix
@@ -494,15 +495,15 @@ def render_digest_slack(alerts: Sequence[Alert], title: str) -> dict[str, Any]:
         A JSON-ready dict with ``text``, ``blocks``, ``unfurl_links`` and ``unfurl_media``.
     """
     n = len(alerts)
-    count = f"{n} alert{'' if n == 1 else 's'}"
+    how_many = count(n, "alert")
     title_line = _one_line(title) or "Digest"
     header = _cut(title_line, SLACK_MAX_HEADER_CHARS)
-    text = slack_escape(_cut(f"{title_line}: {count}", SLACK_MAX_TEXT_CHARS // 2))
+    text = slack_escape(_cut(f"{title_line}: {how_many}", SLACK_MAX_TEXT_CHARS // 2))
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": False}},
-        {"type": "context", "elements": [_mrkdwn(count)]},
+        {"type": "context", "elements": [_mrkdwn(how_many)]},
     ]
-    used = len(header) + len(count)
+    used = len(header) + len(how_many)
     reserve = 1  # room for the "and N more" context block
     shown = 0
     for alert in alerts:
