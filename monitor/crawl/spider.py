@@ -15,7 +15,6 @@ all go through the context.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
