@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Mapping
 
 from monitor.alerts import Channel, build_channel
+from monitor.alerts import retry
 from monitor.config import MonitorConfig, secret_from_env
 from monitor.errors import ConfigError
 from monitor.errors import DeliveryError
@@ -22,9 +23,6 @@ from monitor.words import count
 
 log = logging.getLogger(__name__)
 
-#: First retry after this many seconds; doubled after every failure, capped at MAX_BACKOFF.
-BASE_BACKOFF = 30.0
-MAX_BACKOFF = 3600.0
 #: Seconds between two probes of a channel whose alerts were given up during an outage.
 PROBE_EVERY = 60.0
 
@@ -92,13 +90,9 @@ class DeliveryReport:
 
 def _retry_at(attempts: int, error: DeliveryError, max_attempts: int,
               now: datetime) -> datetime | None:
-    """When to try again after failure number ``attempts + 1``, or None to give up."""
-    if error.permanent or attempts + 1 >= max_attempts:
-        return None
-    delay = min(BASE_BACKOFF * (2 ** attempts), MAX_BACKOFF)
-    if error.retry_after is not None:
-        delay = max(delay, min(float(error.retry_after), MAX_CHANNEL_HOLD))
-    return now + timedelta(seconds=delay)
+    """When to try again after failure number ``attempts + 1``, or None to give up
+    (:func:`monitor.alerts.retry.retry_at`)."""
+    return retry.retry_at(error, attempts, max_attempts, now)
 
 
 def digest_due(store: Store, channel: str, interval: float, now: datetime) -> bool:
@@ -173,8 +167,9 @@ def deliver_pending(store: Store, channels: Mapping[str, Channel], *, max_attemp
         if error.permanent:
             return
         down.add(name)
-        if error.retry_after is not None:
-            until = now + timedelta(seconds=min(float(error.retry_after), MAX_CHANNEL_HOLD))
+        hold = retry.hold_seconds(error)
+        if hold is not None:
+            until = now + timedelta(seconds=min(hold, MAX_CHANNEL_HOLD))
             store.hold_channel(name, until, str(error))
             report.held[name] = until
             log.warning("channel %s: held until %s (Retry-After)", name,

@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from monitor.config import HealthConfig, MonitorConfig
+from monitor.alerts import retry as retry_policy
 from monitor.errors import DeliveryError
 from monitor.matching.query import Node
 from monitor.matching.watch import SpikeSettings, Watch
@@ -68,9 +69,6 @@ log = logging.getLogger(__name__)
 EXTRACTION_REASONS = ("too-short", "consent-wall", "listing-page", "no-text")
 #: the silent and drift conditions read more history: checked at most this often (s)
 SLOW_CHECK_EVERY = 600.0
-#: notices: first retry after this many seconds, doubled each time, at most MAX_BACKOFF
-BASE_BACKOFF = 30.0
-MAX_BACKOFF = 3600.0
 
 
 @dataclass(frozen=True)
@@ -550,9 +548,10 @@ def deliver_notices(store: Store, channels: Mapping[str, object], *, max_attempt
                     now: datetime | None = None) -> tuple[int, int]:
     """Send the notices that are due, oldest first, each on its channel.
 
-    A failure is retried after ``BASE_BACKOFF`` seconds, doubled each time (or the
-    channel's Retry-After), and given up (``dead``) after ``max_attempts`` or at once
-    when permanent. A channel that fails is not tried again in the same pass.
+    A failure is retried as :mod:`monitor.alerts.retry` decides for every channel
+    (backoff with jitter, at least the channel's Retry-After), and given up (``dead``)
+    after ``max_attempts`` or at once when permanent. A channel that fails is not tried
+    again in the same pass.
 
     Returns:
         (sent, failed) counts of this pass.
@@ -576,16 +575,15 @@ def deliver_notices(store: Store, channels: Mapping[str, object], *, max_attempt
         except DeliveryError as exc:
             failed += 1
             broken.add(channel_name)
+            wait = retry_policy.retry_delay(exc, attempts, max_attempts)
             attempts += 1
-            wait = exc.retry_after if getattr(exc, "retry_after", None) else \
-                min(MAX_BACKOFF, BASE_BACKOFF * 2 ** (attempts - 1))
-            dead = getattr(exc, "permanent", False) or attempts >= max_attempts
+            dead = wait is None
             with store.write():
                 store.db.execute(
                     "update notices set status = ?, attempts = ?, last_error = ?, "
                     "next_attempt_at = ? where id = ?",
                     ["dead" if dead else "pending", attempts, str(exc)[:500],
-                     iso(now + timedelta(seconds=wait)), row[11]])
+                     iso(now + timedelta(seconds=wait or 0)), row[11]])
             log.warning("notice %d on %s not sent: %s", row[0], channel_name, exc)
             continue
         sent += 1

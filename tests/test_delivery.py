@@ -72,7 +72,7 @@ def test_permanent_failure_is_given_up_and_recorded(store, slack):
     assert "XXXX" not in row["last_error"]           # the webhook secret is not recorded
 
 
-def test_unreachable_smtp_is_retried_with_doubling_backoff_then_dead(store):
+def test_unreachable_smtp_is_retried_with_doubling_backoff_and_jitter_then_dead(store):
     import socket
     with socket.socket() as s:                        # a port nobody listens on
         s.bind(("127.0.0.1", 0))
@@ -92,7 +92,8 @@ def test_unreachable_smtp_is_retried_with_doubling_backoff_then_dead(store):
         due = datetime.fromisoformat(row["next_attempt_at"])
         delays.append((due - now).total_seconds())
         now = due
-    assert delays == [30.0, 60.0]
+    # doubling, each stretched by up to 25 % of jitter (monitor.alerts.retry)
+    assert 30.0 <= delays[0] <= 37.5 and 60.0 <= delays[1] <= 75.0
     assert row["status"] == "dead" and row["attempts"] == 3
 
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
-from datetime import timezone
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from monitor.alerts._redact import protect_url, redact_url, scrub
+from monitor.alerts.retry import parse_retry_after  # noqa: F401 - re-exported
 from monitor.errors import DeliveryError
 
 USER_AGENT = "news-monitor/0.1 (+alerts)"
@@ -28,33 +26,6 @@ def check_url(kind: str, name: str, url: str) -> None:
     if not ok:
         raise ValueError(f"{kind} channel {name!r}: URL must be an absolute http(s) URL, "
                          f"got {redact_url(url) if url else 'an empty value'}")
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Parse a Retry-After header: delta-seconds or an HTTP date.
-
-    Args:
-        value: the header value, or None.
-        now: the current POSIX time in seconds (for tests); None means ``time.time()``.
-
-    Returns:
-        Seconds to wait (0 or more), or None when absent or unparsable.
-    """
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    now = time.time() if now is None else now
-    return max(0.0, when.timestamp() - now)
 
 
 class JsonPoster:
@@ -107,9 +78,14 @@ class JsonPoster:
             f"{self.kind} channel {self.name!r}: {self.where}: "
             f"{scrub(problem, self._url)}", **kwargs)
 
-    def post(self, payload: dict[str, Any],
+    def post(self, payload: dict[str, Any] | bytes,
              headers: dict[str, str] | None = None) -> httpx.Response:
-        """POST ``payload`` as JSON and return the response, whatever its status.
+        """POST ``payload`` and return the response, whatever its status.
+
+        Args:
+            payload: a dict sent as JSON, or the exact bytes of a JSON body (sent as
+                they are, with ``Content-Type: application/json``; a signed body).
+            headers: headers of this request only.
 
         Raises:
             DeliveryError: retryable, when the request could not be completed
@@ -117,6 +93,9 @@ class JsonPoster:
         """
         client = self._get_client()
         try:
+            if isinstance(payload, bytes):
+                return client.post(self._url, content=payload, headers={
+                    "Content-Type": "application/json", **(headers or {})})
             return client.post(self._url, json=payload, headers=headers)
         except httpx.TimeoutException as exc:
             # "from None": the httpx exception carries the request and its full URL.

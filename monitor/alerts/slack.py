@@ -7,9 +7,10 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from monitor.alerts._http import JsonPoster, body_excerpt, parse_retry_after
+from monitor.alerts._http import JsonPoster, body_excerpt
 from monitor.alerts.base import Channel
 from monitor.alerts.render import render_digest_slack, render_slack
+from monitor.alerts.retry import classify_status, http_failure
 from monitor.models import Alert, Notice
 
 logger = logging.getLogger(__name__)
@@ -79,14 +80,15 @@ class SlackChannel(Channel):
                 logger.warning("slack channel %r: %s answered %d %r instead of 'ok'",
                                self.name, self._poster.where, status, body)
             return
-        if status == 429:
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
-            raise self._poster.error(
-                f"rate limited (429 {body or 'rate_limited'}); retry after "
-                f"{retry_after if retry_after is not None else '?'} s",
-                retry_after=retry_after)
-        if status >= 500 or status == 408:
-            raise self._poster.error(f"Slack error {status} {body}; will retry")
+        if classify_status(status) == "transient":
+            _, retry_after = http_failure(status, response.headers.get("retry-after"))
+            if status == 429:
+                raise self._poster.error(
+                    f"rate limited (429 {body or 'rate_limited'}); retry after "
+                    f"{retry_after if retry_after is not None else '?'} s",
+                    retry_after=retry_after)
+            raise self._poster.error(f"Slack error {status} {body}; will retry",
+                                     retry_after=retry_after)
         if 300 <= status < 400:
             raise self._poster.error(
                 f"redirected ({status}); the webhook URL is probably wrong", permanent=True)

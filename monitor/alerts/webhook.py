@@ -1,14 +1,41 @@
-"""The generic webhook channel: POSTs the alert fields as JSON."""
+"""The generic webhook channel: POSTs the alert fields as JSON, signed when a secret
+is configured."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
+import time
 from collections.abc import Sequence
+from typing import Any, Callable
 
-from monitor.alerts._http import JsonPoster, body_excerpt, parse_retry_after
+from monitor.alerts._http import JsonPoster, body_excerpt
 from monitor.alerts.base import Channel
 from monitor.alerts.render import render_digest_webhook, render_webhook
+from monitor.alerts.retry import classify_status, http_failure
 from monitor.models import Alert, Notice
+
+#: The header carrying the signing time, POSIX seconds as decimal digits.
+TIMESTAMP_HEADER = "X-Monitor-Timestamp"
+#: The header carrying ``sha256=<64 hex>``, the HMAC-SHA256 of ``timestamp.body``.
+SIGNATURE_HEADER = "X-Monitor-Signature"
+
+
+def sign_body(secret: str | bytes, timestamp: int, body: bytes) -> str:
+    """The signature of one webhook body, as sent in ``X-Monitor-Signature``.
+
+    Args:
+        secret: the shared secret (text is encoded as UTF-8).
+        timestamp: POSIX seconds, as sent in ``X-Monitor-Timestamp``.
+        body: the raw request body, byte for byte.
+
+    Returns:
+        ``"sha256=" + hex(HMAC-SHA256(secret, f"{timestamp}." + body))``.
+    """
+    key = secret.encode("utf-8") if isinstance(secret, str) else secret
+    mac = hmac.new(key, str(int(timestamp)).encode("ascii") + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
 
 
 class WebhookChannel(Channel):
@@ -17,9 +44,14 @@ class WebhookChannel(Channel):
     Every request carries an ``Idempotency-Key`` header (``alert-<id>`` or
     ``digest-<hash>``), the same on a retry, so a receiver can drop duplicates.
 
-    Responses: 2xx is success; 429 raises a DeliveryError with ``retry_after``; 408 and
-    5xx, timeouts and connection errors raise a retryable one; any other status
-    (3xx, 4xx) raises a permanent one.
+    With a ``secret``, every request is signed: ``X-Monitor-Timestamp`` holds the POSIX
+    time in seconds and ``X-Monitor-Signature`` holds ``sha256=<hex>``, the HMAC-SHA256
+    of ``timestamp + "." + raw body`` (see :func:`sign_body`; the README shows how a
+    receiver checks it). A retry is signed again with its own time.
+
+    Responses are judged by :mod:`monitor.alerts.retry`: 2xx is success; 408, 425, 429
+    and 5xx (with their Retry-After), timeouts and connection errors raise a retryable
+    DeliveryError; any other status (3xx, 4xx) raises a permanent one.
 
     Args:
         name: the channel's name.
@@ -27,11 +59,21 @@ class WebhookChannel(Channel):
         timeout: seconds for each network operation (connect, send, read).
         headers: extra request headers, e.g. ``{"Authorization": "Bearer ..."}``; their
             values are never logged.
+        secret: the signing secret (never logged); None sends unsigned requests.
+        clock: returns the current POSIX time in seconds (for tests).
+
+    Raises:
+        ValueError: a bad URL or timeout, or an empty secret.
     """
 
     def __init__(self, name: str, url: str, timeout: float = 10.0,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, secret: str | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        if secret is not None and not secret:
+            raise ValueError(f"webhook channel {name!r}: the signing secret is empty")
         self.name = name
+        self._secret = secret
+        self._clock = clock
         self._poster = JsonPoster("webhook", name, url, timeout,
                                   {"Accept": "application/json, */*", **(headers or {})})
         self.timeout = self._poster.timeout
@@ -60,17 +102,23 @@ class WebhookChannel(Channel):
         key = hashlib.sha256(f"{title}\x1f{ids}".encode()).hexdigest()[:16]
         self._post(render_digest_webhook(alerts, title), f"digest-{key}")
 
-    def _post(self, payload: dict, key: str) -> None:
-        response = self._poster.post(payload, headers={"Idempotency-Key": key})
+    def _post(self, payload: dict[str, Any], key: str) -> None:
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        headers = {"Idempotency-Key": key}
+        if self._secret is not None:
+            timestamp = int(self._clock())
+            headers[TIMESTAMP_HEADER] = str(timestamp)
+            headers[SIGNATURE_HEADER] = sign_body(self._secret, timestamp, body)
+        response = self._poster.post(body, headers=headers)
         status = response.status_code
-        if 200 <= status < 300:
+        kind = classify_status(status)
+        if kind == "ok":
             return
-        body = body_excerpt(response)
+        body_text = body_excerpt(response)
+        permanent, retry_after = http_failure(status, response.headers.get("retry-after"))
+        if permanent:
+            raise self._poster.error(f"rejected with {status} {body_text}", permanent=True)
         if status == 429:
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
-            raise self._poster.error(f"rate limited (429 {body})", retry_after=retry_after)
-        if status >= 500 or status == 408:
-            raise self._poster.error(f"server error {status} {body}; will retry",
-                                     retry_after=parse_retry_after(
-                                         response.headers.get("retry-after")))
-        raise self._poster.error(f"rejected with {status} {body}", permanent=True)
+            raise self._poster.error(f"rate limited (429 {body_text})", retry_after=retry_after)
+        raise self._poster.error(f"server error {status} {body_text}; will retry",
+                                 retry_after=retry_after)
