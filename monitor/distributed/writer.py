@@ -308,6 +308,8 @@ class WriterEngine:
                     page, result = record
                     writer.write_page(page, result)
                     links += [page.url, *page.redirected_from]
+                    if page.run_id not in self._runs:   # a poll closed or not ours: no
+                        writer.forget_run(page.run_id or 0)   # count to keep for it
                 elif isinstance(record, LinkOutcome):
                     writer.write_link(record)
                     links.append(record.url)
@@ -340,6 +342,7 @@ class WriterEngine:
                         validators[url] = (state.get("etag"), state.get("last_modified"))
             for _m, result in runs:
                 self._runs.pop(result.run_id, None)
+                writer.forget_run(result.run_id)
             acks += [m for m, _ in runs]
             done = [r.run_id for _, r in runs]
             if known and self._loop is not None:
