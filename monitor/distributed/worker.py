@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 #: Seconds a stopping worker waits for its results to reach Redis before giving up
 #: (the polls not acknowledged are then polled again by another worker).
 STOP_SEND = 5.0
+#: Seconds between two summary lines in a worker's log.
+SUMMARY_EVERY = 60.0
 
 
 class WorkerContext:
@@ -156,6 +158,7 @@ class WorkerContext:
         loop = asyncio.get_running_loop()
         every = max(0.2, self.config.distributed.visibility_timeout / 3)
         info = {"host": socket.gethostname(), "pid": os.getpid(), "started": self.started}
+        last_summary, counted = loop.time(), (0, 0)
         while not self._give_up:
             try:
                 await loop.run_in_executor(self._beat, self._beat_once, info)
@@ -163,6 +166,11 @@ class WorkerContext:
                 self.outage.down(exc)
             except Exception as exc:   # a heartbeat must never end the worker
                 log.warning("heartbeat failed: %s: %s", type(exc).__name__, exc)
+            if loop.time() - last_summary >= SUMMARY_EVERY:
+                last_summary = loop.time()
+                log.info("last minute: %d polls done, %d pages sent; %d polls under way",
+                         self.polls - counted[0], self.pages - counted[1], len(self._held))
+                counted = (self.polls, self.pages)
             await asyncio.sleep(every)
 
     def _beat_once(self, info: dict) -> None:
