@@ -348,6 +348,7 @@ def deliver(ctx: click.Context, digests: bool, retry_dead: bool) -> None:
         monitor deliver --retry-dead   # after fixing a channel's settings
     """
     from monitor.delivery import build_channels, deliver_pending
+    from monitor.policy import DeliveryPolicy
     from monitor.store import Store
 
     config = _config(ctx)
@@ -359,7 +360,7 @@ def deliver(ctx: click.Context, digests: bool, retry_dead: bool) -> None:
     report = deliver_pending(store, channels,
                              max_attempts=config.delivery.max_attempts, digests=digests,
                              requeue_window=config.delivery.requeue_window,
-                             probe_every=0)
+                             probe_every=0, policy=DeliveryPolicy.from_config(config))
     from monitor.health import deliver_notices
     notices_sent, notices_failed = deliver_notices(
         store, channels, max_attempts=config.delivery.max_attempts)

@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from monitor.errors import ConfigError
 from monitor.models import ExtractOptions
@@ -64,6 +72,25 @@ class _Strict(BaseModel):
 
 
 Duration = Annotated[float, Field(gt=0)]
+
+
+def env_name(value: str) -> str:
+    """Check the name of an environment variable given in monitor.yaml (``*_env``).
+
+    Returns:
+        The name, unchanged.
+
+    Raises:
+        ValueError: not a name such as ``SLACK_URL`` (letters, digits, underscores, not
+            starting with a digit); a value that looks like a URL is called out, since
+            the secret itself belongs in the environment, not in the file.
+    """
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value or ""):
+        return value
+    hint = (" (this looks like the secret itself: put it in an environment variable and "
+            "give that variable's name here)" if "://" in (value or "") else "")
+    raise ValueError(f"must be the name of an environment variable, such as SLACK_URL"
+                     f"{hint}")
 
 
 def domain_list(value: object, star: bool = False) -> tuple[str, ...]:
@@ -186,11 +213,24 @@ class EmailChannelConfig(_Strict):
     timeout: Duration = 30.0
 
     _duration = field_validator("timeout", mode="before")(lambda cls, v: parse_duration(v))
+    _env = field_validator("password_env")(lambda cls, v: v if v is None else env_name(v))
 
     @field_validator("recipients", mode="before")
     @classmethod
     def _one_recipient(cls, value):
         return [value] if isinstance(value, str) else value
+
+    @field_validator("security")
+    @classmethod
+    def _security_fits_port(cls, value: str, info: ValidationInfo) -> str:
+        port = info.data.get("port")
+        if port == 465 and value == "starttls":
+            raise ValueError("port 465 is implicit TLS: use security: ssl (starttls is "
+                             "for port 587)")
+        if port == 587 and value == "ssl":
+            raise ValueError("port 587 expects STARTTLS: use security: starttls (ssl is "
+                             "for port 465)")
+        return value
 
 
 class SlackChannelConfig(_Strict):
@@ -202,18 +242,32 @@ class SlackChannelConfig(_Strict):
     timeout: Duration = 10.0
 
     _duration = field_validator("timeout", mode="before")(lambda cls, v: parse_duration(v))
+    _env = field_validator("webhook_url_env")(lambda cls, v: env_name(v))
 
 
 class WebhookChannelConfig(_Strict):
-    """POST alerts as JSON to ``url``, or to the URL in the env var ``url_env``."""
+    """POST alerts as JSON to ``url``, or to the URL in the env var ``url_env``; with
+    ``secret_env``, each body is signed with the secret in that env var (HMAC-SHA256,
+    :mod:`monitor.alerts.webhook`)."""
 
     kind: Literal["webhook"]
     name: str = "webhook"
     url: str | None = None
     url_env: str | None = None
+    secret_env: str | None = None
     timeout: Duration = 10.0
 
     _duration = field_validator("timeout", mode="before")(lambda cls, v: parse_duration(v))
+    _env = field_validator("url_env", "secret_env")(
+        lambda cls, v: v if v is None else env_name(v))
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an absolute http(s) URL (a URL holding a token "
+                             "belongs in url_env)")
+        return value
 
     @model_validator(mode="after")
     def _one_url(self) -> "WebhookChannelConfig":
@@ -222,8 +276,29 @@ class WebhookChannelConfig(_Strict):
         return self
 
 
+class AppriseChannelConfig(_Strict):
+    """Send alerts through Apprise (the optional extra ``news-monitor[apprise]``) to the
+    one service whose Apprise URL (``ntfy://...``, ``tgram://...``, ``json://...``) is
+    in the env var ``url_env``: the URL holds the service's token, so it is never written
+    in the file or logged (messages show its scheme and host only).
+
+    Attributes:
+        url_env: the environment variable holding the Apprise URL.
+        timeout: seconds for connecting and for reading the service's answer.
+    """
+
+    kind: Literal["apprise"]
+    name: str = "apprise"
+    url_env: str
+    timeout: Duration = 10.0
+
+    _duration = field_validator("timeout", mode="before")(lambda cls, v: parse_duration(v))
+    _env = field_validator("url_env")(lambda cls, v: env_name(v))
+
+
 ChannelConfig = Annotated[
-    Union[ConsoleChannelConfig, EmailChannelConfig, SlackChannelConfig, WebhookChannelConfig],
+    Union[ConsoleChannelConfig, EmailChannelConfig, SlackChannelConfig, WebhookChannelConfig,
+          AppriseChannelConfig],
     Field(discriminator="kind"),
 ]
 
@@ -540,7 +615,8 @@ def _field_path(loc: tuple) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("console", "email", "slack", "webhook", "function-after[_one_url()]"):
+        elif part in ("console", "email", "slack", "webhook", "apprise",
+                      "function-after[_one_url()]"):
             continue  # discriminator tags pydantic adds to the location
         else:
             out += f".{part}" if out else str(part)

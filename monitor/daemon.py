@@ -32,6 +32,7 @@ from typing import Sequence
 
 from monitor.config import MonitorConfig
 from monitor.delivery import DeliveryReport, build_channels, deliver_pending
+from monitor.policy import DeliveryPolicy
 from monitor.store import Store
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,8 @@ class _Delivery:
                                  digests=digests,
                                  digest_interval=self.config.delivery.digest_interval,
                                  requeue_window=self.config.delivery.requeue_window,
-                                 stop=self.stop)
+                                 stop=self.stop,
+                                 policy=DeliveryPolicy.from_config(self.config))
         for key in self.totals:
             self.totals[key] += getattr(report, key)
         if report.sent or report.failed or report.dead:
@@ -119,7 +121,8 @@ class _Delivery:
                                    max_attempts=self.config.delivery.max_attempts,
                                    digests=False,
                                    requeue_window=self.config.delivery.requeue_window,
-                                   stop=stop)
+                                   stop=stop,
+                                   policy=DeliveryPolicy.from_config(self.config))
         finally:
             timer.cancel()
             for channel in channels.values():

@@ -58,7 +58,12 @@ def _build(config: MonitorConfig, ch, where: str) -> Channel:
             config.path, f"{where}.webhook_url_env", ch.webhook_url_env))
     if ch.kind == "webhook":
         url = ch.url or secret_from_env(config.path, f"{where}.url_env", ch.url_env)
-        return build_channel("webhook", ch.name, url=url, timeout=ch.timeout)
+        return build_channel("webhook", ch.name, url=url, timeout=ch.timeout,
+                             secret=secret_from_env(config.path, f"{where}.secret_env",
+                                                    ch.secret_env))
+    if ch.kind == "apprise":
+        return build_channel("apprise", ch.name, timeout=ch.timeout, url=secret_from_env(
+            config.path, f"{where}.url_env", ch.url_env))
     return build_channel("console", ch.name)
 
 

@@ -164,6 +164,8 @@ class Hit:
             marked as ``[[...]]``.
         channels: channel names this watch alerts on (empty tuple means all channels).
         mode: "immediate" or "digest".
+        priority: "normal", or "urgent": its alerts bypass a channel's quiet hours,
+            budget and burst grouping (see :mod:`monitor.policy`).
         matched: for a reader, one entry per term: the words that matched in the article,
             as written there, with the entity's name or the query term beside them when
             they differ, e.g. ``["Russia", "Pyongyang, DPRK (entity North Korea)",
@@ -179,6 +181,7 @@ class Hit:
     channels: tuple[str, ...] = ()
     mode: str = "immediate"
     matched: list[str] = field(default_factory=list)
+    priority: str = "normal"
 
 
 @dataclass(frozen=True)

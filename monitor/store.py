@@ -24,6 +24,8 @@ Tables (created and upgraded by the migrations below, recorded in ``_sqlite_migr
   sender claims rows (``sending``) before it sends them, so two senders never send the
   same alert. Unique on
   (watch_id, story_id, channel) so a wire copy of a story already alerted is not alerted again.
+  ``priority`` is the watch's (urgent alerts bypass a channel's policy) and ``held`` says
+  why a channel's policy moved an immediate alert into its digest (:mod:`monitor.policy`).
 
 Times are stored as ISO 8601 text in UTC.
 """
@@ -245,6 +247,15 @@ def m010_mutes(db: sqlite_utils.Database) -> None:
     db["mutes"].create_index(["kind", "target"])
     db["articles"].create_index(["story_id"], if_not_exists=True)
 
+
+@migrations()
+def m011_outbox_priority_held(db: sqlite_utils.Database) -> None:
+    """Outbox rows keep their watch's ``priority`` ('normal' or 'urgent', NULL read as
+    normal) and, for an alert a channel's policy moved into its digest
+    (:mod:`monitor.policy`), why (``held``: 'quiet hours', 'budget' or 'burst')."""
+    db["outbox"].add_column("priority", str)
+    db["outbox"].add_column("held", str)
+
 def utcnow() -> datetime:
     """Returns: the current time, timezone-aware UTC."""
     return datetime.now(timezone.utc)
@@ -312,6 +323,7 @@ class PendingAlert:
         mode: "immediate" or "digest".
         attempts: tries made so far.
         alert: the data a channel renders.
+        priority: its watch's priority, "normal" or "urgent".
     """
 
     outbox_id: int
@@ -319,6 +331,7 @@ class PendingAlert:
     mode: str
     attempts: int
     alert: Alert
+    priority: str = "normal"
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
@@ -692,7 +705,8 @@ class Store:
         return rows[0]["id"] if rows else None
 
     def save_article(self, article: Article, hits: list[Hit],
-                     channels: Iterable[str]) -> SavedArticle | None:
+                     channels: Iterable[str], now: datetime | None = None
+                     ) -> SavedArticle | None:
         """Store an article, its story, its hits and their alerts, in one transaction.
 
         Args:
@@ -703,12 +717,13 @@ class Store:
                 exist. A hit whose watch or story is snoozed or muted (:meth:`mute`) is
                 not queued: its outbox rows are written with status ``muted`` and the
                 reason in ``last_error``, and never sent.
+            now: the time of storing (for tests); default the wall clock.
 
         Returns:
             What was stored, or None when an article with this canonical URL already
             exists (nothing is written then).
         """
-        now = iso(utcnow())
+        now = iso(now or utcnow())
         channels = list(channels)
         fingerprint = text_fingerprint(article.text)
         signature = dedup.signature(article.text)
@@ -752,7 +767,8 @@ class Store:
                      json.dumps([s.__dict__ for s in hit.spans]), json.dumps(hit.entities),
                      hit.snippet, json.dumps(hit.matched), now]).lastrowid
                 hit_ids.append(hit_id)
-                rows = [(hit_id, hit.watch_id, story_id, c, hit.mode, now, now)
+                rows = [(hit_id, hit.watch_id, story_id, c, hit.mode, now, now,
+                         hit.priority)
                         for c in channels if not hit.channels or c in hit.channels]
                 why = self._muted_reason(hit.watch_id, story_id, now) if rows else None
                 if why is None:
@@ -763,13 +779,13 @@ class Store:
             if outbox:
                 queued = self.db.conn.executemany(
                     "insert or ignore into outbox (hit_id, watch_id, story_id, channel, "
-                    "mode, status, attempts, next_attempt_at, created_at) "
-                    "values (?, ?, ?, ?, ?, 'pending', 0, ?, ?)", outbox).rowcount
+                    "mode, status, attempts, next_attempt_at, created_at, priority) "
+                    "values (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)", outbox).rowcount
             if muted:
                 self.db.conn.executemany(
                     "insert or ignore into outbox (hit_id, watch_id, story_id, channel, "
-                    "mode, status, attempts, next_attempt_at, created_at, last_error) "
-                    "values (?, ?, ?, ?, ?, 'muted', 0, ?, ?, ?)", muted)
+                    "mode, status, attempts, next_attempt_at, created_at, priority, "
+                    "last_error) values (?, ?, ?, ?, ?, 'muted', 0, ?, ?, ?, ?)", muted)
             self.record_page(article.request_url, article.source, "stored",
                              article_id=article_id)
             if article.url != article.request_url:
@@ -792,7 +808,8 @@ class Store:
         return f"{what} {how}" + (f": {reason}" if reason else "")
 
     def mute(self, kind: str, target: str, until: datetime | None = None,
-             reason: str | None = None, by: str | None = None) -> int:
+             reason: str | None = None, by: str | None = None,
+             now: datetime | None = None) -> int:
         """Snooze (with ``until``) or mute (without) a watch or a story: from now on its
         new alerts are not queued (see :meth:`save_article`), and its alerts still
         waiting (``pending``) are set ``muted`` with the reason, so a digest does not
@@ -804,6 +821,7 @@ class Store:
             until: the end of a snooze (aware datetime); None mutes until :meth:`unmute`.
             reason: a note kept with it (shown on the desk and in the outbox rows).
             by: who set it (e.g. ``"desk"``).
+            now: the current time (for tests); default the wall clock.
 
         Returns:
             The new ``mutes`` row id.
@@ -814,7 +832,7 @@ class Store:
         """
         if kind not in ("watch", "story"):
             raise ValueError(f"kind must be 'watch' or 'story', not {kind!r}")
-        now = utcnow()
+        now = now or utcnow()
         if until is not None and until <= now:
             raise ValueError(f"until ({iso(until)}) must be in the future")
         target = str(target)
@@ -833,27 +851,37 @@ class Store:
                             [why, target if kind == "watch" else int(target)])
         return mute_id
 
-    def unmute(self, kind: str, target: str) -> int:
+    def unmute(self, kind: str, target: str, now: datetime | None = None) -> int:
         """Lift every snooze and mute of a watch or story now in force. Alerts set
         ``muted`` meanwhile stay so (they are not sent late).
+
+        Args:
+            kind: ``"watch"`` or ``"story"``.
+            target: the watch id or story id.
+            now: the current time (for tests); default the wall clock.
 
         Returns:
             How many were lifted (0 when none was in force).
         """
-        now = iso(utcnow())
+        now = iso(now or utcnow())
         with self._write():
             return self.db.execute(
                 "update mutes set ended_at = ? where kind = ? and target = ? and "
                 "ended_at is null and (until is null or until > ?)",
                 [now, kind, str(target), now]).rowcount
 
-    def active_mutes(self) -> list[dict]:
-        """Returns: the snoozes and mutes in force, newest first, as dicts with keys id,
-        kind, target, until (ISO text or None), reason, created_at, created_by."""
+    def active_mutes(self, now: datetime | None = None) -> list[dict]:
+        """The snoozes and mutes in force at ``now`` (default: the wall clock); a snooze
+        whose ``until`` has passed is over.
+
+        Returns:
+            Newest first, dicts with keys id, kind, target, until (ISO text or None),
+            reason, created_at, created_by.
+        """
         return [dict(r) for r in self.db.query(
             "select id, kind, target, until, reason, created_at, created_by from mutes "
             "where ended_at is null and (until is null or until > ?) order by id desc",
-            [iso(utcnow())])]
+            [iso(now or utcnow())])]
 
     def _find_story(self, fingerprint: str, signature: dedup.Signature | None) -> int | None:
         """The story an article joins: the one with the same text fingerprint (at any
@@ -994,21 +1022,21 @@ class Store:
                       h.snippet, a.title, a.url, a.source, a.published, a.site_name,
                       h.matched,
                       (select min(f.id) from outbox f where f.watch_id = o.watch_id
-                       and f.story_id = o.story_id)
+                       and f.story_id = o.story_id), o.priority
                from outbox o join hits h on h.id = o.hit_id
                              join articles a on a.id = h.article_id
                where o.id = ?""", [outbox_id]).fetchone()
         if row is None:
             raise KeyError(f"outbox row {outbox_id} has no hit or article")
         (channel, mode, attempts, watch_id, watch_name, terms, snippet, title, url, source,
-         published, site_name, matched, alert_id) = row
+         published, site_name, matched, alert_id, priority) = row
         clean = strip_bidi_controls
         return PendingAlert(outbox_id, channel, mode, attempts, Alert(
             alert_id=alert_id, watch_id=watch_id, watch_name=clean(watch_name),
             title=clean(title), url=url, source=clean(source),
             published=parse_iso(published), terms=clean(tuple(json.loads(terms))),
             snippet=clean(snippet or ""), outlet=clean(site_name) or None,
-            matched=clean(tuple(json.loads(matched or "[]")))))
+            matched=clean(tuple(json.loads(matched or "[]")))), priority or "normal")
 
     def _mark_unreadable(self, outbox_id: int, exc: BaseException, now: datetime) -> str:
         """Give up an outbox row that cannot be read (inside a write transaction).
@@ -1034,9 +1062,10 @@ class Store:
                         "where id = ?", [iso(now), line, outbox_id])
         return line
 
-    def mark_sent(self, outbox_ids: Iterable[int]) -> None:
-        """Mark claimed outbox rows delivered."""
-        now = iso(utcnow())
+    def mark_sent(self, outbox_ids: Iterable[int], now: datetime | None = None) -> None:
+        """Mark claimed outbox rows delivered (``sent_at``: ``now``, default the wall
+        clock; a channel's budget counts from it)."""
+        now = iso(now or utcnow())
         with self._write():
             for oid in outbox_ids:
                 self.db.execute("update outbox set status = 'sent', sent_at = ?, "
@@ -1179,6 +1208,65 @@ class Store:
             f"select count(*) from outbox where status = 'pending' and mode = ? and "
             f"next_attempt_at <= ? and channel in ({','.join('?' * len(channels))})",
             [mode, iso(now or utcnow()), *channels]).fetchone()[0]
+
+    def waiting_count(self, channel: str, now: datetime) -> int:
+        """Returns: how many immediate alerts of ``channel``, not urgent, are pending
+        and due at ``now`` (a burst when many, see :mod:`monitor.policy`)."""
+        return self.db.execute(
+            "select count(*) from outbox where status = 'pending' and mode = 'immediate' "
+            "and channel = ? and next_attempt_at <= ? and coalesce(priority, 'normal') "
+            "!= 'urgent'", [channel, iso(now)]).fetchone()[0]
+
+    def hold_for_digest(self, channel: str, reason: str, until: datetime | None,
+                        now: datetime, outbox_ids: Iterable[int] | None = None) -> int:
+        """Move immediate alerts into the channel's digest (quiet hours, budget, burst).
+
+        The rows become pending ``digest`` rows with ``held`` set to ``reason``, due at
+        ``until`` (or ``now``), their claim released; urgent alerts are never moved.
+
+        Args:
+            channel: the channel.
+            reason: why (:data:`monitor.policy.QUIET`, ``BUDGET`` or ``BURST``).
+            until: the earliest time the digest may carry them, or None for now.
+            now: the current time.
+            outbox_ids: only these rows (claimed or pending); default every due pending
+                immediate row of the channel.
+
+        Returns:
+            How many rows were moved.
+        """
+        due = iso(until or now)
+        with self._write():
+            if outbox_ids is not None:
+                ids = list(outbox_ids)
+                return self.db.conn.executemany(
+                    "update outbox set mode = 'digest', held = ?, status = 'pending', "
+                    "next_attempt_at = ?, claimed_at = null, claimed_by = null where id = ? "
+                    "and channel = ? and mode = 'immediate' and status in ('pending', "
+                    "'sending') and coalesce(priority, 'normal') != 'urgent'",
+                    [(reason, due, oid, channel) for oid in ids]).rowcount
+            return self.db.execute(
+                "update outbox set mode = 'digest', held = ?, next_attempt_at = ? where "
+                "channel = ? and status = 'pending' and mode = 'immediate' and "
+                "next_attempt_at <= ? and coalesce(priority, 'normal') != 'urgent'",
+                [reason, due, channel, iso(now)]).rowcount
+
+    def held_due(self, channel: str, reason: str, now: datetime) -> bool:
+        """Returns: whether alerts of ``channel`` held for ``reason`` are pending and due
+        at ``now`` (quiet hours over: their digest goes out at once)."""
+        return self.db.execute(
+            "select 1 from outbox where channel = ? and status = 'pending' and "
+            "mode = 'digest' and held = ? and next_attempt_at <= ? limit 1",
+            [channel, reason, iso(now)]).fetchone() is not None
+
+    def messages_sent(self, channel: str, since: datetime) -> int:
+        """Messages ``channel`` sent since ``since``: each alert sent on its own, and each
+        burst digest once (what a budget counts, see :mod:`monitor.policy`)."""
+        alone, bursts = self.db.execute(
+            "select sum(mode = 'immediate'), count(distinct case when held = 'burst' "
+            "then sent_at end) from outbox where channel = ? and status = 'sent' and "
+            "sent_at > ?", [channel, iso(since)]).fetchone()
+        return (alone or 0) + (bursts or 0)
 
     def retry_dead(self) -> int:
         """Put every given-up (``dead``) alert back in the queue with a fresh count of

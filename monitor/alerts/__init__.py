@@ -1,4 +1,5 @@
-"""Alert channels: console, email (SMTP), Slack incoming webhook and generic webhook.
+"""Alert channels: console, email (SMTP), Slack incoming webhook, generic webhook (signed
+with a secret when one is set) and Apprise (an optional extra, one service URL each).
 
 A channel receives :class:`~monitor.models.Alert` values, renders them with
 :mod:`monitor.alerts.render` and delivers them; it knows nothing of rules or crawling.
@@ -14,6 +15,7 @@ Example:
 from __future__ import annotations
 
 from monitor.alerts import render
+from monitor.alerts.apprise_channel import AppriseChannel
 from monitor.alerts.base import Channel
 from monitor.alerts.console import ConsoleChannel
 from monitor.alerts.factory import CHANNEL_KINDS, build_channel
@@ -23,6 +25,7 @@ from monitor.alerts.webhook import WebhookChannel
 from monitor.errors import DeliveryError
 
 __all__ = [
+    "AppriseChannel",
     "CHANNEL_KINDS",
     "Channel",
     "ConsoleChannel",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from monitor.alerts.apprise_channel import AppriseChannel
 from monitor.alerts.base import Channel
 from monitor.alerts.console import ConsoleChannel
 from monitor.alerts.mail import EmailChannel
@@ -17,17 +18,20 @@ CHANNEL_KINDS: dict[str, type[Channel]] = {
     "email": EmailChannel,
     "slack": SlackChannel,
     "webhook": WebhookChannel,
+    "apprise": AppriseChannel,
 }
 
 
 def build_channel(kind: str, name: str, **settings: Any) -> Channel:
     """Create a channel of the given kind.
 
-    Secrets (``password``, ``webhook_url``, a token-bearing ``url``) must already be
+    Secrets (``password``, ``webhook_url``, a token-bearing ``url``, a webhook's signing
+    ``secret``, an Apprise ``url``) must already be
     resolved from their environment variables.
 
     Args:
-        kind: one of ``console``, ``email``, ``slack``, ``webhook``.
+        kind: one of ``console``, ``email``, ``slack``, ``webhook``, ``apprise`` (needs
+            the optional ``apprise`` package).
         name: the channel's name.
         **settings: the constructor arguments of that kind's class, e.g. for email
             ``host``, ``port``, ``sender``, ``recipients``, ``security``, ``username``,

@@ -301,7 +301,7 @@ class _HitContext:
         return Hit(watch_id=watch.id, watch_name=watch.name, terms=terms, spans=spans,
                    entities=list(self.entities()), snippet=snippet,
                    channels=tuple(watch.channels), mode=watch.mode,
-                   matched=matched_words(spans, self.ws.entities))
+                   priority=watch.priority, matched=matched_words(spans, self.ws.entities))
 
 
 #: Distinct spellings of one term shown in an alert; more are summed up as "and N more".

@@ -21,10 +21,11 @@ from monitor.matching.entities import (ENTITIES_FILE, RULE_SUFFIXES, VARIANTS_FI
                                        EntityRegistry, Variants, load_entities,
                                        load_variants, special_file, valid_id)
 from monitor.matching.query import And, Not, Or, QueryError, literal_term, parse_query
-from monitor.matching.watch import MODES, SpikeSettings, Watch
+from monitor.matching.watch import MODES, PRIORITIES, SpikeSettings, Watch
 
 WATCH_KEYS = {"id", "name", "description", "query", "any", "all", "none", "channels",
-              "mode", "sources", "languages", "min_mentions", "fold_diacritics", "spike"}
+              "mode", "sources", "languages", "min_mentions", "fold_diacritics", "spike",
+              "priority"}
 SPIKE_KEYS = {"window", "min_count", "baseline", "p"}
 SPECIAL_STEMS = tuple(Path(name).stem for name in (ENTITIES_FILE, VARIANTS_FILE))
 _LANG_RE = re.compile(r"[A-Za-z]{2}")
@@ -319,6 +320,13 @@ def _watch(node: Node, path: Path, source: str, known: EntityRegistry | None,
         if mode not in MODES:
             raise yn.error_at(fields["mode"][1], path,
                               f"mode must be one of {', '.join(MODES)}, not '{mode}'")
+    priority = "normal"
+    if "priority" in fields:
+        priority = yn.text(fields["priority"][1], path, "'priority'")
+        if priority not in PRIORITIES:
+            raise yn.error_at(fields["priority"][1], path,
+                              f"priority must be one of {', '.join(PRIORITIES)}, "
+                              f"not '{priority}'")
     channels: tuple[str, ...] = ()
     if "channels" in fields:
         channels = tuple(t for t, _ in _text_list(fields["channels"][1], path, "channels"))
@@ -343,7 +351,7 @@ def _watch(node: Node, path: Path, source: str, known: EntityRegistry | None,
     spike = _spike(fields["spike"][1], path) if "spike" in fields else None
 
     watch = Watch(id=wid, name=name, query=tree, query_text=query_text, channels=channels,
-                  mode=mode, sources=sources, languages=languages,
+                  mode=mode, priority=priority, sources=sources, languages=languages,
                   min_mentions=min_mentions, fold_diacritics=fold, spike=spike,
                   path=str(path),
                   line=node.start_mark.line + 1)

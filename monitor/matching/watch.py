@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from monitor.matching.query import Node
 
 MODES = ("immediate", "digest")
+#: A watch's ``priority``: ``urgent`` alerts bypass quiet hours, budgets and bursts.
+PRIORITIES = ("normal", "urgent")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class Watch:
         query_text: the query as a person would read it (for ``rules explain``).
         channels: channel names to alert on; empty means every channel.
         mode: "immediate" or "digest".
+        priority: "normal" (default) or "urgent": urgent alerts go out at once even in a
+            channel's quiet hours, beyond its budget or in a burst.
         sources: only articles from these source names, or None for all sources.
         languages: only articles in these ISO 639-1 languages, or None for all. Articles
             whose language is unknown are not filtered out.
@@ -55,6 +59,7 @@ class Watch:
     query_text: str
     channels: tuple[str, ...] = ()
     mode: str = "immediate"
+    priority: str = "normal"
     sources: frozenset[str] | None = None
     languages: frozenset[str] | None = None
     min_mentions: int = 1
