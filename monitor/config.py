@@ -17,6 +17,7 @@ import gc
 import os
 import re
 from pathlib import Path
+from datetime import time
 from typing import Annotated, Literal, Union
 
 import yaml
@@ -189,14 +190,114 @@ class SourceConfig(_Strict):
         return value
 
 
-class ConsoleChannelConfig(_Strict):
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def clock_time(value: object) -> time:
+    """Turn ``"22:00"`` or ``"7:30"`` (24-hour clock, as in monitor.yaml) into a time.
+
+    Raises:
+        ValueError: not an HH:MM time between 00:00 and 23:59.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1440:
+        value = f"{value // 60}:{value % 60:02d}"   # YAML 1.1 reads 22:00 as 1320
+    match = _CLOCK.match(str(value).strip()) if isinstance(value, (str, int)) else None
+    if not match or isinstance(value, bool):
+        shown = f", not {value!r}" if isinstance(value, str) else " in quotes"
+        raise ValueError(f'must be a time of day such as "22:00" or "07:30"{shown}')
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+class QuietHoursConfig(_Strict):
+    """A channel's quiet hours: alerts meanwhile wait for a digest sent when they end.
+
+    Attributes:
+        start: when they begin, local time (``from: "22:00"`` in the file).
+        end: when they end, local time (``to: "07:00"``); before ``start`` means they
+            run past midnight. Equal to ``start`` is an error.
+        timezone: an IANA time zone name (``Europe/Berlin``), read with :mod:`zoneinfo`
+            so summer time is followed; default UTC.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    start: time = Field(alias="from")
+    end: time = Field(alias="to")
+    timezone: str = "UTC"
+
+    _times = field_validator("start", "end", mode="before")(lambda cls, v: clock_time(v))
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as "
+                             f"Europe/Berlin or America/New_York)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "QuietHoursConfig":
+        if self.start == self.end:
+            raise ValueError("from and to are the same time: quiet hours need a length")
+        return self
+
+
+class BudgetConfig(_Strict):
+    """A channel's rate budget: at most ``alerts`` messages in any ``per`` seconds; the
+    alerts beyond it wait for the channel's next digest.
+
+    Attributes:
+        alerts: messages allowed in the window (an alert sent alone, or a burst digest,
+            counts one), at least 1.
+        per: the sliding window, seconds (``per: 1h``).
+    """
+
+    alerts: int = Field(ge=1)
+    per: Duration
+
+    _per = field_validator("per", mode="before")(lambda cls, v: parse_duration(v))
+
+
+class _ChannelBase(_Strict):
+    """What every channel has besides its destination: when and how often it may alert
+    (:mod:`monitor.policy` applies it; watches with ``priority: urgent`` bypass it).
+
+    Attributes:
+        quiet_hours: no alert one by one meanwhile: they wait for a digest sent when
+            the quiet hours end (None: never quiet).
+        budget: at most so many messages per window; the rest wait for the next digest
+            (None: no limit).
+        burst: this many alerts or more waiting for the channel at once (one poll's
+            worth, or a backlog) go out as one digest message; 0 turns it off.
+    """
+
+    quiet_hours: QuietHoursConfig | None = None
+    budget: BudgetConfig | None = None
+    burst: int = 10
+
+    @field_validator("burst", mode="before")
+    @classmethod
+    def _burst(cls, value: object) -> object:
+        if value is False or value is None:
+            return 0
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value == 1:
+            raise ValueError(f"must be 0 (off) or a number of alerts of 2 or more, "
+                             f"not {value!r}")
+        return value
+
+
+class ConsoleChannelConfig(_ChannelBase):
     """Print alerts to standard output."""
 
     kind: Literal["console"]
     name: str = "console"
 
 
-class EmailChannelConfig(_Strict):
+class EmailChannelConfig(_ChannelBase):
     """Send alerts by SMTP. The password comes from the environment variable ``password_env``;
     ``ca_file`` (PEM) trusts a private relay's certificate authority."""
 
@@ -233,7 +334,7 @@ class EmailChannelConfig(_Strict):
         return value
 
 
-class SlackChannelConfig(_Strict):
+class SlackChannelConfig(_ChannelBase):
     """Post alerts to a Slack incoming webhook whose URL is in the env var ``webhook_url_env``."""
 
     kind: Literal["slack"]
@@ -245,7 +346,7 @@ class SlackChannelConfig(_Strict):
     _env = field_validator("webhook_url_env")(lambda cls, v: env_name(v))
 
 
-class WebhookChannelConfig(_Strict):
+class WebhookChannelConfig(_ChannelBase):
     """POST alerts as JSON to ``url``, or to the URL in the env var ``url_env``; with
     ``secret_env``, each body is signed with the secret in that env var (HMAC-SHA256,
     :mod:`monitor.alerts.webhook`)."""

@@ -18,6 +18,7 @@ from monitor.alerts import retry
 from monitor.config import MonitorConfig, secret_from_env
 from monitor.errors import ConfigError
 from monitor.errors import DeliveryError
+from monitor.policy import QUIET, DeliveryPolicy
 from monitor.store import MAX_CHANNEL_HOLD, Store, iso, parse_iso, utcnow
 from monitor.words import count
 
@@ -82,6 +83,8 @@ class DeliveryReport:
             delivered again (see ``requeue_window``).
         held: channel name -> until when it is held by a Retry-After.
         errors: one line per failure, naming the channel (or the unreadable row).
+        digested: alerts the channels' policy moved into a digest instead of sending
+            them on their own (quiet hours, budget, burst; see :mod:`monitor.policy`).
     """
 
     sent: int = 0
@@ -91,6 +94,7 @@ class DeliveryReport:
     requeued: int = 0
     held: dict[str, datetime] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    digested: int = 0
 
 
 def _retry_at(attempts: int, error: DeliveryError, max_attempts: int,
@@ -114,7 +118,8 @@ def deliver_pending(store: Store, channels: Mapping[str, Channel], *, max_attemp
                     digests: bool = False, digest_interval: float | None = None,
                     requeue_window: float = 0.0, probe_every: float = PROBE_EVERY,
                     now: datetime | None = None,
-                    stop: threading.Event | None = None) -> DeliveryReport:
+                    stop: threading.Event | None = None,
+                    policy: DeliveryPolicy | None = None) -> DeliveryReport:
     """Send due alerts from the outbox and record each result there.
 
     Each alert is claimed just before it is sent (a digest: the alerts it carries), so
@@ -144,19 +149,52 @@ def deliver_pending(store: Store, channels: Mapping[str, Channel], *, max_attemp
             them, so an outage that outlasted every retry ends without a new alert.
         probe_every: seconds between two such probes of one channel (0: every pass, as
             ``monitor deliver`` does).
-        now: the current time (for tests); default the wall clock.
+        now: the current time (for tests); default the policy's clock, else the wall
+            clock.
         stop: when set (the daemon is stopping), the pass ends before the next alert.
+        policy: each channel's quiet hours, budget and burst threshold
+            (:class:`monitor.policy.DeliveryPolicy`, which decides): alerts it holds
+            become pending digest rows (``outbox.held`` says why); a burst, or alerts
+            held through quiet hours once they are over, make the channel's digest go
+            out in this pass whatever ``digests`` says; no digest goes out during a
+            channel's quiet hours. None: every alert goes out on its own.
 
     Returns:
         A :class:`DeliveryReport`. Delivery errors are recorded, never raised. After a
         channel's first retryable failure in a pass, its other alerts wait for the next
         pass (a mail server that is down costs one timeout, not one per alert).
     """
-    now = now or utcnow()
+    now = now or (policy.now() if policy is not None else utcnow())
     report = DeliveryReport()
     report.held = {c: t for c, t in store.channel_holds(now).items() if c in channels}
     down: set[str] = set(report.held)
     recovered: set[str] = set()
+    forced: set[str] = set()    # channels whose digest goes out in this pass (a burst)
+
+    def sent_recently(name: str) -> int:
+        window = policy.budget_window(name) if policy is not None else None
+        return 0 if window is None else store.messages_sent(
+            name, now - timedelta(seconds=window))
+
+    def hold(name: str, route, outbox_ids=None) -> None:
+        n = store.hold_for_digest(name, route.reason, route.until, now, outbox_ids)
+        if outbox_ids is not None:     # the claimed one, then the others waiting
+            n += store.hold_for_digest(name, route.reason, route.until, now)
+        if route.action == "burst":
+            forced.add(name)
+        if n:
+            report.digested += n
+            log.info("channel %s: %s for its digest (%s)", name,
+                     count(n, "alert") + (" goes" if n == 1 else " go"), route.reason)
+
+    if policy is not None:      # a burst, quiet hours, a spent budget: the digest
+        for name in channels:
+            waiting = 0 if name in down else store.waiting_count(name, now)
+            if waiting:
+                route = policy.decide(name, urgent=False, waiting=waiting,
+                                      sent_recently=sent_recently(name), now=now)
+                if route.action != "send":
+                    hold(name, route)
 
     def delivered(name: str) -> None:
         if name in recovered or requeue_window <= 0:
@@ -192,6 +230,12 @@ def deliver_pending(store: Store, channels: Mapping[str, Channel], *, max_attemp
             if not claimed:
                 return
             pending = claimed[0]
+            if policy is not None and pending.priority != "urgent":
+                route = policy.decide(pending.channel, urgent=False, waiting=0,
+                                      sent_recently=sent_recently(pending.channel), now=now)
+                if route.action == "hold":
+                    hold(pending.channel, route, [pending.outbox_id])
+                    continue
             tried.add(pending.channel)
             try:
                 channels[pending.channel].send(pending.alert)
@@ -202,7 +246,7 @@ def deliver_pending(store: Store, channels: Mapping[str, Channel], *, max_attemp
                                 pending.channel, unexpected=not isinstance(exc, DeliveryError))
                 failed(pending.channel, error)
             else:
-                store.mark_sent([pending.outbox_id])
+                store.mark_sent([pending.outbox_id], now)
                 report.sent += 1
                 delivered(pending.channel)
 
@@ -216,10 +260,13 @@ def deliver_pending(store: Store, channels: Mapping[str, Channel], *, max_attemp
     if probed:
         drain()
     report.deferred = store.due_count("immediate", [c for c in channels if c in down], now)
-    if digests and (stop is None or not stop.is_set()):
+    if stop is None or not stop.is_set():
         for name, channel in channels.items():
-            if name in down or (digest_interval is not None
-                                and not digest_due(store, name, digest_interval, now)):
+            if name in down or (policy is not None and policy.quiet_until(name, now)):
+                continue
+            if not (name in forced or store.held_due(name, QUIET, now) or (
+                    digests and (digest_interval is None
+                                 or digest_due(store, name, digest_interval, now)))):
                 continue
             problems = []
             rows = store.claim_alerts("digest", [name], now, limit=500, problems=problems)
@@ -237,7 +284,7 @@ def deliver_pending(store: Store, channels: Mapping[str, Channel], *, max_attemp
                                     unexpected=not isinstance(exc, DeliveryError))
                 failed(name, error)
             else:
-                store.mark_sent(r.outbox_id for r in rows)
+                store.mark_sent((r.outbox_id for r in rows), now)
                 store.set_state(f"last_digest:{name}", iso(now))
                 report.sent += len(rows)
                 delivered(name)
