@@ -1,0 +1,252 @@
+"""``monitor watches`` and ``monitor stories``: snooze, mute and unmute from the command
+line (the web desk sets the same ``mutes`` rows, see :meth:`monitor.store.Store.mute`).
+
+While a watch or story is snoozed (until a time) or muted (until unmuted), its new
+alerts are not queued: their outbox rows are written ``muted`` with the reason, and the
+alerts of it still waiting are set so too. ``monitor status`` shows what is in force.
+An unknown watch or story, or a duration that cannot be read, prints one line and
+exits with status 2.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import click
+
+from monitor.config import MonitorConfig, parse_duration
+from monitor.store import Store, iso, utcnow
+
+
+def _fail(ctx: click.Context, message: str) -> None:
+    click.echo(f"monitor: {message}", err=True)
+    ctx.exit(2)
+
+
+def _config(ctx: click.Context) -> MonitorConfig:
+    from monitor.cli import _config as load
+
+    return load(ctx.find_root(), required=False)
+
+
+def known_watches(config: MonitorConfig, store: Store) -> set[str]:
+    """The watch ids one may snooze or mute: those of the rule files (also of watches
+    with errors, so a broken file can be silenced), and those with hits in the store.
+
+    Returns:
+        A set of watch ids.
+    """
+    from monitor.matching.loader import read_rule_files
+
+    ids: set[str] = set()
+    if config.rules.is_dir():
+        watches, _errors, broken = read_rule_files(config.rules)
+        ids |= {w.id for w in watches} | {b.id for b in broken if b.id}
+    ids |= {r[0] for r in store.db.execute("select distinct watch_id from hits")}
+    return ids
+
+
+def _target(ctx: click.Context, kind: str, target: str, config: MonitorConfig,
+            store: Store) -> str:
+    """Check that the watch or story exists; print one line and exit 2 when not.
+
+    Returns:
+        The target as stored (a story's number without leading zeros).
+    """
+    if kind == "watch":
+        known = known_watches(config, store)
+        if target not in known:
+            shown = ", ".join(sorted(known)[:10]) + (", ..." if len(known) > 10 else "")
+            _fail(ctx, f"no watch {target!r} in {config.rules} or the database "
+                       f"(known: {shown or 'none'})")
+        return target
+    if not target.isdigit() or store.db.execute(
+            "select 1 from stories where id = ?", [int(target)]).fetchone() is None:
+        _fail(ctx, f"no story {target!r} in {config.database} (a story is given by its "
+                   f"number, as in monitor report and the web desk)")
+    return str(int(target))
+
+
+def _what(kind: str, target: str, store: Store) -> str:
+    if kind == "watch":
+        return f"watch {target}"
+    row = store.db.execute("select title from stories where id = ?", [int(target)]).fetchone()
+    return f"story {target}" + (f" “{row[0]}”" if row and row[0] else "")
+
+
+def _snooze(ctx: click.Context, kind: str, target: str, duration: str,
+            reason: str | None) -> None:
+    try:
+        seconds = parse_duration(duration)
+    except ValueError as exc:
+        _fail(ctx, f"{duration!r}: {exc}")
+    config = _config(ctx)
+    store = Store(config.database)
+    try:
+        target = _target(ctx, kind, target, config, store)
+        until = utcnow().replace(microsecond=0) + timedelta(seconds=seconds)
+        store.mute(kind, target, until, reason=reason, by="cli")
+        click.echo(f"{_what(kind, target, store)} snoozed until {iso(until)}: its new "
+                   f"alerts are not sent meanwhile")
+    finally:
+        store.close()
+
+
+def _mute(ctx: click.Context, kind: str, target: str, reason: str | None) -> None:
+    config = _config(ctx)
+    store = Store(config.database)
+    try:
+        target = _target(ctx, kind, target, config, store)
+        store.mute(kind, target, None, reason=reason, by="cli")
+        click.echo(f"{_what(kind, target, store)} muted: its new alerts are not sent "
+                   f"until: monitor {kind}s unmute {target}")
+    finally:
+        store.close()
+
+
+def _unmute(ctx: click.Context, kind: str, target: str) -> None:
+    config = _config(ctx)
+    store = Store(config.database)
+    try:
+        target = _target(ctx, kind, target, config, store)
+        n = store.unmute(kind, target)
+        what = _what(kind, target, store)
+        click.echo(f"{what}: alerts flow again" if n else
+                   f"{what} was neither snoozed nor muted")
+    finally:
+        store.close()
+
+
+_REASON = click.option("--reason", default=None, help="A note kept with it (shown in "
+                                                      "monitor status and the outbox).")
+
+
+@click.group()
+def watches() -> None:
+    """Snooze or mute a watch: its new alerts are not sent meanwhile.
+
+    \b
+    Example:
+        monitor watches snooze russia-north-korea 4h
+        monitor watches mute russia-north-korea --reason "covered all week"
+        monitor watches unmute russia-north-korea
+    """
+
+
+@watches.command("snooze")
+@click.argument("watch")
+@click.argument("duration")
+@_REASON
+@click.pass_context
+def watches_snooze(ctx: click.Context, watch: str, duration: str, reason: str | None) -> None:
+    """Hold back a watch's alerts for DURATION (90, 30m, 4h, 1d, 1w).
+
+    \b
+    Example:
+        monitor watches snooze russia-north-korea 4h
+    """
+    _snooze(ctx, "watch", watch, duration, reason)
+
+
+@watches.command("mute")
+@click.argument("watch")
+@_REASON
+@click.pass_context
+def watches_mute(ctx: click.Context, watch: str, reason: str | None) -> None:
+    """Hold back a watch's alerts until it is unmuted.
+
+    \b
+    Example:
+        monitor watches mute russia-north-korea
+    """
+    _mute(ctx, "watch", watch, reason)
+
+
+@watches.command("unmute")
+@click.argument("watch")
+@click.pass_context
+def watches_unmute(ctx: click.Context, watch: str) -> None:
+    """End a watch's snooze or mute now (alerts held back meanwhile stay unsent).
+
+    \b
+    Example:
+        monitor watches unmute russia-north-korea
+    """
+    _unmute(ctx, "watch", watch)
+
+
+@click.group()
+def stories() -> None:
+    """Snooze or mute a story (by its number): no more alerts for it meanwhile, from
+    any watch, while other stories still alert.
+
+    \b
+    Example:
+        monitor stories snooze 5 1d
+        monitor stories mute 5
+        monitor stories unmute 5
+    """
+
+
+@stories.command("snooze")
+@click.argument("story")
+@click.argument("duration")
+@_REASON
+@click.pass_context
+def stories_snooze(ctx: click.Context, story: str, duration: str, reason: str | None) -> None:
+    """Hold back a story's alerts for DURATION (90, 30m, 4h, 1d, 1w).
+
+    \b
+    Example:
+        monitor stories snooze 5 1d
+    """
+    _snooze(ctx, "story", story, duration, reason)
+
+
+@stories.command("mute")
+@click.argument("story")
+@_REASON
+@click.pass_context
+def stories_mute(ctx: click.Context, story: str, reason: str | None) -> None:
+    """Hold back a story's alerts until it is unmuted.
+
+    \b
+    Example:
+        monitor stories mute 5
+    """
+    _mute(ctx, "story", story, reason)
+
+
+@stories.command("unmute")
+@click.argument("story")
+@click.pass_context
+def stories_unmute(ctx: click.Context, story: str) -> None:
+    """End a story's snooze or mute now (alerts held back meanwhile stay unsent).
+
+    \b
+    Example:
+        monitor stories unmute 5
+    """
+    _unmute(ctx, "story", story)
+
+
+def mute_lines(mutes: list[dict], titles: dict[str, str]) -> list[str]:
+    """``monitor status`` lines for the snoozes and mutes in force.
+
+    Args:
+        mutes: :meth:`monitor.store.Store.active_mutes` rows.
+        titles: story id (text) -> title, for stories.
+
+    Returns:
+        One line per snooze or mute, e.g. ``watch rnk snoozed until
+        2026-11-30T19:00:00+00:00 (by cli): too noisy``.
+    """
+    lines = []
+    for m in mutes:
+        what = f"{m['kind']} {m['target']}"
+        if m["kind"] == "story" and titles.get(m["target"]):
+            what += f" “{titles[m['target']]}”"
+        how = f"snoozed until {m['until']}" if m["until"] else f"muted since {m['created_at']}"
+        by = f" (by {m['created_by']})" if m.get("created_by") else ""
+        lines.append(f"{what} {how}{by}" + (f": {m['reason']}" if m.get("reason") else ""))
+    return lines
