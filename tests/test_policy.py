@@ -208,3 +208,16 @@ def test_a_watch_priority_is_read_and_checked(tmp_path):
         load_watches(tmp_path)
     assert str(err.value) == (f"{tmp_path / 'w.yaml'}:3:11: priority must be one of "
                               "normal, urgent, not 'high'")
+
+
+def test_the_readme_example_loads_with_its_quiet_hours_and_budget(tmp_path):
+    from monitor.config import load_config
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("**Quiet hours, budgets and bursts.**"):]
+    example = section[section.index("```yaml\n") + 8:section.index("```\n", 8)]
+    (tmp_path / "monitor.yaml").write_text(example)
+    mail, slack = load_config(tmp_path / "monitor.yaml").channels
+    assert (mail.quiet_hours.timezone, mail.quiet_hours.end.hour) == ("Europe/Berlin", 7)
+    assert (slack.budget.alerts, slack.budget.per, slack.burst) == (10, 3600.0, 10)
