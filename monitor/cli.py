@@ -207,8 +207,9 @@ def worker(ctx: click.Context, redis: str | None) -> None:
 def crawl(ctx: click.Context, sources: tuple[str, ...], no_deliver: bool) -> None:
     """Crawl the sources once (all enabled ones, or those named), send alerts, exit.
 
-    Digest-mode alerts go out only when their digest is due. Exit status 1 when every
-    source failed (the failures are listed), 0 otherwise.
+    Digest-mode alerts go out only when their digest is due. The summary counts the
+    alerts of each channel: sent, to retry, given up. Exit status 1 when every source
+    failed or when alerts were given up (both are listed), 0 otherwise.
 
     \b
     Example:
@@ -224,13 +225,27 @@ def crawl(ctx: click.Context, sources: tuple[str, ...], no_deliver: bool) -> Non
     click.echo(f"{_count(new['articles'], 'new article')}, {_count(new['hits'], 'new hit')}, "
                f"{_count(result.get('delivered', 0), 'alert')} delivered; "
                f"{config.database} holds {_count(result['articles'], 'article')}")
+    report = result.get("delivery")
+    for name, counts in sorted(report.by_channel.items() if report else ()):
+        parts = [f"{counts['sent']} sent"]
+        if counts["failed"]:
+            parts.append(f"{counts['failed']} to retry")
+        if counts["dead"]:
+            parts.append(f"{counts['dead']} given up")
+        click.echo(f"channel {name}: {', '.join(parts)}")
     for line in result.get("delivery_errors", []):
         click.echo(f"delivery error: {line}", err=True)
     failed = result["failed_sources"]
     for name, error in failed.items():
         click.echo(f"source {name} failed: {error}", err=True)
-    if failed and len(failed) == result["sources"]:
-        ctx.exit(1)  # every source failed: let cron and CI notice
+    dead = report.dead if report else 0
+    if dead:
+        where = ", ".join(f"{n} on {c}" for c, n in sorted(report.gave_up.items()))
+        click.echo(f"monitor: {_count(dead, 'alert')} given up"
+                   f"{f' ({where})' if where else ''}; see monitor status, and "
+                   f"monitor deliver --retry-dead once the channel is fixed", err=True)
+    if dead or (failed and len(failed) == result["sources"]):
+        ctx.exit(1)  # alerts lost or every source failed: let cron and CI notice
 
 
 def _outcome_json(path: Path, outcome, with_text: bool) -> dict:
@@ -428,11 +443,10 @@ def status(ctx: click.Context, as_json: bool, redis: str | None) -> None:
     from monitor.health import open_episodes
     episodes = open_episodes(store)
     distributed = _distributed_state(config, url) if url else None
-    mutes = store.active_mutes()
     if as_json:
         click.echo(json.dumps({
             "rules": rules, "sources": states, "counts": store.counts(),
-            "outbox": store.outbox_status(), "health": episodes, "mutes": mutes,
+            "outbox": store.outbox_status(), "health": episodes,
             **({"distributed": distributed} if distributed else {})}, default=str))
         store.close()
         return
@@ -451,15 +465,6 @@ def status(ctx: click.Context, as_json: bool, redis: str | None) -> None:
         click.echo(f"health: {_count(len(episodes), 'open problem')}:")
         for ep in episodes:
             click.echo(f"  since {ep['started_at']}: {ep['title']}")
-    if mutes:
-        from monitor.mutes_cli import mute_lines
-        titles = {str(r[0]): r[1] for r in store.db.execute(
-            "select id, title from stories where id in (select cast(target as integer) "
-            "from mutes where kind = 'story')")}
-        click.echo("snoozed or muted (no alerts sent for them meanwhile; monitor "
-                   "watches unmute WATCH, monitor stories unmute STORY):")
-        for line in mute_lines(mutes, titles):
-            click.echo(f"  {line}")
     for st in states[:50]:
         err = f"  {st['last_error']}" if st["last_error"] else ""
         click.echo(f"{st['name']:<24} {st['kind']:<8} {st['state']:<8} last poll "
@@ -872,12 +877,9 @@ def serve(ctx: click.Context, host: str, port: int, secret_env: str | None,
 
 
 def _add_rules_group() -> None:
-    from monitor.mutes_cli import stories, watches
     from monitor.rules_cli import rules
 
     cli.add_command(rules)
-    cli.add_command(watches)
-    cli.add_command(stories)
 
 
 _add_rules_group()

@@ -187,7 +187,8 @@ def crawl_once(config: MonitorConfig, source_names: Sequence[str] = (),
 
     Returns:
         Table row counts after the pass (and ``before``: the counts before it), plus
-        ``delivered``, ``delivery_errors``,
+        ``delivered``, ``delivery_errors``, ``delivery`` (the
+        :class:`~monitor.delivery.DeliveryReport`, absent with ``deliver=False``),
         ``sources`` (how many were crawled) and ``failed_sources`` (name -> error).
 
     Raises:
@@ -219,6 +220,7 @@ def crawl_once(config: MonitorConfig, source_names: Sequence[str] = (),
                 report = await loop.run_in_executor(delivery.executor, delivery.run_once, True)
                 result["delivered"] = report.sent
                 result["delivery_errors"] = report.errors
+                result["delivery"] = report
                 result["notices"] = (await loop.run_in_executor(
                     delivery.executor, delivery.health_pass, context.watches))[0]
             else:  # --no-deliver: the health episodes are still opened and closed, and

@@ -85,6 +85,9 @@ class DeliveryReport:
         errors: one line per failure, naming the channel (or the unreadable row).
         digested: alerts the channels' policy moved into a digest instead of sending
             them on their own (quiet hours, budget, burst; see :mod:`monitor.policy`).
+        by_channel: channel name -> ``{"sent": n, "failed": n, "dead": n}``, the same
+            counts per channel (a row that cannot be read names no channel and is
+            counted in ``dead`` only).
     """
 
     sent: int = 0
@@ -95,6 +98,20 @@ class DeliveryReport:
     held: dict[str, datetime] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     digested: int = 0
+    by_channel: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def tally(self, channel: str, outcome: str, n: int = 1) -> None:
+        """Count ``n`` alerts of ``channel`` as ``outcome`` ("sent", "failed" or "dead"),
+        in the totals and in :attr:`by_channel`."""
+        setattr(self, outcome, getattr(self, outcome) + n)
+        counts = self.by_channel.setdefault(channel, {"sent": 0, "failed": 0, "dead": 0})
+        counts[outcome] += n
+
+    @property
+    def gave_up(self) -> dict[str, int]:
+        """Channel name -> alerts given up for good in this pass (only channels with
+        some)."""
+        return {name: c["dead"] for name, c in self.by_channel.items() if c["dead"]}
 
 
 def _retry_at(attempts: int, error: DeliveryError, max_attempts: int,
@@ -247,7 +264,7 @@ def deliver_pending(store: Store, channels: Mapping[str, Channel], *, max_attemp
                 failed(pending.channel, error)
             else:
                 store.mark_sent([pending.outbox_id], now)
-                report.sent += 1
+                report.tally(pending.channel, "sent")
                 delivered(pending.channel)
 
     drain()
@@ -286,7 +303,7 @@ def deliver_pending(store: Store, channels: Mapping[str, Channel], *, max_attemp
             else:
                 store.mark_sent((r.outbox_id for r in rows), now)
                 store.set_state(f"last_digest:{name}", iso(now))
-                report.sent += len(rows)
+                report.tally(name, "sent", len(rows))
                 delivered(name)
     return report
 
@@ -316,8 +333,8 @@ def _record_failure(store: Store, report: DeliveryReport, outbox_id: int, exc: D
     line = f"channel {channel}: {exc}"
     report.errors.append(line)
     if retry_at is None:
-        report.dead += 1
+        report.tally(channel, "dead")
         log.error("%s (giving up)", line)
     else:
-        report.failed += 1
+        report.tally(channel, "failed")
         log.warning("%s (next try at %s)", line, retry_at.isoformat(timespec="seconds"))

@@ -39,10 +39,11 @@ def test_backoff_doubles_is_capped_and_jitter_only_stretches_it():
     assert len(waits) > 1 and all(120.0 <= w < 150.0 for w in waits)
 
 
-def test_retry_after_is_waited_at_least_and_capped():
-    assert retry_delay(DeliveryError("429", retry_after=300), 0, 8, rng=lambda: 0.0) == 300.0
+def test_retry_after_is_waited_exactly_at_least_the_backoff_and_capped():
+    assert retry_delay(DeliveryError("429", retry_after=300), 0, 8) == 300.0
+    assert retry_delay(DeliveryError("429", retry_after=30), 0, 8, rng=lambda: 0.9) == 30.0
     # a shorter Retry-After does not shorten the backoff
-    assert retry_delay(DeliveryError("429", retry_after=1), 3, 8, rng=lambda: 0.0) == 240.0
+    assert retry_delay(DeliveryError("429", retry_after=1), 3, 8, rng=lambda: 0.9) == 240.0
     assert retry_delay(DeliveryError("429", retry_after=10 ** 7), 0, 8) == MAX_RETRY_AFTER
 
 

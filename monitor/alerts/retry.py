@@ -8,7 +8,9 @@ this module alone decides *when* to try again:
 - otherwise failure number ``n`` (1-based) waits ``BASE_BACKOFF * 2 ** (n - 1)``
   seconds, at most ``MAX_BACKOFF``, stretched by a random jitter of up to ``JITTER``
   (25 %) so that many alerts failing together do not all come back in the same second;
-- a ``Retry-After`` from the server (capped at ``MAX_RETRY_AFTER``) is waited at least;
+- a ``Retry-After`` from the server (capped at ``MAX_RETRY_AFTER``) takes the jitter's
+  place: the wait is the longer of it and the plain backoff, so a channel held until
+  that time is tried again as soon as the hold ends;
 - after ``max_attempts`` failures the alert is given up.
 
 Example:
@@ -133,13 +135,15 @@ def retry_delay(error: DeliveryError, attempts: int, max_attempts: int,
 
     Returns:
         None when the error is permanent or this was try number ``max_attempts``;
-        otherwise the backoff, or the Retry-After when that is longer.
+        otherwise the backoff with jitter, or, when the server gave a Retry-After, the
+        longer of that and the backoff without jitter.
     """
     if error.permanent or attempts + 1 >= max_attempts:
         return None
-    delay = backoff(attempts, rng)
     hold = hold_seconds(error)
-    return max(delay, hold) if hold is not None else delay
+    if hold is not None:
+        return max(hold, backoff(attempts, lambda: 0.0))
+    return backoff(attempts, rng)
 
 
 def retry_at(error: DeliveryError, attempts: int, max_attempts: int, now: datetime,
