@@ -443,10 +443,11 @@ def status(ctx: click.Context, as_json: bool, redis: str | None) -> None:
     from monitor.health import open_episodes
     episodes = open_episodes(store)
     distributed = _distributed_state(config, url) if url else None
+    mutes = store.active_mutes()
     if as_json:
         click.echo(json.dumps({
             "rules": rules, "sources": states, "counts": store.counts(),
-            "outbox": store.outbox_status(), "health": episodes,
+            "outbox": store.outbox_status(), "health": episodes, "mutes": mutes,
             **({"distributed": distributed} if distributed else {})}, default=str))
         store.close()
         return
@@ -465,6 +466,15 @@ def status(ctx: click.Context, as_json: bool, redis: str | None) -> None:
         click.echo(f"health: {_count(len(episodes), 'open problem')}:")
         for ep in episodes:
             click.echo(f"  since {ep['started_at']}: {ep['title']}")
+    if mutes:
+        from monitor.mutes_cli import mute_lines
+        titles = {str(r[0]): r[1] for r in store.db.execute(
+            "select id, title from stories where id in (select cast(target as integer) "
+            "from mutes where kind = 'story')")}
+        click.echo("snoozed or muted (no alerts sent for them meanwhile; monitor "
+                   "watches unmute WATCH, monitor stories unmute STORY):")
+        for line in mute_lines(mutes, titles):
+            click.echo(f"  {line}")
     for st in states[:50]:
         err = f"  {st['last_error']}" if st["last_error"] else ""
         click.echo(f"{st['name']:<24} {st['kind']:<8} {st['state']:<8} last poll "
@@ -877,9 +887,12 @@ def serve(ctx: click.Context, host: str, port: int, secret_env: str | None,
 
 
 def _add_rules_group() -> None:
+    from monitor.mutes_cli import stories, watches
     from monitor.rules_cli import rules
 
     cli.add_command(rules)
+    cli.add_command(watches)
+    cli.add_command(stories)
 
 
 _add_rules_group()
