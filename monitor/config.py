@@ -377,7 +377,7 @@ class WebhookChannelConfig(_ChannelBase):
         return self
 
 
-class AppriseChannelConfig(_Strict):
+class AppriseChannelConfig(_ChannelBase):
     """Send alerts through Apprise (the optional extra ``news-monitor[apprise]``) to the
     one service whose Apprise URL (``ntfy://...``, ``tgram://...``, ``json://...``) is
     in the env var ``url_env``: the URL holds the service's token, so it is never written

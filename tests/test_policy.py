@@ -221,3 +221,19 @@ def test_the_readme_example_loads_with_its_quiet_hours_and_budget(tmp_path):
     mail, slack = load_config(tmp_path / "monitor.yaml").channels
     assert (mail.quiet_hours.timezone, mail.quiet_hours.end.hour) == ("Europe/Berlin", 7)
     assert (slack.budget.alerts, slack.budget.per, slack.burst) == (10, 3600.0, 10)
+
+
+def test_every_kind_of_channel_takes_quiet_hours_a_budget_and_a_burst(tmp_path):
+    from monitor.config import load_config
+
+    policy = "quiet_hours: {from: '23:00', to: '06:00'}, budget: {alerts: 5, per: 30m}, burst: 4"
+    (tmp_path / "monitor.yaml").write_text(
+        "channels:\n"
+        f"  - {{kind: console, {policy}}}\n"
+        f"  - {{kind: email, host: h, sender: s@x.test, recipients: [d@x.test], {policy}}}\n"
+        f"  - {{kind: slack, webhook_url_env: HOOK, {policy}}}\n"
+        f"  - {{kind: webhook, url: 'http://127.0.0.1/x', {policy}}}\n"
+        f"  - {{kind: apprise, url_env: APPRISE_URL, {policy}}}\n")
+    channels = load_config(tmp_path / "monitor.yaml").channels
+    assert [(c.kind, c.budget.alerts, c.burst, c.quiet_hours.timezone) for c in channels] \
+        == [(k, 5, 4, "UTC") for k in ("console", "email", "slack", "webhook", "apprise")]
