@@ -281,9 +281,12 @@ def deliver_pending(store: Store, channels: Mapping[str, Channel], *, max_attemp
         for name, channel in channels.items():
             if name in down or (policy is not None and policy.quiet_until(name, now)):
                 continue
-            if not (name in forced or store.held_due(name, QUIET, now) or (
-                    digests and (digest_interval is None
-                                 or digest_due(store, name, digest_interval, now)))):
+            # a burst, or the end of quiet hours, sends the digest now; its title says why
+            why = (" at once" if name in forced else
+                   " since the quiet hours began" if store.held_due(name, QUIET, now) else
+                   "" if digests and (digest_interval is None or digest_due(
+                       store, name, digest_interval, now)) else None)
+            if why is None:
                 continue
             problems = []
             rows = store.claim_alerts("digest", [name], now, limit=500, problems=problems)
@@ -292,7 +295,7 @@ def deliver_pending(store: Store, channels: Mapping[str, Channel], *, max_attemp
                 continue
             try:
                 channel.send_digest([r.alert for r in rows],
-                                    f"{count(len(rows), 'new hit')}")
+                                    f"{count(len(rows), 'new hit')}{why}")
             except Exception as exc:  # noqa: BLE001
                 error = _as_delivery_error(exc, name)
                 for r in rows:  # each row keeps its own count of attempts

@@ -92,6 +92,7 @@ def test_alerts_in_quiet_hours_arrive_as_one_digest_when_they_end(store, slack):
     assert deliver_pending(store, channels, policy=policy).sent == 3
     [post] = slack.wait_for(1)
     assert all(f"Story {n}" in str(post) for n in range(3))
+    assert "3 new hits since the quiet hours began" in str(post)
     assert store.outbox_status() == {"sent": 3}
 
 
@@ -132,7 +133,7 @@ def test_a_burst_in_one_poll_is_one_digest_message(store, smtp):
     report = deliver_pending(store, channels, policy=policy)
     assert (report.sent, report.digested) == (25, 25)
     [message] = smtp.wait_for(1)
-    assert "25 new hits" in message["Subject"]
+    assert message["Subject"].startswith("[monitor] 25 new hits at once")
     body = message.get_body(("plain",)).get_content()
     assert all(f"Story {n}" in body for n in range(25))
     # fewer than the threshold go one by one
