@@ -136,3 +136,14 @@ def test_a_url_apprise_does_not_know_is_a_config_error(tmp_path, monkeypatch):
     with pytest.raises(ConfigError) as info:
         build_channels(config)
     assert "channels[0]" in str(info.value) and "tok3n" not in str(info.value)
+
+
+def test_a_short_secret_path_does_not_unmask_a_longer_one(caplog):
+    from monitor.alerts._redact import protect_url
+
+    for short in ("json://127.0.0.1:9/h", "json://127.0.0.1:9/hook", "http://127.0.0.1:9/hooks"):
+        protect_url(short)
+    protect_url("json://127.0.0.1:9/hooks/s3cr3t-token")
+    with caplog.at_level(logging.INFO, logger="apprise"):
+        logging.getLogger("apprise").info("POST http://127.0.0.1:9/hooks/s3cr3t-token")
+    assert "s3cr3t" not in caplog.text

@@ -43,6 +43,13 @@ def scrub(text: str, secret: str) -> str:
     return text
 
 
+def _path(url: str) -> str:
+    try:
+        return urlsplit(url).path
+    except ValueError:
+        return ""
+
+
 class _SecretUrlFilter(logging.Filter):
     """Rewrites log records that mention a registered secret URL.
 
@@ -67,7 +74,9 @@ class _SecretUrlFilter(logging.Filter):
         else:
             text = str(value)
         changed = text
-        for secret in self._secrets:
+        # longest paths first: a short path ("/h") replaced first would break a longer
+        # one ("/hooks/token") that contains it, and leave its token readable
+        for secret in sorted(self._secrets, key=lambda u: len(_path(u)), reverse=True):
             if secret in changed or urlsplit(secret).path in changed:
                 changed = scrub(changed, secret)
         return changed if changed != text else value

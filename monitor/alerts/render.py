@@ -247,14 +247,26 @@ def _fit(render: Callable[[int], str], size: int, limit: int) -> str:
     """Render with the largest raw budget (at most ``size``) whose result fits ``limit``.
 
     ``render(n)`` must produce the output from the first ``n`` raw characters; escaping
-    can make the output longer than ``n``, so the budget shrinks until it fits.
+    can make the output longer than ``n`` (``&`` becomes ``&amp;``), so the budget is
+    found by bisection: about log2(size) renders, never overshooting to an empty text
+    when a shorter cut would fit.
+
+    Returns:
+        ``render(n)`` for the largest ``n`` in 0..size whose output has at most ``limit``
+        characters (``render(0)`` when none has).
     """
-    n = size
-    out = render(n)
-    while len(out) > limit and n > 0:
-        n = max(0, n - max(1, len(out) - limit))
-        out = render(n)
-    return out
+    out = render(size)
+    if len(out) <= limit:
+        return out
+    lo, hi, best = 0, size - 1, None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        candidate = render(mid)
+        if len(candidate) <= limit:
+            best, lo = candidate, mid + 1
+        else:
+            hi = mid - 1
+    return best if best is not None else render(0)
 
 
 def _short_hash(*parts: str) -> str:
