@@ -444,10 +444,12 @@ def status(ctx: click.Context, as_json: bool, redis: str | None) -> None:
     episodes = open_episodes(store)
     distributed = _distributed_state(config, url) if url else None
     mutes = store.active_mutes()
+    held = _held_for_digest(config, store)
     if as_json:
         click.echo(json.dumps({
             "rules": rules, "sources": states, "counts": store.counts(),
             "outbox": store.outbox_status(), "health": episodes, "mutes": mutes,
+            "held": held,
             **({"distributed": distributed} if distributed else {})}, default=str))
         store.close()
         return
@@ -497,7 +499,37 @@ def status(ctx: click.Context, as_json: bool, redis: str | None) -> None:
                    f"last error: {row['error']}")
     for line in _delivery_notes(store):
         click.echo(f"  {line}")
+    for name, state in held.items():
+        parts = [f"{n} held for its digest ({reason})" for reason, n in state["held"].items()]
+        if state["quiet_until"]:
+            parts.insert(0, f"quiet hours until {state['quiet_until']}")
+        click.echo(f"  {name}: {'; '.join(parts)}")
     store.close()
+
+
+def _held_for_digest(config: MonitorConfig, store) -> dict:
+    """What the channels' policy (:mod:`monitor.policy`) holds back now, for ``monitor
+    status``.
+
+    Returns:
+        channel name -> ``{"quiet_until": ISO time or None, "held": {reason: alerts
+        waiting for the digest}}``, for channels in quiet hours or holding alerts.
+    """
+    from monitor.policy import DeliveryPolicy
+    from monitor.store import iso, utcnow
+
+    policy, now = DeliveryPolicy.from_config(config), utcnow()
+    out: dict = {}
+    for channel, reason, n in store.db.execute(
+            "select channel, held, count(*) from outbox where status = 'pending' and "
+            "held is not null group by channel, held order by channel, held"):
+        out.setdefault(channel, {"quiet_until": None, "held": {}})["held"][reason] = n
+    for ch in config.channels:
+        until = policy.quiet_until(ch.name, now)
+        if until is not None:
+            out.setdefault(ch.name, {"quiet_until": None, "held": {}})["quiet_until"] = \
+                iso(until)
+    return out
 
 
 def _distributed_state(config: MonitorConfig, url: str) -> dict:

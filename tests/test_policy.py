@@ -3,6 +3,7 @@ delivered to the local Slack look-alike and a real SMTP server."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -238,3 +239,28 @@ def test_every_kind_of_channel_takes_quiet_hours_a_budget_and_a_burst(tmp_path):
     channels = load_config(tmp_path / "monitor.yaml").channels
     assert [(c.kind, c.budget.alerts, c.burst, c.quiet_hours.timezone) for c in channels] \
         == [(k, 5, 4, "UTC") for k in ("console", "email", "slack", "webhook", "apprise")]
+
+
+def test_status_shows_what_each_channel_holds_back(tmp_path, slack):
+    db = tmp_path / "m.db"
+    store = Store(db)
+    clock = Clock(berlin(30, 23))
+    channels = {"desk": build_channel("slack", "desk", webhook_url=slack.url)}
+    _queue(store, range(2), channels, at=clock())
+    policy = DeliveryPolicy({"desk": _slack_settings(quiet_hours=QUIET)}, clock)
+    assert deliver_pending(store, channels, policy=policy).digested == 2
+    store.close()
+    cfg = tmp_path / "monitor.yaml"
+    # quiet all day but for a minute, whenever the test runs
+    now = datetime.now(timezone.utc)
+    start, end = (now + timedelta(minutes=2)).strftime("%H:%M"), \
+        (now + timedelta(minutes=1)).strftime("%H:%M")
+    cfg.write_text(f"database: {db}\nchannels:\n  - kind: slack\n    name: desk\n"
+                   f"    webhook_url_env: HOOK\n    quiet_hours: {{from: '{start}', "
+                   f"to: '{end}'}}\n")
+    runner = CliRunner()
+    out = runner.invoke(cli, ["-c", str(cfg), "status"]).output
+    assert "  desk: quiet hours until " in out and "2 held for its digest (quiet hours)" in out
+    state = json.loads(runner.invoke(cli, ["-c", str(cfg), "status", "--json"]).output)
+    assert state["held"]["desk"]["held"] == {"quiet hours": 2}
+    assert state["held"]["desk"]["quiet_until"].endswith("+00:00")
