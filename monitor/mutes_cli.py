@@ -26,7 +26,7 @@ def _fail(ctx: click.Context, message: str) -> None:
 def _config(ctx: click.Context) -> MonitorConfig:
     from monitor.cli import _config as load
 
-    return load(ctx.find_root(), required=False)
+    return load(ctx.find_root())
 
 
 def known_watches(config: MonitorConfig, store: Store) -> set[str]:
