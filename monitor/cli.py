@@ -386,6 +386,9 @@ def deliver(ctx: click.Context, digests: bool, retry_dead: bool) -> None:
     click.echo(f"{report.sent} sent, {report.failed} to retry, {report.dead} given up; "
                f"{waiting['n']} waiting" +
                (f" (next try at {waiting['next']})" if waiting["n"] else ""))
+    if report.digested:
+        click.echo(f"{_count(report.digested, 'alert')} held for a digest by the channels' "
+                   f"quiet hours, budget or burst (monitor status says which)")
     if notices_sent or notices_failed:
         click.echo(f"health notices: {notices_sent} sent, {notices_failed} to retry")
     if report.requeued:

@@ -264,3 +264,26 @@ def test_status_shows_what_each_channel_holds_back(tmp_path, slack):
     state = json.loads(runner.invoke(cli, ["-c", str(cfg), "status", "--json"]).output)
     assert state["held"]["desk"]["held"] == {"quiet hours": 2}
     assert state["held"]["desk"]["quiet_until"].endswith("+00:00")
+
+
+def test_monitor_deliver_keeps_to_the_budget_of_monitor_yaml(tmp_path, slack):
+    db = tmp_path / "m.db"
+    store = Store(db)
+    _queue(store, range(3), ["desk"])
+    store.close()
+    cfg = tmp_path / "monitor.yaml"
+    cfg.write_text(f"database: {db}\nchannels:\n  - kind: slack\n    name: desk\n"
+                   f"    webhook_url_env: HOOK\n    budget: {{alerts: 1, per: 1h}}\n")
+    result = CliRunner().invoke(cli, ["-c", str(cfg), "deliver"], env={"HOOK": slack.url})
+    assert result.exit_code == 0, result.output
+    first, second = result.output.splitlines()[:2]
+    assert first.startswith("1 sent, 0 to retry, 0 given up; 2 waiting")
+    assert second == ("2 alerts held for a digest by the channels' quiet hours, budget or "
+                      "burst (monitor status says which)")
+    assert len(slack.wait_for(1)) == 1
+    # --digests sends them now, as one message
+    result = CliRunner().invoke(cli, ["-c", str(cfg), "deliver", "--digests"],
+                                env={"HOOK": slack.url})
+    assert result.output.startswith("2 sent, 0 to retry, 0 given up; 0 waiting")
+    posts = slack.wait_for(2)
+    assert "Story 1" in str(posts[1]) and "Story 2" in str(posts[1])
