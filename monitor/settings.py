@@ -60,3 +60,6 @@ TELNETCONSOLE_ENABLED = False
 REMOTE_CONTROL_ENABLED = False
 LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"
+# Scrapy 2.19's downloader sends every queued request of a host at once when there is no
+# download delay, whatever CONCURRENT_REQUESTS_PER_DOMAIN says (monitor.crawl.downloader).
+DOWNLOADER = "monitor.crawl.downloader.PoliteDownloader"

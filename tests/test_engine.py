@@ -403,3 +403,26 @@ def test_a_stop_sends_nothing_more_and_is_quick_even_with_polls_waiting(tmp_path
     assert len(late) <= 2, late                     # at most what was already on its way
     assert "cut short, due again at the next start" in daemon.log
     assert "Traceback" not in daemon.log
+
+
+def test_one_request_at_a_time_to_a_host_limited_to_one_even_without_delay(tmp_path, site):
+    """concurrent_per_domain: 1 with download_delay: 0: the articles of one host are
+    fetched one after the other (Scrapy 2.19 alone sends them all at once)."""
+    from tests.conftest import monitor_cmd, rss, seed_html, write_config
+
+    items = []
+    for i in range(4):
+        site.set(f"/slow{i}.html", seed_html("cbc-news_2024-06-19").replace(
+            b"Putin", f"Putin{i}".encode()), delay=0.5)
+        items.append((f"t{i}", site.url(f"/slow{i}.html")))
+    site.set("/slow-feed.xml", rss(items), content_type="application/rss+xml")
+    cfg = write_config(tmp_path / "monitor.yaml", extraction={"workers": 0},
+                       sources=[{"name": "s", "kind": "feed", "url": site.url("/slow-feed.xml")}],
+                       crawl={"obey_robots": True, "download_delay": 0, "autothrottle": False,
+                              "download_timeout": 10, "concurrent_per_domain": 1})
+    assert monitor_cmd("--config", str(cfg), "crawl").returncode == 0
+    arrivals = sorted(r.at for r in site.requests if r.path.startswith("/slow") and
+                      r.path.endswith(".html"))
+    assert len(arrivals) == 4
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+    assert min(gaps) >= 0.45, gaps
