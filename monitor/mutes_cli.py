@@ -11,11 +11,14 @@ exits with status 2.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import click
 
 from monitor.config import MonitorConfig, parse_duration
-from monitor.store import Store, iso, utcnow
+
+if TYPE_CHECKING:  # the store (sqlite-utils, numpy) is loaded by the commands only
+    from monitor.store import Store
 
 
 def _fail(ctx: click.Context, message: str) -> None:
@@ -80,6 +83,8 @@ def _snooze(ctx: click.Context, kind: str, target: str, duration: str,
         seconds = parse_duration(duration)
     except ValueError as exc:
         _fail(ctx, f"{duration!r}: {exc}")
+    from monitor.store import Store, iso, utcnow
+
     config = _config(ctx)
     store = Store(config.database)
     try:
@@ -93,6 +98,8 @@ def _snooze(ctx: click.Context, kind: str, target: str, duration: str,
 
 
 def _mute(ctx: click.Context, kind: str, target: str, reason: str | None) -> None:
+    from monitor.store import Store
+
     config = _config(ctx)
     store = Store(config.database)
     try:
@@ -105,6 +112,8 @@ def _mute(ctx: click.Context, kind: str, target: str, reason: str | None) -> Non
 
 
 def _unmute(ctx: click.Context, kind: str, target: str) -> None:
+    from monitor.store import Store
+
     config = _config(ctx)
     store = Store(config.database)
     try:
