@@ -335,15 +335,31 @@ class EmailChannelConfig(_ChannelBase):
 
 
 class SlackChannelConfig(_ChannelBase):
-    """Post alerts to a Slack incoming webhook whose URL is in the env var ``webhook_url_env``."""
+    """Post alerts to a Slack incoming webhook whose URL is in the env var
+    ``webhook_url_env``; or, with ``bot_token_env`` (the env var holding a bot token)
+    and ``channel`` (``C0123...`` or ``#news``), through the Web API's
+    ``chat.postMessage``, so a story's later outlets become replies in its thread
+    (``api_url``: the Web API's base URL, for a local look-alike)."""
 
     kind: Literal["slack"]
     name: str = "slack"
-    webhook_url_env: str
+    webhook_url_env: str | None = None
+    bot_token_env: str | None = None
+    channel: str | None = None
+    api_url: str = "https://slack.com/api"
     timeout: Duration = 10.0
 
     _duration = field_validator("timeout", mode="before")(lambda cls, v: parse_duration(v))
-    _env = field_validator("webhook_url_env")(lambda cls, v: env_name(v))
+    _env = field_validator("webhook_url_env", "bot_token_env")(
+        lambda cls, v: v if v is None else env_name(v))
+
+    @model_validator(mode="after")
+    def _webhook_or_bot(self) -> "SlackChannelConfig":
+        if self.bot_token_env and not self.channel:
+            raise ValueError("bot_token_env needs channel (the Slack channel to post in)")
+        if not self.bot_token_env and not self.webhook_url_env:
+            raise ValueError("give webhook_url_env, or bot_token_env with channel")
+        return self
 
 
 class WebhookChannelConfig(_ChannelBase):

@@ -24,6 +24,10 @@ from monitor.words import count
 
 log = logging.getLogger(__name__)
 
+#: Seconds: at most one follow-up ("+N outlets: ...") per story, watch and channel in
+#: this time; outlets arriving meanwhile are gathered into the next one.
+FOLLOWUP_EVERY = 600.0
+
 #: Seconds between two probes of a channel whose alerts were given up during an outage.
 PROBE_EVERY = 60.0
 
@@ -54,6 +58,10 @@ def _build(config: MonitorConfig, ch, where: str) -> Channel:
             recipients=list(ch.recipients), security=ch.security, username=ch.username,
             password=secret_from_env(config.path, f"{where}.password_env", ch.password_env),
             timeout=ch.timeout, ca_file=ch.ca_file)
+    if ch.kind == "slack" and ch.bot_token_env:
+        return build_channel("slack", ch.name, timeout=ch.timeout, bot_token=secret_from_env(
+            config.path, f"{where}.bot_token_env", ch.bot_token_env), channel=ch.channel,
+            api_url=ch.api_url)
     if ch.kind == "slack":
         return build_channel("slack", ch.name, timeout=ch.timeout, webhook_url=secret_from_env(
             config.path, f"{where}.webhook_url_env", ch.webhook_url_env))
@@ -88,6 +96,8 @@ class DeliveryReport:
         by_channel: channel name -> ``{"sent": n, "failed": n, "dead": n}``, the same
             counts per channel (a row that cannot be read names no channel and is
             counted in ``dead`` only).
+        followups: follow-ups sent (one per story thread and channel, however many
+            outlets it adds; see :func:`deliver_pending`).
     """
 
     sent: int = 0
@@ -99,6 +109,7 @@ class DeliveryReport:
     errors: list[str] = field(default_factory=list)
     digested: int = 0
     by_channel: dict[str, dict[str, int]] = field(default_factory=dict)
+    followups: int = 0
 
     def tally(self, channel: str, outcome: str, n: int = 1) -> None:
         """Count ``n`` alerts of ``channel`` as ``outcome`` ("sent", "failed" or "dead"),
@@ -136,7 +147,8 @@ def deliver_pending(store: Store, channels: Mapping[str, Channel], *, max_attemp
                     requeue_window: float = 0.0, probe_every: float = PROBE_EVERY,
                     now: datetime | None = None,
                     stop: threading.Event | None = None,
-                    policy: DeliveryPolicy | None = None) -> DeliveryReport:
+                    policy: DeliveryPolicy | None = None,
+                    followup_every: float = FOLLOWUP_EVERY) -> DeliveryReport:
     """Send due alerts from the outbox and record each result there.
 
     Each alert is claimed just before it is sent (a digest: the alerts it carries), so
@@ -175,6 +187,13 @@ def deliver_pending(store: Store, channels: Mapping[str, Channel], *, max_attemp
             held through quiet hours once they are over, make the channel's digest go
             out in this pass whatever ``digests`` says; no digest goes out during a
             channel's quiet hours. None: every alert goes out on its own.
+        followup_every: seconds; later outlets of a story already alerted on a channel
+            go into the first alert's thread as one follow-up ("+N outlets: A, B, C":
+            an email reply, a Slack thread reply, a webhook ``update`` event), at most
+            one per story, watch and channel in this time, outlets gathered meanwhile.
+            A channel that cannot thread (Slack without a bot token) carries them as
+            compact lines in its next digest. None go out during quiet hours, nor
+            before the story's first alert was sent.
 
     Returns:
         A :class:`DeliveryReport`. Delivery errors are recorded, never raised. After a
@@ -255,7 +274,7 @@ def deliver_pending(store: Store, channels: Mapping[str, Channel], *, max_attemp
                     continue
             tried.add(pending.channel)
             try:
-                channels[pending.channel].send(pending.alert)
+                ref = channels[pending.channel].send(pending.alert)
             except Exception as exc:  # noqa: BLE001 - every failure is recorded
                 error = _as_delivery_error(exc, pending.channel)
                 retry_at = _retry_at(pending.attempts, error, max_attempts, now)
@@ -264,6 +283,8 @@ def deliver_pending(store: Store, channels: Mapping[str, Channel], *, max_attemp
                 failed(pending.channel, error)
             else:
                 store.mark_sent([pending.outbox_id], now)
+                if isinstance(ref, str) and ref:      # a Slack ts: the story's thread
+                    store.save_thread_ref(pending.outbox_id, ref)
                 report.tally(pending.channel, "sent")
                 delivered(pending.channel)
 
@@ -278,6 +299,28 @@ def deliver_pending(store: Store, channels: Mapping[str, Channel], *, max_attemp
         drain()
     report.deferred = store.due_count("immediate", [c for c in channels if c in down], now)
     if stop is None or not stop.is_set():
+        threaded = [name for name, ch in channels.items() if name not in down
+                    and not getattr(ch, "followups_in_digest", False)
+                    and (policy is None or not policy.quiet_until(name, now))]
+        for ids, followup, name in _due_followups(store, threaded, now, followup_every):
+            try:
+                channels[name].send_followup(followup)
+            except Exception as exc:  # noqa: BLE001 - every failure is recorded
+                error = _as_delivery_error(exc, name)
+                report.errors.append(f"channel {name}: follow-up of story "
+                                     f"{followup.story_id}: {error}")
+                log.warning("%s", report.errors[-1])
+                if error.permanent:
+                    store.mark_followups_sent(ids, followup.first.watch_id,
+                                              followup.story_id, name, now, status="dead")
+                else:
+                    failed(name, error)
+            else:
+                store.mark_followups_sent(ids, followup.first.watch_id, followup.story_id,
+                                          name, now)
+                report.followups += 1
+                log.info("channel %s: story %d: %s", name, followup.story_id, followup.line)
+    if stop is None or not stop.is_set():
         for name, channel in channels.items():
             if name in down or (policy is not None and policy.quiet_until(name, now)):
                 continue
@@ -291,11 +334,19 @@ def deliver_pending(store: Store, channels: Mapping[str, Channel], *, max_attemp
             problems = []
             rows = store.claim_alerts("digest", [name], now, limit=500, problems=problems)
             _record_unreadable(report, problems)
-            if not rows:
+            extra = (_due_followups(store, [name], now, followup_every)
+                     if getattr(channel, "followups_in_digest", False) else [])
+            if not rows and not extra:
                 continue
             try:
-                channel.send_digest([r.alert for r in rows],
-                                    f"{count(len(rows), 'new hit')}{why}")
+                if extra:
+                    channel.send_digest([r.alert for r in rows], (
+                        f"{count(len(rows), 'new hit')}{why}" if rows else
+                        f"New outlets on {count(len(extra), 'story')}"),
+                        followups=[f for _, f, _ in extra])
+                else:
+                    channel.send_digest([r.alert for r in rows],
+                                        f"{count(len(rows), 'new hit')}{why}")
             except Exception as exc:  # noqa: BLE001
                 error = _as_delivery_error(exc, name)
                 for r in rows:  # each row keeps its own count of attempts
@@ -305,10 +356,21 @@ def deliver_pending(store: Store, channels: Mapping[str, Channel], *, max_attemp
                 failed(name, error)
             else:
                 store.mark_sent((r.outbox_id for r in rows), now)
+                for ids, followup, _ in extra:
+                    store.mark_followups_sent(ids, followup.first.watch_id,
+                                              followup.story_id, name, now)
+                report.followups += len(extra)
                 store.set_state(f"last_digest:{name}", iso(now))
                 report.tally(name, "sent", len(rows))
                 delivered(name)
     return report
+
+
+def _due_followups(store: Store, names: list[str], now: datetime, every: float):
+    """``[(followup row ids, FollowUp, channel name)]`` due now on ``names`` (see
+    :meth:`Store.due_followups`)."""
+    return [(ids, f, channel) for channel in names
+            for ids, f in store.due_followups([channel], now, every)]
 
 
 def _record_unreadable(report: DeliveryReport, problems: list[str]) -> None:

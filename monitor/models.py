@@ -249,3 +249,30 @@ class Notice:
     url: str | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """More outlets carrying a story already alerted: added to the first alert's thread.
+
+    Attributes:
+        story_id: the story (``stories.id``).
+        first: the story's first alert for this watch on this channel (its Message-ID,
+            Slack post and webhook ``alert_id`` are what the follow-up refers to).
+        outlets: the new outlets' names, oldest first (an outlet, else the source).
+        urls: their article URLs, in the same order.
+        thread_ref: the channel's own reference to the first post (a Slack ``ts``), or
+            None when it keeps none.
+    """
+
+    story_id: int
+    first: Alert
+    outlets: tuple[str, ...]
+    urls: tuple[str, ...]
+    thread_ref: str | None = None
+
+    @property
+    def line(self) -> str:
+        """The compact follow-up text, e.g. ``+3 outlets: A, B, C`` (``+1 outlet: A``)."""
+        n = len(self.outlets)
+        return f"+{n} outlet{'' if n == 1 else 's'}: {', '.join(self.outlets)}"

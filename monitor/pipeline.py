@@ -102,9 +102,12 @@ class Pipeline:
             title = self.store.db.execute("select title from stories where id = ?",
                                           [saved.story_id]).fetchone()
             log.info("article %s (source %s) joins story %d \u201c%s\u201d, already "
-                     "alerted for watch %s: no new alert", article.url, article.source,
+                     "alerted for watch %s: %s", article.url, article.source,
                      saved.story_id, title[0] if title else "", ", ".join(
-                         h.watch_id for h in hits))
+                         h.watch_id for h in hits),
+                     f"no new alert, added to its thread ({saved.followups_queued} follow-up"
+                     f"{'' if saved.followups_queued == 1 else 's'} queued)"
+                     if saved.followups_queued else "no new alert")
         else:
             for hit in hits:
                 log.info("hit: watch %s on %s (source %s), matched %s", hit.watch_id,

@@ -50,7 +50,7 @@ from sqlite_utils import Migrations
 from monitor import dedup
 from monitor.errors import ConfigError
 from monitor.extract import TRANSIENT_REASONS
-from monitor.models import Alert, Article, Hit, Rejection
+from monitor.models import Alert, Article, FollowUp, Hit, Rejection
 from monitor.owners import owner_gone, this_owner
 from monitor.safetext import strip_bidi_controls
 
@@ -256,6 +256,24 @@ def m011_outbox_priority_held(db: sqlite_utils.Database) -> None:
     db["outbox"].add_column("priority", str)
     db["outbox"].add_column("held", str)
 
+
+@migrations()
+def m012_story_threads(db: sqlite_utils.Database) -> None:
+    """One thread per story: ``followups`` holds one row per later outlet of a story
+    already alerted for a watch on a channel (``article_id``; status pending | sent),
+    and ``threads`` per (watch_id, story_id, channel) the channel's reference to the
+    first post (``ref``: a Slack ``ts``) and when the last follow-up went out
+    (``followed_up_at``, for the per-story rate limit)."""
+    db.execute("create table followups (id integer primary key, watch_id text not null, "
+               "story_id integer not null, channel text not null, article_id integer not "
+               "null, status text not null default 'pending', created_at text, sent_at "
+               "text, unique (watch_id, story_id, channel, article_id))")
+    db.execute("create index followups_pending on followups (status, channel)")
+    db.execute("create table threads (watch_id text not null, story_id integer not null, "
+               "channel text not null, ref text, followed_up_at text, "
+               "primary key (watch_id, story_id, channel))")
+
+
 def utcnow() -> datetime:
     """Returns: the current time, timezone-aware UTC."""
     return datetime.now(timezone.utc)
@@ -304,6 +322,8 @@ class SavedArticle:
         new_story: False when the text was already known under another URL.
         hit_ids: row ids of the hits stored, in the order given.
         alerts_queued: number of outbox rows created.
+        followups_queued: number of follow-ups queued: (watch, channel) pairs whose
+            story was already alerted, to which this article adds its outlet.
     """
 
     article_id: int
@@ -311,6 +331,7 @@ class SavedArticle:
     new_story: bool
     hit_ids: list[int]
     alerts_queued: int
+    followups_queued: int = 0
 
 
 @dataclass(frozen=True)
@@ -786,11 +807,95 @@ class Store:
                     "insert or ignore into outbox (hit_id, watch_id, story_id, channel, "
                     "mode, status, attempts, next_attempt_at, created_at, priority, "
                     "last_error) values (?, ?, ?, ?, ?, 'muted', 0, ?, ?, ?, ?)", muted)
+            followups = 0
+            if outbox and not new_story:
+                # a later outlet of a story this watch already alerted on the channel:
+                # a follow-up in the first alert's thread (see :meth:`due_followups`)
+                followups = self.db.conn.executemany(
+                    "insert or ignore into followups (watch_id, story_id, channel, "
+                    "article_id, created_at) select ?, ?, ?, ?, ? where exists (select 1 "
+                    "from outbox where watch_id = ? and story_id = ? and channel = ? and "
+                    "hit_id != ? and status != 'muted')",
+                    [(r[1], story_id, r[3], article_id, now, r[1], story_id, r[3], r[0])
+                     for r in outbox]).rowcount
             self.record_page(article.request_url, article.source, "stored",
                              article_id=article_id)
             if article.url != article.request_url:
                 self.record_page(article.url, article.source, "stored", article_id=article_id)
-        return SavedArticle(article_id, story_id, new_story, hit_ids, queued)
+        return SavedArticle(article_id, story_id, new_story, hit_ids, queued, followups)
+
+    def due_followups(self, channels: Iterable[str], now: datetime, every: float
+                      ) -> list[tuple[list[int], FollowUp]]:
+        """The follow-ups to send now: per (watch, story, channel) whose first alert was
+        sent, its pending follow-ups gathered into one, unless one went out on that
+        thread less than ``every`` seconds ago (they wait and accumulate meanwhile).
+
+        Args:
+            channels: the channels to look at.
+            now: the current time.
+            every: seconds; at most one follow-up per story, watch and channel in this
+                time (0: no limit).
+
+        Returns:
+            ``[(followup row ids, FollowUp)]``, oldest story first; the FollowUp's
+            ``first`` is the story's first alert read as for sending, with
+            ``channel`` in :attr:`FollowUp`'s context given by the caller.
+        """
+        channels = list(channels)
+        if not channels:
+            return []
+        since = iso(now - timedelta(seconds=every))
+        groups = self.db.execute(
+            f"""select f.watch_id, f.story_id, f.channel, group_concat(f.id),
+                       (select min(o.id) from outbox o where o.watch_id = f.watch_id and
+                        o.story_id = f.story_id and o.channel = f.channel
+                        and o.status = 'sent'), t.ref
+                from followups f left join threads t on t.watch_id = f.watch_id and
+                     t.story_id = f.story_id and t.channel = f.channel
+                where f.status = 'pending' and f.channel in ({','.join('?' * len(channels))})
+                  and (t.followed_up_at is null or t.followed_up_at <= ?)
+                group by f.watch_id, f.story_id, f.channel order by min(f.id)""",
+            [*channels, since]).fetchall()
+        out = []
+        for watch_id, story_id, channel, ids, first_id, ref in groups:
+            if first_id is None:        # the first alert has not gone out yet
+                continue
+            ids = sorted(int(i) for i in ids.split(","))
+            rows = self.db.execute(
+                f"select a.site_name, a.source, a.url from followups f join articles a on "
+                f"a.id = f.article_id where f.id in ({','.join('?' * len(ids))}) "
+                f"order by f.id", ids).fetchall()
+            first = self._read_alert(first_id).alert
+            out.append((ids, FollowUp(
+                story_id, first,
+                tuple(strip_bidi_controls(site or source) for site, source, _ in rows),
+                tuple(url for _, _, url in rows), ref)))
+        return out
+
+    def mark_followups_sent(self, ids: Iterable[int], watch_id: str, story_id: int,
+                            channel: str, now: datetime, status: str = "sent") -> None:
+        """Mark follow-up rows ``status`` ('sent', or 'dead' when the channel refused
+        them for good) and start the thread's rate-limit window at ``now``."""
+        ids = list(ids)
+        with self._write():
+            self.db.conn.executemany(
+                "update followups set status = ?, sent_at = ? where id = ?",
+                [(status, iso(now), i) for i in ids])
+            self.db.execute(
+                "insert into threads (watch_id, story_id, channel, followed_up_at) values "
+                "(?, ?, ?, ?) on conflict (watch_id, story_id, channel) do update set "
+                "followed_up_at = excluded.followed_up_at",
+                [watch_id, story_id, channel, iso(now)])
+
+    def save_thread_ref(self, outbox_id: int, ref: str) -> None:
+        """Keep a channel's reference to an alert's post (a Slack ``ts``) as its story's
+        thread, for the follow-ups (:meth:`due_followups`)."""
+        with self._write():
+            self.db.execute(
+                "insert into threads (watch_id, story_id, channel, ref) select watch_id, "
+                "story_id, channel, ? from outbox where id = ? on conflict (watch_id, "
+                "story_id, channel) do update set ref = coalesce(threads.ref, excluded.ref)",
+                [ref, outbox_id])
 
     def _muted_reason(self, watch_id: str, story_id: int, now: str) -> str | None:
         """Why alerts of this watch on this story are not to be queued now (a snooze or

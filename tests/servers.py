@@ -12,6 +12,8 @@ closes the socket. Everything a test inspects is recorded under a lock, and ever
 - :class:`SlackServer`: answers POSTs on ``/services/T000/B000/XXXX`` like Slack's
   incoming webhooks (200 "ok", scripted 429 / 404 / 500...), checks Block Kit limits,
   records the JSON bodies in ``.posts``.
+- :class:`SlackApiServer`: Slack's Web API method ``chat.postMessage`` for a bot token
+  (``ts`` answers, ``thread_ts`` replies checked against earlier posts).
 - :class:`WebhookServer`: the same for any JSON webhook (one path, scripted replies).
 - :class:`SiteServer`: serves a mutable ``path -> route`` table (feeds, sitemaps,
   articles, robots.txt) with ETag / Last-Modified conditional GET, HEAD and a request log.
@@ -49,6 +51,7 @@ __all__ = [
     "HttpRequest",
     "Route",
     "SiteServer",
+    "SlackApiServer",
     "SlackServer",
     "SmtpEnvelope",
     "SmtpServer",
@@ -720,6 +723,98 @@ class SlackServer(WebhookServer):
     def _check(self, payload: Any) -> Response | None:
         problem = check_slack_limits(payload) if self.validate else None
         return (400, problem, {}) if problem else None
+
+
+class _SlackApiHandler(_BaseHandler):
+    def do_POST(self) -> None:  # noqa: N802
+        owner: SlackApiServer = self.server.owner
+        body = self._read_body()
+        self._record(body)
+        if self.path != "/api/chat.postMessage":
+            self._reply(404, b"not found", "text/plain")
+            return
+        if self.headers.get("Authorization") != f"Bearer {owner.token}":
+            self._answer({"ok": False, "error": "invalid_auth"})
+            return
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            self._answer({"ok": False, "error": "invalid_json"})
+            return
+        self._answer(owner._post(payload))
+
+    def _answer(self, data: dict[str, Any]) -> None:
+        self._reply(200, json.dumps(data).encode(), "application/json; charset=utf-8")
+
+
+class SlackApiServer(_ThreadedHttp):
+    """Answers like Slack's Web API method ``chat.postMessage`` (at
+    ``/api/chat.postMessage``, base URL :attr:`api_url`), for a bot token.
+
+    Checks what Slack checks: ``Authorization: Bearer <token>`` (else ``invalid_auth``),
+    a known ``channel`` (else ``channel_not_found``), ``text`` or ``blocks`` (else
+    ``no_text``), Block Kit limits (:func:`check_slack_limits`) and, for a reply, a
+    ``thread_ts`` that is the ``ts`` of an earlier top-level post in the same channel
+    (else ``thread_not_found``). A post that passes is recorded in :attr:`posts` and
+    answered ``{"ok": true, "channel", "ts"}`` with a new ``ts`` (``"1700000000.0001NN"``,
+    increasing); a failure is answered ``{"ok": false, "error"}`` with status 200, as
+    Slack does, and not recorded.
+
+    Args:
+        token: the bot token to accept.
+        channel: the channel id to accept.
+    """
+
+    _handler = _SlackApiHandler
+
+    def __init__(self, token: str = "xoxb-test-token", channel: str = "C0NEWS") -> None:
+        super().__init__()
+        self.token = token
+        self.channel = channel
+        self._lock = threading.Lock()
+        self._posts = _Recorder()
+        self._top: set[str] = set()
+        self._n = 0
+
+    def __enter__(self) -> SlackApiServer:
+        self._start()
+        return self
+
+    @property
+    def api_url(self) -> str:
+        """The Web API base URL, e.g. ``http://127.0.0.1:PORT/api``."""
+        return self.base_url + "/api"
+
+    @property
+    def posts(self) -> list[dict[str, Any]]:
+        """The accepted payloads, oldest first, each with the ``ts`` it was given under
+        the key ``"_ts"`` (a copy)."""
+        return self._posts.snapshot()
+
+    def wait_for(self, n: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """Wait until at least ``n`` posts were accepted; returns all of them.
+
+        Raises:
+            TimeoutError: fewer arrived in ``timeout`` seconds.
+        """
+        return self._posts.wait_for(n, timeout, "Slack Web API posts")
+
+    def _post(self, payload: Any) -> dict[str, Any]:
+        if not isinstance(payload, dict) or payload.get("channel") != self.channel:
+            return {"ok": False, "error": "channel_not_found"}
+        problem = check_slack_limits(payload)
+        if problem:
+            return {"ok": False, "error": problem}
+        with self._lock:
+            thread = payload.get("thread_ts")
+            if thread is not None and thread not in self._top:
+                return {"ok": False, "error": "thread_not_found"}
+            self._n += 1
+            ts = f"1700000000.{self._n:06d}"
+            if thread is None:
+                self._top.add(ts)
+        self._posts.append({**payload, "_ts": ts})
+        return {"ok": True, "channel": self.channel, "ts": ts}
 
 
 # =============================================================================== Site

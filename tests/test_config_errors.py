@@ -25,7 +25,10 @@ CASES = [
     ("sources:\n  - {name: a, kind: feed, url: 'http://x/'}\n  - {name: a, kind: feed, url: 'http://y/'}\n",
      "sources[1].name: 'a' is used twice"),
     ("channels:\n  - {kind: email, host: h, recipients: [x@y]}\n", "channels[0].sender: Field required"),
-    ("channels:\n  - {kind: slack}\n", "channels[0].webhook_url_env: Field required"),
+    ("channels:\n  - {kind: slack}\n",
+     "channels[0]: give webhook_url_env, or bot_token_env with channel"),
+    ("channels:\n  - {kind: slack, bot_token_env: SLACK_BOT}\n",
+     "channels[0]: bot_token_env needs channel"),
 ]
 
 

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from types import TracebackType
 
-from monitor.models import Alert, Notice
+from monitor.models import Alert, FollowUp, Notice
 
 
 class Channel(ABC):
@@ -45,6 +45,27 @@ class Channel(ABC):
         Raises:
             DeliveryError: as for :meth:`send`.
         """
+
+    #: True when this channel cannot reply in a thread on its own, so follow-ups
+    #: (:meth:`send_followup`) ride in its next digest as compact lines instead.
+    followups_in_digest: bool = False
+
+    def send_followup(self, followup: FollowUp) -> str | None:
+        """Add more outlets of a story to its first alert's thread ("+N outlets: ...").
+
+        Args:
+            followup: the story's first alert and the outlets added since.
+
+        Returns:
+            None.
+
+        Raises:
+            DeliveryError: as for :meth:`send`; this default, for channels that cannot
+                thread, raises a permanent one.
+        """
+        from monitor.errors import DeliveryError
+
+        raise DeliveryError(f"channel {self.name!r} cannot send follow-ups", permanent=True)
 
     def send_notice(self, notice: Notice) -> None:
         """Deliver a notice (source health, a spike: :class:`monitor.models.Notice`).

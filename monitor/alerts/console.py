@@ -45,6 +45,13 @@ class ConsoleChannel(Channel):
         """Print one alert. Raises DeliveryError if the stream is closed or broken."""
         self._write(render_text(alert))
 
+    def send_followup(self, followup) -> None:
+        """Print a story's follow-up: ``+N outlets: A, B, C`` under its first alert's
+        number and title, one URL a line."""
+        first = followup.first
+        self._write(f"[alert {first.alert_id}] {first.title}\n{followup.line}\n"
+                    + "".join(f"  {u}\n" for u in followup.urls))
+
     def send_notice(self, notice: Notice) -> None:
         """Print a notice (source health, spike)."""
         from monitor.alerts.notices import notice_text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.policy
+import hashlib
 import ipaddress
 import logging
 import smtplib
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from email.header import Header
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
+from html import escape
 
 from monitor.alerts.base import Channel
 from monitor.alerts.render import (
@@ -24,7 +26,7 @@ from monitor.alerts.render import (
     render_text,
 )
 from monitor.errors import DeliveryError
-from monitor.models import Alert, Notice
+from monitor.models import Alert, FollowUp, Notice
 
 SECURITY_MODES = ("starttls", "ssl", "none")
 
@@ -217,6 +219,32 @@ class EmailChannel(Channel):
             msg_id=notice_message_id(notice, self._domain),
             extra_headers={"X-Monitor-Notice-Id": str(notice.notice_id)})
 
+    def build_followup_message(self, followup: FollowUp) -> EmailMessage:
+        """Render a story's follow-up as a reply to its first alert: ``In-Reply-To`` and
+        ``References`` carry the first alert's Message-ID, so mail clients thread it."""
+        first = followup.first
+        parent = message_id(first, self._domain)
+        key = _followup_key(followup)
+        lines = [followup.line, ""] + [f"- {o}: {u}" for o, u in
+                                       zip(followup.outlets, followup.urls)]
+        text = "\n".join(lines) + "\n"
+        html = "<p>" + escape(followup.line) + "</p><ul>" + "".join(
+            f'<li>{escape(o)}: <a href="{escape(u)}">{escape(u)}</a></li>'
+            for o, u in zip(followup.outlets, followup.urls)) + "</ul>"
+        msg = build_message(
+            "Re: " + render_subject(first), text, html, sender=self.sender,
+            recipients=self.recipients, msg_id=f"<followup.{key}@{self._domain}>",
+            extra_headers={"X-Monitor-Watch": first.watch_id,
+                           "X-Monitor-Alert-Id": str(first.alert_id)})
+        msg["In-Reply-To"] = parent
+        msg["References"] = parent
+        return msg
+
+    def send_followup(self, followup: FollowUp) -> None:
+        """Send a story's follow-up as a reply to its first alert. Raises DeliveryError
+        on failure."""
+        self._deliver(self.build_followup_message(followup))
+
     def send_notice(self, notice: Notice) -> None:
         """Send a notice as an email. Raises DeliveryError on failure."""
         self._deliver(self.build_notice_message(notice))
@@ -323,3 +351,9 @@ class EmailChannel(Channel):
 
     def _envelope_sender(self) -> str:
         return parseaddr(self.sender)[1]
+
+
+def _followup_key(followup: FollowUp) -> str:
+    """``<alert id>.<12 hex of the URLs>``: the same each time one follow-up is sent."""
+    digest = hashlib.sha256("\x1f".join(followup.urls).encode()).hexdigest()[:12]
+    return f"{followup.first.alert_id}.{digest}"

@@ -25,7 +25,7 @@ from typing import Any
 from jinja2 import DictLoader, Environment, StrictUndefined, select_autoescape
 
 from monitor.alerts.templates import TEMPLATES
-from monitor.models import Alert
+from monitor.models import Alert, FollowUp
 from monitor.words import count
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "SLACK_MAX_SECTION_CHARS",
     "SLACK_MAX_TEXT_CHARS",
     "alert_view",
+    "followup_digest_line_slack",
     "format_published",
     "message_id",
     "digest_message_id",
@@ -51,6 +52,8 @@ __all__ = [
     "render_digest_subject",
     "render_digest_text",
     "render_digest_webhook",
+    "render_followup_slack",
+    "render_followup_webhook",
     "render_html",
     "render_slack",
     "render_subject",
@@ -531,6 +534,53 @@ def render_digest_slack(alerts: Sequence[Alert], title: str) -> dict[str, Any]:
         blocks.append({"type": "context", "elements": [_mrkdwn(
             f"\u2026 and {rest} more alert{'' if rest == 1 else 's'} not shown")]})
     return {"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
+
+
+def render_followup_slack(followup: FollowUp) -> dict[str, Any]:
+    """Slack payload for a story's follow-up (a thread reply): ``+N outlets: A, B, C``
+    and one link per outlet, every name escaped so article text stays inert.
+
+    Returns:
+        A JSON-ready dict with ``text``, ``blocks``, ``unfurl_links`` and ``unfurl_media``
+        (no ``channel`` or ``thread_ts``: the channel adds them).
+    """
+    line = _cut(_one_line(followup.line), SLACK_MAX_TEXT_CHARS // 2)
+    links = "\n".join(_slack_followup_link(o, u)
+                      for o, u in zip(followup.outlets, followup.urls))
+    body = _cut(f"{slack_escape(line)}\n{links}", SLACK_MAX_SECTION_CHARS)
+    return {"text": slack_escape(line),
+            "blocks": [{"type": "section", "text": _mrkdwn(body)}],
+            "unfurl_links": False, "unfurl_media": False}
+
+
+def followup_digest_line_slack(followup: FollowUp) -> str:
+    """One compact mrkdwn line for a follow-up carried in a Slack digest:
+    ``Alert 12 “title”: +2 outlets: A, B`` (escaped, at most 300 characters)."""
+    title = _cut(_one_line(followup.first.title), 120)
+    return slack_escape(_cut(f"Alert {followup.first.alert_id} \u201c{title}\u201d: "
+                             f"{_one_line(followup.line)}", 300))
+
+
+def _slack_followup_link(outlet: str, url: str) -> str:
+    label = slack_escape(_cut(_one_line(outlet), 100)).replace("|", "\u2223")
+    if len(url) > _SLACK_MAX_LINK_URL_CHARS:
+        return f"\u2022 {label}"
+    return f"\u2022 <{_slack_url(url)}|{label}>"
+
+
+def render_followup_webhook(followup: FollowUp) -> dict[str, Any]:
+    """JSON body of a story's follow-up for the generic webhook.
+
+    Returns:
+        ``{"kind": "update", "event": "update", "story_id", "alert_id" (the first
+        alert's), "watch_id", "title", "added" (how many outlets), "outlets" (list),
+        "urls" (list), "text" ("+N outlets: ...")}``.
+    """
+    first = followup.first
+    return {"kind": "update", "event": "update", "story_id": followup.story_id,
+            "alert_id": first.alert_id, "watch_id": first.watch_id, "title": first.title,
+            "added": len(followup.outlets), "outlets": list(followup.outlets),
+            "urls": list(followup.urls), "text": followup.line}
 
 
 # --------------------------------------------------------------------------- webhook

@@ -1,4 +1,5 @@
-"""The Slack channel: posts to an incoming webhook."""
+"""The Slack channel: posts to an incoming webhook, or with a bot token through the Web
+API (``chat.postMessage``), which can reply in a story's thread."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from typing import Any
 
 from monitor.alerts._http import JsonPoster, body_excerpt
 from monitor.alerts.base import Channel
-from monitor.alerts.render import render_digest_slack, render_slack
+from monitor.alerts.render import SLACK_MAX_BLOCKS
+from monitor.alerts.render import (followup_digest_line_slack, render_digest_slack,
+                                   render_followup_slack, render_slack)
 from monitor.alerts.retry import classify_status, http_failure
-from monitor.models import Alert, Notice
+from monitor.models import Alert, FollowUp, Notice
 
 logger = logging.getLogger(__name__)
 
@@ -20,6 +23,12 @@ PERMANENT_ERRORS = frozenset({
     "invalid_payload", "invalid_blocks", "no_text", "user_not_found", "channel_not_found",
     "channel_is_archived", "action_prohibited", "posting_to_general_channel_denied",
     "too_many_attachments", "no_service", "no_team", "team_disabled", "invalid_token",
+})
+
+#: Web API errors of a bot token or channel that cannot work until someone changes it.
+API_PERMANENT_ERRORS = frozenset({
+    "not_in_channel", "not_authed", "invalid_auth", "account_inactive", "token_revoked",
+    "missing_scope", "is_archived", "msg_too_long", "invalid_arguments",
 })
 
 
@@ -37,16 +46,45 @@ class SlackChannel(Channel):
     ``no_service``, ``channel_not_found``, ``channel_is_archived``...) raise a permanent
     DeliveryError; 5xx, timeouts and connection errors raise a retryable one.
 
+    With a bot token and a channel, alerts go through the Web API's
+    ``chat.postMessage`` instead (``Authorization: Bearer``; JSON ``{"ok": true, "ts"}``
+    back, ``{"ok": false, "error"}`` on failure, judged like the webhook's answers), and
+    :meth:`send` returns the post's ``ts``, so a story's follow-ups become thread
+    replies (``thread_ts``). Without one, follow-ups ride in the channel's next digest
+    as compact lines (:attr:`followups_in_digest`).
+
     Args:
         name: the channel's name.
         webhook_url: the webhook URL, already read from the environment. It is a secret:
-            messages and logs show its host only.
+            messages and logs show its host only. None with a bot token.
         timeout: seconds for each network operation (connect, send, read).
+        bot_token: a bot token (``xoxb-...``), already read from the environment; never
+            logged. None: post to the webhook.
+        channel: with ``bot_token``, the Slack channel to post in (``C0123...`` or
+            ``#news``).
+        api_url: the Web API's base URL (a local look-alike in tests).
+
+    Raises:
+        ValueError: neither a webhook URL nor a bot token with a channel, a bad URL or
+            timeout.
     """
 
-    def __init__(self, name: str, webhook_url: str, timeout: float = 10.0) -> None:
+    def __init__(self, name: str, webhook_url: str | None = None, timeout: float = 10.0,
+                 bot_token: str | None = None, channel: str | None = None,
+                 api_url: str = "https://slack.com/api") -> None:
         self.name = name
-        self._poster = JsonPoster("slack", name, webhook_url, timeout)
+        if bot_token is not None and not (bot_token and channel):
+            raise ValueError(f"slack channel {name!r}: a bot token needs a channel to post in")
+        if bot_token is None and not webhook_url:
+            raise ValueError(f"channel {name!r} (slack): missing setting webhook_url "
+                             f"(or bot_token with channel)")
+        self._channel = channel
+        self._poster = (JsonPoster("slack", name, api_url.rstrip("/") + "/chat.postMessage",
+                                   timeout, {"Authorization": f"Bearer {bot_token}"})
+                        if bot_token is not None
+                        else JsonPoster("slack", name, webhook_url, timeout))
+        self._bot = bot_token is not None
+        self.followups_in_digest = not self._bot
         self.timeout = self._poster.timeout
 
     def __repr__(self) -> str:
@@ -55,9 +93,32 @@ class SlackChannel(Channel):
     def close(self) -> None:
         self._poster.close()
 
-    def send(self, alert: Alert) -> None:
-        """Post one alert. Raises DeliveryError on failure."""
-        self._post(render_slack(alert), idempotency_key(alert))
+    def send(self, alert: Alert) -> str | None:
+        """Post one alert.
+
+        Returns:
+            With a bot token, the post's ``ts`` (its thread for follow-ups); else None.
+
+        Raises:
+            DeliveryError: on failure.
+        """
+        return self._post(render_slack(alert), idempotency_key(alert))
+
+    def send_followup(self, followup: FollowUp) -> None:
+        """Reply in the story's thread (``thread_ts`` of the first alert's post; a plain
+        post when that ``ts`` is unknown) with ``+N outlets: ...``. Needs a bot token:
+        without one, follow-ups go into the next digest (:meth:`send_digest`).
+
+        Raises:
+            DeliveryError: on failure; a permanent one without a bot token.
+        """
+        if not self._bot:
+            raise self._poster.error("a thread reply needs a bot token", permanent=True)
+        payload = render_followup_slack(followup)
+        if followup.thread_ref:
+            payload["thread_ts"] = followup.thread_ref
+        digest = hashlib.sha256("\x1f".join(followup.urls).encode()).hexdigest()[:12]
+        self._post(payload, f"update-{followup.first.alert_id}-{digest}")
 
     def send_notice(self, notice: Notice) -> None:
         """Post a notice (source health, spike). Raises DeliveryError on failure."""
@@ -65,16 +126,39 @@ class SlackChannel(Channel):
 
         self._post(notice_slack(notice), notice_key(notice))
 
-    def send_digest(self, alerts: Sequence[Alert], title: str) -> None:
-        """Post a digest as one message; an empty sequence posts nothing."""
-        if alerts:
-            self._post(render_digest_slack(alerts, title), digest_idempotency_key(alerts, title))
+    def send_digest(self, alerts: Sequence[Alert], title: str,
+                    followups: Sequence[FollowUp] = ()) -> None:
+        """Post a digest as one message; with nothing in it, posts nothing.
 
-    def _post(self, payload: dict, key: str) -> None:
+        Args:
+            alerts: the alerts, in order.
+            title: the digest's heading.
+            followups: stories' follow-ups, each shown as one compact line after the
+                alerts (at most 20 lines; the rest are counted).
+        """
+        if not alerts and not followups:
+            return
+        payload = render_digest_slack(alerts, title)
+        if followups:
+            lines = [followup_digest_line_slack(f) for f in followups[:20]]
+            if len(followups) > 20:
+                lines.append(f"\u2026 and {len(followups) - 20} more stories with new outlets")
+            blocks = payload["blocks"][:SLACK_MAX_BLOCKS - 1]
+            blocks.append({"type": "section", "text": {"type": "mrkdwn",
+                                                        "text": "\n".join(lines)[:2900]}})
+            payload = {**payload, "blocks": blocks}
+        ids = ",".join(sorted(u for f in followups for u in f.urls))
+        self._post(payload, digest_idempotency_key(alerts, title + ids))
+
+    def _post(self, payload: dict, key: str) -> str | None:
         payload = _mark_blocks(payload, key)
+        if self._bot:
+            payload = {"channel": self._channel, **payload}
         response = self._poster.post(payload, headers={"Idempotency-Key": key})
         status = response.status_code
         body = body_excerpt(response)
+        if self._bot and 200 <= status < 300:
+            return self._api_answer(response)
         if 200 <= status < 300:
             if body != "ok":
                 logger.warning("slack channel %r: %s answered %d %r instead of 'ok'",
@@ -102,6 +186,27 @@ class SlackChannel(Channel):
         }.get(body, "")
         raise self._poster.error(
             f"{status} {body}" + (f" ({hint})" if hint else ""), permanent=True)
+
+    def _api_answer(self, response) -> str:
+        """The ``ts`` of a Web API answer ``{"ok": true, "ts": "..."}``.
+
+        Raises:
+            DeliveryError: ``ok`` is false (permanent for the errors in
+                :data:`PERMANENT_ERRORS` and ``not_in_channel``, ``not_authed``,
+                ``invalid_auth``, ``account_inactive``, ``token_revoked``, else
+                retryable), or the answer is not such JSON (retryable).
+        """
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise self._poster.error(f"Web API answered {body_excerpt(response)!r}, not JSON")
+        if data.get("ok") is True and isinstance(data.get("ts"), str):
+            return data["ts"]
+        error = str(data.get("error") or "no ts in the answer")
+        permanent = error in PERMANENT_ERRORS or error in API_PERMANENT_ERRORS
+        raise self._poster.error(f"Web API error {error}", permanent=permanent)
 
 
 def idempotency_key(alert: Alert) -> str:

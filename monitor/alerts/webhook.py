@@ -12,9 +12,10 @@ from typing import Any, Callable
 
 from monitor.alerts._http import JsonPoster, body_excerpt
 from monitor.alerts.base import Channel
-from monitor.alerts.render import render_digest_webhook, render_webhook
+from monitor.alerts.render import (render_digest_webhook, render_followup_webhook,
+                                   render_webhook)
 from monitor.alerts.retry import classify_status, http_failure
-from monitor.models import Alert, Notice
+from monitor.models import Alert, FollowUp, Notice
 
 #: The header carrying the signing time, POSIX seconds as decimal digits.
 TIMESTAMP_HEADER = "X-Monitor-Timestamp"
@@ -87,6 +88,14 @@ class WebhookChannel(Channel):
     def send(self, alert: Alert) -> None:
         """POST one alert. Raises DeliveryError on failure."""
         self._post(render_webhook(alert), f"alert-{alert.alert_id}")
+
+    def send_followup(self, followup: FollowUp) -> None:
+        """POST a story's follow-up as an ``update`` event naming the story (see
+        :func:`monitor.alerts.render.render_followup_webhook`); its Idempotency-Key is
+        ``update-<alert id>-<hash of the URLs>``. Raises DeliveryError on failure."""
+        urls = hashlib.sha256("\x1f".join(followup.urls).encode()).hexdigest()[:12]
+        self._post(render_followup_webhook(followup),
+                   f"update-{followup.first.alert_id}-{urls}")
 
     def send_notice(self, notice: Notice) -> None:
         """POST a notice (source health, spike). Raises DeliveryError on failure."""
