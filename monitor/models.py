@@ -41,6 +41,11 @@ class Page:
         feed_keywords: the entry's keywords given by the sitemap (a Google News
             sitemap's comma-separated ``news:keywords``), if any; used when the page
             gives none.
+        version: the entry's version mark as the feed or sitemap lists it
+            (``updated:<ISO time>``, ``sha1:<40 hex>`` of the entry's title and content,
+            or ``lastmod:<ISO time>``; see :func:`monitor.store.version_is_newer`), or
+            None when it gives none (replay). Kept with the link, so a later poll that
+            lists a newer mark fetches the page again (re-alert on edit).
     """
 
     url: str
@@ -57,6 +62,7 @@ class Page:
     run_id: int | None = None
     redirected_from: tuple[str, ...] = ()
     feed_keywords: tuple[str, ...] = ()
+    version: str | None = None
 
 
 @dataclass
@@ -182,6 +188,7 @@ class Hit:
     mode: str = "immediate"
     matched: list[str] = field(default_factory=list)
     priority: str = "normal"
+    update: str | None = None
 
 
 @dataclass(frozen=True)
@@ -204,6 +211,9 @@ class Alert:
         matched: the words that matched in the article, one entry per term, with the
             entity's name beside them (see :attr:`Hit.matched`); empty for alerts
             stored before this was kept: show ``terms`` then.
+        update: for an alert on an edited article (a new version matched a watch the
+            old one did not), ``"updated: now mentions ..."`` with the words it now
+            matches; None for an alert on an article's first version.
     """
 
     alert_id: int
@@ -217,6 +227,7 @@ class Alert:
     snippet: str
     outlet: str | None = None
     matched: tuple[str, ...] = ()
+    update: str | None = None
 
 
 @dataclass(frozen=True)

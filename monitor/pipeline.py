@@ -8,7 +8,7 @@ Scrapy, Twisted or APScheduler.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable
 
 from monitor.extract import extract
@@ -25,10 +25,14 @@ class Outcome:
     Attributes:
         page: the page as given.
         status: ``stored`` (new article), ``duplicate`` (its canonical URL was stored
-            before: nothing new is written) or ``rejected`` (see ``rejection``).
-        article: the extracted article (for stored and duplicate), else None.
+            before: nothing new is written; also a page fetched again for a newer
+            version mark whose text did not change), ``updated`` (a new version of a
+            stored article, with changed text: see :meth:`Pipeline.process_extracted`)
+            or ``rejected`` (see ``rejection``).
+        article: the extracted article (for stored, updated and duplicate), else None.
         rejection: why the page is not an article (for rejected), else None.
-        hits: watches the article matched (only for stored).
+        hits: watches the article matched (for stored), or newly matched by its new
+            version (for updated).
         alerts_queued: outbox rows created (0 when the story was already alerted).
         new_story: False when the same or nearly the same text (a wire copy) was
             stored before under another URL (see :mod:`monitor.dedup`).
@@ -82,6 +86,12 @@ class Pipeline:
             page: the page.
             result: what :func:`monitor.extract.extract` made of it.
 
+        A page fetched again because its feed or sitemap listed a newer version mark
+        (``page.version`` set) whose canonical URL is stored already is a new version
+        of that article: when its text changed, the article is updated and the watches
+        it matches now but did not before alert once, with "updated: now mentions ..."
+        (``updated``); an unchanged text writes nothing (``duplicate``).
+
         Returns:
             The :class:`Outcome`, as :meth:`process`.
         """
@@ -89,7 +99,10 @@ class Pipeline:
             self.store.record_rejection(result)
             return Outcome(page, "rejected", rejection=result)
         article = result
-        if self.store.article_id(article.url) is not None:
+        existing = self.store.article_id(article.url)
+        if existing is not None and page.version is not None:
+            return self._revise(page, article, existing)
+        if existing is not None:
             self.store.record_page(page.url, page.source, "duplicate",
                                    detail=f"canonical URL {article.url} already stored")
             return Outcome(page, "duplicate", article=article)
@@ -114,3 +127,20 @@ class Pipeline:
                          article.url, article.source, "; ".join(hit.matched or hit.terms))
         return Outcome(page, "stored", article=article, hits=hits,
                        alerts_queued=saved.alerts_queued, new_story=saved.new_story)
+
+    def _revise(self, page: Page, article: Article, article_id: int) -> Outcome:
+        """A new version of the stored article ``article_id``: see
+        :meth:`process_extracted`."""
+        hits = [replace(h, update="updated: now mentions " + "; ".join(h.matched or h.terms))
+                for h in self._watches().match(article)]
+        revision = self.store.revise_article(article_id, article, hits, self.channels)
+        if not revision.changed:
+            self.store.record_page(page.url, page.source, "duplicate",
+                                   detail=f"canonical URL {article.url} already stored, "
+                                          f"text unchanged")
+            return Outcome(page, "duplicate", article=article)
+        log.info("article %s (source %s) was edited: %s", article.url, article.source,
+                 "; ".join(f"watch {h.watch_id} {h.update}" for h in revision.hits)
+                 or "no watch newly matches it")
+        return Outcome(page, "updated", article=article, hits=revision.hits,
+                       alerts_queued=revision.alerts_queued, new_story=False)

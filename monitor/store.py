@@ -274,6 +274,15 @@ def m012_story_threads(db: sqlite_utils.Database) -> None:
                "primary key (watch_id, story_id, channel))")
 
 
+@migrations()
+def m013_link_versions(db: sqlite_utils.Database) -> None:
+    """Re-alert on edit: ``pages.version`` keeps the version mark a feed or sitemap
+    listed with each link (see :func:`version_is_newer`), and ``hits.updated`` says what
+    a hit on an edited article now mentions ("updated: now mentions ...")."""
+    db["pages"].add_column("version", str)
+    db["hits"].add_column("updated", str)
+
+
 def utcnow() -> datetime:
     """Returns: the current time, timezone-aware UTC."""
     return datetime.now(timezone.utc)
@@ -332,6 +341,54 @@ class SavedArticle:
     hit_ids: list[int]
     alerts_queued: int
     followups_queued: int = 0
+
+
+@dataclass(frozen=True)
+class Revision:
+    """What :meth:`Store.revise_article` did with a new version of a stored article.
+
+    Attributes:
+        article_id: the article's row id.
+        story_id: its story.
+        changed: False when the text was the same (nothing was written).
+        hits: the hits stored for watches the new version newly matches.
+        alerts_queued: outbox rows created for them (0 when their watches already
+            alerted on the story).
+    """
+
+    article_id: int
+    story_id: int
+    changed: bool
+    hits: list[Hit]
+    alerts_queued: int
+
+
+def version_is_newer(listed: str | None, kept: str | None) -> bool:
+    """Whether a link's version mark listed now says its article changed since the mark
+    kept with it.
+
+    Marks are ``updated:<ISO 8601 UTC>`` (a feed entry's updated time),
+    ``lastmod:<ISO 8601 UTC>`` (a sitemap's ``lastmod``) or ``sha1:<40 hex>`` (a feed
+    entry's title and content, hashed). A time is newer only when later (a sitemap
+    whose lastmod goes back is no edit); a hash when different; a mark of another kind
+    than the kept one counts as newer (the page is fetched once more: its text decides).
+
+    Args:
+        listed: the mark the feed or sitemap lists now, or None.
+        kept: the mark kept with the link, or None.
+
+    Returns:
+        False when either is None.
+    """
+    if not listed or not kept:
+        return False
+    kind, _, value = listed.partition(":")
+    kept_kind, _, kept_value = kept.partition(":")
+    if kind != kept_kind:
+        return True
+    if kind == "sha1":
+        return value != kept_value
+    return value > kept_value
 
 
 @dataclass(frozen=True)
@@ -718,12 +775,118 @@ class Store:
         self.record_page(rejection.url, rejection.source, "rejected", rejection.reason,
                          rejection.detail, transient=transient)
 
+    def changed(self, marks: dict[str, str]) -> set[str]:
+        """The links among ``marks`` already seen whose feed or sitemap now lists a newer
+        version mark than the one kept with them (re-alert on edit).
+
+        Args:
+            marks: link -> the version mark listed now (see :func:`version_is_newer`).
+
+        Returns:
+            The links to fetch again. A link with no mark kept (recorded before marks
+            were, or listed without one) is not among them. One query per 500 links.
+        """
+        links = [u for u, m in marks.items() if m]
+        out: set[str] = set()
+        for i in range(0, len(links), 500):
+            chunk = links[i:i + 500]
+            rows = self.db.execute(
+                f"select url, version from pages where url in ({','.join('?' * len(chunk))})"
+                " and version is not null", chunk).fetchall()
+            out.update(url for url, kept in rows if version_is_newer(marks[url], kept))
+        return out
+
+    def record_version(self, urls: Iterable[str], version: str) -> None:
+        """Keep ``version`` as the version mark of the links ``urls`` (rows of ``pages``
+        already recorded; others are left alone)."""
+        self.db.conn.executemany("update pages set version = ? where url = ?",
+                                 [(version, u) for u in dict.fromkeys(urls)])
+
     # -- articles, stories, hits, outbox -----------------------------------------------
 
     def article_id(self, url: str) -> int | None:
         """Returns: the row id of the article with canonical ``url``, or None."""
         rows = list(self.db.query("select id from articles where url = ?", [url]))
         return rows[0]["id"] if rows else None
+
+    def revise_article(self, article_id: int, article: Article, hits: list[Hit],
+                       channels: Iterable[str], now: datetime | None = None
+                       ) -> "Revision":
+        """Store a new version of an article already stored, and alert on the watches
+        it newly matches, in one transaction.
+
+        When the new text is the same as the stored one (same :func:`text_fingerprint`:
+        case, punctuation and spacing aside) nothing is written. Otherwise the article's
+        title, text, description and ``fetched_at`` are updated (its full-text index
+        with them; it stays in its story) and each hit of a watch that had no hit on
+        the article yet is stored with its ``update`` and queued as
+        :meth:`save_article` queues hits, muted likewise. A watch already alerted on the
+        article's story gets no second alert (the outbox keeps one row per watch, story
+        and channel).
+
+        Args:
+            article_id: the stored article's row id.
+            article: the new version, extracted (same canonical URL).
+            hits: the watches the new version matches (all of them; those with a hit on
+                the article already are skipped).
+            channels: names of all configured channels.
+            now: the time of storing (for tests); default the wall clock.
+
+        Returns:
+            The :class:`Revision`.
+
+        Raises:
+            KeyError: no article has ``article_id``.
+        """
+        now = iso(now or utcnow())
+        channels = list(channels)
+        execute = self.db.conn.execute
+        with self._write():
+            row = execute("select text, story_id from articles where id = ?",
+                          [article_id]).fetchone()
+            if row is None:
+                raise KeyError(f"no article {article_id}")
+            if text_fingerprint(row[0] or "") == text_fingerprint(article.text):
+                return Revision(article_id, row[1], False, [], 0)
+            story_id = row[1]
+            execute("update articles set title = ?, text = ?, description = ?, "
+                    "fetched_at = ? where id = ?",
+                    [article.title, article.text, article.description, now, article_id])
+            had = {r[0] for r in execute("select watch_id from hits where article_id = ?",
+                                         [article_id])}
+            new_hits, hit_ids, outbox, muted = [], [], [], []
+            for hit in hits:
+                if hit.watch_id in had:
+                    continue
+                new_hits.append(hit)
+                hit_id = execute(
+                    "insert into hits (watch_id, watch_name, article_id, terms, spans, "
+                    "entities, snippet, matched, created_at, updated) "
+                    "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [hit.watch_id, hit.watch_name, article_id, json.dumps(hit.terms),
+                     json.dumps([s.__dict__ for s in hit.spans]), json.dumps(hit.entities),
+                     hit.snippet, json.dumps(hit.matched), now, hit.update]).lastrowid
+                hit_ids.append(hit_id)
+                rows = [(hit_id, hit.watch_id, story_id, c, hit.mode, now, now,
+                         hit.priority)
+                        for c in channels if not hit.channels or c in hit.channels]
+                why = self._muted_reason(hit.watch_id, story_id, now) if rows else None
+                if why is None:
+                    outbox += rows
+                else:
+                    muted += [(*r, why) for r in rows]
+            queued = 0
+            if outbox:
+                queued = self.db.conn.executemany(
+                    "insert or ignore into outbox (hit_id, watch_id, story_id, channel, "
+                    "mode, status, attempts, next_attempt_at, created_at, priority) "
+                    "values (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)", outbox).rowcount
+            if muted:
+                self.db.conn.executemany(
+                    "insert or ignore into outbox (hit_id, watch_id, story_id, channel, "
+                    "mode, status, attempts, next_attempt_at, created_at, priority, "
+                    "last_error) values (?, ?, ?, ?, ?, 'muted', 0, ?, ?, ?, ?)", muted)
+        return Revision(article_id, story_id, True, new_hits, queued)
 
     def save_article(self, article: Article, hits: list[Hit],
                      channels: Iterable[str], now: datetime | None = None
@@ -1125,7 +1288,7 @@ class Store:
         row = self.db.execute(
             """select o.channel, o.mode, o.attempts, h.watch_id, h.watch_name, h.terms,
                       h.snippet, a.title, a.url, a.source, a.published, a.site_name,
-                      h.matched,
+                      h.matched, h.updated,
                       (select min(f.id) from outbox f where f.watch_id = o.watch_id
                        and f.story_id = o.story_id), o.priority
                from outbox o join hits h on h.id = o.hit_id
@@ -1134,14 +1297,15 @@ class Store:
         if row is None:
             raise KeyError(f"outbox row {outbox_id} has no hit or article")
         (channel, mode, attempts, watch_id, watch_name, terms, snippet, title, url, source,
-         published, site_name, matched, alert_id, priority) = row
+         published, site_name, matched, updated, alert_id, priority) = row
         clean = strip_bidi_controls
         return PendingAlert(outbox_id, channel, mode, attempts, Alert(
             alert_id=alert_id, watch_id=watch_id, watch_name=clean(watch_name),
             title=clean(title), url=url, source=clean(source),
             published=parse_iso(published), terms=clean(tuple(json.loads(terms))),
             snippet=clean(snippet or ""), outlet=clean(site_name) or None,
-            matched=clean(tuple(json.loads(matched or "[]")))), priority or "normal")
+            matched=clean(tuple(json.loads(matched or "[]"))),
+            update=clean(updated) or None), priority or "normal")
 
     def _mark_unreadable(self, outbox_id: int, exc: BaseException, now: datetime) -> str:
         """Give up an outbox row that cannot be read (inside a write transaction).

@@ -134,8 +134,16 @@ class Writer:
             except Exception as exc:
                 if store_problem(exc) is None:
                     raise   # the link stays unseen: fetched again, found a duplicate
+        if page.version is not None:
+            # the link's version mark: a later poll listing a newer one fetches it again
+            try:
+                self.store.record_version((page.url, *page.redirected_from), page.version)
+            except Exception as exc:
+                if store_problem(exc) is None:
+                    raise   # the old mark stays: fetched again, found unchanged
         if outcome.status == "stored":
             self.totals["stored"] += 1
+        if outcome.status in ("stored", "updated"):
             self.totals["hits"] += len(outcome.hits)
         return outcome
 

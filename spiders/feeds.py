@@ -42,8 +42,29 @@ def _entry_time(entry) -> datetime | None:
     return got.when
 
 
+def entry_version(entry) -> str:
+    """An entry's version mark, which changes when the entry is published again with an
+    edit: ``updated:<ISO 8601 UTC>`` from its ``updated`` time (Atom ``<updated>``,
+    ``dc:modified``...) when it gives one that can be read, else ``sha1:<40 hex>`` of its
+    title, summary and content (RSS items rarely say when they changed). Compared by
+    :func:`monitor.store.version_is_newer`."""
+    import hashlib
+
+    from monitor.feeddates import parse_feed_date
+
+    raw = entry.get("updated")
+    if raw:
+        when = parse_feed_date(str(raw)).when
+        if when is not None:
+            return "updated:" + when.astimezone(timezone.utc).isoformat(timespec="seconds")
+    parts = [str(entry.get("title") or ""), str(entry.get("summary") or "")]
+    parts += [str(c.get("value") or "") for c in entry.get("content") or ()]
+    return "sha1:" + hashlib.sha1("\x00".join(parts).encode("utf-8")).hexdigest()
+
+
 def feed_entries(body: bytes, url: str, content_type: str = "",
-                 max_items: int | None = None) -> tuple[list[tuple], str | None]:
+                 max_items: int | None = None, versions: bool = False
+                 ) -> tuple[list[tuple], str | None]:
     """Read the article links of an RSS 0.9x/1.0/2.0 or Atom feed with feedparser.
 
     Args:
@@ -54,11 +75,13 @@ def feed_entries(body: bytes, url: str, content_type: str = "",
             newest first): the document is streamed and cut before feedparser sees it
             (:func:`monitor.xmlguard.cut_feed`), so a feed of 300,000 items costs what
             one of ``max_items`` costs. None reads every entry.
+        versions: add each entry's version mark (:func:`entry_version`) as a fourth item.
 
     Returns:
         ``(entries, problem)``: entries are ``(absolute url, title or None, published
-        as aware UTC datetime or None)``; problem is None, or why the document is not a
-        readable feed (it had no entries and feedparser reported an error).
+        as aware UTC datetime or None)`` (with ``versions``, then the version mark);
+        problem is None, or why the document is not a readable feed (it had no entries
+        and feedparser reported an error).
 
     Raises:
         monitor.xmlguard.DocumentRefused: the feed declares XML entities or nests
@@ -79,7 +102,8 @@ def feed_entries(body: bytes, url: str, content_type: str = "",
         if not link and str(entry.get("id", "")).startswith(("http://", "https://")):
             link = entry.get("id")
         if link:
-            entries.append((urljoin(url, link.strip()), entry.get("title"), _entry_time(entry)))
+            item = (urljoin(url, link.strip()), entry.get("title"), _entry_time(entry))
+            entries.append(item + (entry_version(entry),) if versions else item)
     return entries, None
 
 
@@ -98,7 +122,7 @@ class FeedDocuments:
         try:
             entries, problem = await loop.run_in_executor(
                 None, feed_entries, response.body, response.url, content_type,
-                self.context.config.crawl.max_document_items)
+                self.context.config.crawl.max_document_items, True)
         except DocumentRefused as exc:
             self.fail(run, response.url, str(exc))
             return
@@ -109,8 +133,10 @@ class FeedDocuments:
                                                                 response.url))
                 return
             log.debug("source %s: feed %s lists no articles", source, response.url)
-        for url, title, published in self.new_links(run, entries):
-            yield self.article_request(run, url, title, published)
+        # a link seen before comes through again when its entry's version changed
+        versions = {e[0]: e[3] for e in entries}
+        for url, title, published, version in self.new_links(run, entries, versions):
+            yield self.article_request(run, url, title, published, version=version)
 
 
 class FeedSpider(FeedDocuments, SourceSpiderMixin, scrapy.Spider):

@@ -207,6 +207,12 @@ def forget_validators(run, url: str) -> None:
                       for u, e, m in run.validators]
 
 
+def lastmod_version(lastmod: datetime) -> str:
+    """The version mark of a sitemap entry: ``lastmod:<ISO 8601 UTC>`` (seconds), which
+    :func:`monitor.store.version_is_newer` compares by time."""
+    return "lastmod:" + lastmod.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
 class SitemapDocuments:
     """Reading sitemap documents (mixed into the spiders that poll sitemaps)."""
 
@@ -263,10 +269,12 @@ class SitemapDocuments:
             for url, *_ in entries[:5]:
                 yield self.document_request(run, url)
         else:
+            # a link seen before comes through again when its lastmod moved later
+            versions = {e[0]: lastmod_version(e[4]) for e in entries if e[4] is not None}
             for url, title, published, language, lastmod, keywords in \
-                    self.new_links(run, entries):
+                    self.new_links(run, entries, versions):
                 yield self.article_request(run, url, title, published, language, lastmod,
-                                           keywords)
+                                           keywords, versions.get(url))
 
 
 class NewsSitemapSpider(SitemapDocuments, SourceSpiderMixin, scrapy.Spider):

@@ -289,8 +289,10 @@ def alert_view(alert: Alert, snippet_limit: int = MAX_SNIPPET_CHARS) -> dict[str
         to :data:`MAX_TITLE_CHARS`), ``url``, ``source``, ``published`` (formatted),
         ``source`` (the outlet as the page names itself, else the source's name),
         ``source_name`` (the configured source's name),
-        ``terms`` (the words that matched, see :attr:`Alert.matched`; a list) and
-        ``segments`` (see :func:`snippet_segments`).
+        ``terms`` (the words that matched, see :attr:`Alert.matched`; a list),
+        ``updated`` (for an edited article, "updated: now mentions ...", one line cut to
+        :data:`MAX_TITLE_CHARS`; else None) and ``segments`` (see
+        :func:`snippet_segments`).
     """
     return {
         "alert_id": alert.alert_id,
@@ -302,8 +304,15 @@ def alert_view(alert: Alert, snippet_limit: int = MAX_SNIPPET_CHARS) -> dict[str
         "source_name": _one_line(alert.source),
         "published": format_published(alert.published),
         "terms": _terms(alert),
+        "updated": _update(alert),
         "segments": snippet_segments(alert.snippet, snippet_limit),
     }
+
+
+def _update(alert: Alert) -> str | None:
+    """An edited article's "updated: now mentions ..." line, one line and cut to
+    :data:`MAX_TITLE_CHARS`, or None."""
+    return _cut(_one_line(alert.update), MAX_TITLE_CHARS) or None if alert.update else None
 
 
 def _footer(alert: Alert) -> str:
@@ -335,14 +344,15 @@ TERMS_SEPARATOR = "; "
 
 
 def render_subject(alert: Alert) -> str:
-    """Email subject for one alert: ``[monitor] <watch name>: <title>``.
+    """Email subject for one alert: ``[monitor] <watch name>: <title>`` (``[monitor]
+    <watch name> (updated): <title>`` for an edited article, see :attr:`Alert.update`).
 
     Returns:
         One line of at most :data:`MAX_SUBJECT_CHARS` characters (the title is cut first,
         then the watch name if it alone is too long).
     """
     watch = _cut(_one_line(alert.watch_name), MAX_SUBJECT_CHARS // 2)
-    prefix = f"[monitor] {watch}: "
+    prefix = f"[monitor] {watch}{' (updated)' if alert.update else ''}: "
     title = _one_line(alert.title) or "(untitled)"
     return prefix + _cut(title, MAX_SUBJECT_CHARS - len(prefix))
 
@@ -454,7 +464,8 @@ def _field(label: str, value: str) -> dict[str, str]:
 def render_slack(alert: Alert) -> dict[str, Any]:
     """Slack incoming-webhook payload for one alert: fallback ``text`` plus Block Kit.
 
-    Blocks: the title linked to the article, a fields section (watch, outlet, published,
+    Blocks: the title linked to the article, for an edited article its "updated: now
+    mentions ..." line in bold, a fields section (watch, outlet, published,
     matched words), the snippet as a quote with matches bold, and a context line with the alert
     id. Every text is escaped for mrkdwn and cut to fit Slack's limits.
 
@@ -463,11 +474,14 @@ def render_slack(alert: Alert) -> dict[str, Any]:
     """
     watch = _one_line(alert.watch_name)
     title = _one_line(alert.title) or "(untitled)"
+    update = _update(alert)
+    # the fallback text (notifications) says it is an edit: "title (updated: now ...)"
+    headline = f"{title} ({update})" if update else title
     source = _outlet(alert)
     terms = TERMS_SEPARATOR.join(_terms(alert)) or "-"
     text = _fit(
-        lambda n: slack_escape(_cut(f"{watch}: {title} ({source})", n)),
-        len(watch) + len(title) + len(source) + 5, SLACK_MAX_TEXT_CHARS)
+        lambda n: slack_escape(_cut(f"{watch}: {headline} ({source})", n)),
+        len(watch) + len(headline) + len(source) + 5, SLACK_MAX_TEXT_CHARS)
     blocks: list[dict[str, Any]] = [
         {"type": "section",
          "text": _mrkdwn(_slack_title_link(title, alert.url, SLACK_MAX_SECTION_CHARS))},
@@ -478,6 +492,8 @@ def render_slack(alert: Alert) -> dict[str, Any]:
             _field("Matched", terms),
         ]},
     ]
+    if update:
+        blocks.insert(1, {"type": "section", "text": _mrkdwn(f"*{slack_escape(update)}*")})
     if alert.snippet.strip():
         blocks.append({"type": "section", "text": _mrkdwn(
             _slack_quote(alert.snippet, SLACK_MAX_SECTION_CHARS, MAX_SNIPPET_CHARS))})
@@ -593,9 +609,10 @@ def render_webhook(alert: Alert) -> dict[str, Any]:
         ``{"kind": "alert", "alert_id", "watch_id", "watch_name", "title", "url",
         "source", "outlet" (or None), "published" (ISO 8601 or None), "terms" (list, as
         written in the watch), "matched" (list, see :attr:`Alert.matched`), "snippet" (with
-        ``[[...]]`` markers), "snippet_text" (markers removed)}``.
+        ``[[...]]`` markers), "snippet_text" (markers removed)}``, and for an edited
+        article (:attr:`Alert.update`) "update": "updated: now mentions ...".
     """
-    return {
+    body: dict[str, Any] = {
         "kind": "alert",
         "alert_id": alert.alert_id,
         "watch_id": alert.watch_id,
@@ -610,6 +627,9 @@ def render_webhook(alert: Alert) -> dict[str, Any]:
         "snippet": alert.snippet,
         "snippet_text": snippet_text(alert.snippet),
     }
+    if alert.update:
+        body["update"] = alert.update
+    return body
 
 
 def render_digest_webhook(alerts: Sequence[Alert], title: str) -> dict[str, Any]:

@@ -17,7 +17,8 @@ from __future__ import annotations
 ALERT_TXT = """\
 {% set a = items[0] -%}
 {{ a.title }}
-
+{% if a.updated %}{{ a.updated }}
+{% endif %}
 Watch:     {{ a.watch_name }} ({{ a.watch_id }})
 Source:    {{ a.source }}
 Published: {{ a.published }}
@@ -38,7 +39,8 @@ ALERT_HTML = """\
 <head><meta charset="utf-8"><title>{{ a.title }}</title></head>
 <body style="font-family: sans-serif; line-height: 1.4;">
 <h2 style="margin-bottom: 0.3em;"><a href="{{ a.url }}">{{ a.title }}</a></h2>
-<table style="border-collapse: collapse;">
+{% if a.updated %}<p><b>{{ a.updated }}</b></p>
+{% endif %}<table style="border-collapse: collapse;">
 <tr><th align="left" style="padding-right: 1em;">Watch</th><td>{{ a.watch_name }} (<code>{{ a.watch_id }}</code>)</td></tr>
 <tr><th align="left" style="padding-right: 1em;">Source</th><td>{{ a.source }}</td></tr>
 <tr><th align="left" style="padding-right: 1em;">Published</th><td>{{ a.published }}</td></tr>
@@ -56,7 +58,8 @@ DIGEST_TXT = """\
 {{ count }} alert{{ "" if count == 1 else "s" }}
 {% for a in items %}
 {{ loop.index }}. {{ a.title }}
-   Watch:     {{ a.watch_name }} ({{ a.watch_id }})
+{% if a.updated %}   {{ a.updated }}
+{% endif %}   Watch:     {{ a.watch_name }} ({{ a.watch_id }})
    Source:    {{ a.source }}
    Published: {{ a.published }}
    Matched:   {{ a.terms | join("; ") }}
@@ -77,7 +80,8 @@ DIGEST_HTML = """\
 <ol>
 {% for a in items %}<li style="margin-bottom: 1em;">
 <a href="{{ a.url }}"><b>{{ a.title }}</b></a><br>
-<small>{{ a.watch_name }} (<code>{{ a.watch_id }}</code>) &middot; {{ a.source }} &middot; {{ a.published }} &middot; {{ a.terms | join("; ") }} &middot; alert {{ a.alert_id }}</small>
+{% if a.updated %}<b>{{ a.updated }}</b><br>
+{% endif %}<small>{{ a.watch_name }} (<code>{{ a.watch_id }}</code>) &middot; {{ a.source }} &middot; {{ a.published }} &middot; {{ a.terms | join("; ") }} &middot; alert {{ a.alert_id }}</small>
 {% if a.segments %}<br>{% for text, hit in a.segments %}{% if hit %}<mark><b>{{ text }}</b></mark>{% else %}{{ text }}{% endif %}{% endfor %}{% endif %}
 </li>
 {% endfor %}</ol>

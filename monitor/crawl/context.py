@@ -252,6 +252,11 @@ class CrawlContext:
         """The article links never fetched, or due for a retry."""
         return self.store.unseen(urls)
 
+    def changed(self, versions: dict[str, str]) -> set[str]:
+        """The links seen before whose listed version mark is newer than the one kept
+        with them (see :meth:`monitor.store.Store.changed`): fetched again."""
+        return self.store.changed(versions)
+
     def claim_link(self, url: str, run_id: int | None = None) -> bool:
         """False when another poll is fetching this link right now (both sources list it).
 

@@ -304,7 +304,8 @@ class SourceSpiderMixin:
 
     # -- article pages --------------------------------------------------------------
 
-    def new_links(self, run: Run, entries: Iterable[tuple]) -> list[tuple]:
+    def new_links(self, run: Run, entries: Iterable[tuple],
+                  versions: dict[str, str] | None = None) -> list[tuple]:
         """Keep the article links not seen before, newest first, at most ``max_articles``
         per poll (across a sitemap index's children).
 
@@ -313,6 +314,10 @@ class SourceSpiderMixin:
                 document; a sitemap adds the entry's language and ``lastmod`` (which
                 orders an entry without a publication date). Entries are kept as they
                 are.
+            versions: link -> the version mark the document lists for it (see
+                :func:`monitor.store.version_is_newer`); a link seen before comes through
+                again when its mark is newer than the one kept with it (re-alert on
+                edit). None or empty: seen links never come through.
         """
         source = run.task.source
         entries = [e for e in entries if e[0]]
@@ -325,6 +330,14 @@ class SourceSpiderMixin:
             bad = set(foreign)
             entries = [e for e in entries if e[0] not in bad]
         unseen = self.context.unseen(e[0] for e in entries)
+        changed = getattr(self.context, "changed", None)
+        if versions and changed is not None:
+            edited = changed({u: v for u, v in versions.items() if v and u not in unseen})
+            if edited:
+                log.info("source %s: %d links listed with a newer version, fetching "
+                         "them again", source, len(edited))
+                self.crawler.stats.inc_value("monitor/links_edited", len(edited))
+                unseen = unseen | edited
         fresh, taken = [], set()
         for entry in entries:
             if entry[0] in unseen and entry[0] not in taken:
@@ -346,7 +359,8 @@ class SourceSpiderMixin:
     def article_request(self, run: Run, url: str, title: str | None,
                         published: datetime | None, language: str | None = None,
                         modified: datetime | None = None,
-                        keywords: tuple[str, ...] = ()) -> scrapy.Request:
+                        keywords: tuple[str, ...] = (),
+                        version: str | None = None) -> scrapy.Request:
         """A request for one article page; its response becomes a :class:`Page` item.
 
         Args:
@@ -356,6 +370,7 @@ class SourceSpiderMixin:
                 says about the entry (each may be None or empty): the page's
                 ``feed_title``, ``feed_published``, ``feed_language``,
                 ``feed_modified`` and ``feed_keywords``.
+            version: the entry's version mark (the page's ``version``), or None.
         """
         from monitor.urls import article_domains
 
@@ -366,7 +381,7 @@ class SourceSpiderMixin:
             url, callback=self.parse_article, errback=self.article_failed, priority=1,
             cb_kwargs={"run": run, "feed_title": title, "feed_published": published,
                        "feed_language": language, "feed_modified": modified,
-                       "feed_keywords": tuple(keywords)},
+                       "feed_keywords": tuple(keywords), "version": version},
             meta={"source": run.task.source, "run_id": run.task.run_id, "link": url,
                   "download_maxsize": self.context.config.extraction.max_page_bytes,
                   "allowed_domains": None if "*" in allowed else allowed})
@@ -374,7 +389,7 @@ class SourceSpiderMixin:
     def parse_article(self, response: Response, run: Run, feed_title: str | None,
                       feed_published: datetime | None, feed_language: str | None = None,
                       feed_modified: datetime | None = None,
-                      feed_keywords: tuple[str, ...] = ()):
+                      feed_keywords: tuple[str, ...] = (), version: str | None = None):
         """Turn an article response into a :class:`Page` item for the writer.
 
         When the feed's link redirected, the page carries the link
@@ -397,7 +412,7 @@ class SourceSpiderMixin:
                        headers.get("content-type", "") else None,
                        feed_title=feed_title, feed_published=feed_published,
                        feed_language=feed_language, feed_modified=feed_modified,
-                       feed_keywords=feed_keywords,
+                       feed_keywords=feed_keywords, version=version,
                        fetched_at=utcnow(), run_id=run.task.run_id, redirected_from=redirected)
         finally:
             if link:
