@@ -147,3 +147,17 @@ def test_a_short_secret_path_does_not_unmask_a_longer_one(caplog):
     with caplog.at_level(logging.INFO, logger="apprise"):
         logging.getLogger("apprise").info("POST http://127.0.0.1:9/hooks/s3cr3t-token")
     assert "s3cr3t" not in caplog.text
+
+
+def test_a_story_follow_up_is_one_notification_naming_the_first_alert():
+    from monitor.models import FollowUp
+
+    followup = FollowUp(story_id=7, first=ALERT, outlets=("BBC", "NHK"),
+                        urls=("https://bbc.example/a", "https://nhk.example/b"))
+    with WebhookServer(path=SECRET_PATH) as server:
+        channel = build_channel("apprise", "a", url=_json_url(server), timeout=5)
+        channel.send_followup(followup)
+        [post] = server.wait_for(1)
+    assert post["title"] == f"Re: {ALERT.title}"
+    assert post["message"].startswith(f"+2 outlets: BBC, NHK (alert {ALERT.alert_id})")
+    assert "https://nhk.example/b" in post["message"]

@@ -129,6 +129,15 @@ class AppriseChannel(Channel):
         if alerts:
             self._notify(render_digest_subject(alerts, title), render_digest_text(alerts, title))
 
+    def send_followup(self, followup) -> None:
+        """Send a story's follow-up as one notification: "Re: <first alert's title>",
+        then ``+N outlets: A, B, C`` and one URL a line (Apprise services keep no
+        threads). Raises DeliveryError on failure."""
+        first = followup.first
+        body = (f"{followup.line} (alert {first.alert_id})\n"
+                + "".join(f"{u}\n" for u in followup.urls))
+        self._notify(_one_line(f"Re: {first.title}"), body)
+
     def send_notice(self, notice: Notice) -> None:
         """Send a notice (source health, spike). Raises DeliveryError on failure."""
         from monitor.alerts.notices import notice_subject, notice_text
@@ -193,3 +202,8 @@ def _protect(url: str) -> None:
     if not _FILTER_INSTALLED:
         logging.getLogger(APPRISE_LOGGER).addFilter(_FILTER)
         _FILTER_INSTALLED = True
+
+
+def _one_line(text: str) -> str:
+    """Whitespace (newlines included) collapsed to single spaces: a title is one line."""
+    return " ".join(text.split())
