@@ -220,9 +220,11 @@ def test_the_readme_example_loads_with_its_quiet_hours_and_budget(tmp_path):
     section = readme[readme.index("**Quiet hours, budgets and bursts.**"):]
     example = section[section.index("```yaml\n") + 8:section.index("```\n", 8)]
     (tmp_path / "monitor.yaml").write_text(example)
-    mail, slack = load_config(tmp_path / "monitor.yaml").channels
+    mail, slack, phones = load_config(tmp_path / "monitor.yaml").channels
     assert (mail.quiet_hours.timezone, mail.quiet_hours.end.hour) == ("Europe/Berlin", 7)
     assert (slack.budget.alerts, slack.budget.per, slack.burst) == (10, 3600.0, 10)
+    assert (phones.kind, phones.quiet_hours.timezone, phones.budget.alerts) == (
+        "apprise", "Europe/London", 5)
 
 
 def test_every_kind_of_channel_takes_quiet_hours_a_budget_and_a_burst(tmp_path):
