@@ -100,11 +100,12 @@ class _Fetcher:
         try:
             with self.client.stream("GET", url) as response:
                 if response.status_code == 200:
-                    body = b""
+                    buffer = bytearray()
                     for chunk in response.iter_bytes():
-                        body += chunk
-                        if len(body) > MAX_BYTES:
+                        buffer += chunk
+                        if len(buffer) > MAX_BYTES:
                             break
+                    body = bytes(buffer)
                     if body[:2] == b"\x1f\x8b":
                         body = gunzip_capped(body, MAX_BYTES)
                     got = (str(response.url), body, response.headers.get("content-type", ""))

@@ -427,12 +427,21 @@ class Health:
     _last_slow: datetime | None = None
     _slow: list[Condition] = field(default_factory=list)
 
-    def conditions(self, watches: Iterable[Watch] = (), now: datetime | None = None
-                   ) -> list[Condition]:
-        """Every condition that holds at ``now`` (default: the current time)."""
+    def conditions(self, watches: Iterable[Watch] = (), now: datetime | None = None,
+                   open_now: set[tuple[str, str]] | None = None,
+                   rows: list[dict] | None = None) -> list[Condition]:
+        """Every condition that holds at ``now`` (default: the current time).
+
+        Args:
+            open_now: the (kind, subject) of the open episodes (read when not given).
+            rows: the sources' rows (:func:`_source_rows`; read when not given).
+        """
         now = now or utcnow()
         settings = self.config.health
-        rows = _source_rows(self.store, self.config)
+        if rows is None:
+            rows = _source_rows(self.store, self.config)
+        if open_now is None:
+            open_now = self._open()
         found = failing_conditions(rows, settings, now)
         network = network_condition(rows, settings)
         if network is not None:
@@ -443,7 +452,7 @@ class Health:
             self._slow = silent_conditions(self.store, rows, settings, now) + \
                 drift_conditions(self.store, rows, settings, now)
         found += self._slow
-        open_spikes = {s for k, s in self._open() if k == "spike"}
+        open_spikes = {s for k, s in open_now if k == "spike"}
         found += spike_conditions(self.store, watches, now, open_spikes)
         return found
 
@@ -467,8 +476,9 @@ class Health:
                 (nothing was written; the next check tries again).
         """
         now = now or utcnow()
-        found = self.conditions(watches, now)
         open_now = self._open()
+        rows = _source_rows(self.store, self.config)
+        found = self.conditions(watches, now, open_now, rows)
         network = any(c.kind == "network-down" for c in found)
         current: dict[tuple[str, str], Condition] = {}
         for c in found:
@@ -484,7 +494,7 @@ class Health:
         ended = [key for key in open_now if key not in current]
         # a source removed from the configuration is not a recovery: its episodes end
         # without a notice
-        known = {r["name"] for r in _source_rows(self.store, self.config)} | {"network"}
+        known = {r["name"] for r in rows} | {"network"}
         gone = {key for key in ended if key[0] != "spike" and key[1] not in known}
         if not started and not ended:
             return 0, 0

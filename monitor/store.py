@@ -854,39 +854,57 @@ class Store:
                     [article.title, article.text, article.description, now, article_id])
             had = {r[0] for r in execute("select watch_id from hits where article_id = ?",
                                          [article_id])}
-            new_hits, hit_ids, outbox, muted = [], [], [], []
-            for hit in hits:
-                if hit.watch_id in had:
-                    continue
-                new_hits.append(hit)
-                hit_id = execute(
-                    "insert into hits (watch_id, watch_name, article_id, terms, spans, "
-                    "entities, snippet, matched, created_at, updated) "
-                    "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [hit.watch_id, hit.watch_name, article_id, json.dumps(hit.terms),
-                     json.dumps([s.__dict__ for s in hit.spans]), json.dumps(hit.entities),
-                     hit.snippet, json.dumps(hit.matched), now, hit.update]).lastrowid
-                hit_ids.append(hit_id)
-                rows = [(hit_id, hit.watch_id, story_id, c, hit.mode, now, now,
-                         hit.priority)
-                        for c in channels if not hit.channels or c in hit.channels]
-                why = self._muted_reason(hit.watch_id, story_id, now) if rows else None
-                if why is None:
-                    outbox += rows
-                else:
-                    muted += [(*r, why) for r in rows]
-            queued = 0
-            if outbox:
-                queued = self.db.conn.executemany(
-                    "insert or ignore into outbox (hit_id, watch_id, story_id, channel, "
-                    "mode, status, attempts, next_attempt_at, created_at, priority) "
-                    "values (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)", outbox).rowcount
-            if muted:
-                self.db.conn.executemany(
-                    "insert or ignore into outbox (hit_id, watch_id, story_id, channel, "
-                    "mode, status, attempts, next_attempt_at, created_at, priority, "
-                    "last_error) values (?, ?, ?, ?, ?, 'muted', 0, ?, ?, ?, ?)", muted)
+            new_hits = [hit for hit in hits if hit.watch_id not in had]
+            _, _, queued = self._insert_hits(article_id, story_id, new_hits, channels, now)
         return Revision(article_id, story_id, True, new_hits, queued)
+
+    def _insert_hits(self, article_id: int, story_id: int, hits: list[Hit],
+                     channels: list[str], now: str) -> tuple[list[int], list[tuple], int]:
+        """Insert hits and their outbox rows (inside the caller's write transaction): one
+        row per hit and channel it alerts on, ``muted`` with the reason when the watch or
+        story is muted, else ``pending``.
+
+        Args:
+            article_id, story_id: the article the hits are on, and its story.
+            hits: the hits to store (``Hit.update`` goes into ``hits.updated``).
+            channels: names of all configured channels.
+            now: the time of storing, ISO text.
+
+        Returns:
+            (hit row ids, the pending outbox rows offered ``(hit_id, watch_id, story_id,
+            channel, mode, next_attempt_at, created_at, priority)``, how many of them were
+            inserted: a watch, story and channel already in the outbox is not).
+        """
+        execute = self.db.conn.execute
+        hit_ids, outbox, muted = [], [], []
+        for hit in hits:
+            hit_id = execute(
+                "insert into hits (watch_id, watch_name, article_id, terms, spans, "
+                "entities, snippet, matched, created_at, updated) "
+                "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [hit.watch_id, hit.watch_name, article_id, json.dumps(hit.terms),
+                 json.dumps([s.__dict__ for s in hit.spans]), json.dumps(hit.entities),
+                 hit.snippet, json.dumps(hit.matched), now, hit.update]).lastrowid
+            hit_ids.append(hit_id)
+            rows = [(hit_id, hit.watch_id, story_id, c, hit.mode, now, now, hit.priority)
+                    for c in channels if not hit.channels or c in hit.channels]
+            why = self._muted_reason(hit.watch_id, story_id, now) if rows else None
+            if why is None:
+                outbox += rows
+            else:
+                muted += [(*r, why) for r in rows]
+        queued = 0
+        if outbox:
+            queued = self.db.conn.executemany(
+                "insert or ignore into outbox (hit_id, watch_id, story_id, channel, "
+                "mode, status, attempts, next_attempt_at, created_at, priority) "
+                "values (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)", outbox).rowcount
+        if muted:
+            self.db.conn.executemany(
+                "insert or ignore into outbox (hit_id, watch_id, story_id, channel, "
+                "mode, status, attempts, next_attempt_at, created_at, priority, "
+                "last_error) values (?, ?, ?, ?, ?, 'muted', 0, ?, ?, ?, ?)", muted)
+        return hit_ids, outbox, queued
 
     def save_article(self, article: Article, hits: list[Hit],
                      channels: Iterable[str], now: datetime | None = None
@@ -941,35 +959,8 @@ class Store:
                  article.site_name,
                  json.dumps(list(article.keywords), ensure_ascii=False)
                  if article.keywords else None]).lastrowid
-            hit_ids, outbox, muted = [], [], []
-            for hit in hits:
-                hit_id = execute(
-                    "insert into hits (watch_id, watch_name, article_id, terms, spans, "
-                    "entities, snippet, matched, created_at) "
-                    "values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [hit.watch_id, hit.watch_name, article_id, json.dumps(hit.terms),
-                     json.dumps([s.__dict__ for s in hit.spans]), json.dumps(hit.entities),
-                     hit.snippet, json.dumps(hit.matched), now]).lastrowid
-                hit_ids.append(hit_id)
-                rows = [(hit_id, hit.watch_id, story_id, c, hit.mode, now, now,
-                         hit.priority)
-                        for c in channels if not hit.channels or c in hit.channels]
-                why = self._muted_reason(hit.watch_id, story_id, now) if rows else None
-                if why is None:
-                    outbox += rows
-                else:
-                    muted += [(*r, why) for r in rows]
-            queued = 0
-            if outbox:
-                queued = self.db.conn.executemany(
-                    "insert or ignore into outbox (hit_id, watch_id, story_id, channel, "
-                    "mode, status, attempts, next_attempt_at, created_at, priority) "
-                    "values (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)", outbox).rowcount
-            if muted:
-                self.db.conn.executemany(
-                    "insert or ignore into outbox (hit_id, watch_id, story_id, channel, "
-                    "mode, status, attempts, next_attempt_at, created_at, priority, "
-                    "last_error) values (?, ?, ?, ?, ?, 'muted', 0, ?, ?, ?, ?)", muted)
+            hit_ids, outbox, queued = self._insert_hits(article_id, story_id, hits,
+                                                        channels, now)
             followups = 0
             if outbox and not new_story:
                 # a later outlet of a story this watch already alerted on the channel:
