@@ -16,9 +16,9 @@ from __future__ import annotations
 import gc
 import os
 import re
-from pathlib import Path
 from datetime import time
-from typing import Annotated, Literal, Union
+from pathlib import Path
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import (
@@ -165,7 +165,7 @@ class SourceConfig(_Strict):
         lambda cls, v: v if v is None else parse_duration(v))
 
     @model_validator(mode="after")
-    def _interval_order(self) -> "SourceConfig":
+    def _interval_order(self) -> SourceConfig:
         if self.min_interval_s > self.interval or self.max_interval_s < self.interval:
             raise ValueError(f"min_interval ({self.min_interval_s:g} s) <= interval "
                              f"({self.interval:g} s) <= max_interval "
@@ -240,7 +240,7 @@ class QuietHoursConfig(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _not_empty(self) -> "QuietHoursConfig":
+    def _not_empty(self) -> QuietHoursConfig:
         if self.start == self.end:
             raise ValueError("from and to are the same time: quiet hours need a length")
         return self
@@ -354,7 +354,7 @@ class SlackChannelConfig(_ChannelBase):
         lambda cls, v: v if v is None else env_name(v))
 
     @model_validator(mode="after")
-    def _webhook_or_bot(self) -> "SlackChannelConfig":
+    def _webhook_or_bot(self) -> SlackChannelConfig:
         if self.bot_token_env and not self.channel:
             raise ValueError("bot_token_env needs channel (the Slack channel to post in)")
         if not self.bot_token_env and not self.webhook_url_env:
@@ -387,7 +387,7 @@ class WebhookChannelConfig(_ChannelBase):
         return value
 
     @model_validator(mode="after")
-    def _one_url(self) -> "WebhookChannelConfig":
+    def _one_url(self) -> WebhookChannelConfig:
         if bool(self.url) == bool(self.url_env):
             raise ValueError("give exactly one of url or url_env")
         return self
@@ -414,8 +414,11 @@ class AppriseChannelConfig(_ChannelBase):
 
 
 ChannelConfig = Annotated[
-    Union[ConsoleChannelConfig, EmailChannelConfig, SlackChannelConfig, WebhookChannelConfig,
-          AppriseChannelConfig],
+    ConsoleChannelConfig
+    | EmailChannelConfig
+    | SlackChannelConfig
+    | WebhookChannelConfig
+    | AppriseChannelConfig,
     Field(discriminator="kind"),
 ]
 
@@ -645,7 +648,7 @@ class MonitorConfig(_Strict):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")
-    def _unique_names(self) -> "MonitorConfig":
+    def _unique_names(self) -> MonitorConfig:
         for what, items in (("sources", self.sources), ("channels", self.channels)):
             seen: set[str] = set()
             for i, item in enumerate(items):

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Mapping
 
-from monitor.alerts import Channel, build_channel
-from monitor.alerts import retry
+from monitor.alerts import Channel, build_channel, retry
 from monitor.config import MonitorConfig, secret_from_env
-from monitor.errors import ConfigError
-from monitor.errors import DeliveryError
+from monitor.errors import ConfigError, DeliveryError
 from monitor.policy import QUIET, DeliveryPolicy
 from monitor.store import MAX_CHANNEL_HOLD, Store, iso, parse_iso, utcnow
 from monitor.words import count

@@ -26,8 +26,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from monitor.documents import (UnpackError, document_kind, feed_links, gunzip_capped,
-                               robots_sitemaps)
+from monitor.documents import UnpackError, document_kind, feed_links, gunzip_capped, robots_sitemaps
 from monitor.frontpage import article_links
 from monitor.words import count
 

@@ -8,8 +8,8 @@ Scrapy, Twisted or APScheduler.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterable
 
 from monitor.extract import extract
 from monitor.models import Article, ExtractOptions, Hit, Page, Rejection

@@ -25,9 +25,10 @@ The clock is injected (``clock``), so tests run the rules at any time of day.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Literal, Mapping
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 #: Why an alert waits for a digest (kept in ``outbox.held``).
@@ -80,7 +81,7 @@ class DeliveryPolicy:
 
     @classmethod
     def from_config(cls, config, clock: Callable[[], datetime] = _utcnow
-                    ) -> "DeliveryPolicy":
+                    ) -> DeliveryPolicy:
         """Build the policy of every channel of a :class:`monitor.config.MonitorConfig`."""
         return cls({ch.name: ch for ch in config.channels}, clock)
 
@@ -107,10 +108,8 @@ class DeliveryPolicy:
         zone = self._zones[channel]
         local = now.astimezone(zone)
         t = local.time().replace(tzinfo=None)
-        if qh.start < qh.end:
-            inside = qh.start <= t < qh.end
-        else:                                   # runs past midnight
-            inside = t >= qh.start or t < qh.end
+        # quiet hours that run past midnight hold the times after start or before end
+        inside = qh.start <= t < qh.end if qh.start < qh.end else t >= qh.start or t < qh.end
         if not inside:
             return None
         day = local.date() if t < qh.end else local.date() + timedelta(days=1)

@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import heapq
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Iterable
 from urllib.parse import urlsplit
 
 from monitor.records import RunResult

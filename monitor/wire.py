@@ -24,7 +24,7 @@ import dataclasses
 import json
 import typing
 from datetime import datetime
-from functools import lru_cache
+from functools import cache
 
 from monitor.models import Article, Page, Rejection
 from monitor.records import LinkOutcome, PollTask, RunResult
@@ -52,7 +52,7 @@ def _plain(value):
     return value
 
 
-@lru_cache(maxsize=None)
+@cache
 def _field_kinds(cls) -> dict[str, str]:
     """Field name -> "datetime", "tuples" (a tuple of tuples), "tuple" or "" for cls."""
     kinds = {}

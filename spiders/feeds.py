@@ -103,7 +103,7 @@ def feed_entries(body: bytes, url: str, content_type: str = "",
             link = entry.get("id")
         if link:
             item = (urljoin(url, link.strip()), entry.get("title"), _entry_time(entry))
-            entries.append(item + (entry_version(entry),) if versions else item)
+            entries.append((*item, entry_version(entry)) if versions else item)
     return entries, None
 
 

@@ -12,8 +12,7 @@ from urllib.parse import urljoin, urlsplit
 import scrapy
 
 from monitor.crawl.spider import SourceSpiderMixin
-from monitor.documents import (UnpackError, gunzip_capped, robots_sitemaps,
-                               wrong_kind_message)
+from monitor.documents import UnpackError, gunzip_capped, robots_sitemaps, wrong_kind_message
 from monitor.extract.dates import parse_date
 from monitor.xmlguard import DocumentRefused, iter_checked
 
@@ -144,7 +143,7 @@ def _text_sitemap(body: bytes, max_items: int | None = None) -> list[tuple]:
     """The URLs of a plain-text sitemap (one absolute URL a line; already unpacked); at
     most the last ``max_items`` lines are read (a text sitemap has no dates; sites
     append new URLs)."""
-    if not body.lstrip()[:4].lower() == b"http":
+    if body.lstrip()[:4].lower() != b"http":
         return []
     if max_items is not None:
         body = body.rstrip()

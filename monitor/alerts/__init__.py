@@ -25,8 +25,8 @@ from monitor.alerts.webhook import WebhookChannel
 from monitor.errors import DeliveryError
 
 __all__ = [
-    "AppriseChannel",
     "CHANNEL_KINDS",
+    "AppriseChannel",
     "Channel",
     "ConsoleChannel",
     "DeliveryError",

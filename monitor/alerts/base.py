@@ -78,7 +78,7 @@ class Channel(ABC):
 
         raise DeliveryError(f"channel {self.name!r} cannot send notices", permanent=True)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a no-op unless a channel holds connections
         """Release network resources (connection pools). Safe to call more than once."""
 
     def __enter__(self) -> Channel:

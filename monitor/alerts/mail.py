@@ -210,8 +210,12 @@ class EmailChannel(Channel):
 
     def build_notice_message(self, notice: Notice) -> EmailMessage:
         """Render a notice (source health, spike) as the message this channel sends."""
-        from monitor.alerts.notices import (notice_html, notice_message_id,
-                                            notice_subject, notice_text)
+        from monitor.alerts.notices import (
+            notice_html,
+            notice_message_id,
+            notice_subject,
+            notice_text,
+        )
 
         return build_message(
             notice_subject(notice), notice_text(notice), notice_html(notice),
@@ -226,11 +230,11 @@ class EmailChannel(Channel):
         parent = message_id(first, self._domain)
         key = _followup_key(followup)
         lines = [followup.line, ""] + [f"- {o}: {u}" for o, u in
-                                       zip(followup.outlets, followup.urls)]
+                                       zip(followup.outlets, followup.urls, strict=True)]
         text = "\n".join(lines) + "\n"
         html = "<p>" + escape(followup.line) + "</p><ul>" + "".join(
             f'<li>{escape(o)}: <a href="{escape(u)}">{escape(u)}</a></li>'
-            for o, u in zip(followup.outlets, followup.urls)) + "</ul>"
+            for o, u in zip(followup.outlets, followup.urls, strict=True)) + "</ul>"
         msg = build_message(
             "Re: " + render_subject(first), text, html, sender=self.sender,
             recipients=self.recipients, msg_id=f"<followup.{key}@{self._domain}>",

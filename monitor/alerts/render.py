@@ -37,16 +37,16 @@ __all__ = [
     "SLACK_MAX_BLOCKS",
     "SLACK_MAX_BLOCKS_CHARS",
     "SLACK_MAX_CONTEXT_ELEMENTS",
-    "SLACK_MAX_FIELD_CHARS",
     "SLACK_MAX_FIELDS",
+    "SLACK_MAX_FIELD_CHARS",
     "SLACK_MAX_HEADER_CHARS",
     "SLACK_MAX_SECTION_CHARS",
     "SLACK_MAX_TEXT_CHARS",
     "alert_view",
+    "digest_message_id",
     "followup_digest_line_slack",
     "format_published",
     "message_id",
-    "digest_message_id",
     "render_digest_html",
     "render_digest_slack",
     "render_digest_subject",
@@ -562,7 +562,7 @@ def render_followup_slack(followup: FollowUp) -> dict[str, Any]:
     """
     line = _cut(_one_line(followup.line), SLACK_MAX_TEXT_CHARS // 2)
     links = "\n".join(_slack_followup_link(o, u)
-                      for o, u in zip(followup.outlets, followup.urls))
+                      for o, u in zip(followup.outlets, followup.urls, strict=True))
     body = _cut(f"{slack_escape(line)}\n{links}", SLACK_MAX_SECTION_CHARS)
     return {"text": slack_escape(line),
             "blocks": [{"type": "section", "text": _mrkdwn(body)}],

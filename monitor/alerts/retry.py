@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from typing import Callable, Literal
+from typing import Literal
 
 from monitor.errors import DeliveryError
 

@@ -10,9 +10,13 @@ from typing import Any
 
 from monitor.alerts._http import JsonPoster, body_excerpt
 from monitor.alerts.base import Channel
-from monitor.alerts.render import SLACK_MAX_BLOCKS
-from monitor.alerts.render import (followup_digest_line_slack, render_digest_slack,
-                                   render_followup_slack, render_slack)
+from monitor.alerts.render import (
+    SLACK_MAX_BLOCKS,
+    followup_digest_line_slack,
+    render_digest_slack,
+    render_followup_slack,
+    render_slack,
+)
 from monitor.alerts.retry import classify_status, http_failure
 from monitor.models import Alert, FollowUp, Notice
 

@@ -7,13 +7,12 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Sequence
-from typing import Any, Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from monitor.alerts._http import JsonPoster, body_excerpt
 from monitor.alerts.base import Channel
-from monitor.alerts.render import (render_digest_webhook, render_followup_webhook,
-                                   render_webhook)
+from monitor.alerts.render import render_digest_webhook, render_followup_webhook, render_webhook
 from monitor.alerts.retry import classify_status, http_failure
 from monitor.models import Alert, FollowUp, Notice
 

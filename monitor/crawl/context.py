@@ -17,11 +17,11 @@ import asyncio
 import logging
 import os
 import threading
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import AsyncIterator, Callable, Iterable, Sequence
 
 from monitor.config import MonitorConfig, SourceConfig, load_config
 from monitor.extract import extract
@@ -98,6 +98,7 @@ class CrawlContext:
         self._pending: set[Future] = set()  # writer calls not finished yet
         self._finished: list[RunResult] = []  # polls not handed to the writer yet
         self._wake: asyncio.Event | None = None
+        self._closing: asyncio.Task[None] | None = None   # close_when_drained's task
         self._stopping = False
         self._last_flush = 0.0
         self._handed_out = 0
@@ -133,7 +134,7 @@ class CrawlContext:
         return watches
 
     @classmethod
-    def one_pass_from_settings(cls, settings, sources, kinds: Iterable[str]) -> "CrawlContext":
+    def one_pass_from_settings(cls, settings, sources, kinds: Iterable[str]) -> CrawlContext:
         """The context of ``scrapy crawl feeds|sitemaps|sources [-a sources=A,B]``: one
         pass over the named sources, configured or imported (default: every enabled
         source of ``kinds``), as ``monitor crawl`` chooses them."""
@@ -159,7 +160,7 @@ class CrawlContext:
         return cls(config, sources, one_pass=True)
 
     @classmethod
-    def from_path(cls, path: str | Path) -> "CrawlContext":
+    def from_path(cls, path: str | Path) -> CrawlContext:
         """Build a context from a monitor.yaml path."""
         return cls(load_config(path))
 
@@ -372,7 +373,8 @@ class CrawlContext:
         async def later() -> None:
             await self.drain()
             self.close()
-        loop.create_task(later())
+        # the loop keeps only a weak reference to a task: hold it until it is done
+        self._closing = loop.create_task(later())
 
     # -- rules -------------------------------------------------------------------------
 

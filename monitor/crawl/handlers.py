@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from typing import ClassVar
 
 from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.exceptions import IgnoreRequest
@@ -27,7 +28,7 @@ class StoppableHTTPDownloadHandler(HTTP11DownloadHandler):
     """Scrapy's HTTP/1.1 download handler (``http`` and ``https``), whose downloads under
     way can be cancelled with :func:`cut_downloads_short`."""
 
-    _instances: "weakref.WeakSet[StoppableHTTPDownloadHandler]" = weakref.WeakSet()
+    _instances: ClassVar[weakref.WeakSet[StoppableHTTPDownloadHandler]] = weakref.WeakSet()
 
     def __init__(self, crawler) -> None:
         super().__init__(crawler)

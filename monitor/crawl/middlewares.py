@@ -66,7 +66,7 @@ class HostHoldMiddleware:
         self.crawler = crawler
 
     @classmethod
-    def from_crawler(cls, crawler) -> "HostHoldMiddleware":
+    def from_crawler(cls, crawler) -> HostHoldMiddleware:
         """Scrapy's factory."""
         return cls(crawler)
 

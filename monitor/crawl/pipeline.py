@@ -24,7 +24,7 @@ class CorePipeline:
         self.crawler = crawler
 
     @classmethod
-    def from_crawler(cls, crawler) -> "CorePipeline":
+    def from_crawler(cls, crawler) -> CorePipeline:
         return cls(crawler)
 
     async def process_item(self, item):

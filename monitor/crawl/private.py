@@ -86,7 +86,7 @@ class PrivateNetworkMiddleware:
         self._trusted: tuple[int, frozenset] = (0, frozenset())
 
     @classmethod
-    def from_crawler(cls, crawler) -> "PrivateNetworkMiddleware":
+    def from_crawler(cls, crawler) -> PrivateNetworkMiddleware:
         """Scrapy's factory."""
         return cls(crawler)
 

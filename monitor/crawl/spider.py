@@ -17,18 +17,23 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import urlsplit
-from typing import Any, Iterable
 
 import scrapy
 import scrapy.exceptions
 from scrapy import signals
-from scrapy.exceptions import (DontCloseSpider, DownloadCancelledError,
-                               DownloadConnectionRefusedError, DownloadTimeoutError,
-                               IgnoreRequest)
+from scrapy.exceptions import (
+    DontCloseSpider,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+)
 from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError

@@ -29,8 +29,8 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Iterable
 from datetime import datetime, timezone
-from typing import Iterable
 from urllib.parse import urlsplit
 
 import redis
@@ -172,7 +172,7 @@ class Queues:
         self._claim = self.redis.register_script(_CLAIM)
 
     @classmethod
-    def from_config(cls, config, url: str) -> "Queues":
+    def from_config(cls, config, url: str) -> Queues:
         """Queues for monitor.yaml's ``distributed`` section and a Redis URL."""
         d = config.distributed
         return cls(url, d.key_prefix, d.visibility_timeout, d.seen_ttl)
@@ -444,7 +444,7 @@ class Queues:
         for i in range(0, len(urls), 1000):
             chunk = urls[i:i + 1000]
             values = self.redis.mget([f"{self.prefix}:seen:{link_key(u)}" for u in chunk])
-            out.update(u for u, v in zip(chunk, values) if v is None)
+            out.update(u for u, v in zip(chunk, values, strict=True) if v is None)
         return out
 
     def claim(self, url: str, run_id: int) -> bool:

@@ -25,10 +25,10 @@ import os
 import signal
 import socket
 import time
+from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timezone
-from typing import AsyncIterator, Callable, Iterable
 
 from redis.exceptions import ResponseError
 from scrapy.exceptions import IgnoreRequest
@@ -344,7 +344,7 @@ class SharedHostGate:
         self.delay = crawler.settings.getfloat("MONITOR_SHARED_DELAY", 0.0)
 
     @classmethod
-    def from_crawler(cls, crawler) -> "SharedHostGate":
+    def from_crawler(cls, crawler) -> SharedHostGate:
         """Scrapy's factory."""
         return cls(crawler)
 
@@ -409,7 +409,8 @@ def run_worker(config: MonitorConfig, url: str) -> int:
     engine = CrawlEngine(context, worker_settings(config))
     loop = asyncio.get_event_loop()
     status = [0]
-    stopping = []
+    stopping: list[str] = []
+    tasks: set[asyncio.Future[None]] = set()  # the loop holds tasks only weakly
 
     async def shutdown() -> None:
         try:
@@ -426,7 +427,9 @@ def run_worker(config: MonitorConfig, url: str) -> int:
             return
         stopping.append(signame)
         log.info("%s received: stopping the worker", signame)
-        asyncio.ensure_future(shutdown())
+        task = asyncio.ensure_future(shutdown())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     def ended(task) -> None:
         if not stopping:

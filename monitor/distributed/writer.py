@@ -254,7 +254,7 @@ class WriterEngine:
                     writer.schedule.release(task.source, task.due_at)
             raise
         started = time.monotonic()
-        for task, message_id in zip(tasks, ids):
+        for task, message_id in zip(tasks, ids, strict=True):
             self._runs[task.run_id] = (task.source, started, message_id)
 
     def _lost_runs(self) -> list[tuple[int, str]]:

@@ -51,7 +51,7 @@ class DeskSettings:
                                                          self.secret.encode())
 
 
-_SETTINGS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_SETTINGS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def desk_settings(datasette) -> DeskSettings | None:
@@ -152,4 +152,4 @@ def serve(ds, sock: socket.socket) -> None:
     uvicorn.Server(config).run(sockets=[sock])
 
 
-__all__ = ["DeskSettings", "bind", "desk_settings", "make_desk", "serve", "MIN_SECRET"]
+__all__ = ["MIN_SECRET", "DeskSettings", "bind", "desk_settings", "make_desk", "serve"]

@@ -27,7 +27,7 @@ def rows(conn: sqlite3.Connection, sql: str, params=()) -> list[dict]:
     """
     cur = conn.execute(sql, list(params))
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, r)) for r in cur.fetchall()]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
 def has_table(conn: sqlite3.Connection, name: str) -> bool:

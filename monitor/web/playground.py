@@ -183,7 +183,7 @@ def backtest(conn: sqlite3.Connection, target: Target, since: str | None,
             capped = True
             break
         scanned += 1
-        row = dict(zip(names, values))
+        row = dict(zip(names, values, strict=True))
         article = _article(row)
         hit = ws.match_one(watch_id, article)
         if hit is None:
