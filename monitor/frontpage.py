@@ -27,7 +27,7 @@ from urllib.parse import urljoin, urlsplit
 import lxml.html
 from courlan import check_url, is_navigation_page, is_not_crawlable
 
-from monitor.urls import normalise_url, site_of
+from monitor.urls import is_web_url, normalise_url, site_of
 
 #: a headline has at least this many words...
 MIN_WORDS = 4
@@ -179,7 +179,7 @@ def article_links(html: bytes | str, url: str, max_links: int = MAX_LINKS,
         if not href or href.startswith(("#", "javascript:", "mailto:", "tel:")):
             continue
         link = urljoin(base, href)
-        if not link.lower().startswith(("http://", "https://")) or site_of(link) != site:
+        if not is_web_url(link) or site_of(link) != site:
             continue
         key = normalise_url(link)
         if key == own or not article_like_url(key) or _is_nav(element):

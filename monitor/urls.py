@@ -46,6 +46,32 @@ _HOST = re.compile(r"(?:[\w-]{1,63}\.)*[\w-]{1,63}\.?|\[[0-9a-f:.]+\]", re.I)
 _URL_SEPARATOR = re.compile(r"\s+|,(?=\s*(?:https?:)?//)", re.I)
 
 
+def is_web_url(url: str) -> bool:
+    """Whether ``url`` is an absolute http or https URL with a host: the one test of
+    "http(s)" in the monitor (feed and sitemap links, front-page links, channel URLs,
+    canonical links).
+
+    The scheme is compared case-insensitively and must open the string (no leading
+    space); the host must be non-empty and hold no whitespace. A URL that cannot be
+    parsed (a malformed IPv6 host) is not a web URL.
+
+    Args:
+        url: the text to test, e.g. ``"https://example.com/a"``.
+
+    Returns:
+        True for ``http://host...`` and ``https://host...``; False for ``file:``,
+        ``ftp:``, ``javascript:``, ``data:``, relative links and ``http:///path``.
+    """
+    head = url[:8].lower()
+    if not head.startswith(("http://", "https://")):
+        return False
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return False
+    return bool(host) and not any(c.isspace() for c in host)
+
+
 def is_tracking_param(name: str) -> bool:
     """True when a query parameter name is in the declared tracking list (on top of
     courlan's, which ``normalise_url`` applies as well)."""

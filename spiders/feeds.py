@@ -13,6 +13,7 @@ import scrapy
 
 from monitor.crawl.spider import SourceSpiderMixin
 from monitor.documents import document_kind, wrong_kind_message
+from monitor.urls import is_web_url
 from monitor.xmlguard import DocumentRefused, cut_feed
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ def feed_entries(body: bytes, url: str, content_type: str = "",
     entries = []
     for entry in parsed.entries:
         link = entry.get("link")
-        if not link and str(entry.get("id", "")).startswith(("http://", "https://")):
+        if not link and is_web_url(str(entry.get("id", ""))):
             link = entry.get("id")
         if link:
             item = (urljoin(url, link.strip()), entry.get("title"), _entry_time(entry))

@@ -14,6 +14,7 @@ import scrapy
 from monitor.crawl.spider import SourceSpiderMixin
 from monitor.documents import UnpackError, gunzip_capped, robots_sitemaps, wrong_kind_message
 from monitor.extract.dates import parse_date
+from monitor.urls import is_web_url
 from monitor.xmlguard import DocumentRefused, iter_checked
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,7 @@ def _text_sitemap(body: bytes, max_items: int | None = None) -> list[tuple]:
                      "(crawl.max_document_items)", max_items)
             body = body[cut + 1:]
     lines = [line.strip() for line in body.decode("utf-8", "replace").splitlines() if line.strip()]
-    if not lines or not all(line.startswith(("http://", "https://")) and " " not in line
+    if not lines or not all(is_web_url(line) and " " not in line
                             for line in lines):
         return []
     return [(line, None, None, None, None, ()) for line in lines]

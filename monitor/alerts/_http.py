@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import threading
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from monitor.alerts._redact import protect_url, redact_url, scrub
 from monitor.alerts.retry import parse_retry_after  # noqa: F401 - re-exported
 from monitor.errors import DeliveryError
+from monitor.urls import is_web_url
 
 USER_AGENT = "news-monitor/0.1 (+alerts)"
 
@@ -18,12 +18,7 @@ USER_AGENT = "news-monitor/0.1 (+alerts)"
 def check_url(kind: str, name: str, url: str) -> None:
     """Raise ValueError (naming the channel, never the full URL) unless ``url`` is an
     absolute http(s) URL."""
-    try:
-        parts = urlsplit(url)
-        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:
-        ok = False
-    if not ok:
+    if not is_web_url(url):
         raise ValueError(f"{kind} channel {name!r}: URL must be an absolute http(s) URL, "
                          f"got {redact_url(url) if url else 'an empty value'}")
 

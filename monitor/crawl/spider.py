@@ -43,6 +43,7 @@ from monitor.crawl.middlewares import OffSite
 from monitor.crawl.private import PrivateAddressRefused
 from monitor.records import LinkOutcome, PollTask, RunResult
 from monitor.schedule import MAX_HOLD, host_of
+from monitor.urls import is_web_url
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +195,7 @@ class SourceSpiderMixin:
         """A conditional GET for a feed or sitemap document of the run's source (None,
         with a warning, for a URL that is not http(s), e.g. in a sitemap index)."""
         source = run.task.source
-        if not url.lower().startswith(("http://", "https://")):
+        if not is_web_url(url):
             log.warning("source %s: sitemap URL %s ignored: not http(s)", source, url[:200])
             return None
         task = run.task
@@ -326,7 +327,7 @@ class SourceSpiderMixin:
         """
         source = run.task.source
         entries = [e for e in entries if e[0]]
-        foreign = [e[0] for e in entries if not e[0].lower().startswith(("http://", "https://"))]
+        foreign = [e[0] for e in entries if not is_web_url(e[0])]
         if foreign:
             # a feed must never make us read file://, ftp:// or data: URLs
             log.warning("source %s: %d links that are not http(s) ignored, e.g. %s",
