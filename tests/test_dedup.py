@@ -277,7 +277,11 @@ def test_upgrading_moves_recent_stories_into_the_band_table(db_path):
         assert bands == {1: dedup.BANDS}
         minhash = dict(store.db.execute("select id, minhash from stories").fetchall())
         assert minhash[2] is None
-        assert minhash[1] == dedup.to_bytes(dedup.signature(text))
+        # m009 writes the scheme of its day (crc32-mix64-ms, words split by \w+): not
+        # the old bytes, and the same text under today's scheme is still one story
+        assert minhash[1] != b"\x01" * 512 and len(minhash[1]) == dedup.NUM_PERM * 4
+        old_scheme = dedup.from_bytes(minhash[1])
+        assert old_scheme.jaccard(dedup.signature(text)) >= dedup.THRESHOLD
         copy = store.save_article(_article(3, _wire_copy(text)), [], [])
         assert copy.story_id == 1 and not copy.new_story
     finally:

@@ -51,3 +51,17 @@ def test_offsets_point_into_the_original_text():
 def test_fold_diacritics():
     assert fold_diacritics("S\u00e3o Paulo, \u0141\u00f3d\u017a, K\u00f8benhavn") == \
         "Sao Paulo, Lodz, Kobenhavn"
+
+
+def test_dedup_and_matching_split_words_the_same_way():
+    """One tokeniser (monitor.tokens): the words dedup shingles are the words matching
+    finds, folded; a combining mark does not cut a Hindi word, an apostrophe joins."""
+    from monitor import dedup
+
+    text = "Russia\u2019s ﬁrst pact: they've signed. हिन्दी समाचार, Kim Jong-un, São Paulo"
+    assert dedup.tokens(text) == [
+        "russia's", "first", "pact", "they've", "signed", "हिन्दी", "समाचार", "kim",
+        "jong", "un", "são", "paulo"]
+    matched = [forms.fold for _, _, forms in tokenise(text)]
+    # matching drops the possessive 's in its forms; otherwise the same words
+    assert [w.removesuffix("'s") for w in dedup.tokens(text)] == matched

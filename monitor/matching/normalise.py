@@ -3,7 +3,8 @@
 Both sides go through the same two steps, so a term matches exactly when its tokens
 equal the article's tokens:
 
-1. :func:`tokenise` splits text into word tokens. A token is a run of letters, digits
+1. :func:`tokenise` splits text into word tokens with :mod:`monitor.tokens` (the one
+   tokeniser, shared with dedup). A token is a run of letters, digits
    and combining marks; a soft hyphen (U+00AD) inside a word is ignored, an apostrophe
    (straight, curly or modifier letter) between two letters joins them ("they've").
    Everything else separates words: spaces of every kind (including no-break space),
@@ -19,33 +20,16 @@ equal the article's tokens:
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from typing import NamedTuple
 
+from monitor.tokens import APOSTROPHES, WORD_RE, WORD_SPLIT_RE
 
-def _mark_class() -> str:
-    """Build a regex character class body holding every combining mark of the BMP."""
-    ranges: list[tuple[int, int]] = []
-    for cp in range(0x300, 0x10000):
-        if unicodedata.category(chr(cp)).startswith("M"):
-            if ranges and ranges[-1][1] == cp - 1:
-                ranges[-1] = (ranges[-1][0], cp)
-            else:
-                ranges.append((cp, cp))
-    return "".join(chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in ranges)
-
-
-_MARKS = _mark_class()
-APOSTROPHES = "'\u2019\u02bc\u2018\u00b4`"
-#: A word token: starts with a letter or digit; letters, digits, combining marks and soft
-#: hyphens continue it, and an apostrophe continues it when a letter or digit follows.
-#: (Written so that runs of letters are consumed in one step: it is the hot path.)
-TOKEN_RE = re.compile(
-    rf"[^\W_]+(?:(?:[{_MARKS}\u00ad]+|[{APOSTROPHES}](?=[^\W_]))[^\W_]*)*")
-#: The same, capturing: ``TOKEN_SPLIT_RE.split(text)`` alternates separator, token, ...,
-#: so running lengths of the parts give every token's offsets.
-TOKEN_SPLIT_RE = re.compile(f"({TOKEN_RE.pattern})")
+#: The word tokeniser shared with dedup (see :mod:`monitor.tokens`); matching builds its
+#: forms on these words.
+TOKEN_RE = WORD_RE
+#: ``TOKEN_SPLIT_RE.split(text)`` alternates separator, token, ... (for offsets).
+TOKEN_SPLIT_RE = WORD_SPLIT_RE
 
 _APOS_TABLE = str.maketrans({c: "'" for c in APOSTROPHES} | {"\u00ad": None})
 # Letters that carry a "diacritic" but do not decompose under NFD.
