@@ -11,6 +11,7 @@ holds before it is used. No Scrapy here; the crawl side may use the same functio
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -118,6 +119,27 @@ def normalise_url(url: str) -> str:
         out = url
     parts = urlsplit(out)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
+
+
+@functools.lru_cache(maxsize=65536)
+def url_key(url: str) -> str:
+    """The identity key of a link: the one string under which the monitor knows it.
+
+    The seen-link filter (``pages``), articles (their canonical URL) and the Redis seen
+    keys of distributed crawling all use it, so a link listed with a tracking parameter,
+    a fragment or an upper-case host is the link seen before. It is :func:`normalise_url`,
+    and applying it again changes nothing (``url_key(url_key(u)) == url_key(u)``).
+
+    Cached (65,536 links, about 20 MB at most): a feed or sitemap lists the same links at
+    every poll, and normalising one costs about 0.1 ms.
+
+    Args:
+        url: an absolute URL, as listed or fetched.
+
+    Returns:
+        The key, itself an absolute URL.
+    """
+    return normalise_url(url)
 
 
 def canonical_candidate(href: str | None, base: str) -> tuple[str | None, str | None]:

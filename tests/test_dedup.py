@@ -149,15 +149,15 @@ def test_a_story_stored_by_another_process_is_found(db_path):
 
 
 def test_stories_older_than_the_window_are_not_joined(db_path, monkeypatch):
-    import monitor.store
+    import monitor.clock
 
     text = _seed_text()
     store = Store(db_path, story_window_days=1)
     try:
         first = store.save_article(_article(1, text), [], [])
         store.save_article(_article(2, REWRITE), [], [])      # story 1 is in the index now
-        later = monitor.store.utcnow() + timedelta(days=2)
-        monkeypatch.setattr(monitor.store, "utcnow", lambda: later)
+        later = monitor.clock.utcnow() + timedelta(days=2)
+        monkeypatch.setattr(monitor.clock, "utcnow", lambda: later)
         # The running Store forgets the story as it leaves the window...
         copy = store.save_article(_article(3, _wire_copy(text)), [], [])
         assert copy.new_story and copy.story_id != first.story_id

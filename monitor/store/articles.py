@@ -1,0 +1,297 @@
+"""Articles, stories and hits: storing an article with its story (exact text
+fingerprint or near-duplicate through ``story_bands``), its hits and their outbox rows in
+one transaction, and storing a revised article."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from monitor import clock, dedup
+from monitor.clock import iso
+from monitor.models import Article, Hit
+from monitor.store.outbox import OutboxStore
+from monitor.store.sources import SourcesStore
+from monitor.urls import url_key
+
+_WORDS = re.compile(r"\w+")
+
+
+def text_fingerprint(text: str) -> str:
+    """A fingerprint of an article body that ignores case, punctuation and spacing.
+
+    Two pages with the same fingerprint carry the same story (e.g. one wire copy
+    published by several outlets).
+
+    Returns:
+        40 hex characters (SHA-1 of the normalised word sequence).
+    """
+    words = _WORDS.findall(unicodedata.normalize("NFKC", text).casefold())
+    return hashlib.sha1(" ".join(words).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class SavedArticle:
+    """What :meth:`Store.save_article` did.
+
+    Attributes:
+        article_id: the new row id in ``articles``.
+        story_id: the story the article joined (new or existing).
+        new_story: False when the text was already known under another URL.
+        hit_ids: row ids of the hits stored, in the order given.
+        alerts_queued: number of outbox rows created.
+        followups_queued: number of follow-ups queued: (watch, channel) pairs whose
+            story was already alerted, to which this article adds its outlet.
+    """
+
+    article_id: int
+    story_id: int
+    new_story: bool
+    hit_ids: list[int]
+    alerts_queued: int
+    followups_queued: int = 0
+
+
+@dataclass(frozen=True)
+class Revision:
+    """What :meth:`Store.revise_article` did with a new version of a stored article.
+
+    Attributes:
+        article_id: the article's row id.
+        story_id: its story.
+        changed: False when the text was the same (nothing was written).
+        hits: the hits stored for watches the new version newly matches.
+        alerts_queued: outbox rows created for them (0 when their watches already
+            alerted on the story).
+    """
+
+    article_id: int
+    story_id: int
+    changed: bool
+    hits: list[Hit]
+    alerts_queued: int
+
+
+class ArticlesStore(OutboxStore, SourcesStore):
+    """The ``articles``, ``stories``, ``story_bands`` and ``hits`` tables."""
+
+    def article_id(self, url: str) -> int | None:
+        """The article stored under a URL's identity key (:func:`monitor.urls.url_key`;
+        an article stored before keys were is also found by its URL as written).
+
+        Returns:
+            Its row id, or None.
+        """
+        row = self.db.execute("select id from articles where url in (?, ?) "
+                              "order by url = ? desc limit 1",
+                              [url_key(url), url, url_key(url)]).fetchone()
+        return row[0] if row else None
+
+    def articles_since(self, since: datetime) -> dict[str, int]:
+        """Returns: source name -> articles stored since ``since``."""
+        return {r[0]: r[1] for r in self.db.execute(
+            "select source, count(*) from articles where fetched_at >= ? group by source",
+            [iso(since)])}
+
+    def revise_article(self, article_id: int, article: Article, hits: list[Hit],
+                       channels: Iterable[str], now: datetime | None = None
+                       ) -> Revision:
+        """Store a new version of an article already stored, and alert on the watches
+        it newly matches, in one transaction.
+
+        When the new text is the same as the stored one (same :func:`text_fingerprint`:
+        case, punctuation and spacing aside) nothing is written. Otherwise the article's
+        title, text, description and ``fetched_at`` are updated (its full-text index
+        with them; it stays in its story) and each hit of a watch that had no hit on
+        the article yet is stored with its ``update`` and queued as
+        :meth:`save_article` queues hits, muted likewise. A watch already alerted on the
+        article's story gets no second alert (the outbox keeps one row per watch, story
+        and channel).
+
+        Args:
+            article_id: the stored article's row id.
+            article: the new version, extracted (same canonical URL).
+            hits: the watches the new version matches (all of them; those with a hit on
+                the article already are skipped).
+            channels: names of all configured channels.
+            now: the time of storing (for tests); default the wall clock.
+
+        Returns:
+            The :class:`Revision`.
+
+        Raises:
+            KeyError: no article has ``article_id``.
+        """
+        now = iso(now or clock.utcnow())
+        channels = list(channels)
+        execute = self.db.conn.execute
+        with self._write():
+            row = execute("select text, story_id from articles where id = ?",
+                          [article_id]).fetchone()
+            if row is None:
+                raise KeyError(f"no article {article_id}")
+            if text_fingerprint(row[0] or "") == text_fingerprint(article.text):
+                return Revision(article_id, row[1], False, [], 0)
+            story_id = row[1]
+            execute("update articles set title = ?, text = ?, description = ?, "
+                    "fetched_at = ? where id = ?",
+                    [article.title, article.text, article.description, now, article_id])
+            had = {r[0] for r in execute("select watch_id from hits where article_id = ?",
+                                         [article_id])}
+            new_hits = [hit for hit in hits if hit.watch_id not in had]
+            _, _, queued = self._insert_hits(article_id, story_id, new_hits, channels, now)
+        return Revision(article_id, story_id, True, new_hits, queued)
+
+    def _insert_hits(self, article_id: int, story_id: int, hits: list[Hit],
+                     channels: list[str], now: str) -> tuple[list[int], list[tuple], int]:
+        """Insert hits and their outbox rows (inside the caller's write transaction): one
+        row per hit and channel it alerts on, ``muted`` with the reason when the watch or
+        story is muted, else ``pending``.
+
+        Args:
+            article_id, story_id: the article the hits are on, and its story.
+            hits: the hits to store (``Hit.update`` goes into ``hits.updated``).
+            channels: names of all configured channels.
+            now: the time of storing, ISO text.
+
+        Returns:
+            (hit row ids, the pending outbox rows offered ``(hit_id, watch_id, story_id,
+            channel, mode, next_attempt_at, created_at, priority)``, how many of them were
+            inserted: a watch, story and channel already in the outbox is not).
+        """
+        execute = self.db.conn.execute
+        hit_ids, outbox, muted = [], [], []
+        for hit in hits:
+            hit_id = execute(
+                "insert into hits (watch_id, watch_name, article_id, terms, spans, "
+                "entities, snippet, matched, created_at, updated) "
+                "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [hit.watch_id, hit.watch_name, article_id, json.dumps(hit.terms),
+                 json.dumps([s.__dict__ for s in hit.spans]), json.dumps(hit.entities),
+                 hit.snippet, json.dumps(hit.matched), now, hit.update]).lastrowid
+            hit_ids.append(hit_id)
+            rows = [(hit_id, hit.watch_id, story_id, c, hit.mode, now, now, hit.priority)
+                    for c in channels if not hit.channels or c in hit.channels]
+            why = self._muted_reason(hit.watch_id, story_id, now) if rows else None
+            if why is None:
+                outbox += rows
+            else:
+                muted += [(*r, why) for r in rows]
+        queued = 0
+        if outbox:
+            queued = self.db.conn.executemany(
+                "insert or ignore into outbox (hit_id, watch_id, story_id, channel, "
+                "mode, status, attempts, next_attempt_at, created_at, priority) "
+                "values (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)", outbox).rowcount
+        if muted:
+            self.db.conn.executemany(
+                "insert or ignore into outbox (hit_id, watch_id, story_id, channel, "
+                "mode, status, attempts, next_attempt_at, created_at, priority, "
+                "last_error) values (?, ?, ?, ?, ?, 'muted', 0, ?, ?, ?, ?)", muted)
+        return hit_ids, outbox, queued
+
+    def save_article(self, article: Article, hits: list[Hit],
+                     channels: Iterable[str], now: datetime | None = None
+                     ) -> SavedArticle | None:
+        """Store an article, its story, its hits and their alerts, in one transaction.
+
+        Args:
+            article: the extracted article (its ``url`` is the canonical URL; the
+                article is stored under its identity key, :func:`monitor.urls.url_key`,
+                and both it and ``request_url`` are recorded as seen links).
+            hits: the watches it matched.
+            channels: names of all configured channels; a hit whose watch names no
+                channels is queued on all of them, otherwise only on those it names that
+                exist. A hit whose watch or story is snoozed or muted (:meth:`mute`) is
+                not queued: its outbox rows are written with status ``muted`` and the
+                reason in ``last_error``, and never sent.
+            now: the time of storing (for tests); default the wall clock.
+
+        Returns:
+            What was stored, or None when an article with this canonical URL already
+            exists (nothing is written then).
+        """
+        now = iso(now or clock.utcnow())
+        channels = list(channels)
+        fingerprint = text_fingerprint(article.text)
+        signature = dedup.signature(article.text)
+        execute = self.db.conn.execute
+        with self._write():
+            url = url_key(article.url)
+            if self.article_id(article.url) is not None:
+                return None
+            story_id = self._find_story(fingerprint, signature)
+            if story_id is not None:
+                new_story = False
+                execute("update stories set article_count = article_count + 1 "
+                        "where id = ?", [story_id])
+            else:
+                story_id = execute(
+                    "insert into stories (fingerprint, title, first_seen, article_count, "
+                    "minhash) values (?, ?, ?, 1, ?)",
+                    [fingerprint, article.title, now,
+                     None if signature is None else dedup.to_bytes(signature)]).lastrowid
+                if signature is not None:
+                    self.db.conn.executemany(
+                        "insert or ignore into story_bands (key, story_id) values (?, ?)",
+                        [(k, story_id) for k in signature.band_keys()])
+                new_story = True
+            article_id = execute(
+                "insert into articles (url, request_url, source, title, text, description, "
+                "published, author, language, partial, comments, fetched_at, story_id, "
+                "site_name, keywords) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [url, article.request_url, article.source, article.title,
+                 article.text, article.description, iso(article.published), article.author,
+                 article.language, int(article.partial), article.comments, now, story_id,
+                 article.site_name,
+                 json.dumps(list(article.keywords), ensure_ascii=False)
+                 if article.keywords else None]).lastrowid
+            hit_ids, outbox, queued = self._insert_hits(article_id, story_id, hits,
+                                                        channels, now)
+            followups = 0
+            if outbox and not new_story:
+                # a later outlet of a story this watch already alerted on the channel:
+                # a follow-up in the first alert's thread (see :meth:`due_followups`)
+                followups = self.db.conn.executemany(
+                    "insert or ignore into followups (watch_id, story_id, channel, "
+                    "article_id, created_at) select ?, ?, ?, ?, ? where exists (select 1 "
+                    "from outbox where watch_id = ? and story_id = ? and channel = ? and "
+                    "hit_id != ? and status != 'muted')",
+                    [(r[1], story_id, r[3], article_id, now, r[1], story_id, r[3], r[0])
+                     for r in outbox]).rowcount
+            self.record_page(article.request_url, article.source, "stored",
+                             article_id=article_id)
+            if url != url_key(article.request_url):
+                self.record_page(url, article.source, "stored", article_id=article_id)
+        return SavedArticle(article_id, story_id, new_story, hit_ids, queued, followups)
+
+    def _find_story(self, fingerprint: str, signature: dedup.Signature | None) -> int | None:
+        """The story an article joins: the one with the same text fingerprint (at any
+        age), else (for a text long enough for a signature) the most similar story first
+        seen in the last ``story_window_days`` days that shares an LSH band key with it,
+        if similar enough (:func:`monitor.dedup.best_match`), else None. Called inside the
+        write transaction, so no story is added meanwhile."""
+        rows = self.db.execute("select id from stories where fingerprint = ?",
+                               [fingerprint]).fetchall()
+        if rows:
+            return rows[0][0]
+        if signature is None:
+            return None
+        keys = signature.band_keys()
+        since = iso(clock.utcnow() - timedelta(days=self.story_window_days))
+        rows = self.db.execute(
+            f"select id, minhash from stories where id in (select story_id from story_bands "
+            f"where key in ({','.join('?' * len(keys))})) and first_seen >= ? "
+            f"and minhash is not null order by id", [*keys, since]).fetchall()
+        candidates = []
+        for story_id, data in rows:
+            try:
+                candidates.append((story_id, dedup.from_bytes(data)))
+            except ValueError:
+                continue   # written with other settings: not comparable
+        return dedup.best_match(signature, candidates)

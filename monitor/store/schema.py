@@ -1,0 +1,314 @@
+"""The store's schema: the migrations that create and upgrade the tables, recorded by
+name in ``_sqlite_migrations`` (sqlite-utils' :class:`~sqlite_utils.Migrations`).
+
+Each migration is frozen: it uses only SQL and the code copied into this module, never
+live code of the monitor that may change later (a migration of an old database must do
+tomorrow what it did the day it was written). Their names never change, so a database
+made by any earlier version opens and is brought up to date.
+
+Tables (see :mod:`monitor.store` for what each holds):
+
+- m001: sources, fetch_state, stories, articles (+FTS), pages, hits, outbox.
+- m002: pages.attempts/retry_at, outbox.claimed_at, state.
+- m003: stories.minhash. m004: the poll schedule in sources, host_holds.
+- m005: articles.site_name, hits.matched. m006: articles.keywords.
+- m007: outbox owners, give-ups, re-queues; channel_holds. m008: episodes, notices.
+- m009: story_bands (signatures recomputed). m010: mutes. m011: outbox.priority/held.
+- m012: followups, threads. m013: pages.version, hits.updated.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+import zlib
+from datetime import datetime, timedelta, timezone
+
+import sqlite_utils
+from sqlite_utils import Migrations
+
+migrations = Migrations("monitor")
+
+#: Days of stories whose signatures m003 and m009 compute (the story window when they
+#: were written; frozen here).
+_WINDOW_DAYS = 3.0
+
+
+def _iso_utc(dt: datetime) -> str:
+    """ISO 8601 UTC text to the second, as the store has always written times."""
+    return dt.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+# -- a frozen copy of the "crc32-mix64-ms" MinHash of monitor.dedup (m003, m009) ----------
+# The live code may change its scheme; these migrations must keep writing this one (a
+# story signature of another scheme is then not comparable and is skipped or recomputed
+# by that scheme's own migration).
+
+_V1_SHINGLE_WORDS, _V1_NUM_PERM, _V1_BANDS, _V1_ROWS = 5, 128, 25, 5
+_V1_SEED, _V1_MIN_TOKENS, _V1_BLOCK = 20240619, 30, 4096
+_V1_WORDS = re.compile(r"\w+")
+_V1_M64 = (1 << 64) - 1
+
+
+def _v1_splitmix(z):
+    import numpy as np
+
+    z = z ^ (z >> np.uint64(30))
+    z = z * np.uint64(0xBF58476D1CE4E5B9)
+    z = z ^ (z >> np.uint64(27))
+    z = z * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@functools.cache
+def _v1_params():
+    import numpy as np
+
+    rng = np.random.Generator(np.random.PCG64(_V1_SEED))
+
+    def draw(n):
+        return rng.integers(0, _V1_M64, size=n, dtype=np.uint64, endpoint=True)
+
+    shingle = draw(_V1_SHINGLE_WORDS) | np.uint64(1)
+    a = (draw(_V1_NUM_PERM) | np.uint64(1)).reshape(-1, 1)
+    b = draw(_V1_NUM_PERM).reshape(-1, 1)
+    band = draw(_V1_ROWS) | np.uint64(1)
+    return shingle, a, b, band
+
+
+def _signature_v1(text: str) -> tuple[bytes, list[int]] | None:
+    """The crc32-mix64-ms MinHash signature of a text, as the store keeps it.
+
+    Returns:
+        (512 bytes: 128 little-endian uint32 values, the 25 LSH band keys as signed
+        64-bit integers), or None for a text of fewer than 30 words.
+    """
+    import numpy as np
+
+    words = _V1_WORDS.findall(unicodedata.normalize("NFKC", text).casefold())
+    if len(words) < _V1_MIN_TOKENS:
+        return None
+    shingle_mult, a, b, band_mult = _v1_params()
+    ids = np.fromiter(map(zlib.crc32, map(str.encode, words)), dtype=np.uint64,
+                      count=len(words))
+    n = len(words) - _V1_SHINGLE_WORDS + 1
+    h = ids[:n] * shingle_mult[0]
+    for j in range(1, _V1_SHINGLE_WORDS):
+        h = h + ids[j:j + n] * shingle_mult[j]
+    h = _v1_splitmix(h)
+    out = np.full(_V1_NUM_PERM, 0xFFFFFFFF, dtype=np.uint64)
+    for start in range(0, n, _V1_BLOCK):
+        block = h[start:start + _V1_BLOCK]
+        np.minimum(out, ((block * a + b) >> np.uint64(32)).min(axis=1), out=out)
+    values = out.astype(np.uint32)
+    rows = values[:_V1_BANDS * _V1_ROWS].astype(np.uint64).reshape(_V1_BANDS, _V1_ROWS)
+    keys = (rows * band_mult).sum(axis=1, dtype=np.uint64)
+    keys = keys + np.arange(1, _V1_BANDS + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    return (values.astype("<u4", copy=False).tobytes(),
+            _v1_splitmix(keys).view(np.int64).tolist())
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db["sources"].create({"name": str, "kind": str, "url": str, "last_crawl_at": str,
+                          "last_status": str, "last_error": str}, pk="name")
+    db["fetch_state"].create({"url": str, "etag": str, "last_modified": str,
+                              "checked_at": str}, pk="url")
+    db["stories"].create({"id": int, "fingerprint": str, "title": str, "first_seen": str,
+                          "article_count": int}, pk="id")
+    db["stories"].create_index(["fingerprint"], unique=True)
+    db["articles"].create({
+        "id": int, "url": str, "request_url": str, "source": str, "title": str, "text": str,
+        "description": str, "published": str, "author": str, "language": str,
+        "partial": int, "comments": str, "fetched_at": str, "story_id": int,
+    }, pk="id", foreign_keys=[("story_id", "stories", "id")])
+    db["articles"].create_index(["url"], unique=True)
+    db["articles"].create_index(["fetched_at"])
+    db["articles"].enable_fts(["title", "text"], create_triggers=True)
+    db["pages"].create({"url": str, "source": str, "first_seen": str, "status": str,
+                        "reason": str, "detail": str, "article_id": int}, pk="url")
+    db["hits"].create({"id": int, "watch_id": str, "watch_name": str, "article_id": int,
+                       "terms": str, "spans": str, "entities": str, "snippet": str,
+                       "created_at": str}, pk="id",
+                      foreign_keys=[("article_id", "articles", "id")])
+    db["hits"].create_index(["watch_id", "article_id"], unique=True)
+    db["outbox"].create({"id": int, "hit_id": int, "watch_id": str, "story_id": int,
+                         "channel": str, "mode": str, "status": str, "attempts": int,
+                         "next_attempt_at": str, "last_error": str, "created_at": str,
+                         "sent_at": str}, pk="id",
+                        foreign_keys=[("hit_id", "hits", "id")])
+    db["outbox"].create_index(["watch_id", "story_id", "channel"], unique=True)
+    db["outbox"].create_index(["status", "next_attempt_at"])
+
+
+@migrations()
+def m002_retries_claims_state(db: sqlite_utils.Database) -> None:
+    """Transient page outcomes are retried; outbox rows are claimed before sending;
+    a small key/value table keeps daemon state (last digest time per channel)."""
+    db["pages"].add_column("attempts", int)
+    db["pages"].add_column("retry_at", str)
+    db["outbox"].add_column("claimed_at", str)
+    db["state"].create({"key": str, "value": str}, pk="key")
+
+
+@migrations()
+def m003_story_minhash(db: sqlite_utils.Database) -> None:
+    """Stories keep the MinHash signature of their first article (``minhash``, NULL for
+    texts too short for one), so near-duplicates find them after a restart. Stories first
+    seen in the last ``_WINDOW_DAYS`` (3) days get theirs computed now."""
+    db["stories"].add_column("minhash", bytes)
+    db["stories"].create_index(["first_seen"])
+    since = _iso_utc(datetime.now(timezone.utc) - timedelta(days=_WINDOW_DAYS))
+    rows = db.execute(
+        "select s.id, a.text from stories s join articles a on a.id = "
+        "(select min(id) from articles where story_id = s.id) where s.first_seen >= ?",
+        [since]).fetchall()
+    for story_id, text in rows:
+        frozen = _signature_v1(text or "")
+        if frozen is not None:
+            db.execute("update stories set minhash = ? where id = ?", [frozen[0], story_id])
+
+
+@migrations()
+def m004_schedule(db: sqlite_utils.Database) -> None:
+    """The poll schedule lives in ``sources`` (next due time, adaptive interval, failures
+    in a row, last new item; see :mod:`monitor.schedule`), sources imported from OPML
+    are rows with ``origin`` 'opml', and ``host_holds`` keeps Retry-After holds."""
+    for column, kind in (("origin", str), ("title", str), ("category", str),
+                         ("enabled", int), ("interval", float), ("min_interval", float),
+                         ("max_interval", float), ("max_articles", int),
+                         ("next_due_at", str), ("failures", int), ("failing_since", str),
+                         ("last_polled_at", str), ("last_ok_at", str), ("last_new_at", str)):
+        db["sources"].add_column(column, kind)
+    db.execute("update sources set origin = 'config' where origin is null")
+    db["host_holds"].create({"host": str, "until": str}, pk="host")
+    db["articles"].create_index(["source", "fetched_at"])
+
+
+@migrations()
+def m005_outlet_and_matched_words(db: sqlite_utils.Database) -> None:
+    """Articles keep the outlet as the page names itself (``site_name``: og:site_name,
+    JSON-LD publisher) and hits the words that matched, for readers (``matched``: a
+    JSON list, one entry per term; see :attr:`monitor.models.Hit.matched`)."""
+    db["articles"].add_column("site_name", str)
+    db["hits"].add_column("matched", str)
+
+
+@migrations()
+def m006_article_keywords(db: sqlite_utils.Database) -> None:
+    """Articles keep their topic keywords (``keywords``: a JSON list of strings, from
+    the page's keyword meta tags and JSON-LD, else a news sitemap's ``news:keywords``;
+    see :attr:`monitor.models.Article.keywords`)."""
+    db["articles"].add_column("keywords", str)
+
+
+@migrations()
+def m008_health_episodes(db: sqlite_utils.Database) -> None:
+    """Source-health and spike conditions (:mod:`monitor.health`): ``episodes`` holds
+    one row per condition from when it starts to when it ends; ``notices`` is their
+    outbox (one row per episode, event and channel); ``sources.moved_to`` is the URL a
+    source's document permanently redirects to, if it does."""
+    db["episodes"].create({"id": int, "kind": str, "subject": str, "started_at": str,
+                           "ended_at": str, "title": str, "lines": str, "url": str},
+                          pk="id")
+    db["episodes"].create_index(["kind", "subject", "ended_at"])
+    db["notices"].create({"id": int, "episode_id": int, "event": str, "channel": str,
+                          "status": str, "attempts": int, "next_attempt_at": str,
+                          "last_error": str, "created_at": str, "sent_at": str}, pk="id",
+                         foreign_keys=[("episode_id", "episodes", "id")])
+    db["notices"].create_index(["episode_id", "event", "channel"], unique=True)
+    db["notices"].create_index(["status", "next_attempt_at"])
+    db["sources"].add_column("moved_to", str)
+
+
+@migrations()
+def m007_outbox_owners_holds_requeues(db: sqlite_utils.Database) -> None:
+    """Outbox claims name their owner (``claimed_by``: host, process id and start time),
+    so a claim of a sender that died is taken back at once; alerts given up keep when and
+    why (``dead_at``; ``gave_up``: ``retries`` after transient failures, ``permanent``,
+    ``unreadable``) and their automatic re-queues (``requeued_at``, ``requeues``);
+    ``channel_holds`` keeps channels held by a Retry-After until a time."""
+    for column in ("claimed_by", "dead_at", "gave_up", "requeued_at"):
+        db["outbox"].add_column(column, str)
+    db["outbox"].add_column("requeues", int)
+    db["channel_holds"].create({"channel": str, "until": str, "reason": str}, pk="channel")
+
+
+@migrations()
+def m009_story_bands(db: sqlite_utils.Database) -> None:
+    """The near-duplicate lookup moves from memory into ``story_bands``: one row per LSH
+    band key of a story's signature (see :mod:`monitor.dedup`), keyed by (key,
+    story_id), so a lookup is one indexed query and memory stays flat however many
+    stories are stored. Signatures change scheme (:data:`monitor.dedup.SCHEME`): those of
+    stories first seen in the last ``_WINDOW_DAYS`` (3) days are computed again from
+    their first article and their band keys stored; older ones, never looked up again,
+    are cleared."""
+    db.execute("create table story_bands (key integer not null, story_id integer not null "
+               "references stories(id), primary key (key, story_id)) without rowid")
+    since = _iso_utc(datetime.now(timezone.utc) - timedelta(days=_WINDOW_DAYS))
+    db.execute("update stories set minhash = null where first_seen < ?", [since])
+    rows = db.execute(
+        "select s.id, a.text from stories s join articles a on a.id = "
+        "(select min(id) from articles where story_id = s.id) where s.first_seen >= ?",
+        [since]).fetchall()
+    for story_id, text in rows:
+        frozen = _signature_v1(text or "")
+        db.execute("update stories set minhash = ? where id = ?",
+                   [None if frozen is None else frozen[0], story_id])
+        if frozen is not None:
+            db.conn.executemany("insert or ignore into story_bands (key, story_id) "
+                                "values (?, ?)", [(k, story_id) for k in frozen[1]])
+
+
+@migrations()
+def m010_mutes(db: sqlite_utils.Database) -> None:
+    """Snoozes and mutes set on the web desk (``monitor serve``): ``mutes`` holds one
+    row per watch or story silenced (``kind`` 'watch' or 'story', ``target`` the watch
+    id or story id as text, ``until``: the end of a snooze, NULL for a mute that lasts
+    until lifted; ``ended_at``: when it was lifted early). While one is in force the
+    watch's (or story's) new alerts are not queued: their outbox rows are written with
+    status ``muted`` and the reason (see :meth:`monitor.store.Store.save_article`). Articles get an
+    index on ``story_id`` (a story's articles, read by the desk)."""
+    db["mutes"].create({"id": int, "kind": str, "target": str, "until": str,
+                        "reason": str, "created_at": str, "created_by": str,
+                        "ended_at": str}, pk="id")
+    db["mutes"].create_index(["kind", "target"])
+    db["articles"].create_index(["story_id"], if_not_exists=True)
+
+
+@migrations()
+def m011_outbox_priority_held(db: sqlite_utils.Database) -> None:
+    """Outbox rows keep their watch's ``priority`` ('normal' or 'urgent', NULL read as
+    normal) and, for an alert a channel's policy moved into its digest
+    (:mod:`monitor.policy`), why (``held``: 'quiet hours', 'budget' or 'burst')."""
+    db["outbox"].add_column("priority", str)
+    db["outbox"].add_column("held", str)
+
+
+@migrations()
+def m012_story_threads(db: sqlite_utils.Database) -> None:
+    """One thread per story: ``followups`` holds one row per later outlet of a story
+    already alerted for a watch on a channel (``article_id``; status pending | sent),
+    and ``threads`` per (watch_id, story_id, channel) the channel's reference to the
+    first post (``ref``: a Slack ``ts``) and when the last follow-up went out
+    (``followed_up_at``, for the per-story rate limit)."""
+    db.execute("create table followups (id integer primary key, watch_id text not null, "
+               "story_id integer not null, channel text not null, article_id integer not "
+               "null, status text not null default 'pending', created_at text, sent_at "
+               "text, unique (watch_id, story_id, channel, article_id))")
+    db.execute("create index followups_pending on followups (status, channel)")
+    db.execute("create table threads (watch_id text not null, story_id integer not null, "
+               "channel text not null, ref text, followed_up_at text, "
+               "primary key (watch_id, story_id, channel))")
+
+
+@migrations()
+def m013_link_versions(db: sqlite_utils.Database) -> None:
+    """Re-alert on edit: ``pages.version`` keeps the version mark a feed or sitemap
+    listed with each link (see :func:`monitor.store.sources.version_is_newer`), and
+    ``hits.updated`` says what a hit on an edited article now mentions ("updated: now
+    mentions ...")."""
+    db["pages"].add_column("version", str)
+    db["hits"].add_column("updated", str)
+
