@@ -41,14 +41,12 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests import servers  # noqa: E402
 from tests.distributed_site import article_html, build_site  # noqa: E402
 from tests.servers import SiteServer  # noqa: E402
 
-# The test site's listen backlog (Python's default: 5) drops connections when the crawl
-# opens a dozen at once, and each dropped SYN waits a second to be sent again: that
-# capped every mode near 57 articles/s with the cores half idle. A real site's is larger.
-servers._QuietServer.request_queue_size = 1024
+# The test site (werkzeug's server) listens with a backlog of 128. Python's default of 5
+# dropped connections when the crawl opened a dozen at once, and each dropped SYN waited
+# a second to be sent again: that capped every mode near 57 articles/s.
 
 
 def cpu_of(procs: list[psutil.Process]) -> float:

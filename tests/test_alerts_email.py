@@ -1,6 +1,6 @@
 """The email channel against a real SMTP server (aiosmtpd on 127.0.0.1).
 
-TLS tests use a self-signed certificate made on the fly with ``cryptography`` and
+TLS tests use a certificate from a throwaway CA made on the fly with ``trustme``, the CA
 trusted through ``EmailChannel(ca_file=...)``, so STARTTLS, implicit TLS and AUTH are all
 exercised for real, with certificate and host name verification on.
 """
@@ -8,14 +8,16 @@ exercised for real, with certificate and host name verification on.
 from __future__ import annotations
 
 import socket
+import ssl
 
 import pytest
+import trustme
 
 from monitor.alerts import EmailChannel
 from monitor.errors import DeliveryError
 from monitor.models import Alert
 from tests.alert_fixtures import alert_with
-from tests.servers import SmtpServer, make_self_signed_cert, server_tls_context
+from tests.servers import SmtpServer
 
 SENDER = "News Monitor <monitor@newsroom.example>"
 TO = ["desk@newsroom.example", "editor@newsroom.example"]
@@ -28,7 +30,13 @@ def make_alert(**changes) -> Alert:
 
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory):
-    return make_self_signed_cert(tmp_path_factory.mktemp("tls"))
+    """(the CA file a client trusts, a server TLS context for 127.0.0.1 and localhost)."""
+    ca = trustme.CA()
+    ca_file = tmp_path_factory.mktemp("tls") / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    return ca_file, context
 
 
 @pytest.fixture
@@ -124,11 +132,11 @@ def test_digest_email(mailserver):
 
 
 def test_starttls_with_auth(tls_files):
-    cert, key = tls_files
-    with SmtpServer(auth=("monitor", PASSWORD), tls_context=server_tls_context(cert, key),
+    ca_file, tls = tls_files
+    with SmtpServer(auth=("monitor", PASSWORD), tls_context=tls,
                     require_starttls=True) as server:
         channel = channel_for(server, security="starttls", username="monitor",
-                              password=PASSWORD, ca_file=str(cert))
+                              password=PASSWORD, ca_file=str(ca_file))
         channel.send(make_alert())
         server.wait_for(1)
         (env,) = server.envelopes
@@ -137,8 +145,8 @@ def test_starttls_with_auth(tls_files):
 
 
 def test_starttls_rejects_untrusted_certificate(tls_files):
-    cert, key = tls_files
-    with SmtpServer(tls_context=server_tls_context(cert, key)) as server:
+    _, tls = tls_files
+    with SmtpServer(tls_context=tls) as server:
         channel = channel_for(server, security="starttls")  # system CAs only
         with pytest.raises(DeliveryError) as info:
             channel.send(make_alert())
@@ -155,9 +163,9 @@ def test_starttls_refused_when_server_does_not_offer_it(mailserver):
 
 
 def test_implicit_tls(tls_files):
-    cert, key = tls_files
-    with SmtpServer(tls_context=server_tls_context(cert, key), implicit_tls=True) as server:
-        channel_for(server, security="ssl", ca_file=str(cert)).send(make_alert())
+    ca_file, tls = tls_files
+    with SmtpServer(tls_context=tls, implicit_tls=True) as server:
+        channel_for(server, security="ssl", ca_file=str(ca_file)).send(make_alert())
         server.wait_for(1)
         assert server.envelopes[0].tls
 

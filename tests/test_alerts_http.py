@@ -209,3 +209,23 @@ def test_check_slack_limits_catches_oversize_blocks():
     assert check_slack_limits({"blocks": [{"type": "section", "text": {
         "type": "mrkdwn", "text": "x" * 3001}}]}) == "invalid_blocks"
     assert check_slack_limits({"blocks": [{"type": "divider"}] * 51}) == "invalid_blocks"
+    assert check_slack_limits({"blocks": [{"type": "header", "text": {
+        "type": "plain_text", "text": "h" * 151}}]}) == "invalid_blocks"
+    assert check_slack_limits({"blocks": [{"type": "section", "text": {
+        "type": "mrkdwn", "text": ""}}]}) == "invalid_blocks"
+    assert check_slack_limits({"blocks": [{"type": "sektion"}]}) == "invalid_blocks"
+    assert check_slack_limits({"blocks": [{"type": "divider", "txt": "x"}]}) == (
+        "invalid_blocks")
+
+
+def test_check_slack_limits_are_slack_sdks(monkeypatch):
+    """The limits come from slack_sdk's block models, not a copy written beside the
+    renderer: tighten slack_sdk's and the checker follows."""
+    from slack_sdk.models.blocks import SectionBlock
+
+    from monitor.alerts.render import render_slack
+
+    post = render_slack(make_alert())
+    assert check_slack_limits(post) is None
+    monkeypatch.setattr(SectionBlock, "text_max_length", 10)
+    assert check_slack_limits(post) == "invalid_blocks"

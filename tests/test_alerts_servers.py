@@ -1,4 +1,6 @@
-"""The reusable test servers in tests/servers.py behave as documented.
+"""The reusable test servers in tests/servers.py behave as documented: what they add to
+pytest-httpserver and aiosmtpd (route tables, scripted replies, waiting for arrivals,
+Slack's answers), not what those libraries do themselves.
 
 (They live beside the alert tests because other suites build on them: SiteServer serves
 feeds and articles to the real Scrapy downloader.)
@@ -15,7 +17,15 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from tests.servers import Route, SiteServer, SlackServer, SmtpServer, WebhookServer
+from tests.servers import (
+    SLACK_PATH,
+    Route,
+    SiteServer,
+    SlackApiServer,
+    SlackServer,
+    SmtpServer,
+    WebhookServer,
+)
 
 LAST_MOD = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -50,9 +60,10 @@ def test_site_etag_conditional_get_and_head():
 
 
 def test_site_last_modified_conditional_get():
+    stamp = format_datetime(LAST_MOD, usegmt=True)
     with SiteServer() as site:
         site["/s.xml"] = Route(body=b"<urlset/>", content_type="application/xml",
-                               last_modified=LAST_MOD)
+                               headers={"Last-Modified": stamp})
         r = httpx.get(site.url("/s.xml"))
         assert r.headers["last-modified"] == "Wed, 01 May 2024 12:00:00 GMT"
         same = httpx.get(site.url("/s.xml"), headers={"If-Modified-Since": r.headers[
@@ -80,9 +91,10 @@ def test_wait_for_wakes_on_arrival_without_polling():
 
 
 def test_servers_release_their_ports():
-    with SiteServer() as site, SlackServer() as slack, SmtpServer() as smtp:
-        ports = [site.port, slack.port, smtp.port]
-        assert all(ports) and len(set(ports)) == 3
+    with SiteServer() as site, SlackServer() as slack, SmtpServer() as smtp, \
+            SlackApiServer() as api:
+        ports = [site.port, slack.port, smtp.port, api.port]
+        assert all(ports) and len(set(ports)) == 4
     for port in ports:
         with socket.socket() as s, pytest.raises(OSError):
             s.settimeout(1)
@@ -108,10 +120,36 @@ def test_smtp_server_scripted_replies():
         assert msg["Subject"] == "2"
 
 
-def test_request_headers_ignore_case():
-    with SiteServer({"/a": (200, "text/plain", b"x")}) as site:
-        httpx.get(site.url("/a"), headers={"If-None-Match": '"v1"'})
-        (req,) = site.wait_for(1, path="/a")
-    assert req.headers.get("If-None-Match") == '"v1"'
-    assert req.headers["if-none-match"] == '"v1"'
-    assert "IF-NONE-MATCH" in req.headers and "etag" not in req.headers
+def test_slack_server_refuses_what_slack_sdk_refuses():
+    section = {"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3000}}
+    too_long = {"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}
+    with SlackServer() as slack:
+        assert httpx.post(slack.url, json={"blocks": [section]}).text == "ok"
+        refused = httpx.post(slack.url, json={"text": "t", "blocks": [too_long]})
+        assert (refused.status_code, refused.text) == (400, "invalid_blocks")
+        assert httpx.post(slack.url, json={"blocks": []}).text == "no_text"
+        missing = httpx.post(slack.base_url + SLACK_PATH + "x", json={"text": "t"})
+        assert (missing.status_code, missing.text) == (404, "no_service")
+        assert len(slack.posts) == 3
+
+
+def test_slack_api_server_answers_like_chat_post_message():
+    with SlackApiServer(token="xoxb-1", channel="C1") as api:
+        url = api.api_url + "/chat.postMessage"
+
+        def post(token: str = "xoxb-1", **payload) -> dict:
+            return httpx.post(url, json={"channel": "C1", **payload},
+                              headers={"Authorization": f"Bearer {token}"}).json()
+
+        first = post(text="story")
+        assert first["ok"] and first["channel"] == "C1"
+        assert post(text="+1 outlet", thread_ts=first["ts"])["ok"]
+        assert post(text="+1", thread_ts="1700000000.999999") == {
+            "ok": False, "error": "thread_not_found"}
+        assert post(token="xoxb-2", text="x") == {"ok": False, "error": "invalid_auth"}
+        assert post(channel="C2", text="x")["error"] == "channel_not_found"
+        assert post(blocks=[{"type": "header", "text": {
+            "type": "plain_text", "text": "h" * 151}}])["error"] == "invalid_blocks"
+        posts = api.posts
+    assert [p["text"] for p in posts] == ["story", "+1 outlet"]
+    assert posts[1]["thread_ts"] == posts[0]["_ts"] == first["ts"]
