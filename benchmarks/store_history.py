@@ -17,6 +17,15 @@ comparison on the same machine.
 
 Target (issue "Pay only for the work"): RSS at 100,000 within 50 MB of RSS at 1,000,
 and CPU per 1,000 flat (not growing with the history).
+
+    python benchmarks/store_history.py --seen [--links 20000] [--baseline PATH]
+
+measures the seen-link filter instead: a store with ``--links`` links recorded, then
+``Store.unseen`` over a sitemap listing as many links (half seen, written as a feed
+writes them, a quarter of them with a tracking parameter): milliseconds for the first
+call (cold) and the next one (as at the next poll), and how many links it calls new.
+With ``--baseline PATH`` the same is measured in the same run on another checkout (for
+example the commit before the split, unpacked with ``git archive``), side by side.
 """
 
 from __future__ import annotations
@@ -62,12 +71,77 @@ def rss_mb() -> float:
         return psutil.Process().memory_info().rss / 1e6
 
 
+def seen_filter(links: int) -> dict:
+    """One measure of the seen-link filter in this process (see the module docstring).
+
+    Returns:
+        {"record_ms": ms to record ``links`` links, "cold_ms", "warm_ms": ms of
+        ``Store.unseen`` over the listing, "new": links it calls unseen}.
+    """
+    from monitor.store import Store
+
+    rnd = random.Random(7)
+    seen = [f"https://news{i % 50}.example/{2026 - i % 3}/story-{i}.html"
+            for i in range(links)]
+    listing = seen[: links // 2] + [f"https://news{i % 50}.example/2026/new-{i}.html"
+                                   for i in range(links - links // 2)]
+    listing = [u + ("?utm_source=rss&utm_medium=feed" if rnd.random() < 0.25 else "")
+               for u in listing]
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "seen.db")
+        t0 = time.perf_counter()
+        with store.write():
+            for url in seen:
+                store.record_page(url, "s", "stored")
+        record_ms = (time.perf_counter() - t0) * 1000
+        t0 = time.perf_counter()
+        new = store.unseen(listing)
+        cold_ms = (time.perf_counter() - t0) * 1000
+        t0 = time.perf_counter()
+        store.unseen(listing)
+        warm_ms = (time.perf_counter() - t0) * 1000
+        store.close()
+    return {"record_ms": record_ms, "cold_ms": cold_ms, "warm_ms": warm_ms, "new": len(new)}
+
+
+def seen_main(args: argparse.Namespace) -> int:
+    """``--seen``: the seen-link filter here and, with ``--baseline``, there."""
+    import subprocess
+
+    def measure(repo: Path) -> dict:
+        code = ("import json, sys; sys.path.insert(0, sys.argv[1]); "
+                "sys.path.insert(1, sys.argv[2]); import store_history as b; "
+                "print(json.dumps(b.seen_filter(int(sys.argv[3]))))")
+        out = subprocess.run([sys.executable, "-c", code, str(repo.resolve()),
+                              str(Path(__file__).resolve().parent), str(args.links)],
+                             capture_output=True, text=True, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    runs = [("this checkout", measure(args.repo))]
+    if args.baseline:
+        runs.append((f"baseline {args.baseline}", measure(args.baseline)))
+    print(f"seen-link filter, {args.links:,} links recorded, a listing of {args.links:,} "
+          f"(half seen, a quarter with utm_ parameters)")
+    print(f"{'':<40} {'record ms':>10} {'unseen cold ms':>15} {'unseen warm ms':>15} "
+          f"{'called new':>11}")
+    for name, r in runs:
+        print(f"{name[:40]:<40} {r['record_ms']:>10.0f} {r['cold_ms']:>15.0f} "
+              f"{r['warm_ms']:>15.0f} {r['new']:>11,}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--articles", type=int, default=CHECKPOINTS[-1])
     parser.add_argument("--repo", type=Path, default=REPO,
                         help="checkout whose monitor package is measured")
+    parser.add_argument("--seen", action="store_true", help="measure the seen-link filter")
+    parser.add_argument("--links", type=int, default=20_000)
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="with --seen: another checkout measured in the same run")
     args = parser.parse_args()
+    if args.seen:
+        return seen_main(args)
     sys.path.insert(0, str(args.repo.resolve()))
     from monitor.models import Article
     from monitor.store import Store

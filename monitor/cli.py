@@ -379,13 +379,10 @@ def deliver(ctx: click.Context, digests: bool, retry_dead: bool) -> None:
     from monitor.health import deliver_notices
     notices_sent, notices_failed = deliver_notices(
         store, channels, max_attempts=config.delivery.max_attempts)
-    waiting = list(store.db.query(
-        "select count(*) as n, min(next_attempt_at) as next from outbox "
-        "where status = 'pending'"))[0]
+    waiting, next_try = store.pending_summary()
     store.close()
     click.echo(f"{report.sent} sent, {report.failed} to retry, {report.dead} given up; "
-               f"{waiting['n']} waiting" +
-               (f" (next try at {waiting['next']})" if waiting["n"] else ""))
+               f"{waiting} waiting" + (f" (next try at {next_try})" if waiting else ""))
     if report.digested:
         click.echo(f"{_count(report.digested, 'alert')} held for a digest by the channels' "
                    f"quiet hours, budget or burst (monitor status says which)")
@@ -473,9 +470,9 @@ def status(ctx: click.Context, as_json: bool, redis: str | None) -> None:
             click.echo(f"  since {ep['started_at']}: {ep['title']}")
     if mutes:
         from monitor.mutes_cli import mute_lines
-        titles = {str(r[0]): r[1] for r in store.db.execute(
-            "select id, title from stories where id in (select cast(target as integer) "
-            "from mutes where kind = 'story')")}
+        titles = {str(k): t for k, t in store.story_titles(
+            int(m["target"]) for m in mutes
+            if m["kind"] == "story" and str(m["target"]).isdigit()).items()}
         click.echo("snoozed or muted (no alerts sent for them meanwhile; monitor "
                    "watches unmute WATCH, monitor stories unmute STORY):")
         for line in mute_lines(mutes, titles):
@@ -493,10 +490,7 @@ def status(ctx: click.Context, as_json: bool, redis: str | None) -> None:
     click.echo(", ".join(f"{n} {t}" for t, n in counts.items()))
     click.echo("outbox: " + (", ".join(f"{n} {s}" for s, n in store.outbox_status().items())
                              or "empty"))
-    for row in store.db.query(
-            "select channel, status, count(*) as n, min(next_attempt_at) as next, "
-            "max(last_error) as error from outbox where status in ('pending', 'dead') "
-            "and last_error is not null group by channel, status"):
+    for row in store.outbox_errors():
         when = f", next try {row['next']}" if row["status"] == "pending" else ""
         click.echo(f"  {row['channel']}: {row['n']} {row['status']}{when}; "
                    f"last error: {row['error']}")
@@ -523,9 +517,7 @@ def _held_for_digest(config: MonitorConfig, store) -> dict:
 
     policy, now = DeliveryPolicy.from_config(config), utcnow()
     out: dict = {}
-    for channel, reason, n in store.db.execute(
-            "select channel, held, count(*) from outbox where status = 'pending' and "
-            "held is not null group by channel, held order by channel, held"):
+    for channel, reason, n in store.held_counts():
         out.setdefault(channel, {"quiet_until": None, "held": {}})["held"][reason] = n
     for ch in config.channels:
         until = policy.quiet_until(ch.name, now)
@@ -575,22 +567,11 @@ def _delivery_notes(store) -> list[str]:
     automatically when their channel recovered, rows that cannot be read, and channels
     held by a Retry-After."""
     lines = []
-    for key, value in store.db.execute(
-            "select key, value from state where key like 'requeued:%' order by key"):
-        channel = key.partition(":")[2]
-        try:
-            note = json.loads(value)
-            n, at = int(note["n"]), note["at"]
-        except (ValueError, KeyError, TypeError):
-            continue
-        left = store.db.execute(
-            "select count(*) from outbox where channel = ? and requeued_at = ? and "
-            "status != 'sent'", [channel, at]).fetchone()[0]
+    for channel, n, at, left in store.requeue_notes():
         lines.append(f"{channel}: {_count(n, 'alert')} given up during an outage queued "
                      f"again automatically at {at} when the channel recovered "
                      f"({n - left} sent since, {left} not yet)")
-    bad, first = store.db.execute("select count(*), min(id) from outbox "
-                                  "where gave_up = 'unreadable'").fetchone()
+    bad, first = store.unreadable_count()
     if bad:
         lines.append(f"{_count(bad, 'outbox row')} could not be read and "
                      f"{'was' if bad == 1 else 'were'} given up (first: row {first}): the "

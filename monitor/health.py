@@ -60,7 +60,8 @@ from monitor.errors import DeliveryError
 from monitor.matching.query import Node
 from monitor.matching.watch import SpikeSettings, Watch
 from monitor.models import Notice
-from monitor.store import Store, iso, parse_iso, utcnow
+from monitor.clock import parse_iso, utcnow
+from monitor.store import Store
 from monitor.words import count
 
 log = logging.getLogger(__name__)
@@ -132,10 +133,7 @@ def _source_rows(store: Store, config: MonitorConfig) -> list[dict]:
     """The enabled sources (configured ones and imported ones) with their state."""
     configured = {s.name for s in config.sources if s.enabled}
     disabled = {s.name for s in config.sources if not s.enabled}
-    rows = store.db.execute(
-        "select name, kind, url, coalesce(enabled, 1), coalesce(failures, 0), "
-        "failing_since, last_error, last_polled_at, moved_to, origin from sources"
-    ).fetchall()
+    rows = store.source_health_rows()
     out = []
     for name, kind, url, enabled, failures, since, error, polled, moved, origin in rows:
         if name in disabled or not enabled:
@@ -229,10 +227,7 @@ def silent_conditions(store: Store, rows: list[dict], settings: HealthConfig,
     for row in rows:
         if row["failures"]:
             continue  # failing is its own condition
-        times = [parse_iso(t) for (t,) in store.db.execute(
-            "select fetched_at from articles where source = ? order by fetched_at desc "
-            "limit ?", [row["name"], limit])]
-        times = [t for t in times if t is not None]
+        times = store.recent_fetch_times(row["name"], limit)
         if len(times) < settings.silent_history:
             continue
         gaps = [(a - b).total_seconds() for a, b in zip(times, times[1:])]
@@ -256,10 +251,8 @@ def drift_conditions(store: Store, rows: list[dict], settings: HealthConfig,
     names = {r["name"]: r for r in rows}
     counts: dict[str, dict] = {}
     examples: dict[str, list[str]] = {}
-    for source, recent, status, reason, url in store.db.execute(
-            "select source, first_seen >= ?, status, reason, url from pages "
-            "where first_seen >= ? order by first_seen desc",
-            [iso(window_start), iso(base_start)]):
+    for source, recent, status, reason, url in store.page_outcomes_since(base_start,
+                                                                         window_start):
         if source not in names or status not in ("stored", "rejected", "duplicate"):
             continue
         c = counts.setdefault(source, {"recent": 0, "recent_bad": 0, "base": 0,
@@ -274,11 +267,9 @@ def drift_conditions(store: Store, rows: list[dict], settings: HealthConfig,
                 if len(examples.setdefault(source, [])) < 3:
                     examples[source].append(url)
     lengths: dict[str, tuple[list[int], list[int]]] = {}
-    for source, recent, length in store.db.execute(
-            "select source, fetched_at >= ?, length(text) from articles "
-            "where fetched_at >= ?", [iso(window_start), iso(base_start)]):
+    for source, recent, length in store.body_lengths_since(base_start, window_start):
         if source in names:
-            lengths.setdefault(source, ([], []))[0 if recent else 1].append(length or 0)
+            lengths.setdefault(source, ([], []))[0 if recent else 1].append(length)
     out = []
     minimum = settings.drift_min_pages
     for source, c in counts.items():
@@ -330,17 +321,7 @@ def _series(store: Store, since: datetime, watch_id: str | None = None,
             entity: str | None = None) -> list[tuple[datetime, int, int | None]]:
     """(hit time, article id, story id) of the distinct articles hit since ``since``
     by the watch, or by any watch with the entity among its hit's entities."""
-    sql = ("select min(h.created_at), h.article_id, a.story_id from hits h "
-           "join articles a on a.id = h.article_id where h.created_at >= ?")
-    args: list = [iso(since)]
-    if watch_id is not None:
-        sql += " and h.watch_id = ?"
-        args.append(watch_id)
-    if entity is not None:
-        sql += " and h.entities like ?"
-        args.append(f'%"{entity}"%')
-    sql += " group by h.article_id"
-    return [(parse_iso(t), a, s) for t, a, s in store.db.execute(sql, args)]
+    return store.hit_series(since, watch_id, entity)
 
 
 def _top_stories(store: Store, story_ids: Iterable[int | None]) -> list[tuple[str, int, str]]:
@@ -350,9 +331,7 @@ def _top_stories(store: Store, story_ids: Iterable[int | None]) -> list[tuple[st
             counts[sid] = counts.get(sid, 0) + 1
     out = []
     for sid, n in sorted(counts.items(), key=lambda kv: -kv[1])[:3]:
-        row = store.db.execute(
-            "select s.title, (select url from articles where story_id = s.id order by id "
-            "limit 1) from stories s where s.id = ?", [sid]).fetchone()
+        row = store.story_lead(sid)
         if row:
             out.append((row[0] or "(no title)", n, row[1]))
     return out
@@ -369,8 +348,7 @@ def spike_conditions(store: Store, watches: Iterable[Watch], now: datetime,
     """
     out: list[Condition] = []
     seen: set[str] = set()
-    first = store.db.execute("select min(fetched_at) from articles").fetchone()
-    history_start = parse_iso(first[0]) if first else None
+    history_start = store.first_fetched_at()
     for watch in watches:
         spike: SpikeSettings | None = getattr(watch, "spike", None)
         if spike is None:
@@ -457,8 +435,7 @@ class Health:
         return found
 
     def _open(self) -> set[tuple[str, str]]:
-        return {(k, s) for k, s in self.store.db.execute(
-            "select kind, subject from episodes where ended_at is null")}
+        return self.store.open_episode_keys()
 
     def check(self, watches: Iterable[Watch] = (), now: datetime | None = None
               ) -> tuple[int, int]:
@@ -502,46 +479,31 @@ class Health:
         settings = self.config.health
         with self.store.write():
             for c in started:
-                episode = self.store.db.execute(
-                    "insert into episodes (kind, subject, started_at, title, lines, url) "
-                    "values (?, ?, ?, ?, ?, ?)",
-                    [c.kind, c.subject, iso(now), c.title, json.dumps(list(c.lines)),
-                     c.url]).lastrowid
+                episode = self.store.start_episode(c.kind, c.subject, c.title, c.lines,
+                                                   c.url, now)
                 log.warning("%s", c.title)
                 targets = [n for n in (c.channels or settings.channels or names) if n in names]
                 self._queue(episode, "start", targets if settings.enabled else [], now)
             for kind, subject in ended:
-                episode, title = self.store.db.execute(
-                    "select id, title from episodes where kind = ? and subject = ? and "
-                    "ended_at is null", [kind, subject]).fetchone()
-                self.store.db.execute("update episodes set ended_at = ? where id = ?",
-                                      [iso(now), episode])
+                episode, title = self.store.end_episode(kind, subject, now)
                 if (kind, subject) in gone:
                     log.info("source %s is no longer configured: its episode \"%s\" ends "
                              "without a notice", subject, title)
                     continue
                 log.info("resolved: %s", title)
-                targets = [r[0] for r in self.store.db.execute(
-                    "select distinct channel from notices where episode_id = ?", [episode])]
+                targets = self.store.notice_channels(episode)
                 self._queue(episode, "end", targets, now)
         return len(started), len(ended)
 
     def _queue(self, episode: int, event: str, channels: list[str], now: datetime) -> None:
         for channel in channels:
-            self.store.db.execute(
-                "insert or ignore into notices (episode_id, event, channel, status, "
-                "attempts, next_attempt_at, created_at) values (?, ?, ?, 'pending', 0, ?, ?)",
-                [episode, event, channel, iso(now), iso(now)])
+            self.store.queue_notice(episode, event, channel, now)
 
 
 def open_episodes(store: Store) -> list[dict]:
     """The episodes not over yet, oldest first: dicts with ``kind``, ``subject``,
     ``title``, ``lines`` (list), ``url``, ``started_at`` (ISO text)."""
-    rows = store.db.execute(
-        "select kind, subject, title, lines, url, started_at from episodes "
-        "where ended_at is null order by id").fetchall()
-    return [{"kind": k, "subject": s, "title": t, "lines": json.loads(l or "[]"), "url": u,
-             "started_at": at} for k, s, t, l, u, at in rows]
+    return store.open_episode_rows()
 
 
 def _notice(row) -> Notice:
@@ -567,11 +529,7 @@ def deliver_notices(store: Store, channels: Mapping[str, object], *, max_attempt
         (sent, failed) counts of this pass.
     """
     now = now or utcnow()
-    rows = store.db.execute(
-        "select e.id, e.kind, n.event, e.subject, e.title, e.lines, e.url, e.started_at, "
-        "e.ended_at, n.channel, n.attempts, n.id from notices n join episodes e on "
-        "e.id = n.episode_id where n.status = 'pending' and n.next_attempt_at <= ? "
-        "order by n.id limit 200", [iso(now)]).fetchall()
+    rows = store.due_notices(now, limit=200)
     sent = failed = 0
     broken: set[str] = set()
     for row in rows:
@@ -587,20 +545,12 @@ def deliver_notices(store: Store, channels: Mapping[str, object], *, max_attempt
             broken.add(channel_name)
             wait = retry_policy.retry_delay(exc, attempts, max_attempts)
             attempts += 1
-            dead = wait is None
-            with store.write():
-                store.db.execute(
-                    "update notices set status = ?, attempts = ?, last_error = ?, "
-                    "next_attempt_at = ? where id = ?",
-                    ["dead" if dead else "pending", attempts, str(exc)[:500],
-                     iso(now + timedelta(seconds=wait or 0)), row[11]])
+            store.notice_failed(row[11], attempts, str(exc),
+                                None if wait is None else now + timedelta(seconds=wait), now)
             log.warning("notice %d on %s not sent: %s", row[0], channel_name, exc)
             continue
         sent += 1
-        with store.write():
-            store.db.execute("update notices set status = 'sent', attempts = ?, sent_at = ?, "
-                             "last_error = null where id = ?", [attempts + 1, iso(utcnow()),
-                                                               row[11]])
+        store.notice_sent(row[11], attempts + 1, utcnow())
     return sent, failed
 
 

@@ -45,7 +45,7 @@ def known_watches(config: MonitorConfig, store: Store) -> set[str]:
     if config.rules.is_dir():
         watches, _errors, broken = read_rule_files(config.rules)
         ids |= {w.id for w in watches} | {b.id for b in broken if b.id}
-    ids |= {r[0] for r in store.db.execute("select distinct watch_id from hits")}
+    ids |= store.watch_ids_with_hits()
     return ids
 
 
@@ -63,8 +63,7 @@ def _target(ctx: click.Context, kind: str, target: str, config: MonitorConfig,
             _fail(ctx, f"no watch {target!r} in {config.rules} or the database "
                        f"(known: {shown or 'none'})")
         return target
-    if not target.isdigit() or store.db.execute(
-            "select 1 from stories where id = ?", [int(target)]).fetchone() is None:
+    if not target.isdigit() or not store.has_story(int(target)):
         _fail(ctx, f"no story {target!r} in {config.database} (a story is given by its "
                    f"number, as in monitor report and the web desk)")
     return str(int(target))
@@ -73,8 +72,8 @@ def _target(ctx: click.Context, kind: str, target: str, config: MonitorConfig,
 def _what(kind: str, target: str, store: Store) -> str:
     if kind == "watch":
         return f"watch {target}"
-    row = store.db.execute("select title from stories where id = ?", [int(target)]).fetchone()
-    return f"story {target}" + (f" “{row[0]}”" if row and row[0] else "")
+    title = store.story_title(int(target))
+    return f"story {target}" + (f" “{title}”" if title else "")
 
 
 def _snooze(ctx: click.Context, kind: str, target: str, duration: str,

@@ -112,11 +112,10 @@ class Pipeline:
             return Outcome(page, "duplicate", article=article)
         if hits and not saved.new_story and saved.alerts_queued == 0:
             # a wire copy of a story already alerted: one line, no alert
-            title = self.store.db.execute("select title from stories where id = ?",
-                                          [saved.story_id]).fetchone()
+            title = self.store.story_title(saved.story_id)
             log.info("article %s (source %s) joins story %d \u201c%s\u201d, already "
                      "alerted for watch %s: %s", article.url, article.source,
-                     saved.story_id, title[0] if title else "", ", ".join(
+                     saved.story_id, title or "", ", ".join(
                          h.watch_id for h in hits),
                      f"no new alert, added to its thread ({saved.followups_queued} follow-up"
                      f"{'' if saved.followups_queued == 1 else 's'} queued)"

@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 
 from jinja2 import Environment, select_autoescape
 
-from monitor.store import Store, iso, utcnow
+from monitor.clock import iso, utcnow
+from monitor.store import Store
 
 
 def build_report(store: Store, since_seconds: float, now: datetime | None = None) -> dict:
@@ -32,45 +33,15 @@ def build_report(store: Store, since_seconds: float, now: datetime | None = None
         are ISO 8601 UTC text; watches by hits, sources by name.
     """
     now = now or utcnow()
-    since = iso(now - timedelta(seconds=since_seconds))
-    watches = []
-    for wid, name, hits, stories in store.db.execute(
-            "select h.watch_id, max(h.watch_name), count(distinct h.article_id), "
-            "count(distinct a.story_id) from hits h join articles a on a.id = h.article_id "
-            "where h.created_at >= ? group by h.watch_id order by 3 desc, 1", [since]):
-        outlets = store.db.execute(
-            "select coalesce(a.site_name, a.source), count(distinct a.id) from hits h join "
-            "articles a on a.id = h.article_id where h.watch_id = ? and h.created_at >= ? "
-            "group by 1 order by 2 desc, 1 limit 5", [wid, since]).fetchall()
-        top = store.db.execute(
-            "select s.title, count(distinct a.id), min(a.url) from hits h join articles a "
-            "on a.id = h.article_id join stories s on s.id = a.story_id where "
-            "h.watch_id = ? and h.created_at >= ? group by s.id order by 2 desc, s.id "
-            "limit 3", [wid, since]).fetchall()
-        watches.append({"watch_id": wid, "watch_name": name, "hits": hits, "stories": stories,
-                        "outlets": [list(o) for o in outlets],
-                        "top_stories": [{"title": t, "articles": n, "url": u}
-                                        for t, n, u in top]})
-    articles = dict(store.db.execute(
-        "select source, count(*) from articles where fetched_at >= ? group by source",
-        [since]).fetchall())
-    rejected: dict[str, dict[str, int]] = {}
-    for source, reason, n in store.db.execute(
-            "select source, reason, count(*) from pages where status = 'rejected' and "
-            "first_seen >= ? group by 1, 2", [since]):
-        rejected.setdefault(source, {})[reason or "?"] = n
+    since = now - timedelta(seconds=since_seconds)
+    articles = store.articles_since(since)
+    rejected = store.rejections_since(since)
     sources = [{"name": name, "articles": articles.get(name, 0),
                 "rejected": rejected.get(name, {}),
                 "state": "failing" if failures else "ok", "last_error": error}
-               for name, failures, error in store.db.execute(
-                   "select name, coalesce(failures, 0), last_error from sources "
-                   "where coalesce(enabled, 1) order by name")]
-    episodes = [{"kind": k, "subject": s, "title": t, "started_at": a, "ended_at": e}
-                for k, s, t, a, e in store.db.execute(
-                    "select kind, subject, title, started_at, ended_at from episodes "
-                    "where ended_at is null or ended_at >= ? order by id", [since])]
-    return {"since": since, "until": iso(now), "watches": watches, "sources": sources,
-            "episodes": episodes}
+               for name, failures, error in store.enabled_source_states()]
+    return {"since": iso(since), "until": iso(now), "watches": store.watch_summaries(since),
+            "sources": sources, "episodes": store.episodes_since(since)}
 
 
 def _n(n: int, noun: str) -> str:

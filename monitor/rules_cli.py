@@ -407,7 +407,8 @@ def stored_articles(db_path: Path, since: timedelta) -> Iterator[tuple[str, Arti
         RulesCommandError, ConfigError: the database file does not exist, or cannot be
             opened or read as a monitor database.
     """
-    from monitor.store import Store, iso, parse_iso, utcnow  # sqlite-utils: only when used
+    from monitor.clock import parse_iso, utcnow
+    from monitor.store import Store  # sqlite-utils: only when used
 
     if not db_path.is_file():  # Store would create an empty database
         raise RulesCommandError(f"database {db_path} not found (use --db PATH, or "
@@ -417,11 +418,7 @@ def stored_articles(db_path: Path, since: timedelta) -> Iterator[tuple[str, Arti
     except sqlite3.Error as exc:
         raise RulesCommandError(f"database {db_path}: cannot open: {exc}") from None
     try:
-        cutoff = iso(utcnow() - since)
-        # the store writes ISO 8601 UTC text, so text order is time order
-        where = "fetched_at >= ? or (fetched_at is null and published >= ?)"
-        for row in store.db["articles"].rows_where(where, [cutoff, cutoff],
-                                                   order_by="fetched_at"):
+        for row in store.articles_fetched_since(utcnow() - since):
             yield row["url"], Article(
                 url=row["url"], request_url=row["request_url"] or row["url"],
                 source=row["source"] or "", title=row["title"] or "",

@@ -70,9 +70,7 @@ class Writer:
         #: source url -> (etag, last_modified), as kept in fetch_state (read once; a
         #: sitemap's child documents are looked up in the store when needed)
         urls = {s.url for s in sources.values()}
-        self.validators: dict[str, tuple[str | None, str | None]] = {
-            r[0]: (r[1], r[2]) for r in store.db.execute(
-                "select url, etag, last_modified from fetch_state") if r[0] in urls}
+        self.validators: dict[str, tuple[str | None, str | None]] = store.validators(urls)
         self._next_run_id = 0
         #: polls finished and pages stored since start (for the daemon's summary line)
         self.totals = {"polls": 0, "failed": 0, "new_links": 0, "stored": 0, "hits": 0}

@@ -39,6 +39,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from monitor.errors import ConfigError
+from monitor.urls import url_key
 from monitor.wire import decode, encode
 
 log = logging.getLogger(__name__)
@@ -106,8 +107,11 @@ def where(url: str) -> str:
 
 
 def link_key(url: str) -> str:
-    """A short, fixed-size key part for an article URL (BLAKE2b, 16 bytes, hex)."""
-    return hashlib.blake2b(url.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    """A short, fixed-size key part for an article link: BLAKE2b (16 bytes, hex) of its
+    identity key (:func:`monitor.urls.url_key`), so a link listed with a tracking
+    parameter or a fragment is the link the writer marked seen."""
+    return hashlib.blake2b(url_key(url).encode("utf-8", "surrogatepass"),
+                           digest_size=16).hexdigest()
 
 
 class Outage:

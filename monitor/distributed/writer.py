@@ -22,15 +22,15 @@ import asyncio
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from redis.exceptions import ResponseError
 
+from monitor.clock import parse_iso, utcnow
 from monitor.config import MonitorConfig
 from monitor.crawl.context import CrawlContext
 from monitor.distributed.queues import REDIS_DOWN, Outage, Queues, consumer_id
 from monitor.records import LinkOutcome, RunResult
-from monitor.store import iso, parse_iso
 from monitor.wire import WireError, decode
 from monitor.writer import store_problem
 
@@ -43,7 +43,7 @@ BLOCK_MS = 250
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return utcnow()
 
 
 class WriterContext(CrawlContext):
@@ -229,11 +229,10 @@ class WriterEngine:
         """Seen keys for the links the store has from the last ``seen_ttl``."""
         ttl = self.queues.seen_ttl_ms / 1000
         now = _now()
-        since = iso(now - timedelta(seconds=ttl))
+        since = now - timedelta(seconds=ttl)
         seen = {}
-        for url, first_seen, retry_at in self.context.core_store.db.execute(
-                "select url, first_seen, retry_at from pages where first_seen >= ? "
-                "or retry_at > ?", [since, iso(now)]):
+        for url, first_seen, retry_at in self.context.core_store.recent_pages(
+                since, now):
             ms = _seen_ms(now, first_seen, retry_at, ttl, from_first_seen=True)
             if ms > 0:
                 seen[url] = ms
@@ -360,15 +359,10 @@ class WriterEngine:
         ttl = self.queues.seen_ttl_ms / 1000
         now = _now()
         out = {}
-        db = self.context.core_store.db
-        for i in range(0, len(urls), 500):
-            chunk = urls[i:i + 500]
-            marks = ",".join("?" * len(chunk))
-            for url, retry_at in db.execute(
-                    f"select url, retry_at from pages where url in ({marks})", chunk):
-                ms = _seen_ms(now, None, retry_at, ttl)
-                if ms > 0:
-                    out[url] = ms
+        for url, retry_at in self.context.core_store.page_retries(urls).items():
+            ms = _seen_ms(now, None, retry_at, ttl)
+            if ms > 0:
+                out[url] = ms
         return out
 
     # -- stopping -------------------------------------------------------------------

@@ -32,8 +32,9 @@ Times are stored as ISO 8601 text in UTC (:mod:`monitor.clock`).
 The package is split by what each part owns: :mod:`~monitor.store.schema` (migrations),
 :mod:`~monitor.store.base` (the connection and write transactions),
 :mod:`~monitor.store.state` (key/value), :mod:`~monitor.store.sources` (sources, fetch
-state, seen links, health episodes), :mod:`~monitor.store.outbox` (outbox, claims,
-holds, threads, mutes) and :mod:`~monitor.store.articles` (articles, stories, hits).
+state, seen links), :mod:`~monitor.store.outbox` (outbox, claims,
+holds, threads, mutes), :mod:`~monitor.store.episodes` (health episodes, notices)
+and :mod:`~monitor.store.articles` (articles, stories, hits).
 :class:`Store` is all of them on one connection.
 """
 
@@ -42,6 +43,7 @@ from __future__ import annotations
 from monitor.clock import iso, parse_iso, utcnow
 from monitor.store.articles import ArticlesStore, Revision, SavedArticle, text_fingerprint
 from monitor.store.base import STORY_WINDOW_DAYS
+from monitor.store.episodes import EpisodesStore
 from monitor.store.outbox import (
     CLAIM_TIMEOUT,
     MAX_AUTO_REQUEUES,
@@ -59,7 +61,7 @@ __all__ = [
 ]
 
 
-class Store(ArticlesStore):
+class Store(ArticlesStore, EpisodesStore):
     """The monitor's SQLite database (WAL mode), opened through sqlite-utils.
 
     One Store holds one connection. It may be created in one thread and used in

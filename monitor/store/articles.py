@@ -8,12 +8,12 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor import clock, dedup
-from monitor.clock import iso
+from monitor.clock import iso, parse_iso
 from monitor.models import Article, Hit
 from monitor.store.outbox import OutboxStore
 from monitor.store.sources import SourcesStore
@@ -295,3 +295,126 @@ class ArticlesStore(OutboxStore, SourcesStore):
             except ValueError:
                 continue   # written with other settings: not comparable
         return dedup.best_match(signature, candidates)
+
+    # -- reads for status, reports, health and the rules check ---------------------------
+
+    def story_title(self, story_id: int) -> str | None:
+        """Returns: the story's title (that of its first article), or None when there is
+        no such story (or it has no title)."""
+        row = self.db.execute("select title from stories where id = ?",
+                              [story_id]).fetchone()
+        return row[0] if row else None
+
+    def has_story(self, story_id: int) -> bool:
+        """Returns: whether a story has this number."""
+        return self.db.execute("select 1 from stories where id = ?",
+                               [story_id]).fetchone() is not None
+
+    def story_titles(self, story_ids: Iterable[int]) -> dict[int, str | None]:
+        """Returns: story id -> title, for the ids that are stories."""
+        ids = list(dict.fromkeys(story_ids))
+        out: dict[int, str | None] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            out.update(self.db.execute(
+                f"select id, title from stories where id in ({','.join('?' * len(chunk))})",
+                chunk).fetchall())
+        return out
+
+    def story_lead(self, story_id: int) -> tuple[str | None, str | None] | None:
+        """Returns: (title, URL of its first article) of a story, or None when there is
+        no such story."""
+        row = self.db.execute(
+            "select s.title, (select url from articles where story_id = s.id order by id "
+            "limit 1) from stories s where s.id = ?", [story_id]).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def watch_ids_with_hits(self) -> set[str]:
+        """Returns: the ids of the watches that have hits stored."""
+        return {r[0] for r in self.db.execute("select distinct watch_id from hits")}
+
+    def articles_fetched_since(self, since: datetime) -> Iterator[dict]:
+        """The articles fetched since ``since`` (or, fetched at an unknown time,
+        published since), oldest first.
+
+        Yields:
+            ``articles`` rows as dicts (published as ISO text).
+        """
+        cutoff = iso(since)
+        # the store writes ISO 8601 UTC text, so text order is time order
+        yield from self.db["articles"].rows_where(
+            "fetched_at >= ? or (fetched_at is null and published >= ?)", [cutoff, cutoff],
+            order_by="fetched_at")
+
+    def first_fetched_at(self) -> datetime | None:
+        """Returns: when the first article was stored, or None with no article."""
+        row = self.db.execute("select min(fetched_at) from articles").fetchone()
+        return parse_iso(row[0]) if row else None
+
+    def recent_fetch_times(self, source: str, limit: int) -> list[datetime]:
+        """Returns: when the last ``limit`` articles of ``source`` were stored, newest
+        first."""
+        times = [parse_iso(t) for (t,) in self.db.execute(
+            "select fetched_at from articles where source = ? order by fetched_at desc "
+            "limit ?", [source, limit])]
+        return [t for t in times if t is not None]
+
+    def body_lengths_since(self, since: datetime, recent: datetime
+                           ) -> list[tuple[str, bool, int]]:
+        """Returns: ``(source, stored since ``recent``, characters of text)`` of each
+        article stored since ``since``."""
+        return [(s, bool(r), n or 0) for s, r, n in self.db.execute(
+            "select source, fetched_at >= ?, length(text) from articles "
+            "where fetched_at >= ?", [iso(recent), iso(since)])]
+
+    def hit_series(self, since: datetime, watch_id: str | None = None,
+                   entity: str | None = None) -> list[tuple[datetime | None, int, int | None]]:
+        """The distinct articles hit since ``since`` by the watch, or by any watch whose
+        hit names the entity.
+
+        Returns:
+            ``(first hit time, article id, story id)`` tuples.
+        """
+        sql = ("select min(h.created_at), h.article_id, a.story_id from hits h "
+               "join articles a on a.id = h.article_id where h.created_at >= ?")
+        args: list = [iso(since)]
+        if watch_id is not None:
+            sql += " and h.watch_id = ?"
+            args.append(watch_id)
+        if entity is not None:
+            sql += " and h.entities like ?"
+            args.append(f'%"{entity}"%')
+        sql += " group by h.article_id"
+        return [(parse_iso(t), a, s) for t, a, s in self.db.execute(sql, args)]
+
+    def watch_summaries(self, since: datetime, outlets: int = 5, stories: int = 3
+                        ) -> list[dict]:
+        """What each watch hit since ``since``, most hits first.
+
+        Returns:
+            dicts ``{"watch_id", "watch_name", "hits" (articles), "stories",
+            "outlets": [[name, articles]] (top ``outlets``), "top_stories": [{"title",
+            "articles", "url"}] (top ``stories``)}``.
+        """
+        since_text = iso(since)
+        out = []
+        for wid, name, hits, n_stories in self.db.execute(
+                "select h.watch_id, max(h.watch_name), count(distinct h.article_id), "
+                "count(distinct a.story_id) from hits h join articles a on "
+                "a.id = h.article_id where h.created_at >= ? group by h.watch_id "
+                "order by 3 desc, 1", [since_text]).fetchall():
+            top_outlets = self.db.execute(
+                "select coalesce(a.site_name, a.source), count(distinct a.id) from hits h "
+                "join articles a on a.id = h.article_id where h.watch_id = ? and "
+                "h.created_at >= ? group by 1 order by 2 desc, 1 limit ?",
+                [wid, since_text, outlets]).fetchall()
+            top = self.db.execute(
+                "select s.title, count(distinct a.id), min(a.url) from hits h join "
+                "articles a on a.id = h.article_id join stories s on s.id = a.story_id "
+                "where h.watch_id = ? and h.created_at >= ? group by s.id "
+                "order by 2 desc, s.id limit ?", [wid, since_text, stories]).fetchall()
+            out.append({"watch_id": wid, "watch_name": name, "hits": hits,
+                        "stories": n_stories, "outlets": [list(o) for o in top_outlets],
+                        "top_stories": [{"title": t, "articles": n, "url": u}
+                                        for t, n, u in top]})
+        return out

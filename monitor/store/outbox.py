@@ -595,3 +595,58 @@ class OutboxStore(StateStore):
             "select id, kind, target, until, reason, created_at, created_by from mutes "
             "where ended_at is null and (until is null or until > ?) order by id desc",
             [iso(now or clock.utcnow())])]
+
+    # -- reads for monitor status and monitor deliver ------------------------------------
+
+    def pending_summary(self) -> tuple[int, str | None]:
+        """Returns: (alerts pending, the earliest next attempt as ISO text or None)."""
+        n, first = self.db.execute("select count(*), min(next_attempt_at) from outbox "
+                                   "where status = 'pending'").fetchone()
+        return n, first
+
+    def outbox_errors(self) -> list[dict]:
+        """The pending and given-up alerts that carry an error, per channel and status.
+
+        Returns:
+            dicts with ``channel``, ``status``, ``n``, ``next`` (earliest next attempt)
+            and ``error`` (one of the errors).
+        """
+        return [dict(r) for r in self.db.query(
+            "select channel, status, count(*) as n, min(next_attempt_at) as next, "
+            "max(last_error) as error from outbox where status in ('pending', 'dead') "
+            "and last_error is not null group by channel, status")]
+
+    def held_counts(self) -> list[tuple[str, str, int]]:
+        """Returns: ``(channel, why held, alerts)`` of pending alerts a channel's policy
+        moved into its digest, by channel and reason."""
+        return self.db.execute(
+            "select channel, held, count(*) from outbox where status = 'pending' and "
+            "held is not null group by channel, held order by channel, held").fetchall()
+
+    def requeue_notes(self) -> list[tuple[str, int, str, int]]:
+        """The last automatic re-queue of each channel (:meth:`requeue_recovered`).
+
+        Returns:
+            ``(channel, alerts re-queued, when (ISO text), of them not sent yet)``, by
+            channel; a note that cannot be read is left out.
+        """
+        out = []
+        for key, value in self.db.execute(
+                "select key, value from state where key like 'requeued:%' order by key"):
+            channel = key.partition(":")[2]
+            try:
+                note = json.loads(value)
+                n, at = int(note["n"]), note["at"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            left = self.db.execute(
+                "select count(*) from outbox where channel = ? and requeued_at = ? and "
+                "status != 'sent'", [channel, at]).fetchone()[0]
+            out.append((channel, n, at, left))
+        return out
+
+    def unreadable_count(self) -> tuple[int, int | None]:
+        """Returns: (outbox rows given up as unreadable, the first one's id or None)."""
+        n, first = self.db.execute("select count(*), min(id) from outbox "
+                                   "where gave_up = 'unreadable'").fetchone()
+        return n, first

@@ -396,3 +396,58 @@ class SourcesStore(StoreBase):
         self.db.conn.executemany(
             "update pages set version = ? where url in (?, ?)",
             [(version, url_key(u), u) for u in dict.fromkeys(urls)])
+
+    # -- reads for status, reports and health -------------------------------------------
+
+    def validators(self, urls: Iterable[str]) -> dict[str, tuple[str | None, str | None]]:
+        """The conditional-GET validators kept for documents.
+
+        Args:
+            urls: feed, sitemap or front-page URLs.
+
+        Returns:
+            url -> (etag, last_modified), for those among ``urls`` with a row.
+        """
+        wanted = set(urls)
+        return {u: (e, m) for u, e, m in self.db.execute(
+            "select url, etag, last_modified from fetch_state") if u in wanted}
+
+    def source_health_rows(self) -> list[tuple]:
+        """Every ``sources`` row as the health check reads it.
+
+        Returns:
+            Tuples ``(name, kind, url, enabled (1 when unset), failures (0 when unset),
+            failing_since, last_error, last_polled_at, moved_to, origin)``.
+        """
+        return self.db.execute(
+            "select name, kind, url, coalesce(enabled, 1), coalesce(failures, 0), "
+            "failing_since, last_error, last_polled_at, moved_to, origin from sources"
+        ).fetchall()
+
+    def enabled_source_states(self) -> list[tuple[str, int, str | None]]:
+        """Returns: ``(name, failures in a row, last_error)`` of each enabled source,
+        by name."""
+        return self.db.execute(
+            "select name, coalesce(failures, 0), last_error from sources "
+            "where coalesce(enabled, 1) order by name").fetchall()
+
+    def rejections_since(self, since: datetime) -> dict[str, dict[str, int]]:
+        """Returns: source -> {reason ('?' when none): pages rejected} for links first
+        recorded since ``since``."""
+        out: dict[str, dict[str, int]] = {}
+        for source, reason, n in self.db.execute(
+                "select source, reason, count(*) from pages where status = 'rejected' and "
+                "first_seen >= ? group by 1, 2", [iso(since)]):
+            out.setdefault(source, {})[reason or "?"] = n
+        return out
+
+    def page_outcomes_since(self, since: datetime, recent: datetime
+                            ) -> list[tuple[str, bool, str, str | None, str]]:
+        """The outcomes of links first recorded since ``since``, newest first.
+
+        Returns:
+            ``(source, recorded since ``recent``, status, reason, link key)`` tuples.
+        """
+        return [(s, bool(r), st, why, u) for s, r, st, why, u in self.db.execute(
+            "select source, first_seen >= ?, status, reason, url from pages "
+            "where first_seen >= ? order by first_seen desc", [iso(recent), iso(since)])]

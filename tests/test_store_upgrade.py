@@ -1,0 +1,165 @@
+"""The store after its split into a package: a database written by the store as it was
+before (one module, raw links as seen keys) opens unchanged and works; one URL identity
+for the seen filter, articles and the distributed seen keys; frozen migrations."""
+
+from __future__ import annotations
+
+import importlib.util
+import sqlite3
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor import clock
+from monitor.models import Article, Hit
+from monitor.store import Store
+from monitor.urls import url_key
+
+ROOT = Path(__file__).resolve().parent.parent
+#: The last commit with the store in one module (monitor/store.py), before the split.
+BEFORE_SPLIT = "28acd22"
+
+TEXT = " ".join(f"word{i % 97} sentence{i % 13} about the summit in Pyongyang"
+                for i in range(80))
+
+
+def _old_store_module(tmp_path: Path):
+    """monitor/store.py as it was before the split, imported under another name."""
+    try:
+        source = subprocess.run(["git", "show", f"{BEFORE_SPLIT}:monitor/store.py"],
+                                cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("no git history here: the store from before the split is not at hand")
+    path = tmp_path / "old_store.py"
+    path.write_text(source, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("old_store", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["old_store"] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.modules.pop("old_store", None)
+    return module
+
+
+def _article(url: str, text: str = TEXT, request_url: str | None = None) -> Article:
+    return Article(url=url, request_url=request_url or url, source="cbc",
+                   title="Putin and Kim sign pact", text=text)
+
+
+def _hit() -> Hit:
+    return Hit("rnk", "Russia and North Korea", ["pact"], channels=("console",))
+
+
+def test_a_database_from_before_the_split_opens_and_works(tmp_path):
+    old_module = _old_store_module(tmp_path)
+    db = tmp_path / "monitor.db"
+    listed = "https://News.example/world/pact?utm_source=rss&utm_medium=feed"
+    stub = "https://news.example/world/breaking#live"
+    old = old_module.Store(db)
+    saved = old.save_article(_article("https://news.example/world/pact", request_url=listed),
+                             [_hit()], ["console"])
+    old.record_page(stub, "cbc", "rejected", "too-short", transient=True)
+    old.record_version([listed], "sha1:" + "a" * 40)
+    old.set_state("last_digest:console", "2026-01-01T00:00:00+00:00")
+    names_before = [r[0] for r in sqlite3.connect(db).execute(
+        "select name from _sqlite_migrations order by id")]
+    old.close()
+
+    store = Store(db)
+    try:
+        names_after = [r[0] for r in store.db.execute(
+            "select name from _sqlite_migrations order by id")]
+        assert names_after == names_before            # nothing re-run, nothing renamed
+        # the links the old store recorded as written are seen: not fetched again...
+        assert store.unseen([listed, "https://news.example/world/other"]) == {
+            "https://news.example/world/other"}
+        # ...and the article is there once, under its canonical URL
+        assert store.article_id("https://news.example/world/pact") == saved.article_id
+        assert store.save_article(_article("https://news.example/world/pact"), [], []) is None
+        # the stub's transient outcome is due later, then again; its attempts carry on
+        later = clock.utcnow() + timedelta(hours=2)
+        assert stub in store.unseen([stub], now=later)
+        store.record_page(stub, "cbc", "rejected", "too-short", transient=True)
+        (attempts, key), = store.db.execute(
+            "select attempts, url from pages where url in (?, ?)", [stub, url_key(stub)])
+        assert attempts == 2 and key == url_key(stub)
+        # an edit of the listed link is still noticed against the mark kept before
+        assert store.changed({listed: "sha1:" + "b" * 40}) == {listed}
+        assert store.changed({listed: "sha1:" + "a" * 40}) == set()
+        # the old alert is delivered and the state kept
+        claimed = store.claim_alerts("immediate", ["console"])
+        assert [a.alert.url for a in claimed] == ["https://news.example/world/pact"]
+        assert store.get_state("last_digest:console") == "2026-01-01T00:00:00+00:00"
+        # a wire copy joins the old story
+        copy = store.save_article(_article("https://wire.example/pact", TEXT + " Related."),
+                                  [], [])
+        assert copy.story_id == saved.story_id and not copy.new_story
+    finally:
+        store.close()
+
+
+def test_one_identity_for_links_seen_and_articles(tmp_path):
+    store = Store(tmp_path / "monitor.db")
+    try:
+        saved = store.save_article(
+            _article("https://news.example/a/pact",
+                     request_url="https://NEWS.example:443/a/pact?utm_campaign=x&fbclid=1"),
+            [], [])
+        variants = ["https://news.example/a/pact#comments",
+                    "https://News.Example/a/pact?utm_source=twitter",
+                    "https://news.example/a/pact?from=rss"]
+        assert store.unseen([*variants, "https://news.example/a/other"]) == {
+            "https://news.example/a/other"}
+        for link in variants:
+            assert store.article_id(link) == saved.article_id
+        # one pages row per identity, however many forms the link came in
+        assert store.db.execute("select count(*) from pages").fetchone()[0] == 1
+    finally:
+        store.close()
+
+
+def test_distributed_seen_keys_use_the_same_identity():
+    from monitor.distributed.queues import link_key
+
+    assert link_key("https://News.example/a?utm_source=x#top") == \
+        link_key("https://news.example/a")
+    assert link_key("https://news.example/a") != link_key("https://news.example/b")
+
+
+def test_url_key_is_stable_when_applied_again():
+    for link in ("https://News.example:443/a?b=2&a=1&utm_source=x#f",
+                 "http://example.org/%7Euser/path?q=%C3%BC", "https://ex.test/é"):
+        assert url_key(url_key(link)) == url_key(link)
+
+
+def test_migrations_use_no_live_code_of_the_monitor():
+    """A migration must do tomorrow what it did the day it was written: the schema
+    module imports nothing of the monitor (it carries frozen copies instead)."""
+    import ast
+
+    import monitor.store.schema as schema
+
+    tree = ast.parse(Path(schema.__file__).read_text(encoding="utf-8"))
+    imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    assert not [m for m in imported if m and m.startswith("monitor")], imported
+
+
+def test_clock_reads_and_writes_utc():
+    from datetime import datetime, timezone
+
+    aware = datetime(2026, 6, 19, 12, 0, tzinfo=timezone(timedelta(hours=9)))
+    assert clock.iso(aware) == "2026-06-19T03:00:00+00:00"
+    assert clock.iso(datetime(2026, 6, 19, 3, 0)) == "2026-06-19T03:00:00+00:00"
+    assert clock.parse_iso("2026-06-19T03:00:00Z") == datetime(2026, 6, 19, 3,
+                                                               tzinfo=timezone.utc)
+    assert clock.parse_iso("2026-06-19T03:00:00") == clock.parse_iso(clock.iso(aware))
+    assert clock.parse_iso(None) is None and clock.parse_iso("") is None
+    assert clock.parse_http_date("Wed, 19 Jun 2024 03:00:00 GMT") == datetime(
+        2024, 6, 19, 3, tzinfo=timezone.utc)
+    assert clock.parse_http_date("soon") is None
+    assert clock.utcnow().tzinfo is not None
