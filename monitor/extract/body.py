@@ -131,7 +131,9 @@ PAYWALL_MARKUP = re.compile(
     re.I)
 # a part of every ``PAYWALL_MARKUP`` match: a quick test before the token by token one
 _PAYWALL_HINT = re.compile(r"wall|piano-offer|subscri|premium-|plus-", re.I)
-_WITH_CLASS_OR_ID = etree.XPath("descendant-or-self::*[@class or @id]")
+_PAYWALL_HINTS = ("wall", "piano-offer", "subscri", "premium-", "plus-")
+# every class and id value of a page as plain strings, collected by libxml2 in one call
+_CLASS_ID_VALUES = etree.XPath("//*/@class | //*/@id", smart_strings=False)
 # a paywalled article may be a headline and a teaser: stored (partial) from this length
 PARTIAL_MIN_CHARS = 80
 # a page with paywall markup is a stub (partial) when its text is shorter than this
@@ -329,12 +331,23 @@ def paywall_elements(tree: HtmlElement) -> list[etree._Element]:
         The outermost such elements, in document order.
     """
     found: list[etree._Element] = []
-    for el in _WITH_CLASS_OR_ID(tree):
+    # the class and id tokens of paywall markup, looked for in C: most pages have none
+    # (no hint at all in their class and id values, or only in unrelated tokens)
+    names = " ".join(_CLASS_ID_VALUES(tree))
+    folded = names.casefold()
+    if not any(hint in folded for hint in _PAYWALL_HINTS):
+        return []
+    tokens = sorted(t for t in set(names.split())
+                    if _PAYWALL_HINT.search(t) and PAYWALL_MARKUP.fullmatch(t))
+    if not tokens:
+        return []
+    # tokens hold only word characters and hyphens (PAYWALL_MARKUP): safe in XPath quotes
+    holders = tree.xpath("descendant-or-self::*[" + " or ".join(
+        f"contains(@class, '{t}') or contains(@id, '{t}')" for t in tokens) + "]")
+    for el in holders:
         if el.tag in ("html", "body", "article", "main"):
             continue
         names = f"{el.get('class') or ''} {el.get('id') or ''}"
-        if not _PAYWALL_HINT.search(names):   # most elements: one regex search
-            continue
         if not any(PAYWALL_MARKUP.fullmatch(t) for t in names.split()):
             continue
         text = " ".join("".join(el.itertext()).split())

@@ -94,6 +94,13 @@ def published_date(pm: PageMeta, tree: HtmlElement, url: str | None,
     htmldate's search for the original date. Modified dates are used only by htmldate,
     and only when nothing else is found.
 
+    htmldate runs without its extensive search: that reads every text segment of the
+    page with dateparser, costs five to twenty times a whole trafilatura extraction on a
+    page without a date in its markup, and answers such a page with a guess (the year of
+    its copyright line as 1 January); the markup search finds every date the extensive
+    one found on the corpus (``benchmarks/extraction_cost.py``, generated pages dated in
+    the text only or not at all).
+
     htmldate takes a date in the URL (``/2025/01/02/``) before anything in the page, and
     its later searches read dates out of the links in the HTML too: an answer without a
     time of day is a guess of the day only (midnight UTC). ``feed_date``, the time the
@@ -129,7 +136,7 @@ def published_date(pm: PageMeta, tree: HtmlElement, url: str | None,
             return got, "time element"
     try:
         from htmldate import find_date
-        found = find_date(tree, url=url, original_date=True, extensive_search=True,
+        found = find_date(tree, url=url, original_date=True, extensive_search=False,
                           outputformat="%Y-%m-%dT%H:%M:%S")
     except Exception:  # htmldate raises on odd trees; a missing date is fine
         found = None
