@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from monitor.alerts import Channel, build_channel, retry
+from monitor.clock import iso, parse_iso, utcnow
 from monitor.config import MonitorConfig, secret_from_env
 from monitor.errors import ConfigError, DeliveryError
 from monitor.policy import QUIET, DeliveryPolicy
-from monitor.store import MAX_CHANNEL_HOLD, Store, iso, parse_iso, utcnow
+from monitor.store import MAX_CHANNEL_HOLD, Store
 from monitor.words import count
 
 log = logging.getLogger(__name__)

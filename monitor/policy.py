@@ -27,9 +27,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
+
+from monitor.clock import as_utc, utcnow
 
 #: Why an alert waits for a digest (kept in ``outbox.held``).
 QUIET = "quiet hours"
@@ -56,7 +58,7 @@ class Route:
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return utcnow()
 
 
 class DeliveryPolicy:
@@ -114,7 +116,7 @@ class DeliveryPolicy:
             return None
         day = local.date() if t < qh.end else local.date() + timedelta(days=1)
         end = datetime.combine(day, qh.end, tzinfo=zone)
-        return end.astimezone(timezone.utc)
+        return as_utc(end)
 
     def budget_window(self, channel: str) -> float | None:
         """Returns: the channel's budget window in seconds, or None without a budget."""

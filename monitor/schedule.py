@@ -32,9 +32,10 @@ import heapq
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
+from monitor.clock import from_timestamp, utcnow
 from monitor.records import RunResult
 
 #: Fraction of the interval added at random to each next due time.
@@ -187,7 +188,7 @@ class Schedule:
     def next_due(self) -> datetime | None:
         """The earliest due time of a source not being polled, or None when none is."""
         ts = self._next_due_ts()
-        return None if ts is None else datetime.fromtimestamp(ts, timezone.utc)
+        return None if ts is None else from_timestamp(ts)
 
     def _next_due_ts(self) -> float | None:
         while self._heap:
@@ -265,7 +266,7 @@ class Schedule:
     def hold_host(self, host: str, until: datetime) -> None:
         """Poll no source on ``host`` before ``until`` (a Retry-After), at most
         ``MAX_HOLD`` seconds from now."""
-        cap = datetime.now(timezone.utc) + timedelta(seconds=MAX_HOLD)
+        cap = utcnow() + timedelta(seconds=MAX_HOLD)
         until = min(until, cap)
         if self.holds.get(host) is None or self.holds[host] < until:
             self.holds[host] = until
@@ -318,7 +319,7 @@ class Schedule:
     def take_dirty(self) -> list[SourceState]:
         """The states changed since the last call (copies), for writing to the store."""
         names, self._dirty = self._dirty, set()
-        now = datetime.now(timezone.utc)
+        now = utcnow()
         for host in [h for h, until in self.holds.items() if until <= now]:
             self.holds.pop(host, None)   # a hold that ended is forgotten
         return [replace(self.states[n]) for n in names if n in self.states]

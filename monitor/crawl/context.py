@@ -20,9 +20,10 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
+from monitor.clock import utcnow
 from monitor.config import MonitorConfig, SourceConfig, load_config
 from monitor.extract import extract
 from monitor.matching import check_watch_targets, load_watches, rules_fingerprint
@@ -42,7 +43,7 @@ FLUSH_EVERY = 1.0
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return utcnow()
 
 
 class CrawlContext:

@@ -16,11 +16,12 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.httpobj import urlparse_cached
+
+from monitor.clock import utcnow
 
 
 class ExpiringRobotsTxtMiddleware(RobotsTxtMiddleware):
@@ -86,7 +87,7 @@ class HostHoldMiddleware:
         until = holds.get(host)
         if until is None:
             return None
-        if until <= datetime.now(timezone.utc):
+        if until <= utcnow():
             holds.pop(host, None)
             return None
         raise IgnoreRequest(f"host {host} asked to wait (Retry-After) until "

@@ -28,12 +28,12 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from datetime import datetime, timezone
 
 from redis.exceptions import ResponseError
 from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.httpobj import urlparse_cached
 
+from monitor.clock import iso, utcnow
 from monitor.config import MonitorConfig
 from monitor.distributed.queues import REDIS_DOWN, Outage, Queues, consumer_id
 from monitor.extract import extract
@@ -82,7 +82,7 @@ class WorkerContext:
         self._give_up = False                # a stop that ran out of time: stop retrying
         self._wake: asyncio.Event | None = None
         self._beat_task: asyncio.Task | None = None
-        self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.started = iso(utcnow())
         self.polls = 0
         self.pages = 0
         #: polls cut short by a stop (handed back to the queue)

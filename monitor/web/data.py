@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
+
+from monitor.clock import iso, parse_iso, utcnow
 
 #: Stories shown per page of latest hits.
 PAGE_SIZE = 20
@@ -45,11 +47,11 @@ def _json_list(text: str | None) -> list:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return utcnow()
 
 
 def _iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).isoformat(timespec="seconds")
+    return iso(dt)
 
 
 def active_mutes(conn: sqlite3.Connection) -> dict[tuple[str, str], dict]:
@@ -207,7 +209,7 @@ def _state(row: dict, now: datetime) -> str:
     longest = row.get("max_interval") or (4 * (row.get("interval") or 0))
     if last_new and longest:
         try:
-            age = (now - datetime.fromisoformat(last_new)).total_seconds()
+            age = (now - parse_iso(last_new)).total_seconds()
         except ValueError:
             age = 0
         if age > 4 * longest:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from datasette import hookimpl
 from datasette.utils import baseconv
 from datasette.utils.asgi import Forbidden, NotFound, Response
 
+from monitor.clock import iso, parse_iso, utcnow
 from monitor.errors import RuleError
 from monitor.web import data, desk_settings
 from monitor.web.playground import backtest, compile_target, pieces
@@ -117,7 +118,7 @@ async def _page(datasette, request, template: str, context: dict, tab: str,
 
 
 def _iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).isoformat(timespec="seconds")
+    return iso(dt)
 
 
 def period(args) -> dict:
@@ -135,14 +136,12 @@ def period(args) -> dict:
     out = {"since": None, "until": None, "form": form, "error": None}
     try:
         if form["from"]:
-            out["since"] = _iso(datetime.fromisoformat(form["from"][:10]).replace(
-                tzinfo=timezone.utc))
+            out["since"] = _iso(parse_iso(form["from"][:10]))
         elif form["since"]:
-            out["since"] = _iso(datetime.now(timezone.utc)
+            out["since"] = _iso(utcnow()
                                 - timedelta(seconds=parse_duration(form["since"])))
         if form["to"]:
-            out["until"] = _iso(datetime.fromisoformat(form["to"][:10]).replace(
-                tzinfo=timezone.utc) + timedelta(days=1))
+            out["until"] = _iso(parse_iso(form["to"][:10]) + timedelta(days=1))
     except ValueError:
         out["error"] = ("the period is a duration such as 1h, 1d or 7d, or days as "
                         "YYYY-MM-DD")
@@ -322,7 +321,7 @@ async def action(datasette, request):
         hours = form.get("hours") or "24"
         if not hours.isdigit() or not 0 < int(hours) <= 24 * 90:
             return Response.text("hours must be a whole number from 1 to 2160", status=400)
-        until = datetime.now(timezone.utc) + timedelta(hours=int(hours))
+        until = utcnow() + timedelta(hours=int(hours))
 
     def write():
         from monitor.store import Store
