@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from typing import overload
 
 UTC = timezone.utc
 
@@ -33,6 +34,14 @@ def as_utc(dt: datetime) -> datetime:
 def from_timestamp(seconds: float) -> datetime:
     """Returns: the aware UTC datetime of a POSIX timestamp (seconds since 1970)."""
     return datetime.fromtimestamp(seconds, UTC)
+
+
+@overload
+def iso(dt: datetime) -> str: ...
+@overload
+def iso(dt: None) -> None: ...
+@overload
+def iso(dt: datetime | None) -> str | None: ...
 
 
 def iso(dt: datetime | None) -> str | None:

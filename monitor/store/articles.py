@@ -127,7 +127,7 @@ class ArticlesStore(OutboxStore, SourcesStore):
         Raises:
             KeyError: no article has ``article_id``.
         """
-        now = iso(now or clock.utcnow())
+        stamp = iso(now or clock.utcnow())
         channels = list(channels)
         execute = self.db.conn.execute
         with self._write():
@@ -140,11 +140,11 @@ class ArticlesStore(OutboxStore, SourcesStore):
             story_id = row[1]
             execute("update articles set title = ?, text = ?, description = ?, "
                     "fetched_at = ? where id = ?",
-                    [article.title, article.text, article.description, now, article_id])
+                    [article.title, article.text, article.description, stamp, article_id])
             had = {r[0] for r in execute("select watch_id from hits where article_id = ?",
                                          [article_id])}
             new_hits = [hit for hit in hits if hit.watch_id not in had]
-            _, _, queued = self._insert_hits(article_id, story_id, new_hits, channels, now)
+            _, _, queued = self._insert_hits(article_id, story_id, new_hits, channels, stamp)
         return Revision(article_id, story_id, True, new_hits, queued)
 
     def _insert_hits(self, article_id: int, story_id: int, hits: list[Hit],
@@ -164,16 +164,15 @@ class ArticlesStore(OutboxStore, SourcesStore):
             channel, mode, next_attempt_at, created_at, priority)``, how many of them were
             inserted: a watch, story and channel already in the outbox is not).
         """
-        execute = self.db.conn.execute
         hit_ids, outbox, muted = [], [], []
         for hit in hits:
-            hit_id = execute(
+            hit_id = self._insert(
                 "insert into hits (watch_id, watch_name, article_id, terms, spans, "
                 "entities, snippet, matched, created_at, updated) "
                 "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [hit.watch_id, hit.watch_name, article_id, json.dumps(hit.terms),
                  json.dumps([s.__dict__ for s in hit.spans]), json.dumps(hit.entities),
-                 hit.snippet, json.dumps(hit.matched), now, hit.update]).lastrowid
+                 hit.snippet, json.dumps(hit.matched), now, hit.update])
             hit_ids.append(hit_id)
             rows = [(hit_id, hit.watch_id, story_id, c, hit.mode, now, now, hit.priority)
                     for c in channels if not hit.channels or c in hit.channels]
@@ -216,7 +215,7 @@ class ArticlesStore(OutboxStore, SourcesStore):
             What was stored, or None when an article with this canonical URL already
             exists (nothing is written then).
         """
-        now = iso(now or clock.utcnow())
+        stamp = iso(now or clock.utcnow())
         channels = list(channels)
         fingerprint = text_fingerprint(article.text)
         signature = dedup.signature(article.text)
@@ -231,28 +230,28 @@ class ArticlesStore(OutboxStore, SourcesStore):
                 execute("update stories set article_count = article_count + 1 "
                         "where id = ?", [story_id])
             else:
-                story_id = execute(
+                story_id = self._insert(
                     "insert into stories (fingerprint, title, first_seen, article_count, "
                     "minhash) values (?, ?, ?, 1, ?)",
-                    [fingerprint, article.title, now,
-                     None if signature is None else dedup.to_bytes(signature)]).lastrowid
+                    [fingerprint, article.title, stamp,
+                     None if signature is None else dedup.to_bytes(signature)])
                 if signature is not None:
                     self.db.conn.executemany(
                         "insert or ignore into story_bands (key, story_id) values (?, ?)",
                         [(k, story_id) for k in signature.band_keys()])
                 new_story = True
-            article_id = execute(
+            article_id = self._insert(
                 "insert into articles (url, request_url, source, title, text, description, "
                 "published, author, language, partial, comments, fetched_at, story_id, "
                 "site_name, keywords) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [url, article.request_url, article.source, article.title,
                  article.text, article.description, iso(article.published), article.author,
-                 article.language, int(article.partial), article.comments, now, story_id,
+                 article.language, int(article.partial), article.comments, stamp, story_id,
                  article.site_name,
                  json.dumps(list(article.keywords), ensure_ascii=False)
-                 if article.keywords else None]).lastrowid
+                 if article.keywords else None])
             hit_ids, outbox, queued = self._insert_hits(article_id, story_id, hits,
-                                                        channels, now)
+                                                        channels, stamp)
             followups = 0
             if outbox and not new_story:
                 # a later outlet of a story this watch already alerted on the channel:
@@ -262,7 +261,7 @@ class ArticlesStore(OutboxStore, SourcesStore):
                     "article_id, created_at) select ?, ?, ?, ?, ? where exists (select 1 "
                     "from outbox where watch_id = ? and story_id = ? and channel = ? and "
                     "hit_id != ? and status != 'muted')",
-                    [(r[1], story_id, r[3], article_id, now, r[1], story_id, r[3], r[0])
+                    [(r[1], story_id, r[3], article_id, stamp, r[1], story_id, r[3], r[0])
                      for r in outbox]).rowcount
             self.record_page(article.request_url, article.source, "stored",
                              article_id=article_id)

@@ -110,6 +110,17 @@ class StoreBase:
         else:
             self.db.conn.execute("COMMIT")
 
+    def _insert(self, sql: str, args: list) -> int:
+        """Run one INSERT statement on the connection.
+
+        Returns:
+            The new row's id.
+        """
+        rowid = self.db.conn.execute(sql, args).lastrowid
+        if rowid is None:  # never for an INSERT that ran; keeps the type an int
+            raise sqlite3.DatabaseError(f"no row inserted: {sql[:60]}")
+        return rowid
+
     def close(self) -> None:
         """Close the connection."""
         self.db.conn.close()

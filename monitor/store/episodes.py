@@ -50,10 +50,10 @@ class EpisodesStore(StoreBase):
         Returns:
             Its row id.
         """
-        return self.db.execute(
+        return self._insert(
             "insert into episodes (kind, subject, started_at, title, lines, url) "
             "values (?, ?, ?, ?, ?, ?)",
-            [kind, subject, iso(now), title, json.dumps(list(lines)), url]).lastrowid
+            [kind, subject, iso(now), title, json.dumps(list(lines)), url])
 
     def end_episode(self, kind: str, subject: str, now: datetime) -> tuple[int, str]:
         """End the open episode of ``(kind, subject)`` at ``now`` (inside :meth:`write`).

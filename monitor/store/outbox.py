@@ -191,8 +191,9 @@ class OutboxStore(StateStore):
         hit_id, article_id = ids if ids else (None, None)
         problem = " ".join(str(exc).split())
         match = re.search(r"column '(\w+)'", problem)
-        tables = [t for t, c in self._ALERT_COLUMNS if match and c == match.group(1)]
-        where = (f"{tables[0]}.{match.group(1)}" if tables else
+        column = match.group(1) if match else None
+        tables = [t for t, c in self._ALERT_COLUMNS if c == column]
+        where = (f"{tables[0]}.{column}" if tables else
                  f"articles row {article_id}" if article_id else "the row")
         if len(problem) > 160:
             problem = problem[:159] + "\u2026"
@@ -207,13 +208,13 @@ class OutboxStore(StateStore):
     def mark_sent(self, outbox_ids: Iterable[int], now: datetime | None = None) -> None:
         """Mark claimed outbox rows delivered (``sent_at``: ``now``, default the wall
         clock; a channel's budget counts from it)."""
-        now = iso(now or clock.utcnow())
+        stamp = iso(now or clock.utcnow())
         with self._write():
             for oid in outbox_ids:
                 self.db.execute("update outbox set status = 'sent', sent_at = ?, "
                                 "claimed_at = null, claimed_by = null, "
                                 "attempts = attempts + 1, last_error = null "
-                                "where id = ?", [now, oid])
+                                "where id = ?", [stamp, oid])
 
     def mark_failed(self, outbox_id: int, error: str, retry_at: datetime | None,
                     gave_up: str = "retries") -> None:
@@ -554,10 +555,10 @@ class OutboxStore(StateStore):
         why = (f"{kind} {target} " + (f"snoozed until {iso(until)}" if until else "muted")
                + (f": {reason}" if reason else ""))
         with self._write():
-            mute_id = self.db.execute(
+            mute_id = self._insert(
                 "insert into mutes (kind, target, until, reason, created_at, created_by) "
                 "values (?, ?, ?, ?, ?, ?)",
-                [kind, target, iso(until), reason, iso(now), by]).lastrowid
+                [kind, target, iso(until), reason, iso(now), by])
             column = "watch_id" if kind == "watch" else "story_id"
             self.db.execute(f"update outbox set status = 'muted', last_error = ? "
                             f"where status = 'pending' and {column} = ?",
@@ -576,12 +577,12 @@ class OutboxStore(StateStore):
         Returns:
             How many were lifted (0 when none was in force).
         """
-        now = iso(now or clock.utcnow())
+        stamp = iso(now or clock.utcnow())
         with self._write():
             return self.db.execute(
                 "update mutes set ended_at = ? where kind = ? and target = ? and "
                 "ended_at is null and (until is null or until > ?)",
-                [now, kind, str(target), now]).rowcount
+                [stamp, kind, str(target), stamp]).rowcount
 
     def active_mutes(self, now: datetime | None = None) -> list[dict]:
         """The snoozes and mutes in force at ``now`` (default: the wall clock); a snooze

@@ -111,45 +111,45 @@ def _signature_v1(text: str) -> tuple[bytes, list[int]] | None:
 
 @migrations()
 def m001_initial(db: sqlite_utils.Database) -> None:
-    db["sources"].create({"name": str, "kind": str, "url": str, "last_crawl_at": str,
+    db.table("sources").create({"name": str, "kind": str, "url": str, "last_crawl_at": str,
                           "last_status": str, "last_error": str}, pk="name")
-    db["fetch_state"].create({"url": str, "etag": str, "last_modified": str,
+    db.table("fetch_state").create({"url": str, "etag": str, "last_modified": str,
                               "checked_at": str}, pk="url")
-    db["stories"].create({"id": int, "fingerprint": str, "title": str, "first_seen": str,
+    db.table("stories").create({"id": int, "fingerprint": str, "title": str, "first_seen": str,
                           "article_count": int}, pk="id")
-    db["stories"].create_index(["fingerprint"], unique=True)
-    db["articles"].create({
+    db.table("stories").create_index(["fingerprint"], unique=True)
+    db.table("articles").create({
         "id": int, "url": str, "request_url": str, "source": str, "title": str, "text": str,
         "description": str, "published": str, "author": str, "language": str,
         "partial": int, "comments": str, "fetched_at": str, "story_id": int,
     }, pk="id", foreign_keys=[("story_id", "stories", "id")])
-    db["articles"].create_index(["url"], unique=True)
-    db["articles"].create_index(["fetched_at"])
-    db["articles"].enable_fts(["title", "text"], create_triggers=True)
-    db["pages"].create({"url": str, "source": str, "first_seen": str, "status": str,
+    db.table("articles").create_index(["url"], unique=True)
+    db.table("articles").create_index(["fetched_at"])
+    db.table("articles").enable_fts(["title", "text"], create_triggers=True)
+    db.table("pages").create({"url": str, "source": str, "first_seen": str, "status": str,
                         "reason": str, "detail": str, "article_id": int}, pk="url")
-    db["hits"].create({"id": int, "watch_id": str, "watch_name": str, "article_id": int,
+    db.table("hits").create({"id": int, "watch_id": str, "watch_name": str, "article_id": int,
                        "terms": str, "spans": str, "entities": str, "snippet": str,
                        "created_at": str}, pk="id",
                       foreign_keys=[("article_id", "articles", "id")])
-    db["hits"].create_index(["watch_id", "article_id"], unique=True)
-    db["outbox"].create({"id": int, "hit_id": int, "watch_id": str, "story_id": int,
+    db.table("hits").create_index(["watch_id", "article_id"], unique=True)
+    db.table("outbox").create({"id": int, "hit_id": int, "watch_id": str, "story_id": int,
                          "channel": str, "mode": str, "status": str, "attempts": int,
                          "next_attempt_at": str, "last_error": str, "created_at": str,
                          "sent_at": str}, pk="id",
                         foreign_keys=[("hit_id", "hits", "id")])
-    db["outbox"].create_index(["watch_id", "story_id", "channel"], unique=True)
-    db["outbox"].create_index(["status", "next_attempt_at"])
+    db.table("outbox").create_index(["watch_id", "story_id", "channel"], unique=True)
+    db.table("outbox").create_index(["status", "next_attempt_at"])
 
 
 @migrations()
 def m002_retries_claims_state(db: sqlite_utils.Database) -> None:
     """Transient page outcomes are retried; outbox rows are claimed before sending;
     a small key/value table keeps daemon state (last digest time per channel)."""
-    db["pages"].add_column("attempts", int)
-    db["pages"].add_column("retry_at", str)
-    db["outbox"].add_column("claimed_at", str)
-    db["state"].create({"key": str, "value": str}, pk="key")
+    db.table("pages").add_column("attempts", int)
+    db.table("pages").add_column("retry_at", str)
+    db.table("outbox").add_column("claimed_at", str)
+    db.table("state").create({"key": str, "value": str}, pk="key")
 
 
 @migrations()
@@ -157,8 +157,8 @@ def m003_story_minhash(db: sqlite_utils.Database) -> None:
     """Stories keep the MinHash signature of their first article (``minhash``, NULL for
     texts too short for one), so near-duplicates find them after a restart. Stories first
     seen in the last ``_WINDOW_DAYS`` (3) days get theirs computed now."""
-    db["stories"].add_column("minhash", bytes)
-    db["stories"].create_index(["first_seen"])
+    db.table("stories").add_column("minhash", bytes)
+    db.table("stories").create_index(["first_seen"])
     since = _iso_utc(datetime.now(timezone.utc) - timedelta(days=_WINDOW_DAYS))
     rows = db.execute(
         "select s.id, a.text from stories s join articles a on a.id = "
@@ -180,10 +180,10 @@ def m004_schedule(db: sqlite_utils.Database) -> None:
                          ("max_interval", float), ("max_articles", int),
                          ("next_due_at", str), ("failures", int), ("failing_since", str),
                          ("last_polled_at", str), ("last_ok_at", str), ("last_new_at", str)):
-        db["sources"].add_column(column, kind)
+        db.table("sources").add_column(column, kind)
     db.execute("update sources set origin = 'config' where origin is null")
-    db["host_holds"].create({"host": str, "until": str}, pk="host")
-    db["articles"].create_index(["source", "fetched_at"])
+    db.table("host_holds").create({"host": str, "until": str}, pk="host")
+    db.table("articles").create_index(["source", "fetched_at"])
 
 
 @migrations()
@@ -191,8 +191,8 @@ def m005_outlet_and_matched_words(db: sqlite_utils.Database) -> None:
     """Articles keep the outlet as the page names itself (``site_name``: og:site_name,
     JSON-LD publisher) and hits the words that matched, for readers (``matched``: a
     JSON list, one entry per term; see :attr:`monitor.models.Hit.matched`)."""
-    db["articles"].add_column("site_name", str)
-    db["hits"].add_column("matched", str)
+    db.table("articles").add_column("site_name", str)
+    db.table("hits").add_column("matched", str)
 
 
 @migrations()
@@ -200,7 +200,7 @@ def m006_article_keywords(db: sqlite_utils.Database) -> None:
     """Articles keep their topic keywords (``keywords``: a JSON list of strings, from
     the page's keyword meta tags and JSON-LD, else a news sitemap's ``news:keywords``;
     see :attr:`monitor.models.Article.keywords`)."""
-    db["articles"].add_column("keywords", str)
+    db.table("articles").add_column("keywords", str)
 
 
 @migrations()
@@ -209,17 +209,17 @@ def m008_health_episodes(db: sqlite_utils.Database) -> None:
     one row per condition from when it starts to when it ends; ``notices`` is their
     outbox (one row per episode, event and channel); ``sources.moved_to`` is the URL a
     source's document permanently redirects to, if it does."""
-    db["episodes"].create({"id": int, "kind": str, "subject": str, "started_at": str,
+    db.table("episodes").create({"id": int, "kind": str, "subject": str, "started_at": str,
                            "ended_at": str, "title": str, "lines": str, "url": str},
                           pk="id")
-    db["episodes"].create_index(["kind", "subject", "ended_at"])
-    db["notices"].create({"id": int, "episode_id": int, "event": str, "channel": str,
+    db.table("episodes").create_index(["kind", "subject", "ended_at"])
+    db.table("notices").create({"id": int, "episode_id": int, "event": str, "channel": str,
                           "status": str, "attempts": int, "next_attempt_at": str,
                           "last_error": str, "created_at": str, "sent_at": str}, pk="id",
                          foreign_keys=[("episode_id", "episodes", "id")])
-    db["notices"].create_index(["episode_id", "event", "channel"], unique=True)
-    db["notices"].create_index(["status", "next_attempt_at"])
-    db["sources"].add_column("moved_to", str)
+    db.table("notices").create_index(["episode_id", "event", "channel"], unique=True)
+    db.table("notices").create_index(["status", "next_attempt_at"])
+    db.table("sources").add_column("moved_to", str)
 
 
 @migrations()
@@ -230,9 +230,9 @@ def m007_outbox_owners_holds_requeues(db: sqlite_utils.Database) -> None:
     ``unreadable``) and their automatic re-queues (``requeued_at``, ``requeues``);
     ``channel_holds`` keeps channels held by a Retry-After until a time."""
     for column in ("claimed_by", "dead_at", "gave_up", "requeued_at"):
-        db["outbox"].add_column(column, str)
-    db["outbox"].add_column("requeues", int)
-    db["channel_holds"].create({"channel": str, "until": str, "reason": str}, pk="channel")
+        db.table("outbox").add_column(column, str)
+    db.table("outbox").add_column("requeues", int)
+    db.table("channel_holds").create({"channel": str, "until": str, "reason": str}, pk="channel")
 
 
 @migrations()
@@ -270,11 +270,11 @@ def m010_mutes(db: sqlite_utils.Database) -> None:
     watch's (or story's) new alerts are not queued: their outbox rows are written with
     status ``muted`` and the reason (see :meth:`monitor.store.Store.save_article`). Articles get an
     index on ``story_id`` (a story's articles, read by the desk)."""
-    db["mutes"].create({"id": int, "kind": str, "target": str, "until": str,
+    db.table("mutes").create({"id": int, "kind": str, "target": str, "until": str,
                         "reason": str, "created_at": str, "created_by": str,
                         "ended_at": str}, pk="id")
-    db["mutes"].create_index(["kind", "target"])
-    db["articles"].create_index(["story_id"], if_not_exists=True)
+    db.table("mutes").create_index(["kind", "target"])
+    db.table("articles").create_index(["story_id"], if_not_exists=True)
 
 
 @migrations()
@@ -282,8 +282,8 @@ def m011_outbox_priority_held(db: sqlite_utils.Database) -> None:
     """Outbox rows keep their watch's ``priority`` ('normal' or 'urgent', NULL read as
     normal) and, for an alert a channel's policy moved into its digest
     (:mod:`monitor.policy`), why (``held``: 'quiet hours', 'budget' or 'burst')."""
-    db["outbox"].add_column("priority", str)
-    db["outbox"].add_column("held", str)
+    db.table("outbox").add_column("priority", str)
+    db.table("outbox").add_column("held", str)
 
 
 @migrations()
@@ -309,6 +309,6 @@ def m013_link_versions(db: sqlite_utils.Database) -> None:
     listed with each link (see :func:`monitor.store.sources.version_is_newer`), and
     ``hits.updated`` says what a hit on an edited article now mentions ("updated: now
     mentions ...")."""
-    db["pages"].add_column("version", str)
-    db["hits"].add_column("updated", str)
+    db.table("pages").add_column("version", str)
+    db.table("hits").add_column("updated", str)
 

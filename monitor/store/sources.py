@@ -235,7 +235,7 @@ class SourcesStore(StoreBase):
 
     def record_crawl(self, source: str, ok: bool, error: str | None = None) -> None:
         """Record the end of one crawl of ``source``: status ok or error, with the error text."""
-        self.db["sources"].upsert({"name": source, "last_crawl_at": iso(clock.utcnow()),
+        self.db.table("sources").upsert({"name": source, "last_crawl_at": iso(clock.utcnow()),
                                    "last_status": "ok" if ok else "error",
                                    "last_error": error}, pk="name")
 
