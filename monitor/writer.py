@@ -25,11 +25,12 @@ import threading
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from monitor.clock import utcnow
 from monitor.models import Article, Page, Rejection
 from monitor.pipeline import Outcome, Pipeline
 from monitor.records import LinkOutcome, PollTask, RunResult
 from monitor.schedule import Schedule, SourceState
-from monitor.store import Store, utcnow
+from monitor.store import Store
 from monitor.words import count
 
 log = logging.getLogger(__name__)

@@ -6,11 +6,12 @@ import asyncio
 import heapq
 import itertools
 import logging
-from datetime import datetime, timezone
+from datetime import datetime
 from urllib.parse import urljoin, urlsplit
 
 import scrapy
 
+from monitor.clock import iso, parse_iso
 from monitor.crawl.spider import SourceSpiderMixin
 from monitor.documents import UnpackError, gunzip_capped, robots_sitemaps, wrong_kind_message
 from monitor.extract.dates import parse_date
@@ -24,10 +25,9 @@ def _lastmod(text: str | None) -> datetime | None:
     if not text:
         return None
     try:
-        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        return parse_iso(text)
     except ValueError:
         return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
 def _name(elem) -> str:
@@ -210,7 +210,7 @@ def forget_validators(run, url: str) -> None:
 def lastmod_version(lastmod: datetime) -> str:
     """The version mark of a sitemap entry: ``lastmod:<ISO 8601 UTC>`` (seconds), which
     :func:`monitor.store.version_is_newer` compares by time."""
-    return "lastmod:" + lastmod.astimezone(timezone.utc).isoformat(timespec="seconds")
+    return "lastmod:" + iso(lastmod)
 
 
 class SitemapDocuments:

@@ -17,6 +17,14 @@ RULES = REPO / "rules"
 CORPUS = REPO.parent / "shared" / "corpus"
 
 
+def pytest_configure(config):
+    """Install Twisted's asyncio reactor before any test imports the reactor: the daemon
+    and crawl tests run Scrapy in this process (:mod:`tests.inprocess`)."""
+    from monitor.crawl.runner import install_asyncio_reactor
+
+    install_asyncio_reactor()
+
+
 @pytest.fixture
 def site():
     """A local website (feeds, sitemaps, articles) on 127.0.0.1, port chosen by the OS."""

@@ -19,8 +19,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -38,6 +37,7 @@ from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 
+from monitor.clock import parse_http_date, utcnow
 from monitor.crawl.context import CrawlContext
 from monitor.crawl.middlewares import OffSite
 from monitor.crawl.private import PrivateAddressRefused
@@ -49,10 +49,6 @@ log = logging.getLogger(__name__)
 
 #: HTTP statuses whose Retry-After holds the whole host.
 HOLD_STATUSES = (429, 503)
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass
@@ -86,12 +82,8 @@ def retry_after(response: Response | None, now: datetime) -> datetime | None:
     cap = now + timedelta(seconds=MAX_HOLD)
     if text.isdigit():
         return now + timedelta(seconds=min(int(text), MAX_HOLD))
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, OverflowError, IndexError):
-        return None
-    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-    return min(when, cap)
+    when = parse_http_date(text)
+    return None if when is None else min(when, cap)
 
 
 class SourceSpiderMixin:

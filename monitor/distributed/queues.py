@@ -30,7 +30,6 @@ import os
 import socket
 import time
 from collections.abc import Iterable
-from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 import redis
@@ -38,6 +37,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from monitor.clock import utcnow
 from monitor.errors import ConfigError
 from monitor.urls import url_key
 from monitor.wire import decode, encode
@@ -202,7 +202,7 @@ class Queues:
 
     def set_epoch(self) -> None:
         """Mark Redis as set up by the writer."""
-        self.redis.set(self.epoch_key, datetime.now(timezone.utc).isoformat())
+        self.redis.set(self.epoch_key, utcnow().isoformat())
 
     def lock_writer(self, me: str) -> str | None:
         """Take (or keep) the writer's place for ``3 * visibility_timeout``.
@@ -336,7 +336,7 @@ class Queues:
             task = decode(fields[b"m"])
         except Exception:
             return False
-        now = datetime.now(timezone.utc)
+        now = utcnow()
         error = (f"poll given up: the {deliveries - 1} workers that took it stopped "
                  f"before finishing it (killed, out of memory?)")
         log.error("source %s: %s", task.source, error)
