@@ -12,15 +12,17 @@ import sqlite3
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from monitor.clock import parse_iso, utcnow
 from monitor.errors import RuleError
 from monitor.matching.adhoc import compile_query
 from monitor.matching.engine import WatchSet
 from monitor.matching.explain import ExplainNode, explain
 from monitor.matching.loader import load_watches
 from monitor.models import Article, MatchSpan
+from monitor.store.desk import articles_between
 
 #: Most articles one run reads (the newest of the period); the page says when it stops.
 MAX_ARTICLES = 20_000
@@ -120,7 +122,7 @@ def _article(row: dict) -> Article:
     published = None
     if row["published"]:
         try:
-            published = datetime.fromisoformat(row["published"])
+            published = parse_iso(row["published"])
         except ValueError:
             published = None
     return Article(url=row["url"], request_url=row["request_url"] or row["url"],
@@ -160,30 +162,16 @@ def backtest(conn: sqlite3.Connection, target: Target, since: str | None,
         snippet_pieces, explain: the explanation tree, checks)}.
     """
     started = time.perf_counter()
-    where, params = [], []
-    if since:
-        where.append("fetched_at >= ?")
-        params.append(since)
-    if until:
-        where.append("fetched_at < ?")
-        params.append(until)
-    cond = ("where " + " and ".join(where)) if where else ""
-    cur = conn.execute(
-        f"select id, url, request_url, source, title, text, published, author, language, "
-        f"partial, comments, description, site_name, fetched_at, story_id from articles "
-        f"{cond} order by fetched_at desc, id desc limit ?", [*params, max_articles + 1])
-    names = [d[0] for d in cur.description]
     ws, watch_id = target.watchset, target.watch_id
     scanned = 0
     capped = False
     matched: list[tuple[dict, Article, object]] = []
     first_day: dict[int, str] = {}
-    for values in cur:
+    for row in articles_between(conn, since, until, max_articles + 1):
         if scanned == max_articles:
             capped = True
             break
         scanned += 1
-        row = dict(zip(names, values, strict=True))
         article = _article(row)
         hit = ws.match_one(watch_id, article)
         if hit is None:
@@ -219,7 +207,7 @@ def _days(counts: Counter, since: str | None, until: str | None) -> list[tuple[s
         return []
     try:
         start = date.fromisoformat(since[:10]) if since else date.fromisoformat(min(counts))
-        today = datetime.now(timezone.utc).date()
+        today = utcnow().date()
         end = ((datetime.fromisoformat(until) - timedelta(seconds=1)).date() if until else
                max([today, *(date.fromisoformat(d) for d in counts if d)]))
     except ValueError:

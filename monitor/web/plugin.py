@@ -21,7 +21,8 @@ from datasette.utils.asgi import Forbidden, NotFound, Response
 
 from monitor.clock import iso, parse_iso, utcnow
 from monitor.errors import RuleError
-from monitor.web import data, desk_settings
+from monitor.store import desk as data
+from monitor.web import desk_settings
 from monitor.web.playground import backtest, compile_target, pieces
 
 #: The signed-in actor.

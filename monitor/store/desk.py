@@ -1,7 +1,9 @@
-"""What the web desk's pages show, read from the store with plain SQL.
+"""What the web desk's pages show, read from the store with plain SQL: the desk's read
+model, kept in the store package beside the schema it reads.
 
 Every function takes an open :class:`sqlite3.Connection` (the desk's read-only
-connection, from Datasette's ``execute_fn``) and returns plain dicts and lists, so the
+connection, from Datasette's ``execute_fn``; not a :class:`monitor.store.Store`, which
+opens the file for writing and migrates it) and returns plain dicts and lists, so the
 same data is rendered as HTML and served as JSON. Times are ISO 8601 UTC text as
 stored. Nothing here writes.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from monitor.clock import iso, parse_iso, utcnow
@@ -299,3 +302,34 @@ def alerts(conn: sqlite3.Connection, limit: int = 50) -> dict:
             "channels": [{"channel": c, "counts": n, "total": sum(n.values())}
                          for c, n in sorted(counts.items())],
             "errors": errors, "holds": holds}
+
+
+def articles_between(conn: sqlite3.Connection, since: str | None, until: str | None,
+                     limit: int) -> Iterator[dict]:
+    """The articles stored in a period, newest first (the playground's backtest).
+
+    Args:
+        conn: the desk's connection.
+        since, until: the period by ``fetched_at`` (ISO 8601 UTC text; until
+            excluded; None: unbounded).
+        limit: at most this many rows.
+
+    Yields:
+        dicts with id, url, request_url, source, title, text, published, author,
+        language, partial, comments, description, site_name, fetched_at, story_id.
+    """
+    where, params = [], []
+    if since:
+        where.append("fetched_at >= ?")
+        params.append(since)
+    if until:
+        where.append("fetched_at < ?")
+        params.append(until)
+    cond = ("where " + " and ".join(where)) if where else ""
+    cur = conn.execute(
+        f"select id, url, request_url, source, title, text, published, author, language, "
+        f"partial, comments, description, site_name, fetched_at, story_id from articles "
+        f"{cond} order by fetched_at desc, id desc limit ?", [*params, limit])
+    names = [d[0] for d in cur.description]
+    for values in cur:
+        yield dict(zip(names, values, strict=True))
