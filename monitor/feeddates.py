@@ -27,6 +27,8 @@ from datetime import datetime, timedelta, timezone
 from dateutil import parser as _dateutil
 from dateutil.parser import UnknownTimezoneWarning
 
+from monitor.clock import as_utc, utcnow
+
 # Zone abbreviations -> UTC offset in seconds. Only abbreviations with one meaning in
 # news feeds are listed; ambiguous ones (IST, CST in Asia, SST, ...) are left out on
 # purpose so they are reported as unknown instead of guessed. CST/CDT are the US zones
@@ -102,8 +104,8 @@ def parse_feed_date(text: str | None, now: datetime | None = None) -> FeedDate:
         if unknown or zone:
             return FeedDate(None, f"unknown time zone {zone or '?'!r} in {raw!r}", local)
         return FeedDate(None, f"no time zone in {raw!r}", local)
-    when = got.astimezone(timezone.utc)
-    now = now or datetime.now(timezone.utc)
+    when = as_utc(got)
+    now = now or utcnow()
     if when > now + FUTURE_TOLERANCE:
         return FeedDate(None, f"{raw!r} is in the future", local)
     if when < EARLIEST:

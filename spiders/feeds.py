@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import calendar
 import logging
-from datetime import datetime, timezone
+from datetime import datetime
 from urllib.parse import urljoin
 
 import feedparser
 import scrapy
 
+from monitor.clock import from_timestamp, iso
 from monitor.crawl.spider import SourceSpiderMixin
 from monitor.documents import document_kind, wrong_kind_message
 from monitor.urls import is_web_url
@@ -35,7 +36,7 @@ def _entry_time(entry) -> datetime | None:
     if not raw:
         parsed = entry.get("published_parsed") or entry.get("updated_parsed")
         # no raw text to check (a dict built by hand): feedparser's reading as is
-        return datetime.fromtimestamp(calendar.timegm(parsed), tz=timezone.utc) if parsed else None
+        return from_timestamp(calendar.timegm(parsed)) if parsed else None
     got = parse_feed_date(str(raw))
     if got.problem:
         level = logging.WARNING if "unknown time zone" in got.problem else logging.INFO
@@ -57,7 +58,7 @@ def entry_version(entry) -> str:
     if raw:
         when = parse_feed_date(str(raw)).when
         if when is not None:
-            return "updated:" + when.astimezone(timezone.utc).isoformat(timespec="seconds")
+            return "updated:" + iso(when)
     parts = [str(entry.get("title") or ""), str(entry.get("summary") or "")]
     parts += [str(c.get("value") or "") for c in entry.get("content") or ()]
     return "sha1:" + hashlib.sha1("\x00".join(parts).encode("utf-8")).hexdigest()

@@ -18,7 +18,9 @@ How one article is matched:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
+from dataclasses import fields as dc_fields
 from itertools import accumulate
 from pathlib import Path
 
@@ -26,10 +28,15 @@ from monitor.matching.entities import EntityRegistry, Variants
 from monitor.matching.normalise import APOSTROPHES, TOKEN_SPLIT_RE, bases_of
 from monitor.matching.query import FIELDS, QueryError, Term
 from monitor.matching.snippet import make_snippet
-from monitor.matching.terms import SEP, TermTable, plain_tokens, verify
+from monitor.matching.terms import SEP, TermTable, marked_tokens, verify
 from monitor.matching.tree import Occ, bind, collect, trigger_set
 from monitor.matching.watch import Watch
 from monitor.models import Article, Hit, MatchSpan
+
+#: A character that may belong to a token with diacritics: not ASCII, not a Latin-1 sign
+#: or no-break space (U+00A0-U+00BF), not general punctuation (U+2000-U+206F: spaces,
+#: dashes, curly quotes), not the modifier apostrophe.
+_MAYBE_DIACRITICS = re.compile("[^\x00-\x7f\u00a0-\u00bf\u2000-\u206f\u02bc]")
 
 UNANCHORED = ("query can never be required to match: it is true for an article that "
               "contains none of its terms (e.g. only NOT ...); add a term it requires")
@@ -136,23 +143,35 @@ class WatchSet:
             if not raws:
                 continue
             joined = SEP + SEP.join(bases_of(raws)) + SEP
-            ascii_field = ftext.isascii()
+            # a plain field: no token in it carries diacritics (its non-ASCII characters,
+            # if any, are quotes, dashes, spaces or Latin-1 signs), so terms that keep
+            # diacritics but have none (mode 1) need no closer look anywhere in it
+            plain_field = ftext.isascii() or _MAYBE_DIACRITICS.search(ftext) is None
+            marked: set[int] | None = None   # tokens with diacritics, found on demand
             pos = count = 0
-            for end, (ntok, pmode, checks) in auto.iter(joined):
+            for end, (ntok, plain_tids, base_tids, checks, strict) in auto.iter(joined):
                 count += joined.count(SEP, pos, end)
                 pos = end
                 s = count - ntok
                 span = (fi, s, count)
-                # plain: the matched tokens carry no diacritics, so terms that keep
-                # diacritics but have none (mode 1) need no closer look
-                plain = pmode == 0 or ascii_field or (
-                    raws[s].isascii() if ntok == 1 else False) or plain_tokens(raws, s, count)
-                for fields, mode, level, strict, wildcard, tid in checks:
-                    if fi not in fields:
-                        continue
-                    if mode and not (mode == 1 and plain) \
-                            and not verify(raws, s, level, strict, wildcard):
-                        continue
+                plain = plain_field
+                if not plain:
+                    if marked is None:
+                        marked = marked_tokens(raws)
+                    plain = not marked or (s not in marked if ntok == 1
+                                           else marked.isdisjoint(range(s, count)))
+                if plain:
+                    tids = plain_tids[fi]
+                    if strict:
+                        tids = list(tids)
+                        tids.extend(tid for fields, _, level, forms, wildcard, tid in strict
+                                    if fi in fields
+                                    and verify(raws, s, level, forms, wildcard))
+                else:
+                    tids = list(base_tids[fi])
+                    tids.extend(tid for fields, _, level, forms, wildcard, tid in checks
+                                if fi in fields and verify(raws, s, level, forms, wildcard))
+                for tid in tids:
                     lst = occ.get(tid)
                     if lst is None:
                         occ[tid] = [span]
@@ -179,23 +198,31 @@ class WatchSet:
         Returns:
             One Hit per matching watch, in watch order, with every matched occurrence as
             a MatchSpan (offsets into the original field text), the entities seen, a
-            snippet, and the watch's channels and mode.
+            snippet, and the watch's channels and mode. The spans, terms, entities,
+            snippet and matched words of a hit are built when first read (see
+            :class:`LazyHit`), so a caller that keeps only some hits pays for those.
         """
         texts = self.field_texts(article)
         tokens: dict = {}
         occ = self.occurrences(texts, tokens)
         if not occ:
             return []
-        hits = []
+        hits: list[Hit] = []
         ctx = _HitContext(self, texts, occ, tokens)
+        watches, programs = self.watches, self._programs
+        source, language = article.source, article.language
         for i in self.candidates(occ):
-            watch = self.watches[i]
-            if not watch.accepts(article.source, article.language):
+            watch = watches[i]
+            if (watch.sources is not None or watch.languages is not None) \
+                    and not watch.accepts(source, language):
                 continue
-            if self._programs[i].eval(occ):
-                hit = ctx.hit(i)
-                if hit is not None:
-                    hits.append(hit)
+            if programs[i].eval(occ):
+                if watch.min_mentions > 1:
+                    hit = ctx.hit(i)      # the mentions decide whether it is a hit
+                    if hit is not None:
+                        hits.append(hit)
+                else:
+                    hits.append(LazyHit.deferred(ctx, i))
         return hits
 
     def match_one(self, watch_id: str, article: Article) -> Hit | None:
@@ -244,6 +271,7 @@ class _HitContext:
         self._bounds: dict[int, list[int]] = {}
         self._spans: dict[tuple[Occ, str], MatchSpan] = {}
         self._entities: list[str] | None = None
+        self._snippets: dict[tuple[MatchSpan, ...], str] = {}
         self._by_field = dict(zip(FIELDS, texts))
 
     def offset(self, fi: int, k: int) -> tuple[int, int]:
@@ -288,20 +316,108 @@ class _HitContext:
         return out
 
     def hit(self, i: int) -> Hit | None:
+        """The hit of watch ``i`` (true on this article), built at once; None when it
+        has fewer distinct mentions than its ``min_mentions``."""
         watch = self.ws.watches[i]
-        keys = sorted({(o, label) for label, _tid, o in self.witnesses(i)})
+        keys = self._keys(i)
         if watch.min_mentions > 1 and len({o for o, _ in keys}) < watch.min_mentions:
             return None  # mentions: distinct places in the text, whichever term found them
         if not keys:  # pragma: no cover - a true watch always has a witness
             return None
+        d: dict = {}
+        self.fill(d, i, keys)
+        return Hit(watch_id=watch.id, watch_name=watch.name, terms=d["_terms"],
+                   spans=d["_spans"], entities=d["_entities"], snippet=d["_snippet"],
+                   channels=tuple(watch.channels), mode=watch.mode,
+                   priority=watch.priority, matched=d["_matched"])
+
+    def _keys(self, i: int) -> list[tuple[Occ, str]]:
+        return sorted({(o, label) for label, _tid, o in self.witnesses(i)})
+
+    def fill(self, d: dict, i: int, keys: list | None = None) -> None:
+        """Put the details of watch ``i``'s hit in ``d`` (as ``_terms``, ``_spans``,
+        ``_entities``, ``_snippet`` and ``_matched``)."""
+        if keys is None:
+            keys = self._keys(i)
         span = self.span
         spans = [span(o, label) for o, label in keys]
-        terms = list(dict.fromkeys(sp.term for sp in spans))
-        snippet = make_snippet(self._by_field, spans)
-        return Hit(watch_id=watch.id, watch_name=watch.name, terms=terms, spans=spans,
-                   entities=list(self.entities()), snippet=snippet,
-                   channels=tuple(watch.channels), mode=watch.mode,
-                   priority=watch.priority, matched=matched_words(spans, self.ws.entities))
+        d["_spans"] = spans
+        d["_terms"] = list(dict.fromkeys(sp.term for sp in spans))
+        d["_entities"] = list(self.entities())
+        d["_snippet"] = self.snippet(spans)
+        d["_matched"] = matched_words(spans, self.ws.entities)
+
+    def snippet(self, spans: list[MatchSpan]) -> str:
+        """The snippet of a hit with these spans (hits with the same spans share it)."""
+        key = tuple(spans)
+        got = self._snippets.get(key)
+        if got is None:
+            got = self._snippets[key] = make_snippet(self._by_field, spans)
+        return got
+
+
+def _deferred(name: str) -> property:
+    """A Hit field that a :class:`LazyHit` builds on first read (and that can be set)."""
+    key = "_" + name
+
+    def get(self):
+        d = self.__dict__
+        if key not in d:
+            self._build()
+        return d[key]
+
+    def set_(self, value) -> None:
+        self.__dict__[key] = value
+
+    return property(get, set_, doc=f"The hit's {name} (built on first read).")
+
+
+class LazyHit(Hit):
+    """A :class:`~monitor.models.Hit` whose ``terms``, ``spans``, ``entities``,
+    ``snippet`` and ``matched`` are built from the article's occurrences when one of
+    them is first read, all at once; the other fields are set at once.
+
+    It is a Hit in every other way: it compares equal to a Hit with the same fields,
+    ``dataclasses.replace`` and ``asdict`` work, and it pickles (and copies) as a plain
+    Hit, so the article's text and the WatchSet never travel with it.
+    """
+
+    terms = _deferred("terms")
+    spans = _deferred("spans")
+    entities = _deferred("entities")
+    snippet = _deferred("snippet")
+    matched = _deferred("matched")
+
+    @classmethod
+    def deferred(cls, ctx: _HitContext, i: int) -> LazyHit:
+        """A hit of watch ``i`` whose details ``ctx`` builds on first read."""
+        self = cls.__new__(cls)
+        watch = ctx.ws.watches[i]
+        self.__dict__.update(watch_id=watch.id, watch_name=watch.name,
+                             channels=tuple(watch.channels), mode=watch.mode,
+                             priority=watch.priority, update=None, _ctx=ctx, _i=i)
+        return self
+
+    def _build(self) -> None:
+        d = self.__dict__
+        ctx = d.get("_ctx")
+        if ctx is None:  # pragma: no cover - built by another thread meanwhile
+            return
+        ctx.fill(d, d["_i"])
+        d.pop("_ctx", None)
+
+    def _fields(self) -> tuple:
+        return tuple(getattr(self, f.name) for f in dc_fields(Hit))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Hit):
+            return NotImplemented
+        return self._fields() == tuple(getattr(other, f.name) for f in dc_fields(Hit))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self):
+        return (Hit, self._fields())
 
 
 #: Distinct spellings of one term shown in an alert; more are summed up as "and N more".

@@ -8,6 +8,8 @@ A term's spellings (variants, entity aliases) each become one automaton pattern 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import compress
+from operator import not_
 
 import ahocorasick
 
@@ -118,29 +120,62 @@ class TermTable:
     def automaton(self) -> ahocorasick.Automaton | None:
         """Build the automaton.
 
-        Each value is (token count, pattern mode, checks); a check is (field indices,
-        mode, level, strict forms, wildcard, term id). Modes: 0 the automaton match suffices
-        (base level); 1 the term's strict forms equal its base forms, so only text
-        tokens with diacritics need a look; 2 always compare the strict forms. The
-        pattern mode is the largest mode of its checks.
+        Each value is (token count, plain term ids, base term ids, checks, strict
+        checks). A check is
+        (field indices, mode, level, strict forms, wildcard, term id). Modes: 0 the
+        automaton match suffices (base level); 1 the term's strict forms equal its base
+        forms, so only text tokens with diacritics need a look; 2 always compare the
+        strict forms. ``plain term ids[f]`` are the terms of field index f that need no
+        look when the matched tokens carry no diacritics (modes 0 and 1); ``base term
+        ids[f]`` those that never need one (mode 0); ``checks`` are the entries of modes
+        1 and 2, which need a look otherwise; ``strict checks`` those of mode 2, which
+        always need one.
         """
         if not self.patterns:
             return None
         auto = ahocorasick.Automaton()
+        nfields = len(FIELDS)
         for pattern, entries in self.patterns.items():
             checks = []
-            for ntok, fields, level, strict, wildcard, tid in entries:
+            plain: list[list[int]] = [[] for _ in range(nfields)]
+            base: list[list[int]] = [[] for _ in range(nfields)]
+            for _ntok, fields, level, strict, wildcard, tid in entries:
                 if level == BASE:
                     mode = 0
                 elif level == FOLD and strict == tuple(fold_diacritics(t) for t in strict):
                     mode = 1
                 else:
                     mode = 2
-                checks.append((fields, mode, level, strict, wildcard, tid))
-            auto.add_word(pattern, (entries[0][0], max(c[1] for c in checks),
-                                    tuple(checks)))
+                for fi in fields:
+                    if mode < 2:
+                        plain[fi].append(tid)
+                    if mode == 0:
+                        base[fi].append(tid)
+                if mode:
+                    checks.append((fields, mode, level, strict, wildcard, tid))
+            auto.add_word(pattern, (
+                entries[0][0], tuple(tuple(dict.fromkeys(t)) for t in plain),
+                tuple(tuple(dict.fromkeys(t)) for t in base), tuple(checks),
+                tuple(c for c in checks if c[1] == 2)))
         auto.make_automaton()
         return auto
+
+
+def marked_tokens(raws: list[str]) -> set[int]:
+    """Indices of the tokens that carry diacritics (fold form differs from base form).
+
+    Args:
+        raws: a field's raw tokens.
+
+    Returns:
+        The indices (usually few: found among the non-ASCII tokens only).
+    """
+    out = set()
+    for k in compress(range(len(raws)), map(not_, map(str.isascii, raws))):
+        forms = normalise_token(raws[k])
+        if forms.fold != forms.base:
+            out.add(k)
+    return out
 
 
 def plain_tokens(raws: list[str], s: int, e: int) -> bool:
