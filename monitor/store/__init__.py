@@ -1,15 +1,19 @@
 """The SQLite store (through sqlite-utils): sources, fetch state, pages, articles, stories,
 hits and the alert outbox.
 
-Tables (created and upgraded by the migrations below, recorded in ``_sqlite_migrations``):
+Tables (created and upgraded by the migrations of :mod:`monitor.store.schema`, recorded
+in ``_sqlite_migrations``):
 
 - ``sources``: name, kind, url, last_crawl_at, last_status (ok | error), last_error.
 - ``fetch_state``: url -> etag, last_modified (for conditional GET of feeds and sitemaps).
-- ``pages``: every article URL ever fetched (the seen-URL filter), with its outcome:
-  status (stored | duplicate | rejected | redirected), reason, article_id; a transient
-  outcome (too-short, no-text, consent-wall, HTTP 403/408/429/5xx) has ``retry_at`` set
-  and the URL is fetched again after it, up to ``RETRY_MAX_ATTEMPTS`` times.
-- ``articles``: one row per canonical URL (unique), full-text indexed on title and text.
+- ``pages``: every article link ever fetched (the seen-link filter), keyed by its
+  identity key (:func:`monitor.urls.url_key`; rows written before keys were hold the
+  link as written and are found that way too), with its outcome: status (stored |
+  duplicate | rejected | redirected), reason, article_id; a transient outcome
+  (too-short, no-text, consent-wall, HTTP 403/408/429/5xx) has ``retry_at`` set and the
+  link is fetched again after it, up to ``RETRY_MAX_ATTEMPTS`` times.
+- ``articles``: one row per canonical URL (unique, its identity key), full-text indexed
+  on title and text.
 - ``stories``: clusters of one text published under several URLs (wire copies), exact or
   nearly the same (see :mod:`monitor.dedup`); ``fingerprint`` and ``minhash`` are those of
   the story's first article.
