@@ -136,6 +136,24 @@ def test_url_key_is_stable_when_applied_again():
         assert url_key(url_key(link)) == url_key(link)
 
 
+def test_url_key_takes_links_in_normal_form_as_they_are_and_others_through_courlan():
+    from monitor.urls import normalise_url
+
+    hosts = ("news.example", "News.Example", "xn--bcher-kva.example", "news.example:443",
+             "a-b.c.example")
+    paths = ("", "/", "/2026/11/30/story-title.html", "/../x", "/a/./b", "/a//b",
+             "/%7Euser/", "/é", "/a b", "/A_B~c.d")
+    tails = ("", "?id=3", "?utm_source=rss", "#top", "?")
+    for scheme in ("https", "http", "HTTPS"):
+        for host in hosts:
+            for path in paths:
+                for tail in tails:
+                    link = f"{scheme}://{host}{path}{tail}"
+                    assert url_key(link) == normalise_url(link), link
+    # a link that cannot be read is its own key, never an error in the seen filter
+    assert url_key("http://[/a") == "http://[/a"
+
+
 def test_migrations_use_no_live_code_of_the_monitor():
     """A migration must do tomorrow what it did the day it was written: the schema
     module imports nothing of the monitor (it carries frozen copies instead)."""
