@@ -1,8 +1,10 @@
 """The store's connection: opening the file (WAL mode, busy timeout), applying the
 migrations of :mod:`monitor.store.schema`, and write transactions. The tables' methods
 are in :mod:`monitor.store.state`, :mod:`~monitor.store.sources`,
-:mod:`~monitor.store.outbox` and :mod:`~monitor.store.articles`; :class:`monitor.store.Store`
-puts them together."""
+:mod:`~monitor.store.outbox`, :mod:`~monitor.store.episodes` and
+:mod:`~monitor.store.articles`; :class:`monitor.store.Store` puts them together on one
+connection. (The web desk reads through Datasette's own connection:
+:mod:`monitor.store.desk`.)"""
 
 from __future__ import annotations
 
