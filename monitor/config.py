@@ -427,6 +427,11 @@ ChannelConfig = Annotated[
 ]
 
 
+def _console_only() -> list[ChannelConfig]:
+    """The channels of a monitor.yaml that names none: the console."""
+    return [ConsoleChannelConfig(kind="console")]
+
+
 class CrawlConfig(_Strict):
     """Politeness and limits for the Scrapy downloader.
 
@@ -641,8 +646,7 @@ class MonitorConfig(_Strict):
     database: Path = Path("monitor.db")
     rules: Path = Path("rules")
     sources: list[SourceConfig] = Field(default_factory=list)
-    channels: list[ChannelConfig] = Field(
-        default_factory=lambda: [ConsoleChannelConfig(kind="console")])
+    channels: list[ChannelConfig] = Field(default_factory=_console_only)
     crawl: CrawlConfig = CrawlConfig()
     extraction: ExtractionConfig = ExtractionConfig()
     delivery: DeliveryConfig = DeliveryConfig()

@@ -18,6 +18,7 @@ from monitor.clock import iso, parse_iso, utcnow
 from monitor.config import MonitorConfig, secret_from_env
 from monitor.errors import ConfigError, DeliveryError
 from monitor.policy import QUIET, DeliveryPolicy
+from monitor.records import StrCode
 from monitor.store import MAX_CHANNEL_HOLD, Store
 from monitor.words import count
 
@@ -75,6 +76,14 @@ def _build(config: MonitorConfig, ch, where: str) -> Channel:
     return build_channel("console", ch.name)
 
 
+class DeliveryResult(StrCode):
+    """What one delivery pass did with an alert (:meth:`DeliveryReport.tally`)."""
+
+    SENT = "sent"        #: delivered (a digest counts each alert it carries)
+    FAILED = "failed"    #: failed, tried again later
+    DEAD = "dead"        #: given up for good: a permanent error or too many attempts
+
+
 @dataclass
 class DeliveryReport:
     """What one pass over the outbox did.
@@ -92,7 +101,8 @@ class DeliveryReport:
         errors: one line per failure, naming the channel (or the unreadable row).
         digested: alerts the channels' policy moved into a digest instead of sending
             them on their own (quiet hours, budget, burst; see :mod:`monitor.policy`).
-        by_channel: channel name -> ``{"sent": n, "failed": n, "dead": n}``, the same
+        by_channel: channel name -> ``{"sent": n, "failed": n, "dead": n}`` (the
+            :class:`DeliveryResult` values), the same
             counts per channel (a row that cannot be read names no channel and is
             counted in ``dead`` only).
         followups: follow-ups sent (one per story thread and channel, however many
@@ -110,12 +120,12 @@ class DeliveryReport:
     by_channel: dict[str, dict[str, int]] = field(default_factory=dict)
     followups: int = 0
 
-    def tally(self, channel: str, outcome: str, n: int = 1) -> None:
-        """Count ``n`` alerts of ``channel`` as ``outcome`` ("sent", "failed" or "dead"),
-        in the totals and in :attr:`by_channel`."""
-        setattr(self, outcome, getattr(self, outcome) + n)
-        counts = self.by_channel.setdefault(channel, {"sent": 0, "failed": 0, "dead": 0})
-        counts[outcome] += n
+    def tally(self, channel: str, outcome: DeliveryResult, n: int = 1) -> None:
+        """Count ``n`` alerts of ``channel`` as ``outcome``, in the totals and in
+        :attr:`by_channel`."""
+        setattr(self, outcome.value, getattr(self, outcome.value) + n)
+        counts = self.by_channel.setdefault(channel, {r.value: 0 for r in DeliveryResult})
+        counts[outcome.value] += n
 
     @property
     def gave_up(self) -> dict[str, int]:
@@ -284,7 +294,7 @@ def deliver_pending(store: Store, channels: Mapping[str, Channel], *, max_attemp
                 store.mark_sent([pending.outbox_id], now)
                 if isinstance(ref, str) and ref:      # a Slack ts: the story's thread
                     store.save_thread_ref(pending.outbox_id, ref)
-                report.tally(pending.channel, "sent")
+                report.tally(pending.channel, DeliveryResult.SENT)
                 delivered(pending.channel)
 
     drain()
@@ -330,7 +340,7 @@ def deliver_pending(store: Store, channels: Mapping[str, Channel], *, max_attemp
                        store, name, digest_interval, now)) else None)
             if why is None:
                 continue
-            problems = []
+            problems: list[str] = []
             rows = store.claim_alerts("digest", [name], now, limit=500, problems=problems)
             _record_unreadable(report, problems)
             extra = (_due_followups(store, [name], now, followup_every)
@@ -360,7 +370,7 @@ def deliver_pending(store: Store, channels: Mapping[str, Channel], *, max_attemp
                                               followup.story_id, name, now)
                 report.followups += len(extra)
                 store.set_state(f"last_digest:{name}", iso(now))
-                report.tally(name, "sent", len(rows))
+                report.tally(name, DeliveryResult.SENT, len(rows))
                 delivered(name)
     return report
 
@@ -397,8 +407,8 @@ def _record_failure(store: Store, report: DeliveryReport, outbox_id: int, exc: D
     line = f"channel {channel}: {exc}"
     report.errors.append(line)
     if retry_at is None:
-        report.tally(channel, "dead")
+        report.tally(channel, DeliveryResult.DEAD)
         log.error("%s (giving up)", line)
     else:
-        report.tally(channel, "failed")
+        report.tally(channel, DeliveryResult.FAILED)
         log.warning("%s (next try at %s)", line, retry_at.isoformat(timespec="seconds"))

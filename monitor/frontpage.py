@@ -27,6 +27,7 @@ from urllib.parse import urljoin, urlsplit
 import lxml.html
 from courlan import check_url, is_navigation_page, is_not_crawlable
 
+from monitor.records import Link
 from monitor.urls import is_web_url, normalise_url, site_of
 
 #: a headline has at least this many words...
@@ -136,7 +137,7 @@ def article_like_url(url: str) -> bool:
 
 
 def article_links(html: bytes | str, url: str, max_links: int = MAX_LINKS,
-                  content_type: str | None = None) -> list[tuple[str, str, None]]:
+                  content_type: str | None = None) -> list[Link]:
     """The article links of a front page, in page order, each once.
 
     Args:
@@ -147,8 +148,8 @@ def article_links(html: bytes | str, url: str, max_links: int = MAX_LINKS,
             decoded like article pages (:func:`monitor.extract.decode.decode_body`).
 
     Returns:
-        ``(absolute url, headline, None)`` per story (the shape the spiders use for
-        feed entries: a front page gives no publication date). Empty when the page has
+        A :class:`monitor.records.Link` per story (absolute ``url`` and the headline as
+        ``title``; a front page gives no publication date). Empty when the page has
         no article links or cannot be parsed.
     """
     if not html.strip():
@@ -165,9 +166,9 @@ def article_links(html: bytes | str, url: str, max_links: int = MAX_LINKS,
     except (ValueError, lxml.etree.ParserError):
         return []
     base = url
-    for found in doc.iter("base"):
-        if found.get("href"):
-            base = urljoin(url, found.get("href"))
+    for tag in doc.iter("base"):
+        if tag.get("href"):
+            base = urljoin(url, tag.get("href"))
             break
     site = site_of(url)
     own = normalise_url(url)
@@ -191,4 +192,4 @@ def article_links(html: bytes | str, url: str, max_links: int = MAX_LINKS,
             continue
         if len(text) > len(found.get(key) or ""):
             found[key] = text
-    return [(link, title, None) for link, title in found.items()]
+    return [Link(link, title) for link, title in found.items()]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from monitor.extract import extract
 from monitor.models import Article, ExtractOptions, Hit, Page, Rejection
+from monitor.records import PageStatus
 from monitor.store import Store
 
 log = logging.getLogger(__name__)
@@ -24,9 +25,10 @@ class Outcome:
 
     Attributes:
         page: the page as given.
-        status: ``stored`` (new article), ``duplicate`` (its canonical URL was stored
-            before: nothing new is written; also a page fetched again for a newer
-            version mark whose text did not change), ``updated`` (a new version of a
+        status: a :class:`monitor.records.PageStatus`: ``stored`` (new article),
+            ``duplicate`` (its canonical URL was stored before: nothing new is written;
+            also a page fetched again for a newer version mark whose text did not
+            change), ``updated`` (a new version of a
             stored article, with changed text: see :meth:`Pipeline.process_extracted`)
             or ``rejected`` (see ``rejection``).
         article: the extracted article (for stored, updated and duplicate), else None.
@@ -39,7 +41,7 @@ class Outcome:
     """
 
     page: Page
-    status: str
+    status: PageStatus
     article: Article | None = None
     rejection: Rejection | None = None
     hits: list[Hit] = field(default_factory=list)
@@ -97,19 +99,19 @@ class Pipeline:
         """
         if isinstance(result, Rejection):
             self.store.record_rejection(result)
-            return Outcome(page, "rejected", rejection=result)
+            return Outcome(page, PageStatus.REJECTED, rejection=result)
         article = result
         existing = self.store.article_id(article.url)
         if existing is not None and page.version is not None:
             return self._revise(page, article, existing)
         if existing is not None:
-            self.store.record_page(page.url, page.source, "duplicate",
+            self.store.record_page(page.url, page.source, PageStatus.DUPLICATE,
                                    detail=f"canonical URL {article.url} already stored")
-            return Outcome(page, "duplicate", article=article)
+            return Outcome(page, PageStatus.DUPLICATE, article=article)
         hits = self._watches().match(article)
         saved = self.store.save_article(article, hits, self.channels)
         if saved is None:  # stored meanwhile by another writer
-            return Outcome(page, "duplicate", article=article)
+            return Outcome(page, PageStatus.DUPLICATE, article=article)
         if hits and not saved.new_story and saved.alerts_queued == 0:
             # a wire copy of a story already alerted: one line, no alert
             title = self.store.story_title(saved.story_id)
@@ -124,7 +126,7 @@ class Pipeline:
             for hit in hits:
                 log.info("hit: watch %s on %s (source %s), matched %s", hit.watch_id,
                          article.url, article.source, "; ".join(hit.matched or hit.terms))
-        return Outcome(page, "stored", article=article, hits=hits,
+        return Outcome(page, PageStatus.STORED, article=article, hits=hits,
                        alerts_queued=saved.alerts_queued, new_story=saved.new_story)
 
     def _revise(self, page: Page, article: Article, article_id: int) -> Outcome:
@@ -134,12 +136,12 @@ class Pipeline:
                 for h in self._watches().match(article)]
         revision = self.store.revise_article(article_id, article, hits, self.channels)
         if not revision.changed:
-            self.store.record_page(page.url, page.source, "duplicate",
+            self.store.record_page(page.url, page.source, PageStatus.DUPLICATE,
                                    detail=f"canonical URL {article.url} already stored, "
                                           f"text unchanged")
-            return Outcome(page, "duplicate", article=article)
+            return Outcome(page, PageStatus.DUPLICATE, article=article)
         log.info("article %s (source %s) was edited: %s", article.url, article.source,
                  "; ".join(f"watch {h.watch_id} {h.update}" for h in revision.hits)
                  or "no watch newly matches it")
-        return Outcome(page, "updated", article=article, hits=revision.hits,
+        return Outcome(page, PageStatus.UPDATED, article=article, hits=revision.hits,
                        alerts_queued=revision.alerts_queued, new_story=False)

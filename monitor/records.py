@@ -12,13 +12,100 @@ can be put between them (Redis, for the distributed mode) without changing eithe
                       RunResult     the end of one poll of one source
 
 Every record is a frozen dataclass of plain values (str, int, float, bool, aware
-datetimes, tuples), so it can be serialised as it is.
+datetimes, tuples, and the string enums below, which are their own string values), so it
+can be serialised as it is.
+
+Inside the crawl side, the article links a feed, sitemap or front page lists travel as
+:class:`Link` records.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
+
+
+class StrCode(str, enum.Enum):
+    """A stable code stored and logged as its string value: ``LinkStatus.REJECTED ==
+    "rejected"``, ``str()`` and f-strings give ``"rejected"`` (as ``enum.StrEnum`` does
+    from Python 3.11; this runs on 3.10), and JSON and SQLite see the plain string."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class PageStatus(StrCode):
+    """What became of a page or article link (:class:`monitor.pipeline.Outcome`), and
+    what ``pages.status`` keeps for each link (all but ``queued``)."""
+
+    STORED = "stored"            #: a new article
+    UPDATED = "updated"          #: a new version of a stored article, its text changed
+    DUPLICATE = "duplicate"      #: its canonical URL was stored before
+    REJECTED = "rejected"        #: read but not an article, or not fetched (a reason)
+    REDIRECTED = "redirected"    #: a link that redirected to a page stored under its URL
+    QUEUED = "queued"            #: extracted by a distributed worker, sent to the writer
+
+
+class LinkStatus(StrCode):
+    """The status of a :class:`LinkOutcome`: an article link that gave no page."""
+
+    REJECTED = "rejected"        #: refused, with a :class:`LinkReason`
+    REDIRECTED = "redirected"    #: redirected to a URL recorded in its place
+
+
+class LinkReason(StrCode):
+    """Why the crawl side rejected an article link before any page was read (the
+    extraction's own reasons, such as ``no-text``, are :data:`monitor.models.Rejection`
+    codes of :mod:`monitor.extract`)."""
+
+    HTTP_ERROR = "http-error"            #: an HTTP error status (404 and 410 are final)
+    TOO_LARGE = "too-large"              #: larger than ``extraction.max_page_bytes``
+    OFF_SITE = "off-site"                #: redirected off the source's allowed domains
+    PRIVATE_ADDRESS = "private-address"  #: to a private or local network address
+    ROBOTS = "robots"                    #: forbidden by the site's robots.txt
+
+
+class Link(NamedTuple):
+    """An article link as a feed, sitemap or front page lists it (crawl side only).
+
+    Attributes:
+        url: the absolute article URL.
+        title: the entry's headline, or None.
+        published: its publication time (aware UTC), or None.
+        language: a Google News sitemap's ``news:language``, or None.
+        lastmod: a sitemap's ``lastmod`` (aware), which orders entries without a
+            publication date, or None.
+        keywords: a Google News sitemap's ``news:keywords``.
+        version: the version mark of the entry (a feed entry's updated time or content
+            hash, a sitemap's lastmod), for re-alerts on edit; None when not asked for.
+    """
+
+    url: str
+    title: str | None = None
+    published: datetime | None = None
+    language: str | None = None
+    lastmod: datetime | None = None
+    keywords: tuple[str, ...] = ()
+    version: str | None = None
+
+    def timestamp(self) -> float:
+        """Orders a document's links: the publication time, else ``lastmod``, else 0
+        (POSIX seconds)."""
+        when = self.published or self.lastmod
+        return when.timestamp() if when else 0.0
+
+
+class Validator(NamedTuple):
+    """A source document's validators for the next conditional GET."""
+
+    url: str                      #: the document's URL
+    etag: str | None              #: its ETag, or None
+    last_modified: str | None     #: its Last-Modified, or None
 
 
 @dataclass(frozen=True)
@@ -58,9 +145,9 @@ class LinkOutcome:
         run_id: the poll it belongs to.
         url: the link as listed (before redirects).
         source: the source name.
-        status: ``rejected`` or ``redirected``.
-        reason: for rejected links, a :class:`monitor.models.Rejection` reason code
-            (``http-error``, ``too-large``, ``robots``), else None.
+        status: a :class:`LinkStatus` (``rejected`` or ``redirected``).
+        reason: for rejected links, a :class:`LinkReason` (``http-error``,
+            ``too-large``, ``off-site``, ``private-address``, ``robots``), else None.
         detail: one sentence with the evidence ("HTTP 404", "redirected to URL").
         transient: True when a later fetch may succeed (403, 429, 5xx): the link is
             fetched again after a back-off.
@@ -69,10 +156,17 @@ class LinkOutcome:
     run_id: int
     url: str
     source: str
-    status: str
-    reason: str | None = None
+    status: LinkStatus
+    reason: LinkReason | None = None
     detail: str | None = None
     transient: bool = False
+
+    def __post_init__(self) -> None:
+        # codes read back from JSON (the distributed queue) become enum members again;
+        # an unknown code raises ValueError
+        object.__setattr__(self, "status", LinkStatus(self.status))
+        if self.reason is not None:
+            object.__setattr__(self, "reason", LinkReason(self.reason))
 
 
 @dataclass(frozen=True)
@@ -113,8 +207,12 @@ class RunResult:
     started_at: datetime
     finished_at: datetime
     due_at: datetime
-    validators: tuple[tuple[str, str | None, str | None], ...] = field(default=())
+    validators: tuple[Validator, ...] = field(default=())
     not_modified: bool = False
     retry_after_host: str | None = None
     retry_after_until: datetime | None = None
     moved_to: str | None = None
+
+    def __post_init__(self) -> None:
+        # (url, etag, last_modified) sequences, as read back from JSON, become Validators
+        object.__setattr__(self, "validators", tuple(Validator(*v) for v in self.validators))

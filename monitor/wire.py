@@ -91,7 +91,7 @@ def _build(cls, data: dict, **extra):
         values[name] = value
     try:
         return cls(**values, **extra)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:   # ValueError: an unknown status or reason code
         raise WireError(f"{cls.__name__}: {exc}") from None
 
 

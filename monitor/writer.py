@@ -28,7 +28,7 @@ from datetime import datetime
 from monitor.clock import utcnow
 from monitor.models import Article, Page, Rejection
 from monitor.pipeline import Outcome, Pipeline
-from monitor.records import LinkOutcome, PollTask, RunResult
+from monitor.records import LinkOutcome, LinkReason, LinkStatus, PageStatus, PollTask, RunResult
 from monitor.schedule import Schedule, SourceState
 from monitor.store import Store
 from monitor.words import count
@@ -95,8 +95,10 @@ class Writer:
                     continue
                 self._next_run_id += 1
                 etag, modified = self.validators.get(source.url, (None, None))
+                # every scheduled source has a due time; None only for one never scheduled
+                due = state.next_due_at or now
                 tasks.append(PollTask(self._next_run_id, source.name, source.kind,
-                                      source.url, source.max_articles, state.next_due_at,
+                                      source.url, source.max_articles, due,
                                       etag, modified, source.allowed_domains))
             return tasks
 
@@ -128,7 +130,7 @@ class Writer:
         writes.written += 1
         for link in page.redirected_from:
             try:
-                self.store.record_page(link, page.source, "redirected", None,
+                self.store.record_page(link, page.source, PageStatus.REDIRECTED, None,
                                        f"redirected to {page.url}")
             except Exception as exc:
                 if store_problem(exc) is None:
@@ -140,21 +142,21 @@ class Writer:
             except Exception as exc:
                 if store_problem(exc) is None:
                     raise   # the old mark stays: fetched again, found unchanged
-        if outcome.status == "stored":
+        if outcome.status == PageStatus.STORED:
             self.totals["stored"] += 1
-        if outcome.status in ("stored", "updated"):
+        if outcome.status in (PageStatus.STORED, PageStatus.UPDATED):
             self.totals["hits"] += len(outcome.hits)
         return outcome
 
     def write_link(self, outcome: LinkOutcome) -> None:
         """Record an article link that gave no page (rejected or redirected)."""
         try:
-            if outcome.status == "redirected":
-                self.store.record_page(outcome.url, outcome.source, "redirected", None,
+            if outcome.status == LinkStatus.REDIRECTED:
+                self.store.record_page(outcome.url, outcome.source, PageStatus.REDIRECTED, None,
                                        outcome.detail)
             else:
                 self.store.record_rejection(Rejection(outcome.url, outcome.source,
-                                                      outcome.reason or "http-error",
+                                                      outcome.reason or LinkReason.HTTP_ERROR,
                                                       outcome.detail or ""),
                                             outcome.transient)
         except Exception as exc:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from io import BytesIO
+from typing import Any
 
 import lxml.etree
 
@@ -46,7 +47,7 @@ def local_name(elem) -> str:
 
 
 def iter_checked(body: bytes, *, recover: bool = False,
-                 max_depth: int = MAX_DEPTH) -> Iterator[tuple[str, object, int]]:
+                 max_depth: int = MAX_DEPTH) -> Iterator[tuple[str, Any, int]]:
     """Stream an XML document's elements, refusing entity declarations and deep nesting.
 
     Args:

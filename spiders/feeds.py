@@ -14,6 +14,7 @@ import scrapy
 from monitor.clock import from_timestamp, iso
 from monitor.crawl.spider import SourceSpiderMixin
 from monitor.documents import document_kind, wrong_kind_message
+from monitor.records import Link
 from monitor.urls import is_web_url
 from monitor.xmlguard import DocumentRefused, cut_feed
 
@@ -66,7 +67,7 @@ def entry_version(entry) -> str:
 
 def feed_entries(body: bytes, url: str, content_type: str = "",
                  max_items: int | None = None, versions: bool = False
-                 ) -> tuple[list[tuple], str | None]:
+                 ) -> tuple[list[Link], str | None]:
     """Read the article links of an RSS 0.9x/1.0/2.0 or Atom feed with feedparser.
 
     Args:
@@ -77,13 +78,13 @@ def feed_entries(body: bytes, url: str, content_type: str = "",
             newest first): the document is streamed and cut before feedparser sees it
             (:func:`monitor.xmlguard.cut_feed`), so a feed of 300,000 items costs what
             one of ``max_items`` costs. None reads every entry.
-        versions: add each entry's version mark (:func:`entry_version`) as a fourth item.
+        versions: set each link's ``version`` (:func:`entry_version`).
 
     Returns:
-        ``(entries, problem)``: entries are ``(absolute url, title or None, published
-        as aware UTC datetime or None)`` (with ``versions``, then the version mark);
-        problem is None, or why the document is not a readable feed (it had no entries
-        and feedparser reported an error).
+        ``(links, problem)``: a :class:`monitor.records.Link` per entry with a link
+        (absolute ``url``, ``title``, ``published`` as aware UTC, and with ``versions``
+        the ``version``); problem is None, or why the document is not a readable feed
+        (it had no entries and feedparser reported an error).
 
     Raises:
         monitor.xmlguard.DocumentRefused: the feed declares XML entities or nests
@@ -98,18 +99,19 @@ def feed_entries(body: bytes, url: str, content_type: str = "",
                                                       "content-type": content_type})
     if not parsed.entries and parsed.get("bozo"):
         return [], str(parsed.get("bozo_exception") or "not a feed")
-    entries = []
+    entries: list[Link] = []
     for entry in parsed.entries:
         link = entry.get("link")
         if not link and is_web_url(str(entry.get("id", ""))):
             link = entry.get("id")
         if link:
-            item = (urljoin(url, link.strip()), entry.get("title"), _entry_time(entry))
-            entries.append((*item, entry_version(entry)) if versions else item)
+            entries.append(Link(urljoin(url, link.strip()), entry.get("title"),
+                                _entry_time(entry),
+                                version=entry_version(entry) if versions else None))
     return entries, None
 
 
-class FeedDocuments:
+class FeedDocuments(SourceSpiderMixin):
     """Reading feed documents (mixed into the spiders that poll feeds)."""
 
     async def parse_feed(self, response, run):
@@ -136,9 +138,9 @@ class FeedDocuments:
                 return
             log.debug("source %s: feed %s lists no articles", source, response.url)
         # a link seen before comes through again when its entry's version changed
-        versions = {e[0]: e[3] for e in entries}
-        for url, title, published, version in self.new_links(run, entries, versions):
-            yield self.article_request(run, url, title, published, version=version)
+        versions = {e.url: e.version for e in entries if e.version}
+        for link in self.new_links(run, entries, versions):
+            yield self.article_request(run, link)
 
 
 class FeedSpider(FeedDocuments, SourceSpiderMixin, scrapy.Spider):

@@ -14,7 +14,7 @@ from monitor.frontpage import article_links
 log = logging.getLogger(__name__)
 
 
-class PageDocuments:
+class PageDocuments(SourceSpiderMixin):
     """Reading front pages (mixed into the spiders that poll sources of kind ``page``)."""
 
     async def parse_page(self, response, run):
@@ -37,8 +37,8 @@ class PageDocuments:
             return
         log.debug("source %s: %d article links on %s", run.task.source, len(entries),
                   response.url)
-        for url, title, published in self.new_links(run, entries):
-            yield self.article_request(run, url, title, published)
+        for link in self.new_links(run, entries):
+            yield self.article_request(run, link)
 
 
 class FrontPageSpider(PageDocuments, SourceSpiderMixin, scrapy.Spider):

@@ -15,6 +15,7 @@ from monitor.clock import iso, parse_iso
 from monitor.crawl.spider import SourceSpiderMixin
 from monitor.documents import UnpackError, gunzip_capped, robots_sitemaps, wrong_kind_message
 from monitor.extract.dates import parse_date
+from monitor.records import Link, Validator
 from monitor.urls import is_web_url
 from monitor.xmlguard import DocumentRefused, iter_checked
 
@@ -140,7 +141,7 @@ def _xml_sitemap(body: bytes, max_items: int | None = None) -> tuple[str | None,
     return kind, [d for _, _, d in sorted(kept, key=lambda k: k[1])]
 
 
-def _text_sitemap(body: bytes, max_items: int | None = None) -> list[tuple]:
+def _text_sitemap(body: bytes, max_items: int | None = None) -> list[Link]:
     """The URLs of a plain-text sitemap (one absolute URL a line; already unpacked); at
     most the last ``max_items`` lines are read (a text sitemap has no dates; sites
     append new URLs)."""
@@ -161,11 +162,11 @@ def _text_sitemap(body: bytes, max_items: int | None = None) -> list[tuple]:
     if not lines or not all(is_web_url(line) and " " not in line
                             for line in lines):
         return []
-    return [(line, None, None, None, None, ()) for line in lines]
+    return [Link(line) for line in lines]
 
 
 def sitemap_entries(body: bytes, url: str,
-                    max_items: int | None = None) -> tuple[str | None, list[tuple]]:
+                    max_items: int | None = None) -> tuple[str | None, list[Link]]:
     """Read a sitemap document: an XML urlset or sitemap index, or a plain-text list.
 
     Args:
@@ -176,9 +177,10 @@ def sitemap_entries(body: bytes, url: str,
 
     Returns:
         ``(kind, entries)``: kind is "urlset" (plain-text lists too), "sitemapindex", or
-        None when the document is not a sitemap; entries are ``(absolute url, title,
-        published, language, lastmod, keywords)``, a sitemap index's newest ``lastmod``
-        first. A Google News entry gives its ``news:title``, ``news:publication_date``
+        None when the document is not a sitemap; entries are
+        :class:`monitor.records.Link` records (absolute ``url``, ``title``,
+        ``published``, ``language``, ``lastmod``, ``keywords``), a sitemap index's newest
+        ``lastmod`` first. A Google News entry gives its ``news:title``, ``news:publication_date``
         (aware datetime; a date without a zone is read as UTC), ``news:language`` and
         ``news:keywords`` (a tuple); lastmod is an aware datetime. What an entry does
         not give is None (keywords: an empty tuple).
@@ -193,18 +195,18 @@ def sitemap_entries(body: bytes, url: str,
     kind, found = _xml_sitemap(body, max_items) if body else (None, [])
     if kind not in ("sitemapindex", "urlset"):
         return None, []
-    entries = [(urljoin(url, e["loc"]), e.get("title"), e.get("publication_date"),
-                e.get("language"), _lastmod(e.get("lastmod")), e.get("keywords") or ())
+    entries = [Link(urljoin(url, e["loc"]), e.get("title"), e.get("publication_date"),
+                    e.get("language"), _lastmod(e.get("lastmod")), e.get("keywords") or ())
                for e in found]
     if kind == "sitemapindex":
-        entries.sort(key=lambda e: e[4].timestamp() if e[4] else 0.0, reverse=True)
+        entries.sort(key=lambda e: e.lastmod.timestamp() if e.lastmod else 0.0, reverse=True)
     return kind, entries
 
 
 def forget_validators(run, url: str) -> None:
     """Keep no ETag/Last-Modified for ``url``: the next poll fetches it in full."""
-    run.validators = [(u, None, None) if u == url else (u, e, m)
-                      for u, e, m in run.validators]
+    run.validators = [Validator(v.url, None, None) if v.url == url else v
+                      for v in run.validators]
 
 
 def lastmod_version(lastmod: datetime) -> str:
@@ -213,7 +215,7 @@ def lastmod_version(lastmod: datetime) -> str:
     return "lastmod:" + iso(lastmod)
 
 
-class SitemapDocuments:
+class SitemapDocuments(SourceSpiderMixin):
     """Reading sitemap documents (mixed into the spiders that poll sitemaps)."""
 
     async def parse_sitemap(self, response, run):
@@ -266,15 +268,14 @@ class SitemapDocuments:
             # same while its children change, and each child has its own validators.
             forget_validators(run, response.url)
             # newest child sitemaps first; news sites list months of archives
-            for url, *_ in entries[:5]:
-                yield self.document_request(run, url)
+            for child in entries[:5]:
+                yield self.document_request(run, child.url)
         else:
             # a link seen before comes through again when its lastmod moved later
-            versions = {e[0]: lastmod_version(e[4]) for e in entries if e[4] is not None}
-            for url, title, published, language, lastmod, keywords in \
-                    self.new_links(run, entries, versions):
-                yield self.article_request(run, url, title, published, language, lastmod,
-                                           keywords, versions.get(url))
+            versions = {e.url: lastmod_version(e.lastmod) for e in entries
+                        if e.lastmod is not None}
+            for link in self.new_links(run, entries, versions):
+                yield self.article_request(run, link._replace(version=versions.get(link.url)))
 
 
 class NewsSitemapSpider(SitemapDocuments, SourceSpiderMixin, scrapy.Spider):

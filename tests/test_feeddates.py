@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 
@@ -86,7 +86,7 @@ def test_feed_entries_use_the_zone_table_and_never_shift(caplog):
     with caplog.at_level(logging.INFO, logger="spiders.feeds"):
         entries, problem = feed_entries(body, "https://x.example/feed.xml")
     assert problem is None
-    dates = [published for _, _, published in entries]
+    dates = [link.published for link in entries]
     assert dates[0] == datetime(2015, 4, 30, 6, 57, tzinfo=UTC)
     assert dates[1] == datetime(2025, 4, 21, 5, 0, tzinfo=UTC)
     # feedparser alone gives 2016-11-01 / the 1st of this month: weeks off

@@ -23,7 +23,7 @@ BASE = "https://www.valleypost.test/world/"
 
 
 def _paths(links):
-    return [urlsplit(u).path for u, _, _ in links]
+    return [urlsplit(link.url).path for link in links]
 
 
 def test_a_front_page_gives_its_stories_and_nothing_else():
@@ -35,8 +35,8 @@ def test_a_front_page_gives_its_stories_and_nothing_else():
         "/world/africa/2024-06-18-elections-postponed",
     ]
     # the headline is the link text (not "Read more", not an image's empty alt)
-    assert links[0][1] == "Russia and North Korea sign mutual defence pact"
-    assert links[1][1] == "Flood warning: valley residents told to leave"
+    assert links[0].title == "Russia and North Korea sign mutual defence pact"
+    assert links[1].title == "Flood warning: valley residents told to leave"
 
 
 @pytest.mark.parametrize("url, expected", [
@@ -60,7 +60,7 @@ def test_headlines_in_scripts_without_spaces_count():
     html = ("<html><body><ul><li><a href='/article/20240619-0001'>北朝鮮とロシアが相互防衛条約に署名"
             "</a></li><li><a href='/article/20240619-0002'>速報</a></li></ul></body></html>")
     links = article_links(html.encode("utf-8"), "https://news.test/")
-    assert [t for _, t, _ in links] == ["北朝鮮とロシアが相互防衛条約に署名"]
+    assert [link.title for link in links] == ["北朝鮮とロシアが相互防衛条約に署名"]
 
 
 def test_a_front_page_declared_in_another_charset_reads_its_headlines():
@@ -68,7 +68,7 @@ def test_a_front_page_declared_in_another_charset_reads_its_headlines():
             "<h2><a href='/welt/aussenminister-verschiebt-china-reise-123456'>"
             "Außenminister verschiebt China-Reise überraschend</a></h2></body></html>")
     links = article_links(html.encode("cp1252"), "https://zeitung.test/")
-    assert links[0][1] == "Außenminister verschiebt China-Reise überraschend"
+    assert links[0].title == "Außenminister verschiebt China-Reise überraschend"
 
 
 @pytest.mark.skipif(not (CORPUS / "pages").exists(), reason="../shared/corpus is absent")
@@ -85,8 +85,9 @@ def test_real_pages_give_story_links_of_the_sites_own_article_shape():
 
     found = same_shape = listing = 0
     for key, want in gt.items():
-        html = gzip.open(CORPUS / "pages" / "html" / f"{key}.html.gz").read()
-        for url, _, _ in article_links(html, want["url"]):
+        with gzip.open(CORPUS / "pages" / "html" / f"{key}.html.gz") as f:
+            html = f.read()
+        for url in (link.url for link in article_links(html, want["url"])):
             found += 1
             same_shape += shape(url) == shape(want["url"])
             listing += bool(re.search(r"/(tag|tags|author|authors|category|topics?)/",

@@ -16,7 +16,7 @@ from monitor.config import MonitorConfig, SourceConfig
 from monitor.crawl.context import CrawlContext
 from monitor.crawl.spider import Run
 from monitor.models import Page
-from monitor.records import PollTask
+from monitor.records import Link, PollTask
 from spiders.feeds import FeedSpider
 from spiders.sitemaps import NewsSitemapSpider
 from tests.conftest import CORPUS, RULES, write_config
@@ -153,7 +153,7 @@ def _write(context, result):
 
 
 def _finish_articles(spider, run, requests, ok=True):
-    for request in requests:          # each article page written (or not)
+    for _request in requests:          # each article page written (or not)
         run.pages += 1
         run.pending += 1
         spider.page_written(run.task.run_id, ok)
@@ -386,13 +386,13 @@ def test_news_sitemap_entries_and_plain_entries():
     kind, entries = sitemap_entries(URLSET, "https://news.test/sm.xml")
     assert kind == "urlset"
     june = [datetime(2024, 6, d, 10, tzinfo=timezone.utc) for d in (18, 19)]
-    assert entries == [("https://news.test/s1", "S1", june[0], "en", june[0], ()),
-                       ("https://news.test/s2", None, None, None, june[1], ())]
+    assert entries == [Link("https://news.test/s1", "S1", june[0], "en", june[0], ()),
+                       Link("https://news.test/s2", None, None, None, june[1], ())]
     # a publication date without a zone is UTC
     body = NEWS_SITEMAP.replace(b"2025-01-02T09:00:00+01:00", b"2025-01-02")
-    [(_, _, published, _, _, keywords)] = sitemap_entries(body, "https://news.test/sm.xml")[1]
-    assert keywords == ("flood", "evacuation")
-    assert published == datetime(2025, 1, 2, tzinfo=timezone.utc)
+    [link] = sitemap_entries(body, "https://news.test/sm.xml")[1]
+    assert link.keywords == ("flood", "evacuation")
+    assert link.published == datetime(2025, 1, 2, tzinfo=timezone.utc)
 
 
 def test_sitemap_lastmod_dates_a_page_only_when_nothing_else_does(context):

@@ -53,5 +53,5 @@ def test_a_front_page_links_only_to_web_urls():
       <a href="file:///etc/passwd">A local file that looks like a headline</a>
       <a href="ftp://example.com/news/2024/06/19/archive">An archive on an FTP server here</a>
     </body></html>"""
-    links = [url for url, _title, _ in article_links(html, "https://example.com/")]
+    links = [link.url for link in article_links(html, "https://example.com/")]
     assert links == ["https://example.com/news/2024/06/19/north-korea-russia-pact"]

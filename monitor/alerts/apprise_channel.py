@@ -32,7 +32,7 @@ from monitor.alerts.render import (
 )
 from monitor.alerts.retry import classify_status
 from monitor.errors import DeliveryError
-from monitor.models import Alert, Notice
+from monitor.models import Alert, FollowUp, Notice
 
 #: Apprise logs through this logger (and children); the secret URL filter sits on it.
 APPRISE_LOGGER = "apprise"
@@ -124,7 +124,8 @@ class AppriseChannel(Channel):
         """Send one alert. Raises DeliveryError on failure."""
         self._notify(render_subject(alert), render_text(alert))
 
-    def send_digest(self, alerts: Sequence[Alert], title: str) -> None:
+    def send_digest(self, alerts: Sequence[Alert], title: str,
+                    followups: Sequence[FollowUp] = ()) -> None:
         """Send a digest as one notification; an empty sequence sends nothing."""
         if alerts:
             self._notify(render_digest_subject(alerts, title), render_digest_text(alerts, title))

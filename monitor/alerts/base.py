@@ -23,11 +23,15 @@ class Channel(ABC):
     name: str
 
     @abstractmethod
-    def send(self, alert: Alert) -> None:
+    def send(self, alert: Alert) -> str | None:
         """Deliver one alert.
 
         Args:
             alert: the alert to deliver.
+
+        Returns:
+            A reference to the message sent, where follow-ups can thread (a Slack
+            post's ``ts``), when the channel keeps one; else None.
 
         Raises:
             DeliveryError: the alert was not delivered; ``retry_after`` and ``permanent``
@@ -35,12 +39,15 @@ class Channel(ABC):
         """
 
     @abstractmethod
-    def send_digest(self, alerts: Sequence[Alert], title: str) -> None:
+    def send_digest(self, alerts: Sequence[Alert], title: str,
+                    followups: Sequence[FollowUp] = ()) -> None:
         """Deliver several alerts as one message. An empty sequence sends nothing.
 
         Args:
             alerts: the alerts, in the order to show them.
             title: the digest's heading (e.g. "Daily digest: North Korea").
+            followups: follow-ups to show as compact lines, given only to a channel
+                whose ``followups_in_digest`` is True (the others never get any).
 
         Raises:
             DeliveryError: as for :meth:`send`.

@@ -10,7 +10,7 @@ from typing import TextIO
 from monitor.alerts.base import Channel
 from monitor.alerts.render import render_digest_text, render_text
 from monitor.errors import DeliveryError
-from monitor.models import Alert, Notice
+from monitor.models import Alert, FollowUp, Notice
 
 _RULE = "=" * 72
 
@@ -58,7 +58,8 @@ class ConsoleChannel(Channel):
 
         self._write(notice_text(notice))
 
-    def send_digest(self, alerts: Sequence[Alert], title: str) -> None:
+    def send_digest(self, alerts: Sequence[Alert], title: str,
+                    followups: Sequence[FollowUp] = ()) -> None:
         """Print a digest; an empty sequence prints nothing."""
         if alerts:
             self._write(render_digest_text(alerts, title))

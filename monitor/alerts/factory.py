@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 from monitor.alerts.apprise_channel import AppriseChannel
@@ -12,8 +13,9 @@ from monitor.alerts.mail import EmailChannel
 from monitor.alerts.slack import SlackChannel
 from monitor.alerts.webhook import WebhookChannel
 
-#: Channel kinds as written in monitor.yaml, and the class each builds.
-CHANNEL_KINDS: dict[str, type[Channel]] = {
+#: Channel kinds as written in monitor.yaml, and the class each builds (each takes the
+#: channel's ``name`` and its settings as keywords).
+CHANNEL_KINDS: dict[str, Callable[..., Channel]] = {
     "console": ConsoleChannel,
     "email": EmailChannel,
     "slack": SlackChannel,

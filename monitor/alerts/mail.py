@@ -257,7 +257,8 @@ class EmailChannel(Channel):
         """Send one alert as an email. Raises DeliveryError on failure."""
         self._deliver(self.build_alert_message(alert))
 
-    def send_digest(self, alerts: Sequence[Alert], title: str) -> None:
+    def send_digest(self, alerts: Sequence[Alert], title: str,
+                    followups: Sequence[FollowUp] = ()) -> None:
         """Send a digest as one email; an empty sequence sends nothing."""
         if alerts:
             self._deliver(self.build_digest_message(alerts, title))

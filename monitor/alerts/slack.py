@@ -79,14 +79,15 @@ class SlackChannel(Channel):
         self.name = name
         if bot_token is not None and not (bot_token and channel):
             raise ValueError(f"slack channel {name!r}: a bot token needs a channel to post in")
-        if bot_token is None and not webhook_url:
+        self._channel = channel
+        if bot_token is not None:
+            self._poster = JsonPoster("slack", name, api_url.rstrip("/") + "/chat.postMessage",
+                                      timeout, {"Authorization": f"Bearer {bot_token}"})
+        elif webhook_url:
+            self._poster = JsonPoster("slack", name, webhook_url, timeout)
+        else:
             raise ValueError(f"channel {name!r} (slack): missing setting webhook_url "
                              f"(or bot_token with channel)")
-        self._channel = channel
-        self._poster = (JsonPoster("slack", name, api_url.rstrip("/") + "/chat.postMessage",
-                                   timeout, {"Authorization": f"Bearer {bot_token}"})
-                        if bot_token is not None
-                        else JsonPoster("slack", name, webhook_url, timeout))
         self._bot = bot_token is not None
         self.followups_in_digest = not self._bot
         self.timeout = self._poster.timeout
@@ -167,7 +168,7 @@ class SlackChannel(Channel):
             if body != "ok":
                 logger.warning("slack channel %r: %s answered %d %r instead of 'ok'",
                                self.name, self._poster.where, status, body)
-            return
+            return None
         if classify_status(status) == "transient":
             _, retry_after = http_failure(status, response.headers.get("retry-after"))
             if status == 429:

@@ -102,7 +102,8 @@ class WebhookChannel(Channel):
 
         self._post(notice_webhook(notice), notice_key(notice))
 
-    def send_digest(self, alerts: Sequence[Alert], title: str) -> None:
+    def send_digest(self, alerts: Sequence[Alert], title: str,
+                    followups: Sequence[FollowUp] = ()) -> None:
         """POST a digest as one request; an empty sequence posts nothing."""
         if not alerts:
             return

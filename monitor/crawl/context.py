@@ -22,6 +22,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from monitor.clock import utcnow
 from monitor.config import MonitorConfig, SourceConfig, load_config
@@ -44,6 +45,56 @@ FLUSH_EVERY = 1.0
 
 def _now() -> datetime:
     return utcnow()
+
+
+class SpiderContext(Protocol):
+    """What the spiders, the item pipeline and :class:`monitor.crawl.runner.CrawlEngine`
+    use of a context: :class:`CrawlContext` (one process) and
+    :class:`monitor.distributed.worker.WorkerContext` (a Redis worker) both provide it.
+    """
+
+    config: MonitorConfig
+    #: host -> held until (Retry-After, aware UTC)
+    holds: dict[str, datetime]
+    #: polls cut short by a stop
+    abandoned: int
+
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`stop` was called."""
+
+    def stop(self) -> None:
+        """Hand out no more polls."""
+
+    def poll_tasks(self) -> AsyncIterator[PollTask]:
+        """The polls to crawl, as they come due."""
+
+    def validators(self, url: str) -> tuple[str | None, str | None]:
+        """(ETag, Last-Modified) kept for a source document."""
+
+    def unseen(self, urls: Iterable[str]) -> set[str]:
+        """The links of ``urls`` never seen before."""
+
+    def claim_link(self, url: str, run_id: int | None = None) -> bool:
+        """Whether this poll may fetch ``url`` (no other poll is fetching it)."""
+
+    def release_link(self, url: str) -> None:
+        """The fetch of a claimed link ended."""
+
+    async def process(self, page: Page) -> Outcome:
+        """Extract and write one page."""
+
+    def write_link(self, outcome: LinkOutcome, done: Callable[[], None]) -> None:
+        """Record a link that gave no page, then call ``done``."""
+
+    def finish_run(self, result: RunResult) -> None:
+        """Hand a finished poll to the writer."""
+
+    def abandon_run(self, task: PollTask, reason: str) -> None:
+        """Give a poll cut short back to the schedule."""
+
+    async def drain(self) -> None:
+        """Wait until the writer has everything handed to it."""
 
 
 class CrawlContext:

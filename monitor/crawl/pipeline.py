@@ -5,6 +5,7 @@ from __future__ import annotations
 from scrapy.exceptions import DropItem
 
 from monitor.models import Page
+from monitor.records import PageStatus
 from monitor.writer import store_problem
 
 
@@ -44,12 +45,12 @@ class CorePipeline:
                            f"fetched again on the next poll", log_level="WARNING") from None
         spider.page_written(item.run_id, True)
         stats.inc_value(f"monitor/{outcome.status}")
-        if outcome.status == "rejected":
+        if outcome.status == PageStatus.REJECTED:
             r = outcome.rejection
             stats.inc_value(f"monitor/rejected/{r.reason}")
             raise DropItem(f"{r.url} ({r.source}): rejected, {r.reason}: {r.detail}",
                            log_level="INFO")
-        if outcome.status == "duplicate":
+        if outcome.status == PageStatus.DUPLICATE:
             raise DropItem(f"{item.url} ({item.source}): duplicate of {outcome.article.url}",
                            log_level="DEBUG")
         stats.inc_value("monitor/hits", len(outcome.hits))

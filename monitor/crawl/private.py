@@ -139,10 +139,11 @@ class PrivateNetworkMiddleware:
 
     async def _check_name(self, host: str) -> None:
         from scrapy.utils.defer import maybe_deferred_to_future
-        from twisted.internet import reactor
+
+        from monitor.crawl.runner import installed_reactor
 
         try:
-            address = await maybe_deferred_to_future(reactor.resolve(host))
+            address = await maybe_deferred_to_future(installed_reactor().resolve(host))
         except Exception:
             return None   # the download reports the DNS failure as usual
         self._check(host, address)

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
-from scrapy.crawler import AsyncCrawlerRunner
+from scrapy.crawler import AsyncCrawlerRunner, Crawler
 from scrapy.settings import Settings
 from scrapy.utils.reactor import install_reactor
 
 from monitor import settings as default_settings
 from monitor.config import MonitorConfig
-from monitor.crawl.context import CrawlContext
+from monitor.crawl.context import SpiderContext
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,19 @@ ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 def install_asyncio_reactor() -> None:
     """Install Twisted's asyncio reactor; must run before anything imports the reactor."""
     install_reactor(ASYNCIO_REACTOR)
+
+
+def installed_reactor() -> Any:
+    """The Twisted reactor installed in this process (the asyncio one, once
+    :func:`install_asyncio_reactor` ran; importing it otherwise installs the default).
+
+    Returns:
+        The reactor, typed ``Any``: Twisted types the module attribute as the
+        ``IReactor*`` interfaces, whose methods a type checker cannot call.
+    """
+    from twisted.internet import reactor
+
+    return reactor
 
 
 def scrapy_settings(config: MonitorConfig) -> Settings:
@@ -68,19 +82,18 @@ class CrawlEngine:
             config).
     """
 
-    def __init__(self, context: CrawlContext, settings: Settings | None = None) -> None:
+    def __init__(self, context: SpiderContext, settings: Settings | None = None) -> None:
         self.context = context
         self.runner = AsyncCrawlerRunner(settings or scrapy_settings(context.config))
         self.spider_cls = self.runner.spider_loader.load("sources")
         self._task: asyncio.Future | None = None
-        self._crawler = None
+        self._crawler: Crawler | None = None
 
     async def run(self) -> None:
         """Crawl until the context stops handing out polls (one-pass: until every
         source was polled once) and every page is written."""
-        self._crawler = self.runner.create_crawler(self.spider_cls)
-        self._task = asyncio.ensure_future(
-            self.runner.crawl(self._crawler, context=self.context))
+        crawler = self._crawler = self.runner.create_crawler(self.spider_cls)
+        self._task = asyncio.ensure_future(self.runner.crawl(crawler, context=self.context))
         try:
             await self._task
         except Exception as exc:

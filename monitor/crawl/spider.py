@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import scrapy
 import scrapy.exceptions
 from scrapy import signals
+from scrapy.crawler import Crawler
 from scrapy.exceptions import (
     DontCloseSpider,
     DownloadCancelledError,
@@ -34,14 +35,23 @@ from scrapy.exceptions import (
     IgnoreRequest,
 )
 from scrapy.http import Response
+from scrapy.settings import BaseSettings
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 
 from monitor.clock import parse_http_date, utcnow
-from monitor.crawl.context import CrawlContext
+from monitor.crawl.context import CrawlContext, SpiderContext
 from monitor.crawl.middlewares import OffSite
 from monitor.crawl.private import PrivateAddressRefused
-from monitor.records import LinkOutcome, PollTask, RunResult
+from monitor.records import (
+    Link,
+    LinkOutcome,
+    LinkReason,
+    LinkStatus,
+    PollTask,
+    RunResult,
+    Validator,
+)
 from monitor.schedule import MAX_HOLD, host_of
 from monitor.urls import is_web_url
 
@@ -63,7 +73,7 @@ class Run:
     requested: int = 0
     error: str | None = None
     incomplete: bool = False
-    validators: list = field(default_factory=list)
+    validators: list[Validator] = field(default_factory=list)
     documents: int = 0
     not_modified: int = 0
     retry_after: tuple[str, datetime] | None = None
@@ -102,20 +112,33 @@ class SourceSpiderMixin:
     """
 
     kinds: tuple[str, ...] = ()
-    context: CrawlContext
+    context: SpiderContext
+    #: host -> held until (Retry-After); the HostHold middleware reads it
+    holds: dict[str, datetime]
+    _runs: dict[int, Run]
+    _owns_context: bool
+    # given by scrapy.Spider, which every spider mixes in after this class
+    crawler: Crawler
+    settings: BaseSettings
 
     @classmethod
-    def from_crawler(cls, crawler, *args: Any, **kwargs: Any):
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Any:
+        """Build the spider (Scrapy calls it) with its context, as the class documents.
+
+        Returns:
+            The spider, connected to the crawler's ``request_dropped`` and
+            ``spider_idle`` signals.
+        """
         context = kwargs.pop("context", None)
         sources = kwargs.pop("sources", None)
-        spider = super().from_crawler(crawler, *args, **kwargs)
+        # scrapy.Spider.from_crawler, next in the spider's MRO
+        spider = super().from_crawler(crawler, *args, **kwargs)  # type: ignore[misc]
         spider._owns_context = context is None
         if context is None:
             context = CrawlContext.one_pass_from_settings(crawler.settings, sources,
                                                           cls.kinds)
         spider.context = context
         spider._runs = {}
-        #: host -> held until (Retry-After); the HostHold middleware reads it
         spider.holds = context.holds
         crawler.signals.connect(spider._request_dropped, signal=signals.request_dropped)
         crawler.signals.connect(spider._idle, signal=signals.spider_idle)
@@ -178,7 +201,7 @@ class SourceSpiderMixin:
 
     def closed(self, reason: str) -> None:
         self.abandon_runs(reason)
-        if self._owns_context:
+        if self._owns_context and isinstance(self.context, CrawlContext):
             self.context.close_when_drained()
 
     # -- source documents (feeds, sitemaps) ----------------------------------------
@@ -217,8 +240,9 @@ class SourceSpiderMixin:
         self._note_move(response, run)
         etag = response.headers.get("ETag")
         modified = response.headers.get("Last-Modified")
-        run.validators.append((response.url, etag.decode("latin-1") if etag else None,
-                               modified.decode("latin-1") if modified else None))
+        run.validators.append(Validator(response.url,
+                                        etag.decode("latin-1") if etag else None,
+                                        modified.decode("latin-1") if modified else None))
         return self._read_document(response, run)
 
     def _note_move(self, response: Response, run: Run) -> None:
@@ -302,32 +326,30 @@ class SourceSpiderMixin:
 
     # -- article pages --------------------------------------------------------------
 
-    def new_links(self, run: Run, entries: Iterable[tuple],
-                  versions: dict[str, str] | None = None) -> list[tuple]:
+    def new_links(self, run: Run, entries: Iterable[Link],
+                  versions: dict[str, str] | None = None) -> list[Link]:
         """Keep the article links not seen before, newest first, at most ``max_articles``
         per poll (across a sitemap index's children).
 
         Args:
-            entries: (url, title or None, published or None, ...) for each link in the
-                document; a sitemap adds the entry's language and ``lastmod`` (which
-                orders an entry without a publication date). Entries are kept as they
-                are.
+            entries: each link the document lists (a sitemap's ``lastmod`` orders an
+                entry without a publication date). Entries are kept as they are.
             versions: link -> the version mark the document lists for it (see
                 :func:`monitor.store.version_is_newer`); a link seen before comes through
                 again when its mark is newer than the one kept with it (re-alert on
                 edit). None or empty: seen links never come through.
         """
         source = run.task.source
-        entries = [e for e in entries if e[0]]
-        foreign = [e[0] for e in entries if not is_web_url(e[0])]
+        entries = [e for e in entries if e.url]
+        foreign = [e.url for e in entries if not is_web_url(e.url)]
         if foreign:
             # a feed must never make us read file://, ftp:// or data: URLs
             log.warning("source %s: %d links that are not http(s) ignored, e.g. %s",
                         source, len(foreign), foreign[0][:200])
             self.crawler.stats.inc_value("monitor/links_not_http", len(foreign))
             bad = set(foreign)
-            entries = [e for e in entries if e[0] not in bad]
-        unseen = self.context.unseen(e[0] for e in entries)
+            entries = [e for e in entries if e.url not in bad]
+        unseen = self.context.unseen(e.url for e in entries)
         changed = getattr(self.context, "changed", None)
         if versions and changed is not None:
             edited = changed({u: v for u, v in versions.items() if v and u not in unseen})
@@ -336,12 +358,13 @@ class SourceSpiderMixin:
                          "them again", source, len(edited))
                 self.crawler.stats.inc_value("monitor/links_edited", len(edited))
                 unseen = unseen | edited
-        fresh, taken = [], set()
+        fresh: list[Link] = []
+        taken: set[str] = set()
         for entry in entries:
-            if entry[0] in unseen and entry[0] not in taken:
-                taken.add(entry[0])
+            if entry.url in unseen and entry.url not in taken:
+                taken.add(entry.url)
                 fresh.append(entry)
-        fresh.sort(key=_entry_timestamp, reverse=True)
+        fresh.sort(key=Link.timestamp, reverse=True)
         run.new_links += len(fresh)
         self.crawler.stats.inc_value("monitor/links_new", len(fresh))
         room = max(0, run.task.max_articles - run.requested)
@@ -350,36 +373,30 @@ class SourceSpiderMixin:
             log.info("source %s: %d new links, fetching %d now, the rest on the next "
                      "polls", source, len(fresh), room)
         fresh = [e for e in fresh[:room]
-                 if self.context.claim_link(e[0], run.task.run_id)]
+                 if self.context.claim_link(e.url, run.task.run_id)]
         run.requested += len(fresh)
         return fresh
 
-    def article_request(self, run: Run, url: str, title: str | None,
-                        published: datetime | None, language: str | None = None,
-                        modified: datetime | None = None,
-                        keywords: tuple[str, ...] = (),
-                        version: str | None = None) -> scrapy.Request:
+    def article_request(self, run: Run, link: Link) -> scrapy.Request:
         """A request for one article page; its response becomes a :class:`Page` item.
 
         Args:
             run: the poll.
-            url: the article link.
-            title, published, language, modified, keywords: what the feed or sitemap
-                says about the entry (each may be None or empty): the page's
-                ``feed_title``, ``feed_published``, ``feed_language``,
-                ``feed_modified`` and ``feed_keywords``.
-            version: the entry's version mark (the page's ``version``), or None.
+            link: the article link; what the feed or sitemap says about it becomes the
+                page's ``feed_title``, ``feed_published``, ``feed_language``,
+                ``feed_modified`` (``lastmod``), ``feed_keywords`` and ``version``.
         """
         from monitor.urls import article_domains
 
         self._begin(run)
+        url = link.url
         allowed = article_domains(run.task.url, url, run.task.allowed_domains,
                                   tuple(self.context.config.crawl.redirectors))
         return scrapy.Request(
             url, callback=self.parse_article, errback=self.article_failed, priority=1,
-            cb_kwargs={"run": run, "feed_title": title, "feed_published": published,
-                       "feed_language": language, "feed_modified": modified,
-                       "feed_keywords": tuple(keywords), "version": version},
+            cb_kwargs={"run": run, "feed_title": link.title, "feed_published": link.published,
+                       "feed_language": link.language, "feed_modified": link.lastmod,
+                       "feed_keywords": tuple(link.keywords), "version": link.version},
             meta={"source": run.task.source, "run_id": run.task.run_id, "link": url,
                   "download_maxsize": self.context.config.extraction.max_page_bytes,
                   "allowed_domains": None if "*" in allowed else allowed})
@@ -419,7 +436,7 @@ class SourceSpiderMixin:
 
     def page_written(self, run_id: int | None, ok: bool) -> None:
         """Called by the item pipeline when the writer is done with a page."""
-        run = self._runs.get(run_id)
+        run = self._runs.get(run_id) if run_id is not None else None
         if run is None:
             return
         if not ok:
@@ -467,18 +484,19 @@ class SourceSpiderMixin:
             response = failure.value.response
             self._note_hold(run, response)
             status = response.status
-            reason, detail, transient = "http-error", f"HTTP {status}", status not in (404, 410)
+            reason, detail = LinkReason.HTTP_ERROR, f"HTTP {status}"
+            transient = status not in (404, 410)
         elif failure.check(DownloadCancelledError) and "max size" in str(failure.value):
             cap = self.context.config.extraction.max_page_bytes
-            reason, detail = "too-large", f"larger than the {cap}-byte cap"
+            reason, detail = LinkReason.TOO_LARGE, f"larger than the {cap}-byte cap"
         elif failure.check(OffSite):
             # tried again a few times, so a source's allowed_domains changed meanwhile
             # takes effect (only the link's own request is repeated, never the page)
-            reason, detail, transient = "off-site", str(failure.value), True
+            reason, detail, transient = LinkReason.OFF_SITE, str(failure.value), True
         elif failure.check(PrivateAddressRefused):
-            reason, detail = "private-address", str(failure.value)
+            reason, detail = LinkReason.PRIVATE_ADDRESS, str(failure.value)
         elif failure.check(IgnoreRequest) and "robots.txt" in str(failure.value):
-            reason, detail = "robots", "forbidden by robots.txt"
+            reason, detail = LinkReason.ROBOTS, "forbidden by robots.txt"
         else:
             if not (self.context.stopping and failure.check(IgnoreRequest)):
                 log.warning("source %s: article %s: %s", source, request.url,
@@ -491,14 +509,8 @@ class SourceSpiderMixin:
         stats.inc_value("monitor/rejected")
         stats.inc_value(f"monitor/rejected/{reason}")
         log.info("source %s: %s rejected, %s: %s", source, request.url, reason, detail)
-        return LinkOutcome(run.task.run_id, link, source, "rejected", reason, detail, transient)
-
-
-def _entry_timestamp(entry: tuple) -> float:
-    """Orders a document's entries: the publication date, else a sitemap's ``lastmod``
-    (the fifth item), else 0."""
-    when = entry[2] or (entry[4] if len(entry) > 4 else None)
-    return when.timestamp() if when else 0.0
+        return LinkOutcome(run.task.run_id, link, source, LinkStatus.REJECTED, reason, detail,
+                           transient)
 
 
 #: Scrapy 2.19 wraps DNS failures in its own exception

@@ -30,6 +30,7 @@ import os
 import socket
 import time
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 import redis
@@ -163,8 +164,12 @@ class Queues:
         self.prefix = prefix
         self.visibility_ms = max(1, int(visibility_timeout * 1000))
         self.seen_ttl_ms = max(1000, int(seen_ttl * 1000))
-        self.redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3,
-                                          health_check_interval=5)
+        # redis-py types every reply as bytes | str (it cannot know decode_responses);
+        # this client never decodes, so replies are bytes: Any here, rather than a cast
+        # at each of thirty calls
+        self.redis: Any = redis.Redis.from_url(url, socket_timeout=5,
+                                               socket_connect_timeout=3,
+                                               health_check_interval=5)
         self.tasks = f"{prefix}:tasks"
         self.results = f"{prefix}:results"
         self.inflight = f"{prefix}:inflight"
@@ -444,7 +449,7 @@ class Queues:
     def unseen(self, urls: Iterable[str]) -> set[str]:
         """The links among ``urls`` not marked seen (one MGET per 1,000)."""
         urls = list(dict.fromkeys(urls))
-        out = set()
+        out: set[str] = set()
         for i in range(0, len(urls), 1000):
             chunk = urls[i:i + 1000]
             values = self.redis.mget([f"{self.prefix}:seen:{link_key(u)}" for u in chunk])

@@ -39,7 +39,7 @@ from monitor.distributed.queues import REDIS_DOWN, Outage, Queues, consumer_id
 from monitor.extract import extract
 from monitor.models import Article, Page, Rejection
 from monitor.pipeline import Outcome
-from monitor.records import LinkOutcome, PollTask, RunResult
+from monitor.records import LinkOutcome, PageStatus, PollTask, RunResult
 from monitor.workers import worker_pool
 
 log = logging.getLogger(__name__)
@@ -251,8 +251,8 @@ class WorkerContext:
         await asyncio.wrap_future(self._send([(page, result)]))
         self.pages += 1
         if isinstance(result, Rejection):
-            return Outcome(page, "rejected", rejection=result)
-        return Outcome(page, "queued", article=result)
+            return Outcome(page, PageStatus.REJECTED, rejection=result)
+        return Outcome(page, PageStatus.QUEUED, article=result)
 
     async def _extract(self, loop, page: Page) -> Article | Rejection:
         if self.extractors is None:
@@ -356,7 +356,7 @@ class SharedHostGate:
         """
         context = getattr(self.crawler.spider, "context", None)
         queues = getattr(context, "queues", None)
-        if queues is None or self.delay <= 0:
+        if context is None or queues is None or self.delay <= 0:
             return None
         host = urlparse_cached(request).netloc.lower()
         loop = asyncio.get_running_loop()
@@ -398,11 +398,10 @@ def run_worker(config: MonitorConfig, url: str) -> int:
     Returns:
         The exit status: 0 after a clean stop, 1 when the crawl ended on its own.
     """
-    from monitor.crawl.runner import install_asyncio_reactor
-    install_asyncio_reactor()
-    from twisted.internet import reactor
+    from monitor.crawl.runner import CrawlEngine, install_asyncio_reactor, installed_reactor
 
-    from monitor.crawl.runner import CrawlEngine
+    install_asyncio_reactor()
+    reactor = installed_reactor()
 
     queues = Queues.from_config(config, url)
     context = WorkerContext(config, queues)

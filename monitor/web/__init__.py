@@ -47,8 +47,9 @@ class DeskSettings:
 
     def secret_matches(self, given: str) -> bool:
         """Whether ``given`` is the secret (constant-time; always False without one)."""
-        return bool(self.secret) and hmac.compare_digest(given.encode(),
-                                                         self.secret.encode())
+        if not self.secret:
+            return False
+        return hmac.compare_digest(given.encode(), self.secret.encode())
 
 
 _SETTINGS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

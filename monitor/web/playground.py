@@ -21,7 +21,7 @@ from monitor.matching.adhoc import compile_query
 from monitor.matching.engine import WatchSet
 from monitor.matching.explain import ExplainNode, explain
 from monitor.matching.loader import load_watches
-from monitor.models import Article, MatchSpan
+from monitor.models import Article, Hit, MatchSpan
 from monitor.store.desk import articles_between
 
 #: Most articles one run reads (the newest of the period); the page says when it stops.
@@ -165,7 +165,7 @@ def backtest(conn: sqlite3.Connection, target: Target, since: str | None,
     ws, watch_id = target.watchset, target.watch_id
     scanned = 0
     capped = False
-    matched: list[tuple[dict, Article, object]] = []
+    matched: list[tuple[dict, Article, Hit]] = []
     first_day: dict[int, str] = {}
     for row in articles_between(conn, since, until, max_articles + 1):
         if scanned == max_articles:

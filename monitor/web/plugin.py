@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 from datasette import hookimpl
@@ -134,7 +135,7 @@ def period(args) -> dict:
     from monitor.config import parse_duration
 
     form = {k: (args.get(k) or "").strip() for k in ("since", "from", "to")}
-    out = {"since": None, "until": None, "form": form, "error": None}
+    out: dict[str, Any] = {"since": None, "until": None, "form": form, "error": None}
     try:
         if form["from"]:
             out["since"] = _iso(parse_iso(form["from"][:10]))
