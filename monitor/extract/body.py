@@ -35,7 +35,7 @@ from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 from trafilatura.xml import xmltotxt as _trafilatura_xmltotxt
 
-from monitor.extract.metadata import PageMeta, article_signals, clean_text
+from monitor.extract.metadata import PageMeta, article_signals, clean_lines, clean_text
 
 # trafilatura's xmltotxt ends with html.unescape() over text that lxml has already decoded,
 # so a page showing "&lt;script&gt;" would be stored as "<script>" (decoded twice). Where it
@@ -131,9 +131,13 @@ PAYWALL_MARKUP = re.compile(
     re.I)
 # a part of every ``PAYWALL_MARKUP`` match: a quick test before the token by token one
 _PAYWALL_HINT = re.compile(r"wall|piano-offer|subscri|premium-|plus-", re.I)
-_PAYWALL_HINTS = ("wall", "piano-offer", "subscri", "premium-", "plus-")
-# every class and id value of a page as plain strings, collected by libxml2 in one call
-_CLASS_ID_VALUES = etree.XPath("//*/@class | //*/@id", smart_strings=False)
+# the same for lower-cased text: case-sensitive, so the regex engine skips ahead to
+# the letters w, p and s
+_PAYWALL_HINT_LOWER = re.compile(_PAYWALL_HINT.pattern)
+# every class and every id value of a page as plain strings, collected by libxml2 (two
+# paths: a union would sort the attributes into document order, which costs more)
+_CLASS_VALUES = etree.XPath("//*/@class", smart_strings=False)
+_ID_VALUES = etree.XPath("//*/@id", smart_strings=False)
 # a paywalled article may be a headline and a teaser: stored (partial) from this length
 PARTIAL_MIN_CHARS = 80
 # a page with paywall markup is a stub (partial) when its text is shorter than this
@@ -184,7 +188,7 @@ def paragraphs(text: str | None) -> list[str]:
     """Split extracted text into whitespace-normalised, non-empty paragraphs."""
     if not text:
         return []
-    return [p for p in (clean_text(line) for line in text.split("\n")) if p]
+    return clean_lines(text)
 
 
 def _text_len(el: etree._Element) -> int:
@@ -192,6 +196,8 @@ def _text_len(el: etree._Element) -> int:
 
 
 def _link_share(el: etree._Element) -> float:
+    if next(el.iter("ref"), None) is None:   # most paragraphs: no link at all
+        return 0.0
     total = _text_len(el)
     if not total:
         return 0.0
@@ -235,7 +241,8 @@ def _trim_to_articlebody(paras: list[str], article_body: str | None) -> list[str
     for i, para in enumerate(paras):
         words = _tokens(para)
         total = sum(words.values())
-        if total and sum((words & reference).values()) / total >= _LD_COVERED:
+        # the size of the multiset intersection words & reference
+        if total and sum(min(n, reference.get(w, 0)) for w, n in words.items()) / total >= _LD_COVERED:
             last = i
     return paras[: last + 1] if last >= 0 else paras
 
@@ -333,12 +340,20 @@ def paywall_elements(tree: HtmlElement) -> list[etree._Element]:
     found: list[etree._Element] = []
     # the class and id tokens of paywall markup, looked for in C: most pages have none
     # (no hint at all in their class and id values, or only in unrelated tokens)
-    names = " ".join(_CLASS_ID_VALUES(tree))
-    folded = names.casefold()
-    if not any(hint in folded for hint in _PAYWALL_HINTS):
-        return []
-    tokens = sorted(t for t in set(names.split())
-                    if _PAYWALL_HINT.search(t) and PAYWALL_MARKUP.fullmatch(t))
+    names = " ".join(" ".join(_CLASS_VALUES(tree) + _ID_VALUES(tree)).split())   # 1 space apart
+    folded = names.lower()
+    if len(folded) != len(names):   # a letter that lower-cases to two: token by token
+        tokens = sorted(t for t in set(names.split())
+                        if _PAYWALL_HINT.search(t) and PAYWALL_MARKUP.fullmatch(t))
+    else:
+        found_tokens = set()
+        for hint in _PAYWALL_HINT_LOWER.finditer(folded):
+            start = folded.rfind(" ", 0, hint.start()) + 1
+            end = folded.find(" ", hint.end())
+            token = names[start:end if end >= 0 else len(names)]
+            if PAYWALL_MARKUP.fullmatch(token):
+                found_tokens.add(token)
+        tokens = sorted(found_tokens)
     if not tokens:
         return []
     # tokens hold only word characters and hyphens (PAYWALL_MARKUP): safe in XPath quotes

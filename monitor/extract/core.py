@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from trafilatura.utils import load_html
-
 from monitor.extract import verdict
 from monitor.extract.body import drop_headline, extract_body
 from monitor.extract.dates import published_date
@@ -21,6 +19,7 @@ from monitor.extract.fields import (
 from monitor.extract.liblogs import hold_library_logs, last_message, release
 from monitor.extract.metadata import article_signals, clean_text, read_meta
 from monitor.extract.retry import recall_tree
+from monitor.extract.tree import parse_html
 from monitor.models import Article, ExtractOptions, Page, Rejection
 
 _DEFAULT_OPTIONS = ExtractOptions()
@@ -91,7 +90,7 @@ def _extract(page: Page, options: ExtractOptions, held: list) -> Article | Rejec
     if not text.strip(_BLANK):
         return reject("no-text", f"the {size}-byte body is empty or whitespace only "
                                  f"once decoded")
-    tree = load_html(text)
+    tree = parse_html(text)
     if tree is None:
         why = last_message(held)
         return reject("no-text", f"the {size}-byte body could not be parsed as HTML"

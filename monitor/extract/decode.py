@@ -159,12 +159,16 @@ def declared_in_head(body: bytes) -> str | None:
 _ASCII_BYTES = bytes(range(0x80))
 
 
-def _is_utf8(body: bytes) -> bool:
+def _as_utf8(body: bytes) -> str | None:
+    """The body decoded as UTF-8, or None when it is not valid UTF-8 (decoded once)."""
     try:
-        body.decode("utf-8")
+        return body.decode("utf-8")
     except UnicodeDecodeError:
-        return False
-    return True
+        return None
+
+
+def _is_utf8(body: bytes) -> bool:
+    return _as_utf8(body) is not None
 
 
 def _decode(body: bytes, declared: str | None) -> str:
@@ -178,16 +182,18 @@ def _decode(body: bytes, declared: str | None) -> str:
     if codec is None:
         return body.decode(_sniff_encoding(body), errors="replace")
     if codec == "utf-8":
-        if _is_utf8(body):
-            return body.decode("utf-8")
+        text = _as_utf8(body)
+        if text is not None:
+            return text
         stray = len(body) - len(body.decode("utf-8", errors="ignore").encode("utf-8"))
         non_ascii = len(body.translate(None, _ASCII_BYTES))
         if stray > _MOSTLY_INVALID * non_ascii:
             return body.decode(_sniff_encoding(body), errors="replace")
         return body.decode("utf-8", errors=_CP1252_FALLBACK)
-    if _is_utf8(body):
+    text = _as_utf8(body)
+    if text is not None:
         # declared something else, the bytes are valid UTF-8 with multi-byte sequences
-        return body.decode("utf-8")
+        return text
     try:
         return body.decode(codec)
     except UnicodeDecodeError:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
+from lxml import etree
 from lxml.html import HtmlElement
 
 # JSON-LD @type values that describe one article
@@ -31,7 +33,7 @@ _EMOJI = ("\u00a9\u00ae\u203c\u2049\u2122\u2139\u2194-\u21aa\u231a-\u23ff\u24c2"
 # word would split it for the watches
 _INVISIBLE = re.compile(f"[\u00ad\u200b\u200c\u2060\ufeff]|(?<![{_EMOJI}])\u200d"
                         f"|\u200d(?![{_EMOJI}])")
-_SPACES = re.compile(r"\s+")
+_WITH_DATETIME = etree.XPath("//@datetime/..")
 
 
 def clean_text(value: Any, unescape: bool = False) -> str:
@@ -54,8 +56,21 @@ def clean_text(value: Any, unescape: bool = False) -> str:
         value = str(value)
     if unescape and "&" in value:
         value = html.unescape(value)
-    value = _INVISIBLE.sub("", value)
-    return _SPACES.sub(" ", value).strip()
+    # str.split() and the regex \s agree on what whitespace is (str.isspace)
+    return " ".join(_INVISIBLE.sub("", value).split())
+
+
+def clean_lines(text: str) -> list[str]:
+    """The non-empty lines of ``text``, each cleaned as by :func:`clean_text`.
+
+    Args:
+        text: lines separated by ``\n``.
+
+    Returns:
+        The cleaned lines, empty ones left out.
+    """
+    text = _INVISIBLE.sub("", text)   # one pass: no match spans a line break
+    return [line for line in (" ".join(raw.split()) for raw in text.split("\n")) if line]
 
 
 @dataclass
@@ -156,8 +171,9 @@ def read_meta(tree: HtmlElement) -> PageMeta:
             value = el.get("datetime")
             if value:
                 pm.time_datetimes.append(value.strip())
-    for el in tree.xpath("//*[@itemprop][@datetime and not(self::meta)]"):
-        pm.meta.setdefault(el.get("itemprop").strip().lower(), []).append(el.get("datetime"))
+    for el in _WITH_DATETIME(tree):   # elements with a datetime (few), in page order
+        if el.tag != "meta" and el.get("itemprop"):
+            pm.meta.setdefault(el.get("itemprop").strip().lower(), []).append(el.get("datetime"))
     pm.article_ld = _pick_article(pm.jsonld)
     return pm
 

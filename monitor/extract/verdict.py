@@ -56,10 +56,32 @@ class Verdict:
     partial: bool = False
 
 
+# CONSENT for lower-cased text, without its leading word boundary: case-sensitive
+# branches that each start with a letter let the regex engine skip ahead to candidate
+# letters (about 1.6 times faster); the boundary is checked on each match instead
+_CONSENT_LOWER = re.compile(CONSENT.pattern.removeprefix(r"\b"))
+
+
+def consent_words(text: str) -> set[str]:
+    """The distinct consent words of ``text`` (``CONSENT`` matches), lower-cased."""
+    low = text.lower()
+    if len(low) != len(text):   # a letter that lower-cases to two: the plain way
+        return {m.group(0).lower() for m in CONSENT.finditer(text)}
+    words: set[str] = set()
+    pos, search = 0, _CONSENT_LOWER.search
+    while (m := search(low, pos)) is not None:
+        start = m.start()
+        if start and (low[start - 1].isalnum() or low[start - 1] == "_"):
+            pos = start + 1     # inside a word: CONSENT's \b refuses it, look on
+            continue
+        words.add(m.group(0))
+        pos = m.end()
+    return words
+
+
 def is_consent_paragraph(text: str) -> bool:
     """True when a paragraph reads like a cookie or consent notice."""
-    words = {m.group(0).lower() for m in CONSENT.finditer(text)}
-    return len(words) >= _CONSENT_WORDS_PER_PARAGRAPH
+    return len(consent_words(text)) >= _CONSENT_WORDS_PER_PARAGRAPH
 
 
 def headline_links(tree: HtmlElement) -> int:
@@ -86,14 +108,21 @@ _WORD = re.compile(r"\w+")
 _TEASER_MAX_CHARS = 600
 
 
-def _text_chars(el: etree._Element) -> int:
-    return sum(len(t.strip()) for t in el.itertext())
+def _text_over(el: etree._Element, limit: int) -> bool:
+    """True when the stripped text pieces of ``el`` add up to more than ``limit``
+    characters (stops reading as soon as they do: a page section can be large)."""
+    total = 0
+    for text in el.itertext():
+        total += len(text.strip())
+        if total > limit:
+            return True
+    return False
 
 
 def _off_page_link(heading: etree._Element) -> str | None:
     """The target of the link a heading is or holds, when it leads to another page."""
     parent = heading.getparent()
-    link = parent if parent is not None and parent.tag == "a" else heading.find(".//a")
+    link = parent if parent is not None and parent.tag == "a" else next(heading.iter("a"), None)
     if link is None:
         return None
     href = (link.get("href") or "").strip()
@@ -122,7 +151,7 @@ def teaser_blocks(tree: HtmlElement) -> list[str]:
         block = el
         for anc in el.iterancestors():
             if counts[anc] > 1 or anc.tag in ("body", "html") \
-                    or _text_chars(anc) > _TEASER_MAX_CHARS:
+                    or _text_over(anc, _TEASER_MAX_CHARS):
                 break
             block = anc
         blocks.append(_words(" ".join(block.itertext())))
@@ -179,13 +208,15 @@ def judge(tree: HtmlElement, pm: PageMeta, body: Body, options: ExtractOptions) 
 
     # listing, tag and section pages
     signals = article_signals(pm)
+    all_blocks = None   # teaser_blocks(tree), read once
     if not signals:
         og_type = (pm.first("og:type") or "").lower()
         listing_types = sorted(pm.ld_types & LISTING_TYPES)
         teasers = headline_links(tree)
         median = statistics.median(len(p) for p in paras)
         dropped_share = body.dropped_chars / max(1, body.dropped_chars + sum(map(len, paras)))
-        blocks = teaser_blocks(tree) if teasers >= _LISTING_MIN_TEASERS else []
+        all_blocks = teaser_blocks(tree)
+        blocks = all_blocks if teasers >= _LISTING_MIN_TEASERS else []
         in_teasers = teaser_share(paras, blocks)
         if (listing_types or og_type in ("website", "")) and (
                 (teasers >= _LISTING_HEADLINE_LINKS and median < _LISTING_MEDIAN_PARAGRAPH)
@@ -200,7 +231,7 @@ def judge(tree: HtmlElement, pm: PageMeta, body: Body, options: ExtractOptions) 
 
     # teaser cards of other stories that the extraction kept (related, most read): out,
     # so a query's terms are never found one in the article and one in a teaser
-    blocks = teaser_blocks(tree)
+    blocks = teaser_blocks(tree) if all_blocks is None else all_blocks
     if blocks:
         joined = "\n".join(blocks)
         own = [p for p in paras if len(_WORD.findall(p)) < 4 or _words(p) not in joined]
