@@ -153,6 +153,18 @@ BOILERPLATE = re.compile(
     r"|in your inbox|get the latest|download (?:the|our) app|unsere app|jetzt (?:teilen|herunterladen))",
     re.I)
 _BOILERPLATE_MAX_CHARS = 300
+# BOILERPLATE for lower-cased text: case-sensitive branches let the regex engine skip
+# ahead to their first letters (several times faster on long paragraphs)
+_BOILERPLATE_LOWER = re.compile(BOILERPLATE.pattern)
+
+
+def _is_boilerplate(para: str) -> bool:
+    """``BOILERPLATE.search(para)``, faster."""
+    low = para.lower()
+    if len(low) != len(para):   # a letter that lower-cases to two: the plain way
+        return BOILERPLATE.search(para) is not None
+    return _BOILERPLATE_LOWER.search(low) is not None
+
 # photo and source credit lines ("Photo: AFP", "STR/Getty Images", "Quelle: dpa")
 CREDIT = re.compile(
     r"^(?:photos?|fotos?|bild(?:er)?|images?|credits?|quelle|source|фото)\s*(?:\[m\])?\s*:"
@@ -467,7 +479,7 @@ def extract_body(tree: HtmlElement, pm: PageMeta, url: str | None,
     trimmed = _trim_to_articlebody(paras, article_body)
     if len(trimmed) < len(paras):
         steps.append("json-ld-trim")
-    kept = [p for p in trimmed if (len(p) >= _BOILERPLATE_MAX_CHARS or not BOILERPLATE.search(p))
+    kept = [p for p in trimmed if (len(p) >= _BOILERPLATE_MAX_CHARS or not _is_boilerplate(p))
             and (len(p) >= _CREDIT_MAX_CHARS or not CREDIT.search(p))]
     if len(kept) < len(trimmed):
         steps.append("boilerplate")

@@ -11,9 +11,8 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from lxml import etree
 from lxml.html import HtmlElement
@@ -33,7 +32,16 @@ _EMOJI = ("\u00a9\u00ae\u203c\u2049\u2122\u2139\u2194-\u21aa\u231a-\u23ff\u24c2"
 # word would split it for the watches
 _INVISIBLE = re.compile(f"[\u00ad\u200b\u200c\u2060\ufeff]|(?<![{_EMOJI}])\u200d"
                         f"|\u200d(?![{_EMOJI}])")
+_INVISIBLE_CHARS = "\u00ad\u200b\u200c\u2060\ufeff\u200d"
 _WITH_DATETIME = etree.XPath("//@datetime/..")
+
+
+def _drop_invisible(text: str) -> str:
+    # most texts have none of the characters: a scan for each (in C) is much cheaper
+    # than the regex with its look-arounds
+    if any(ch in text for ch in _INVISIBLE_CHARS):
+        return _INVISIBLE.sub("", text)
+    return text
 
 
 def clean_text(value: Any, unescape: bool = False) -> str:
@@ -57,7 +65,7 @@ def clean_text(value: Any, unescape: bool = False) -> str:
     if unescape and "&" in value:
         value = html.unescape(value)
     # str.split() and the regex \s agree on what whitespace is (str.isspace)
-    return " ".join(_INVISIBLE.sub("", value).split())
+    return " ".join(_drop_invisible(value).split())
 
 
 def clean_lines(text: str) -> list[str]:
@@ -69,7 +77,7 @@ def clean_lines(text: str) -> list[str]:
     Returns:
         The cleaned lines, empty ones left out.
     """
-    text = _INVISIBLE.sub("", text)   # one pass: no match spans a line break
+    text = _drop_invisible(text)   # one pass: no match spans a line break
     return [line for line in (" ".join(raw.split()) for raw in text.split("\n")) if line]
 
 

@@ -103,6 +103,8 @@ def headline_links(tree: HtmlElement) -> int:
 
 
 _WORD = re.compile(r"\w+")
+# found when a text has four words (``_WORD`` matches) or more
+_FOUR_WORDS = re.compile(r"\w+\W+\w+\W+\w+\W+\w")
 # a teaser card (headline, summary, byline, date) holds at most this much text; a larger
 # element around a linked headline is an article or a page section, not a card
 _TEASER_MAX_CHARS = 600
@@ -234,7 +236,7 @@ def judge(tree: HtmlElement, pm: PageMeta, body: Body, options: ExtractOptions) 
     blocks = teaser_blocks(tree) if all_blocks is None else all_blocks
     if blocks:
         joined = "\n".join(blocks)
-        own = [p for p in paras if len(_WORD.findall(p)) < 4 or _words(p) not in joined]
+        own = [p for p in paras if not _FOUR_WORDS.search(p) or _words(p) not in joined]
         if own and len(own) < len(paras):
             paras = own
 
