@@ -44,6 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from monitor.matching import Watch, WatchSet, parse_query  # noqa: E402
+from monitor.matching.engine import paused_gc  # noqa: E402
 from monitor.matching.normalise import raw_tokens  # noqa: E402
 from monitor.models import Article, Page  # noqa: E402
 
@@ -285,7 +286,8 @@ def compile_cost(queries: list[str]) -> tuple[float, float, float, float]:
     gc.collect()
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.process_time()
-    watches = [Watch(f"w{i}", q, parse_query(q), q) for i, q in enumerate(queries)]
+    with paused_gc():  # as load_watches parses
+        watches = [Watch(f"w{i}", q, parse_query(q), q) for i, q in enumerate(queries)]
     t1 = time.process_time()
     ws = WatchSet(watches)
     t2 = time.process_time()
@@ -293,10 +295,12 @@ def compile_cost(queries: list[str]) -> tuple[float, float, float, float]:
     del ws, watches
     gc.collect()
     tracemalloc.start()
-    ws = WatchSet([Watch(f"w{i}", q, parse_query(q), q) for i, q in enumerate(queries)])
+    with paused_gc():
+        watches = [Watch(f"w{i}", q, parse_query(q), q) for i, q in enumerate(queries)]
+    ws = WatchSet(watches)
     peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
-    del ws
+    del ws, watches
     return t1 - t0, t2 - t1, peak, rss
 
 

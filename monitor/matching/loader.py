@@ -16,7 +16,7 @@ from yaml.nodes import Node, ScalarNode, SequenceNode
 
 from monitor.errors import RuleError
 from monitor.matching import yamlnodes as yn
-from monitor.matching.engine import WatchSet, validate_watch
+from monitor.matching.engine import WatchSet, paused_gc, validate_watch
 from monitor.matching.entities import (ENTITIES_FILE, RULE_SUFFIXES, VARIANTS_FILE,
                                        EntityRegistry, Variants, load_entities,
                                        load_variants, special_file, valid_id)
@@ -379,7 +379,8 @@ def load_watches(rules_dir: str | Path) -> WatchSet:
         RuleError: the first problem found, with path, line, column and problem.
     """
     fingerprint = rules_fingerprint(rules_dir)
-    res = _read(rules_dir, stop_at_first=True)
+    with paused_gc():
+        res = _read(rules_dir, stop_at_first=True)
     if res.errors:
         raise res.errors[0]
     ws = WatchSet(res.watches, res.entities, res.variants)

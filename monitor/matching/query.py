@@ -46,7 +46,7 @@ class QueryError(RuleError):
 
 # --------------------------------------------------------------------------- AST
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Term:
     """A leaf: a word, phrase or entity reference.
 
@@ -74,7 +74,7 @@ class Term:
         return f"{self.field}:{body}" if self.field else body
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class And:
     """True when every child is true."""
 
@@ -85,7 +85,7 @@ class And:
         return "(" + " AND ".join(map(str, self.children)) + ")"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Or:
     """True when any child is true."""
 
@@ -96,7 +96,7 @@ class Or:
         return "(" + " OR ".join(map(str, self.children)) + ")"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Not:
     """True when the child is false."""
 
@@ -107,7 +107,7 @@ class Not:
         return f"NOT {self.child}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Near:
     """True when an occurrence of ``left`` and one of ``right`` lie in the same field,
     do not overlap, and have at most ``distance`` words between them (either order)."""

@@ -14,11 +14,14 @@ from operator import not_
 import ahocorasick
 
 from monitor.matching.entities import EntityRegistry, Variants
-from monitor.matching.normalise import (TokenForms, fold_diacritics, normalise_token,
-                                        term_tokens)
+from monitor.matching.normalise import TokenForms, fold_diacritics, normalise_token, term_tokens
 from monitor.matching.query import DEFAULT_FIELDS, FIELDS, QueryError, Term
 
 SEP = "\x00"
+#: A term's field (None: the default fields) -> the field indices it is looked for in.
+_FIELD_SETS = {f: frozenset((FIELDS.index(f),)) for f in FIELDS} | {
+    None: frozenset(FIELDS.index(f) for f in DEFAULT_FIELDS)}
+_COMMENTS = FIELDS.index("comments")
 MAX_ALTERNATIVES = 256
 
 # comparison levels of a term spelling against a text token
@@ -38,7 +41,7 @@ def level_form(forms: TokenForms, level: int) -> str:
     return fold_diacritics(forms.exact)
 
 
-@dataclass
+@dataclass(slots=True)
 class TermInfo:
     """A distinct term: its label as first written, fields, and a rarity estimate."""
 
@@ -55,9 +58,13 @@ class TermTable:
         self.variants = variants
         self.terms: list[TermInfo] = []
         self.by_key: dict[tuple, int] = {}
-        # pattern -> [(token count, [(tid, fields, level, strict forms, wildcard)])]
-        self.patterns: dict[str, list[tuple[int, frozenset[int], int, tuple, bool]]] = {}
+        # pattern -> its checks: (fields, mode, level, strict forms, wildcard, term id);
+        # see automaton()
+        self.patterns: dict[str, tuple[tuple, ...]] = {}
         self.need_comments = False
+        # a term as written (text, kind, exact, wildcard, field, fold) -> its id: the
+        # same term in many watches is spelt out once
+        self._written: dict[tuple, int] = {}
 
     def spellings(self, term: Term, fold_diacritics_: bool) -> list[tuple[list, int, bool]]:
         """Every (tokens, level, wildcard) spelling that can match a term."""
@@ -92,25 +99,38 @@ class TermTable:
         return [(toks + tail, level, wildcard) for toks in spellings]
 
     def add(self, term: Term, fold_diacritics_: bool) -> int:
-        """Register a term and return its id (identical terms share one id)."""
-        fields = frozenset(FIELDS.index(f) for f in
-                           ((term.field,) if term.field else DEFAULT_FIELDS))
-        spellings = self.spellings(term, fold_diacritics_)
-        key = (fields, frozenset((tuple(level_form(t, lv) for t in toks), lv, wc)
-                                 for toks, lv, wc in spellings))
+        """Register a term and return its id (identical terms share one id).
+
+        Raises:
+            QueryError: an unknown entity or too many spelling variants.
+        """
+        written = (term.text, term.kind, term.exact, term.wildcard, term.field,
+                   fold_diacritics_)
+        tid = self._written.get(written)
+        if tid is None:
+            tid = self._written[written] = self._add(term, fold_diacritics_)
+        return tid
+
+    def _add(self, term: Term, fold_diacritics_: bool) -> int:
+        fields = _FIELD_SETS[term.field]
+        spellings = [(toks, level, wildcard, tuple(level_form(t, level) for t in toks))
+                     for toks, level, wildcard in self.spellings(term, fold_diacritics_)]
+        if len(spellings) == 1:
+            key: tuple = (fields, *spellings[0][1:])
+        else:
+            key = (fields, frozenset(sp[1:] for sp in spellings))
         tid = self.by_key.get(key)
         if tid is not None:
             return tid
         tid = len(self.terms)
         self.by_key[key] = tid
-        if FIELDS.index("comments") in fields:
+        if _COMMENTS in fields:
             self.need_comments = True
         weight = 0.0
-        for toks, level, wildcard in spellings:
+        for toks, level, wildcard, strict in spellings:
             pattern = SEP + SEP.join(t.base for t in toks) + ("" if wildcard else SEP)
-            strict = tuple(level_form(t, level) for t in toks)
-            self.patterns.setdefault(pattern, []).append(
-                (len(toks), fields, level, strict, wildcard, tid))
+            check = (fields, _mode(level, strict), level, strict, wildcard, tid)
+            self.patterns[pattern] = (*self.patterns.get(pattern, ()), check)
             # a rough "how common" estimate: short single words are common, phrases rare
             weight += (4.0 if wildcard else 1.0) * (0.1 if len(toks) > 1 else
                                                     6.0 / max(len(toks[0].base), 1))
@@ -135,30 +155,43 @@ class TermTable:
             return None
         auto = ahocorasick.Automaton()
         nfields = len(FIELDS)
+        none = ((),) * nfields
         for pattern, entries in self.patterns.items():
-            checks = []
+            ntok = len(entries[0][3])
+            if len(entries) == 1:  # most patterns: one term spelling
+                check = entries[0]
+                fields, mode, tid = check[0], check[1], check[5]
+                one = (tid,)
+                by_field = tuple(one if fi in fields else () for fi in range(nfields))
+                auto.add_word(pattern, (ntok, by_field if mode < 2 else none,
+                                        by_field if mode == 0 else none,
+                                        entries if mode else (),
+                                        entries if mode == 2 else ()))
+                continue
             plain: list[list[int]] = [[] for _ in range(nfields)]
             base: list[list[int]] = [[] for _ in range(nfields)]
-            for _ntok, fields, level, strict, wildcard, tid in entries:
-                if level == BASE:
-                    mode = 0
-                elif level == FOLD and strict == tuple(fold_diacritics(t) for t in strict):
-                    mode = 1
-                else:
-                    mode = 2
+            for fields, mode, _level, _strict, _wildcard, tid in entries:
                 for fi in fields:
                     if mode < 2:
                         plain[fi].append(tid)
                     if mode == 0:
                         base[fi].append(tid)
-                if mode:
-                    checks.append((fields, mode, level, strict, wildcard, tid))
-            auto.add_word(pattern, (
-                entries[0][0], tuple(tuple(dict.fromkeys(t)) for t in plain),
-                tuple(tuple(dict.fromkeys(t)) for t in base), tuple(checks),
-                tuple(c for c in checks if c[1] == 2)))
+            found = tuple(c for c in entries if c[1])
+            auto.add_word(pattern, (ntok, tuple(tuple(dict.fromkeys(t)) for t in plain),
+                                    tuple(tuple(dict.fromkeys(t)) for t in base),
+                                    found, tuple(c for c in found if c[1] == 2)))
         auto.make_automaton()
         return auto
+
+
+def _mode(level: int, strict: tuple[str, ...]) -> int:
+    """How much a match of a spelling needs checking: 0 never (base level), 1 only on
+    tokens with diacritics (its strict forms have none), 2 always."""
+    if level == BASE:
+        return 0
+    if level == FOLD and all(t == fold_diacritics(t) for t in strict):
+        return 1
+    return 2
 
 
 def marked_tokens(raws: list[str]) -> set[int]:

@@ -255,25 +255,29 @@ def trigger_set(prog, weights: Sequence[float]) -> set[int]:
     Returns:
         The term ids.
     """
-
-    def best(node) -> tuple[float, frozenset[int]] | None:
-        if isinstance(node, BTerm):
-            return weights[node.tid], frozenset((node.tid,))
-        if isinstance(node, BOr):
-            parts = [best(c) for c in node.children]
-            if any(p is None for p in parts):
-                return None
-            return sum(p[0] for p in parts), frozenset().union(*(p[1] for p in parts))
-        if isinstance(node, (BAnd, BNear)):
-            kids = node.children if isinstance(node, BAnd) else (node.left, node.right)
-            parts = [p for p in (best(c) for c in kids) if p is not None]
-            return min(parts, key=lambda p: p[0]) if parts else None
-        return None  # NOT guarantees nothing
-
-    found = best(prog)
+    found = _best(prog, weights)
     if found is not None:
         return set(found[1])
     return {t.tid for t in leaves(prog)}
+
+
+def _best(node, weights: Sequence[float]) -> tuple[float, frozenset[int]] | None:
+    """The (summed weight, term ids) that trigger_set indexes a node under, or None.
+    (A module function, not a closure: a closure that calls itself is a reference
+    cycle, left for the garbage collector once per watch compiled.)"""
+    if isinstance(node, BTerm):
+        return weights[node.tid], frozenset((node.tid,))
+    if isinstance(node, BOr):
+        parts = [_best(c, weights) for c in node.children]
+        if any(p is None for p in parts):
+            return None
+        return (sum(p[0] for p in parts),  # type: ignore[index]
+                frozenset().union(*(p[1] for p in parts)))  # type: ignore[index]
+    if isinstance(node, (BAnd, BNear)):
+        kids = node.children if isinstance(node, BAnd) else (node.left, node.right)
+        found = [p for p in (_best(c, weights) for c in kids) if p is not None]
+        return min(found, key=lambda p: p[0]) if found else None
+    return None  # NOT guarantees nothing
 
 
 def leaves(node) -> list[BTerm]:

@@ -30,7 +30,7 @@ class SpikeSettings:
     p: float = 0.001
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Watch:
     """A saved watch rule.
 
