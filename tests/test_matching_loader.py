@@ -316,3 +316,88 @@ def test_a_quoted_single_term_may_have_a_comma(rules):
     write(rules, "s.yaml", "id: s\nany: \"Washington, D.C.\"\n")
     [watch] = load_watches(rules).watches
     assert watch.query.text == "Washington, D.C."
+
+
+# --------------------------------------------------------------------------- reload
+
+def _touch_later(path: Path, seconds: int = 5) -> None:
+    """Give a file a later modification time (a fast test may write twice in one tick)."""
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + seconds * 10**9))
+
+
+def test_reload_recompiles_only_the_changed_rule_file(rules):
+    """Two rule files; one changes: the other's watches are the same compiled objects,
+    the changed file's watches are new, and matching gives what a full load gives."""
+    write(rules, "a.yaml", """
+        watches:
+          - id: pact
+            query: '"mutual defence" NEAR/5 pact'
+          - id: kim
+            query: '@kim-jong-un AND Putin'
+        """)
+    b = write(rules, "b.yaml", "id: football\nquery: Arsenal AND Chelsea\n")
+    first = load_watches(rules)
+    assert first.reused == 0
+
+    b.write_text("id: football\nquery: Arsenal AND (derby OR sourdough)\n", encoding="utf-8")
+    _touch_later(b)
+    second = load_watches(rules, previous=first)
+
+    assert second.reused == 2
+    for wid in ("pact", "kim"):          # file a.yaml: not read or compiled again
+        assert second.get(wid) is first.get(wid)
+        assert second._programs[second._by_id[wid]] is first._programs[first._by_id[wid]]
+    assert second.get("football") is not first.get("football")
+    assert second.get("football").query_text == "Arsenal AND (derby OR sourdough)"
+
+    full = load_watches(rules)
+    for article in (seed_article(), FOOTBALL, RECIPE, art("Arsenal won the derby")):
+        assert second.match(article) == full.match(article)
+    assert [h.watch_id for h in second.match(FOOTBALL)] == ["football"]
+    assert {h.watch_id for h in second.match(seed_article())} == {"pact", "kim"}
+    # the old set is untouched and still matches as before
+    assert [h.watch_id for h in first.match(FOOTBALL)] == ["football"]
+    assert first.match(art("Arsenal won the derby")) == []
+
+
+def test_reload_without_a_new_term_keeps_the_automaton(rules):
+    write(rules, "a.yaml", "id: pact\nquery: pact AND Putin\n")
+    b = write(rules, "b.yaml", "id: kim\nquery: Putin\n")
+    first = load_watches(rules)
+    b.write_text("id: kim\nquery: Putin AND pact\nmode: digest\n", encoding="utf-8")
+    _touch_later(b)
+    second = load_watches(rules, previous=first)
+    assert second._automaton is first._automaton      # the same terms: nothing to build
+    assert second.get("kim").mode == "digest"
+    assert [h.watch_id for h in second.match(seed_article())] == ["pact", "kim"]
+    assert [h.mode for h in second.match(seed_article())] == ["immediate", "digest"]
+
+
+def test_reload_after_an_entities_change_recompiles_everything(rules):
+    write(rules, "a.yaml", "id: kim\nquery: '@kim-jong-un'\n")
+    first = load_watches(rules)
+    entities = rules / "entities.yaml"
+    entities.write_text(entities.read_text(encoding="utf-8")
+                        + "  - id: zorblax\n    name: Zorblax\n    aliases: [Zorblax]\n",
+                        encoding="utf-8")
+    _touch_later(entities)
+    write(rules, "b.yaml", "id: z\nquery: '@zorblax'\n")
+    second = load_watches(rules, previous=first)
+    assert second.reused == 0 and second.get("kim") is not first.get("kim")
+    assert [h.watch_id for h in second.match(art("Zorblax met Kim Jong Un"))] == ["kim", "z"]
+
+
+def test_a_bad_reload_keeps_the_last_good_rules_and_a_duplicate_id_is_named(rules):
+    write(rules, "a.yaml", "id: pact\nquery: pact\n")
+    b = write(rules, "b.yaml", "id: other\nquery: Putin\n")
+    first = load_watches(rules)
+    b.write_text("id: pact\nquery: Putin\n", encoding="utf-8")   # a.yaml's id again
+    _touch_later(b)
+    with pytest.raises(RuleError, match="watch id 'pact' is already used in a.yaml:1"):
+        load_watches(rules, previous=first)
+    b.write_text("id: other\nquery: (Putin\n", encoding="utf-8")
+    _touch_later(b, 10)
+    with pytest.raises(RuleError, match="b.yaml"):
+        load_watches(rules, previous=first)
+    assert [h.watch_id for h in first.match(seed_article())] == ["pact", "other"]

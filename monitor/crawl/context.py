@@ -177,7 +177,8 @@ class CrawlContext:
         Raises:
             RuleError: the first problem, as ``file:line: problem``.
         """
-        watches = load_watches(self.config.rules)
+        # a reload reads and compiles only the rule files that changed
+        watches = load_watches(self.config.rules, previous=getattr(self, "watches", None))
         problems = check_watch_targets(watches, [c.name for c in self.config.channels],
                                        [s.name for s in self.config.sources],
                                        config=str(self.config.path))

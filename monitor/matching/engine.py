@@ -77,13 +77,19 @@ class WatchSet:
     """
 
     def __init__(self, watches: Iterable[Watch], entities: EntityRegistry | None = None,
-                 variants: Variants | None = None) -> None:
+                 variants: Variants | None = None, *, reuse: WatchSet | None = None
+                 ) -> None:
         """Compile watches.
 
         Args:
             watches: the watches (ids must be unique).
             entities: entities referenced with ``@id`` (and reported in hits).
             variants: spelling variant groups applied to non-exact terms.
+            reuse: an earlier WatchSet, for a reload: when it was compiled with the
+                same ``entities`` and ``variants`` objects, each watch that is one of
+                its watches (the same object) keeps its compiled query, new terms join
+                its term table, and its automaton is kept when no term was added. It is
+                not changed and stays usable meanwhile. Ignored otherwise.
 
         Raises:
             QueryError: a watch refers to an unknown entity, has too many variants, or can
@@ -91,35 +97,69 @@ class WatchSet:
             ValueError: two watches share an id.
         """
         with paused_gc():
-            self._compile(watches, entities, variants)
+            self._compile(watches, entities, variants, reuse)
 
     def _compile(self, watches: Iterable[Watch], entities: EntityRegistry | None,
-                 variants: Variants | None) -> None:
+                 variants: Variants | None, reuse: WatchSet | None) -> None:
         self.watches: list[Watch] = list(watches)
         self.rules_dir: Path | None = None
         self.fingerprint: tuple = ()
-        self.entities = entities or EntityRegistry()
-        self.variants = variants or Variants()
+        self.entities = entities if entities is not None else EntityRegistry()
+        self.variants = variants if variants is not None else Variants()
         self._by_id: dict[str, int] = {}
         for i, w in enumerate(self.watches):
             if w.id in self._by_id:
                 raise ValueError(f"watch id '{w.id}' is used twice")
             self._by_id[w.id] = i
-        self._table = TermTable(self.entities, self.variants)
-        self._programs = [bind(w.query, self._table, w.fold_diacritics) for w in self.watches]
-        self._entity_terms = [(e.id, self._table.add(Term("@" + e.id, "entity"), False))
-                              for e in self.entities]
+        old = reuse
+        if old is not None and (old.entities is not self.entities
+                                or old.variants is not self.variants
+                                or len(old._table.terms) > 2 * old._fresh_terms + 1000):
+            old = None  # other entities or variants, or mostly terms no watch uses now
+        #: how many watches kept their compiled query from ``reuse``
+        self.reused = 0
+        if old is None:
+            table = TermTable(self.entities, self.variants)
+            self._programs = [bind(w.query, table, w.fold_diacritics) for w in self.watches]
+            self._entity_terms = [(e.id, table.add(Term("@" + e.id, "entity"), False))
+                                  for e in self.entities]
+            triggers: list[tuple[int, ...] | None] = [None] * len(self.watches)
+        else:
+            table = old._table
+            known = len(table.terms)
+            before = {id(w): j for j, w in enumerate(old.watches)}
+            self._programs, triggers = [], []
+            for w in self.watches:
+                j = before.get(id(w))
+                if j is not None and old.watches[j] is w:
+                    self._programs.append(old._programs[j])
+                    triggers.append(old._triggers[j])
+                else:
+                    self._programs.append(bind(w.query, table, w.fold_diacritics))
+                    triggers.append(None)
+            self.reused = sum(t is not None for t in triggers)
+            self._entity_terms = old._entity_terms
+        self._table = table
+        weights = [t.weight for t in table.terms]
         trigger: dict[int, list[int]] = {}
-        weights = [t.weight for t in self._table.terms]
         for i, prog in enumerate(self._programs):
-            if prog.eval({}):
-                raise QueryError(UNANCHORED, self.watches[i].query_text, 0)
-            for tid in trigger_set(prog, weights):
+            tids = triggers[i]
+            if tids is None:
+                if prog.eval({}):
+                    raise QueryError(UNANCHORED, self.watches[i].query_text, 0)
+                tids = triggers[i] = tuple(trigger_set(prog, weights))
+            for tid in tids:
                 trigger.setdefault(tid, []).append(i)
+        self._triggers: list[tuple[int, ...]] = triggers  # type: ignore[assignment]
         # term id -> the watches indexed under it (tuples: a third smaller than lists)
         self._trigger: dict[int, tuple[int, ...]] = {t: tuple(ws) for t, ws in trigger.items()}
-        self._automaton = self._table.automaton()
-        self._nfields = 3 if self._table.need_comments else 2
+        if old is not None and len(table.terms) == known:
+            self._automaton = old._automaton   # no new term: the same patterns
+            self._fresh_terms = old._fresh_terms
+        else:
+            self._automaton = table.automaton()
+            self._fresh_terms = len(table.terms) if old is None else old._fresh_terms
+        self._nfields = 3 if table.need_comments else 2
 
     # -- container protocol ----------------------------------------------------------
 

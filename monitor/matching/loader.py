@@ -149,27 +149,70 @@ class _Result:
     variants: Variants = field(default_factory=Variants)
 
 
-def _read(rules_dir: str | Path, stop_at_first: bool) -> _Result:
+def _unchanged(previous: WatchSet | None, root: Path, fingerprint: tuple) -> set[str]:
+    """Names of the files that a reload can take from ``previous`` as they are: the
+    files whose name, modification time and size are the same as when ``previous``
+    was read from the same folder, or none when an entities or variants file changed
+    (every watch may use them)."""
+    if previous is None or previous.rules_dir is None or not fingerprint \
+            or Path(previous.rules_dir).resolve() != root.resolve():
+        return set()
+    before = set(previous.fingerprint)
+    now = set(fingerprint)
+    special = {p.name for p in _yaml_files(root) if p.stem in SPECIAL_STEMS}
+    special |= {name for name, _, _ in previous.fingerprint
+                if Path(name).stem in SPECIAL_STEMS}
+    if any((entry in before) != (entry in now) for entry in before ^ now
+           if entry[0] in special):
+        return set()
+    return {name for name, _, _ in now & before}
+
+
+def _read(rules_dir: str | Path, stop_at_first: bool, previous: WatchSet | None = None,
+          fingerprint: tuple = ()) -> _Result:
     root = Path(rules_dir)
     res = _Result()
     if not root.is_dir():
         res.errors.append(RuleError("rules folder not found", path=str(root)))
         return res
+    unchanged = _unchanged(previous, root, fingerprint)
     entities_ok = True
-    try:
-        res.entities = load_entities(special_file(root, ENTITIES_FILE))
-    except RuleError as exc:
-        res.errors.append(exc)
-        entities_ok = False
-    try:
-        res.variants = load_variants(special_file(root, VARIANTS_FILE))
-    except RuleError as exc:
-        res.errors.append(exc)
+    if unchanged and previous is not None:
+        res.entities, res.variants = previous.entities, previous.variants
+    else:
+        try:
+            res.entities = load_entities(special_file(root, ENTITIES_FILE))
+        except RuleError as exc:
+            res.errors.append(exc)
+            entities_ok = False
+        try:
+            res.variants = load_variants(special_file(root, VARIANTS_FILE))
+        except RuleError as exc:
+            res.errors.append(exc)
     if res.errors and stop_at_first:
         return res
     known = res.entities if entities_ok else None
     seen_ids: dict[str, str] = {}
+    kept: dict[str, list[Watch]] = {}
+    if unchanged and previous is not None:
+        for watch in previous.watches:
+            if watch.path is not None and Path(watch.path).name in unchanged:
+                kept.setdefault(Path(watch.path).name, []).append(watch)
     for path in rule_files(root):
+        if path.name in kept:
+            # read before and not changed since: the same Watch objects, so the WatchSet
+            # keeps their compiled queries (see WatchSet's ``reuse``)
+            for watch in kept[path.name]:
+                if watch.id in seen_ids:
+                    res.errors.append(RuleError(
+                        f"watch id '{watch.id}' is already used in {seen_ids[watch.id]}",
+                        str(path), watch.line))
+                    if stop_at_first:
+                        return res
+                    continue
+                seen_ids[watch.id] = f"{path.name}:{watch.line}"
+                res.watches.append(watch)
+            continue
         for item in _read_file(path, known, res, seen_ids):
             if isinstance(item, RuleError):
                 res.errors.append(item)
@@ -364,26 +407,38 @@ def _watch(node: Node, path: Path, source: str, known: EntityRegistry | None,
     return watch
 
 
-def load_watches(rules_dir: str | Path) -> WatchSet:
+def load_watches(rules_dir: str | Path, previous: WatchSet | None = None) -> WatchSet:
     """Read and compile every watch in a rules folder.
+
+    For a reload, pass the WatchSet in force as ``previous``: only what changed is read
+    and compiled again. A rule file whose name, modification time and size are the same
+    as when ``previous`` was loaded is not read again: its watches (the same objects)
+    keep their compiled queries, new terms are added to the term table, and the
+    automaton is built again only when a term was added. When an entities or variants
+    file changed, everything is read and compiled again. ``previous`` is never changed,
+    so it can go on matching meanwhile (in another thread) and stays in force when this
+    raises; put the result in its place in one assignment.
 
     Args:
         rules_dir: the folder holding ``*.yaml`` / ``*.yml`` watch files, and
             optionally ``entities.yaml`` and ``variants.yaml`` (or ``.yml``).
+        previous: the WatchSet loaded from this folder before, or None.
 
     Returns:
         The compiled WatchSet. Its ``fingerprint`` attribute holds
-        :func:`rules_fingerprint` as taken just before reading.
+        :func:`rules_fingerprint` as taken just before reading; its ``reused``
+        attribute, how many watches kept their compiled query from ``previous``.
 
     Raises:
         RuleError: the first problem found, with path, line, column and problem.
     """
     fingerprint = rules_fingerprint(rules_dir)
     with paused_gc():
-        res = _read(rules_dir, stop_at_first=True)
+        res = _read(rules_dir, stop_at_first=True, previous=previous,
+                    fingerprint=fingerprint)
     if res.errors:
         raise res.errors[0]
-    ws = WatchSet(res.watches, res.entities, res.variants)
+    ws = WatchSet(res.watches, res.entities, res.variants, reuse=previous)
     ws.rules_dir = Path(rules_dir)
     ws.fingerprint = fingerprint
     return ws
