@@ -316,3 +316,32 @@ def test_min_mentions_counts_places_not_terms():
                   EntityRegistry.from_dict(ENTITIES))
     assert not ws.match(art("Talks in Pyongyang."))
     assert ws.match(art("Talks in Pyongyang with the DPRK."))
+
+
+def test_hits_build_their_details_when_read_and_travel_as_plain_hits():
+    """match() returns hits whose spans, snippet and matched words are built on first
+    read: equal to the hits built at once (match_one), and a copy or a pickle of one is
+    a plain Hit that carries neither the article's text nor the watch set."""
+    import dataclasses
+    import pickle
+
+    from monitor.models import Hit
+
+    ws = WatchSet([Watch("pact", "pact", parse_query('"mutual defence" OR pact'), "q"),
+                   Watch("kim", "kim", parse_query("Kim AND Putin"), "q")])
+    article = seed_article()
+    hits = ws.match(article)
+    assert [h.watch_id for h in hits] == ["pact", "kim"]
+    assert "_spans" not in vars(hits[0])             # nothing built yet
+    eager = [ws.match_one(h.watch_id, article) for h in hits]
+    assert hits == eager and eager == hits            # either side of ==
+    assert "[[mutual defence]]" in hits[0].snippet and hits[0].matched
+    assert hits[0].spans[0].matched in ("mutual defence", "pact")
+
+    again = ws.match(article)[1]
+    copy = pickle.loads(pickle.dumps(again))
+    assert type(copy) is Hit and copy == eager[1]
+    assert len(pickle.dumps(again)) < 2_000          # no article text, no watch set
+    revised = dataclasses.replace(ws.match(article)[0], update="updated: now mentions pact")
+    assert revised.update == "updated: now mentions pact" and revised.snippet == eager[0].snippet
+    assert dataclasses.asdict(ws.match(article)[0])["snippet"] == eager[0].snippet

@@ -171,3 +171,28 @@ def test_engine_agrees_with_reference(qs, title, body):
 def test_rendered_queries_parse_back_to_the_same_tree(node):
     text = render(node)
     assert str(parse_query(str(parse_query(text)))) == str(parse_query(text))
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=texts, title=texts, picks=st.lists(st.tuples(st.integers(0, 400),
+                                                        st.integers(1, 3)), max_size=60))
+def test_snippets_of_sorted_spans_equal_make_snippet(body, title, picks):
+    """The fast snippet (reads only the spans near the first) gives exactly the snippet
+    of make_snippet, whatever the spans: many, overlapping, in both fields."""
+    from monitor.matching.snippet import make_snippet, snippet_of_sorted
+    from monitor.models import MatchSpan
+
+    body = body * 8          # long enough for spans far past the snippet
+    texts_ = {"title": title, "text": body}
+    words = {f: [m.span() for m in re.finditer(r"[A-Za-z0-9]+", t)] for f, t in texts_.items()}
+    spans = []
+    for k, (start, length) in enumerate(picks):
+        field = "title" if k % 5 == 0 else "text"
+        toks = words[field]
+        if not toks:
+            continue
+        a = toks[start % len(toks)][0]
+        b = toks[min(start % len(toks) + length, len(toks)) - 1][1]
+        spans.append(MatchSpan(field, a, b, "t", texts_[field][a:b]))
+    spans.sort(key=lambda s: (("title", "text").index(s.field), s.start, s.end))
+    assert snippet_of_sorted(texts_, spans) == make_snippet(texts_, spans)

@@ -29,7 +29,7 @@ from pathlib import Path
 from monitor.matching.entities import EntityRegistry, Variants
 from monitor.matching.normalise import APOSTROPHES, TOKEN_SPLIT_RE, bases_of
 from monitor.matching.query import FIELDS, QueryError, Term
-from monitor.matching.snippet import make_snippet
+from monitor.matching.snippet import snippet_of_sorted
 from monitor.matching.terms import SEP, TermTable, marked_tokens, verify
 from monitor.matching.tree import Occ, bind, collect, trigger_set
 from monitor.matching.watch import Watch
@@ -339,7 +339,6 @@ class _HitContext:
         self._bounds: dict[int, list[int]] = {}
         self._spans: dict[tuple[Occ, str], MatchSpan] = {}
         self._entities: list[str] | None = None
-        self._snippets: dict[tuple[MatchSpan, ...], str] = {}
         self._by_field = dict(zip(FIELDS, texts))
 
     def offset(self, fi: int, k: int) -> tuple[int, int]:
@@ -416,12 +415,8 @@ class _HitContext:
         d["_matched"] = matched_words(spans, self.ws.entities)
 
     def snippet(self, spans: list[MatchSpan]) -> str:
-        """The snippet of a hit with these spans (hits with the same spans share it)."""
-        key = tuple(spans)
-        got = self._snippets.get(key)
-        if got is None:
-            got = self._snippets[key] = make_snippet(self._by_field, spans)
-        return got
+        """The snippet of a hit with these spans (sorted by field, then start)."""
+        return snippet_of_sorted(self._by_field, spans)
 
 
 def _deferred(name: str) -> property:
