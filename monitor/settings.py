@@ -43,6 +43,9 @@ DOWNLOADER_MIDDLEWARES = {
     "monitor.crawl.middlewares.SourceDomainsMiddleware": 60,
     # before robots.txt (100): no request at all to a refused address
     "monitor.crawl.private.PrivateNetworkMiddleware": 70,
+    # Scrapy's decodes every HTML page to look for a meta refresh (monitor.crawl.refresh)
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+    "monitor.crawl.refresh.MetaRefreshMiddleware": 580,
 }
 ROBOTSTXT_MAX_AGE = 86400
 # crawl.allow_private_networks, when no monitor config is at hand (monitor.crawl.private)
