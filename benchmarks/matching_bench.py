@@ -44,7 +44,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from monitor.matching import Watch, WatchSet, parse_query  # noqa: E402
-from monitor.matching.engine import paused_gc  # noqa: E402
+try:
+    from monitor.matching.engine import paused_gc  # noqa: E402
+except ImportError:  # an older checkout measured by after_extraction.py --repo
+    from contextlib import nullcontext as paused_gc  # noqa: E402
 from monitor.matching.normalise import raw_tokens  # noqa: E402
 from monitor.models import Article, Page  # noqa: E402
 
