@@ -73,7 +73,9 @@ def test_a_database_from_before_the_split_opens_and_works(tmp_path):
     try:
         names_after = [r[0] for r in store.db.execute(
             "select name from _sqlite_migrations order by id")]
-        assert names_after == names_before            # nothing re-run, nothing renamed
+        # nothing re-run or renamed; only migrations written since the split are applied
+        assert names_after[:len(names_before)] == names_before
+        assert names_after[len(names_before):] == ["m014_story_signatures_words"]
         # the links the old store recorded as written are seen: not fetched again...
         assert store.unseen([listed, "https://news.example/world/other"]) == {
             "https://news.example/world/other"}
@@ -181,3 +183,55 @@ def test_clock_reads_and_writes_utc():
         2024, 6, 19, 3, tzinfo=timezone.utc)
     assert clock.parse_http_date("soon") is None
     assert clock.utcnow().tzinfo is not None
+
+
+APOSTROPHE_TEXT = " ".join(
+    f"Officials in Pyongyang said they've signed the region's {i}th accord, and Russia’s "
+    f"envoy called it the bloc's firmest pact" for i in range(12))
+
+
+def test_stories_of_the_last_days_get_signatures_of_the_current_scheme(tmp_path):
+    """A database from before m014 keeps "crc32-mix64-ms" signatures (words cut at every
+    apostrophe): the upgrade recomputes those of recent stories, so a copy stored after
+    it still joins its story; older stories are cleared."""
+    import sqlite_utils
+
+    from monitor import dedup
+    from monitor.store import migrations, schema
+
+    db = tmp_path / "monitor.db"
+    old = sqlite_utils.Database(db)
+    migrations.apply(old, stop_before="m014_story_signatures_words")
+    old.close()
+    v1 = schema._signature_v1(APOSTROPHE_TEXT)
+    assert v1 is not None and v1[0] != dedup.to_bytes(dedup.signature(APOSTROPHE_TEXT))
+    conn = sqlite3.connect(db)
+    with conn:
+        for sid, age in ((1, 0.5), (2, 10)):
+            conn.execute("insert into stories (id, fingerprint, title, first_seen, "
+                         "article_count, minhash) values (?, ?, 't', ?, 1, ?)",
+                         [sid, f"f{sid}", clock.iso(clock.utcnow() - timedelta(days=age)),
+                          v1[0]])
+            conn.execute("insert into articles (url, request_url, source, title, text, "
+                         "partial, story_id) values (?, ?, 'old', 't', ?, 0, ?)",
+                         [f"https://old.example/{sid}", f"https://old.example/{sid}",
+                          APOSTROPHE_TEXT, sid])
+            conn.executemany("insert into story_bands (key, story_id) values (?, ?)",
+                             [(k, sid) for k in v1[1]])
+    conn.close()
+    store = Store(db)
+    try:
+        minhash = dict(store.db.execute("select id, minhash from stories").fetchall())
+        bands = sorted(k for (k,) in store.db.execute(
+            "select key from story_bands where story_id = 1"))
+        assert minhash[2] is None
+        frozen = schema._signature_v2(APOSTROPHE_TEXT)
+        assert minhash[1] == frozen[0] and bands == sorted(frozen[1])
+        if dedup.SCHEME == "words-crc32-mix64-ms":      # the scheme m014 was written for
+            sig = dedup.signature(APOSTROPHE_TEXT)
+            assert minhash[1] == dedup.to_bytes(sig) and bands == sorted(sig.band_keys())
+        copy = store.save_article(_article("https://wire.example/accord",
+                                           "UPDATED: " + APOSTROPHE_TEXT), [], [])
+        assert copy.story_id == 1 and not copy.new_story
+    finally:
+        store.close()

@@ -15,6 +15,7 @@ Tables (see :mod:`monitor.store` for what each holds):
 - m007: outbox owners, give-ups, re-queues; channel_holds. m008: episodes, notices.
 - m009: story_bands (signatures recomputed). m010: mutes. m011: outbox.priority/held.
 - m012: followups, threads. m013: pages.version, hits.updated.
+- m014: story signatures of the "words-crc32-mix64-ms" scheme.
 """
 
 from __future__ import annotations
@@ -77,16 +78,16 @@ def _v1_params():
     return shingle, a, b, band
 
 
-def _signature_v1(text: str) -> tuple[bytes, list[int]] | None:
-    """The crc32-mix64-ms MinHash signature of a text, as the store keeps it.
+def _minhash_v1(words: list[str]) -> tuple[bytes, list[int]] | None:
+    """The MinHash signature of a word sequence's 5-word shingles, as the store keeps
+    it (CRC-32 words, 64-bit mixed shingles, 128 multiply-shift permutations).
 
     Returns:
         (512 bytes: 128 little-endian uint32 values, the 25 LSH band keys as signed
-        64-bit integers), or None for a text of fewer than 30 words.
+        64-bit integers), or None for fewer than 30 words.
     """
     import numpy as np
 
-    words = _V1_WORDS.findall(unicodedata.normalize("NFKC", text).casefold())
     if len(words) < _V1_MIN_TOKENS:
         return None
     shingle_mult, a, b, band_mult = _v1_params()
@@ -107,6 +108,52 @@ def _signature_v1(text: str) -> tuple[bytes, list[int]] | None:
     keys = keys + np.arange(1, _V1_BANDS + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
     return (values.astype("<u4", copy=False).tobytes(),
             _v1_splitmix(keys).view(np.int64).tolist())
+
+
+def _signature_v1(text: str) -> tuple[bytes, list[int]] | None:
+    """The "crc32-mix64-ms" signature (m003, m009): words are ``\\w+`` of the
+    NFKC-normalised, case-folded text. See :func:`_minhash_v1`."""
+    return _minhash_v1(_V1_WORDS.findall(unicodedata.normalize("NFKC", text).casefold()))
+
+
+# -- a frozen copy of the tokeniser of monitor.tokens (m014: "words-crc32-mix64-ms") -----
+
+def _v2_marks() -> str:
+    ranges: list[tuple[int, int]] = []
+    for cp in range(0x300, 0x10000):
+        if unicodedata.category(chr(cp)).startswith("M"):
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1] = (ranges[-1][0], cp)
+            else:
+                ranges.append((cp, cp))
+    return "".join(chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in ranges)
+
+
+_V2_APOSTROPHES = "'\u2019\u02bc\u2018\u00b4`"
+
+
+@functools.cache
+def _v2_word_re() -> re.Pattern:
+    return re.compile(rf"[^\W_]+(?:(?:[{_v2_marks()}\u00ad]+|[{_V2_APOSTROPHES}]"
+                      rf"(?=[^\W_]))[^\W_]*)*")
+
+
+def _words_v2(text: str) -> list[str]:
+    """Folded words as monitor.tokens.folded_words split them on 30 November 2026:
+    letters, digits and combining marks; an apostrophe between two of them joins them
+    (every apostrophe read as a straight one); soft hyphens dropped."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+        text = text.replace("\u00ad", "")
+    for apostrophe in _V2_APOSTROPHES[1:]:
+        text = text.replace(apostrophe, "'")
+    return _v2_word_re().findall(text.casefold())
+
+
+def _signature_v2(text: str) -> tuple[bytes, list[int]] | None:
+    """The "words-crc32-mix64-ms" signature (m014): :func:`_minhash_v1` of
+    :func:`_words_v2`."""
+    return _minhash_v1(_words_v2(text))
 
 
 @migrations()
@@ -312,3 +359,26 @@ def m013_link_versions(db: sqlite_utils.Database) -> None:
     db.table("pages").add_column("version", str)
     db.table("hits").add_column("updated", str)
 
+
+@migrations()
+def m014_story_signatures_words(db: sqlite_utils.Database) -> None:
+    """Signatures change scheme again ("words-crc32-mix64-ms": words from the one
+    tokeniser, where an apostrophe no longer splits a word and a combining mark no
+    longer cuts one; see :mod:`monitor.tokens`). Stories first seen in the last
+    ``_WINDOW_DAYS`` (3) days get their signature and band keys computed again from
+    their first article, so a wire copy arriving after the upgrade still finds them;
+    older ones, never looked up again, are cleared."""
+    since = _iso_utc(datetime.now(timezone.utc) - timedelta(days=_WINDOW_DAYS))
+    db.execute("update stories set minhash = null where first_seen < ?", [since])
+    rows = db.execute(
+        "select s.id, a.text from stories s join articles a on a.id = "
+        "(select min(id) from articles where story_id = s.id) where s.first_seen >= ?",
+        [since]).fetchall()
+    for story_id, text in rows:
+        frozen = _signature_v2(text or "")
+        db.execute("delete from story_bands where story_id = ?", [story_id])
+        db.execute("update stories set minhash = ? where id = ?",
+                   [None if frozen is None else frozen[0], story_id])
+        if frozen is not None:
+            db.conn.executemany("insert or ignore into story_bands (key, story_id) "
+                                "values (?, ?)", [(k, story_id) for k in frozen[1]])
