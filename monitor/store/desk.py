@@ -212,7 +212,7 @@ def _state(row: dict, now: datetime) -> str:
     longest = row.get("max_interval") or (4 * (row.get("interval") or 0))
     if last_new and longest:
         try:
-            age = (now - parse_iso(last_new)).total_seconds()
+            age = (now - (parse_iso(last_new) or now)).total_seconds()
         except ValueError:
             age = 0
         if age > 4 * longest:
