@@ -158,7 +158,9 @@ def run_crawl(tmp: Path, feed_url: str, name: str, workers: int) -> tuple[float,
     if done.returncode != 0:
         sys.exit(f"monitor crawl failed:\n{done.stderr[-2000:]}")
     db = Store(tmp / f"{name}.db")
-    count = db.db.execute("select count(*) from pages where url like '%/a/%'").fetchone()[0]
+    site = feed_url.rsplit("/", 1)[0]
+    count = db.db.execute("select count(*) from pages where url like ?",
+                          [f"{site}/a/%"]).fetchone()[0]
     db.close()
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     own = [float(line.split()[1]) for line in done.stderr.splitlines()
@@ -236,6 +238,11 @@ def main() -> None:
           f"store) and its workers {(long_cpu - long_own - short_cpu + short_own) / n * 1e3:.1f} "
           f"ms; bare trafilatura {1e3 / bare_cpu:.1f} ms")
     print(f"pages with an outcome after the crawls: {short_n} of {n}, {long_n} of {2 * n}")
+    # what the CPU per page allows at best: every core busy all the time on this crawl
+    cores = min(args.workers, os.cpu_count() or 1)
+    ceiling = cores / max((long_cpu - short_cpu) / n * bare_cpu, 1e-9)
+    print(f"ceiling on {cores} idle cores from the CPU per page: {ceiling:.2f} x bare trafilatura "
+          f"on one core")
     print(f"live crawl throughput = {pipeline_s / net:.2f} x the pipeline alone")
     print(f"live crawl throughput = {crawl_rate / bare_wall:.2f} x bare trafilatura on one core "
           f"(wall clock, same run; {crawl_rate / bare_cpu:.2f} x its CPU-time rate); target >= "
