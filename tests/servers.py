@@ -407,7 +407,7 @@ class WebhookServer(_LocalHttp):
 
     A POST to ``path`` is parsed as JSON and recorded in ``.posts`` (the raw request,
     headers included, is in ``.requests``); the reply is the next scripted one, else
-    ``default_response``. A GET on ``path`` gets 405; any other path 404; a body that is
+    200 "ok". A GET on ``path`` gets 405; any other path 404; a body that is
     not JSON gets 400 and is not recorded in ``.posts``.
 
     Args:
@@ -415,17 +415,15 @@ class WebhookServer(_LocalHttp):
         responses: scripted replies, consumed one per recorded POST, as
             ``(status, body, headers)``, e.g. ``[(500, "oops", {}), (204, "", {})]``.
             A ``Content-Type`` in headers replaces the default ``text/plain``.
-        default_response: the reply once the script is used up.
     """
 
     not_found_body = "not found"
     bad_json_body = "invalid JSON"
 
-    def __init__(self, path: str = "/hooks/test-token", responses: Iterable[Reply] = (),
-                 *, default_response: Reply = (200, "ok", {})) -> None:
+    def __init__(self, path: str = "/hooks/test-token", responses: Iterable[Reply] = ()
+                 ) -> None:
         super().__init__()
         self.path = path
-        self.default_response = default_response
         self._lock = threading.Lock()
         self._responses: deque[Reply] = deque(responses)
         self._posts = _Recorder()
@@ -469,7 +467,7 @@ class WebhookServer(_LocalHttp):
         self._posts.append(payload)
         with self._lock:
             scripted = self._responses.popleft() if self._responses else None
-        status, body, headers = scripted or self._check(payload) or self.default_response
+        status, body, headers = scripted or self._check(payload) or (200, "ok", {})
         return Response(body, status, dict(headers))
 
     def _check(self, payload: Any) -> Reply | None:
@@ -482,25 +480,23 @@ class SlackServer(WebhookServer):
 
     As :class:`WebhookServer`, with Slack's answers: 200 "ok" by default; 404
     "no_service" for another path; 400 "invalid_payload" for a body that is not JSON;
-    and (when ``validate``) 400 "no_text" / "invalid_blocks" for a payload that
-    :func:`check_slack_limits` refuses, unless a scripted reply comes first.
+    and 400 "no_text" / "invalid_blocks" for a payload that :func:`check_slack_limits`
+    refuses, unless a scripted reply comes first.
 
     Args:
         responses: scripted replies, consumed one per recorded POST, as
             ``(status, body, headers)``, e.g.
             ``[(429, "rate_limited", {"Retry-After": "1"}), (200, "ok", {})]``.
-        validate: check payloads with slack_sdk's Block Kit models.
     """
 
     not_found_body = "no_service"
     bad_json_body = "invalid_payload"
 
-    def __init__(self, responses: Iterable[Reply] = (), *, validate: bool = True) -> None:
+    def __init__(self, responses: Iterable[Reply] = ()) -> None:
         super().__init__(SLACK_PATH, responses)
-        self.validate = validate
 
     def _check(self, payload: Any) -> Reply | None:
-        problem = check_slack_limits(payload) if self.validate else None
+        problem = check_slack_limits(payload)
         return (400, problem, {}) if problem else None
 
 

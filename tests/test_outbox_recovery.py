@@ -13,7 +13,6 @@ import textwrap
 import threading
 import time
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -23,6 +22,7 @@ from monitor.models import Article, Hit
 from monitor.owners import owner_gone, this_owner
 from monitor.store import MAX_CHANNEL_HOLD, Store, utcnow
 from tests.conftest import REPO, monitor_cmd, write_config
+from tests.servers import SlackServer
 
 
 def _article(n: int) -> Article:
@@ -49,54 +49,32 @@ def _dead_port() -> int:
         return s.getsockname()[1]
 
 
-class HoldingWebhook:
-    """A Slack-like webhook on 127.0.0.1 that holds the first POST unanswered until
-    :attr:`release` is set (a send in flight), answers "ok" to the others, and records
-    every body with its Idempotency-Key header."""
+class HoldingWebhook(SlackServer):
+    """The Slack webhook look-alike, holding the first POST unanswered until
+    :attr:`release` is set (a send in flight); :attr:`posts` pairs each body with its
+    Idempotency-Key header."""
 
     def __init__(self) -> None:
-        self.posts: list[tuple[str | None, dict]] = []
+        super().__init__()
         self.release = threading.Event()
-        self._cond = threading.Condition()
-        outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
+    def _answer(self, request):
+        response = super()._answer(request)
+        if len(self._posts.snapshot()) == 1:
+            self.release.wait(30)
+        return response
 
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with outer._cond:
-                    outer.posts.append((self.headers.get("Idempotency-Key"), body))
-                    first = len(outer.posts) == 1
-                    outer._cond.notify_all()
-                if first:
-                    outer.release.wait(30)
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Length", "2")
-                    self.end_headers()
-                    self.wfile.write(b"ok")
-                except OSError:
-                    pass
+    @property
+    def posts(self) -> list[tuple[str | None, dict]]:
+        return [(r.headers.get("Idempotency-Key"), json.loads(r.body))
+                for r in self.requests if r.method == "POST"]
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T/B/X"
-
-    def __enter__(self) -> "HoldingWebhook":
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
+    def wait_for(self, n: int, timeout: float = 30) -> list:
+        return super().wait_for(n, timeout)
 
     def __exit__(self, *exc) -> None:
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-    def wait_for(self, n: int, timeout: float = 30) -> None:
-        with self._cond:
-            if not self._cond.wait_for(lambda: len(self.posts) >= n, timeout):
-                raise TimeoutError(f"{len(self.posts)} of {n} posts")
+        super().__exit__(*exc)
 
 
 # ------------------------------------------------------------------- kill -9 mid-send
