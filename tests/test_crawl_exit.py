@@ -33,3 +33,36 @@ def test_crawl_exits_0_when_the_alerts_went_out(tmp_path, site, slack):
     assert run.returncode == 0, run.stderr
     assert "channel newsroom: 1 sent" in run.stdout and "alert given up" not in run.stderr
     assert len(slack.wait_for(1)) == 1
+
+
+def test_a_crawl_pass_in_process_reports_each_channel_and_the_failed_sources(
+        tmp_path, site, slack, monkeypatch):
+    """The pass `monitor crawl` runs, driven on the reactor in the test process."""
+    from monitor.config import load_config
+    from monitor.daemon import CrawlPass
+    from tests.inprocess import run_on_reactor
+
+    monkeypatch.setenv("TEST_SLACK_WEBHOOK", slack.url + "-gone")
+    feed = _site_with_feed(site)
+    cfg = write_config(tmp_path / "monitor.yaml",
+                       sources=[{"name": "local-world", "kind": "feed", "url": feed},
+                                {"name": "missing", "kind": "feed",
+                                 "url": site.url("/no-such-feed.xml")}],
+                       channels=[{"kind": "console", "name": "console"},
+                                 {"kind": "slack", "name": "newsroom",
+                                  "webhook_url_env": "TEST_SLACK_WEBHOOK"}],
+                       extraction={"workers": 0})
+    crawl = CrawlPass(load_config(cfg))
+    try:
+        run_on_reactor(crawl.run())
+    finally:
+        crawl.close()
+    result = crawl.result()
+    assert result["articles"] - result["before"]["articles"] == 2
+    assert result["hits"] - result["before"]["hits"] == 1
+    assert result["sources"] == 2 and list(result["failed_sources"]) == ["missing"]
+    assert "404" in result["failed_sources"]["missing"]
+    report = result["delivery"]
+    assert report.by_channel["console"]["sent"] == 1
+    assert report.by_channel["newsroom"]["dead"] == 1
+    assert result["delivered"] == 1

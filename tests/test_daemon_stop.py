@@ -37,7 +37,7 @@ def test_sigterm_inside_a_slow_download_stops_in_time_and_sends_queued_alerts(
                                 lambda r: r.path.startswith("/news/"))
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=60)
         took = time.monotonic() - started
     finally:
         if proc.poll() is None:
