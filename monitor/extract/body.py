@@ -131,9 +131,7 @@ PAYWALL_MARKUP = re.compile(
     re.I)
 # a part of every ``PAYWALL_MARKUP`` match: a quick test before the token by token one
 _PAYWALL_HINT = re.compile(r"wall|piano-offer|subscri|premium-|plus-", re.I)
-# the same for lower-cased text: case-sensitive, so the regex engine skips ahead to
-# the letters w, p and s
-_PAYWALL_HINT_LOWER = re.compile(_PAYWALL_HINT.pattern)
+_PAYWALL_HINTS = ("wall", "piano-offer", "subscri", "premium-", "plus-")
 # every class and every id value of a page as plain strings, collected by libxml2 (two
 # paths: a union would sort the attributes into document order, which costs more)
 _CLASS_VALUES = etree.XPath("//*/@class", smart_strings=False)
@@ -359,12 +357,15 @@ def paywall_elements(tree: HtmlElement) -> list[etree._Element]:
                         if _PAYWALL_HINT.search(t) and PAYWALL_MARKUP.fullmatch(t))
     else:
         found_tokens = set()
-        for hint in _PAYWALL_HINT_LOWER.finditer(folded):
-            start = folded.rfind(" ", 0, hint.start()) + 1
-            end = folded.find(" ", hint.end())
-            token = names[start:end if end >= 0 else len(names)]
-            if PAYWALL_MARKUP.fullmatch(token):
-                found_tokens.add(token)
+        for hint in _PAYWALL_HINTS:   # str.find per hint: C, faster than one regex
+            at = folded.find(hint)
+            while at >= 0:
+                start = folded.rfind(" ", 0, at) + 1
+                end = folded.find(" ", at + len(hint))
+                end = len(names) if end < 0 else end
+                if PAYWALL_MARKUP.fullmatch(names[start:end]):
+                    found_tokens.add(names[start:end])
+                at = folded.find(hint, end)
         tokens = sorted(found_tokens)
     if not tokens:
         return []
