@@ -226,8 +226,10 @@ class WatchSet:
                 if not plain:
                     if marked is None:
                         marked = marked_tokens(raws)
-                    plain = not marked or (s not in marked if ntok == 1
-                                           else marked.isdisjoint(range(s, count)))
+                        marked_first, marked_last = min(marked, default=0), max(marked,
+                                                                               default=0)
+                    plain = not marked or s > marked_last or count <= marked_first or (
+                        s not in marked if ntok == 1 else marked.isdisjoint(range(s, count)))
                 if plain:
                     tids = plain_tids[fi]
                     if strict:
@@ -456,9 +458,9 @@ class LazyHit(Hit):
         """A hit of watch ``i`` whose details ``ctx`` builds on first read."""
         self = cls.__new__(cls)
         watch = ctx.ws.watches[i]
-        self.__dict__.update(watch_id=watch.id, watch_name=watch.name,
-                             channels=tuple(watch.channels), mode=watch.mode,
-                             priority=watch.priority, update=None, _ctx=ctx, _i=i)
+        self.__dict__ = {"watch_id": watch.id, "watch_name": watch.name,
+                         "channels": tuple(watch.channels), "mode": watch.mode,
+                         "priority": watch.priority, "update": None, "_ctx": ctx, "_i": i}
         return self
 
     def _build(self) -> None:
