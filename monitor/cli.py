@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sqlite3
 import sys
 import tempfile
 from collections import Counter
@@ -17,36 +16,14 @@ from pathlib import Path
 
 import click
 
+from monitor.cli_errors import ErrorMappingGroup
 from monitor.config import MonitorConfig, load_config
-from monitor.errors import ConfigError, MonitorError, RuleError
+from monitor.errors import ConfigError, MonitorError
 
 
-class _Group(click.Group):
-    """A click group that turns the monitor's own errors into one line and status 2."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except (ConfigError, RuleError) as exc:
-            for line in str(exc).splitlines() or [""]:  # one line per problem
-                click.echo(f"monitor: {line}", err=True)
-            ctx.exit(2)
-        except sqlite3.OperationalError as exc:
-            # another process held the write lock past the busy timeout, or the disk
-            # is full or read-only: nothing half-written, try again later
-            path = ctx.obj.get("database") if ctx.obj else None
-            if "readonly" in str(exc):  # a setup error, not a passing state: status 2
-                click.echo(f"monitor: database {path or ''}: read-only ({exc}): make the "
-                           f"file and its folder writable; nothing was lost", err=True)
-                ctx.exit(2)
-            click.echo(f"monitor: database {path or ''}: {exc}; nothing was lost, "
-                       f"run the command again once it is free".replace("database : ",
-                                                                          "database: "),
-                       err=True)
-            ctx.exit(1)
-        except MonitorError as exc:
-            click.echo(f"monitor: {exc}", err=True)
-            ctx.exit(1)
+class _Group(ErrorMappingGroup):
+    """The ``monitor`` group: an error of any command becomes one line and an exit
+    status, as :mod:`monitor.cli_errors` maps them (2 for config and rule errors)."""
 
 
 _NETWORK_ERROR_MODULES = ("twisted.internet.error", "twisted.web", "scrapy.exceptions")
@@ -804,12 +781,9 @@ def sources_discover(ctx: click.Context, url: str, as_json: bool) -> None:
     try:
         found = discover(url, user_agent=crawl.user_agent, timeout=crawl.download_timeout)
     except DiscoverError as exc:
-        click.echo(f"monitor: {exc}", err=True)
-        ctx.exit(1)
+        raise MonitorError(str(exc)) from None
     if not found:
-        click.echo(f"monitor: {url}: no feed, sitemap or front page with article links "
-                   f"found", err=True)
-        ctx.exit(1)
+        raise MonitorError(f"{url}: no feed, sitemap or front page with article links found")
     if as_json:
         for item in found:
             click.echo(json.dumps(asdict(item), ensure_ascii=False))

@@ -1,7 +1,9 @@
 """The monitor's exception hierarchy.
 
 Every error names the offending file, field or URL in its message, so the CLI can print
-it as one line (``monitor: <message>``) and exit with status 2 for config and rule errors.
+it as one line (``monitor: <message>``) and exit with status 2 for config, rule and
+argument errors, 1 for the others (:mod:`monitor.cli_errors` holds that mapping; no
+other module exits).
 """
 
 from __future__ import annotations
@@ -52,3 +54,9 @@ class DeliveryError(MonitorError):
         super().__init__(message)
         self.retry_after = retry_after
         self.permanent = permanent
+
+
+class ArgumentError(MonitorError):
+    """A command was given something it cannot use: an unknown watch or story, a
+    duration or query that cannot be read, a database or article file that is missing
+    (the message names it)."""

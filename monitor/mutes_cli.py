@@ -11,19 +11,25 @@ exits with status 2.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from monitor.config import MonitorConfig, parse_duration
+from monitor.errors import ArgumentError
 
 if TYPE_CHECKING:  # the store (sqlite-utils, numpy) is loaded by the commands only
     from monitor.store import Store
 
 
-def _fail(ctx: click.Context, message: str) -> None:
-    click.echo(f"monitor: {message}", err=True)
-    ctx.exit(2)
+def _fail(ctx: click.Context, message: str) -> NoReturn:
+    """Raise the error for an unknown target or a bad duration (status 2, one line:
+    :mod:`monitor.cli_errors`).
+
+    Raises:
+        ArgumentError: always.
+    """
+    raise ArgumentError(message)
 
 
 def _config(ctx: click.Context) -> MonitorConfig:
@@ -51,10 +57,13 @@ def known_watches(config: MonitorConfig, store: Store) -> set[str]:
 
 def _target(ctx: click.Context, kind: str, target: str, config: MonitorConfig,
             store: Store) -> str:
-    """Check that the watch or story exists; print one line and exit 2 when not.
+    """Check that the watch or story exists.
 
     Returns:
         The target as stored (a story's number without leading zeros).
+
+    Raises:
+        ArgumentError: no such watch or story.
     """
     if kind == "watch":
         known = known_watches(config, store)

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import click
 
+from monitor.cli_errors import ErrorMappingGroup
 from monitor.config import MonitorConfig, load_config, parse_duration
-from monitor.errors import ConfigError, MonitorError, RuleError
+from monitor.errors import ArgumentError, MonitorError, RuleError
 from monitor.matching.adhoc import compile_query
 from monitor.matching.engine import WatchSet
 from monitor.matching.explain import explain as explain_match
@@ -29,22 +30,14 @@ _META = "monitor.matching.rules_dir"
 _CONFIG = "monitor.matching.config"
 
 
-class RulesCommandError(click.ClickException):
+class RulesCommandError(ArgumentError):
     """A rule, query, article file or database problem (exit status 2)."""
 
-    exit_code = 2
 
-
-class _RulesGroup(click.Group):
-    """Config and rule errors become one line (``monitor: <message>``) and status 2, also
-    when the group is run on its own (as in tests) rather than under ``monitor``."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except (ConfigError, RuleError) as exc:
-            click.echo(f"monitor: {exc}", err=True)
-            ctx.exit(2)
+class _RulesGroup(ErrorMappingGroup):
+    """Errors become one line (``monitor: <message>``) and an exit status as under
+    ``monitor`` (:mod:`monitor.cli_errors`), also when the group is run on its own (as
+    in tests)."""
 
 
 @click.group("rules", cls=_RulesGroup)
@@ -124,8 +117,7 @@ def check() -> None:
     if errors:
         for err in errors:
             click.echo(str(err))
-        click.echo(f"{len(errors)} problem(s) in {rules_dir}", err=True)
-        click.get_current_context().exit(2)
+        raise RulesCommandError(f"{len(errors)} problem(s) in {rules_dir}")
     ws = load_watches(rules_dir)
     click.echo(f"{_count(len(ws), 'watch', 'watches')}, "
                f"{_count(len(ws.entities), 'entity', 'entities')}, "
@@ -282,7 +274,7 @@ def explain(watch_id: str | None, query: str | None, as_json: bool, path: Path) 
     ws, only = _target(watch_id, query)
     article = _read_article(path)
     if article is None:
-        click.get_current_context().exit(2)
+        raise RulesCommandError(f"{path}: no article to explain")
     result = explain_match(ws, article, only)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
