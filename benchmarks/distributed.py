@@ -107,11 +107,11 @@ def write_config(folder: Path, sources: list[dict], prefix: str) -> Path:
 def start(config: Path, *args: str) -> subprocess.Popen:
     """A monitor process; its log goes to a file beside its config (never a pipe that
     nobody reads while it runs: a full pipe would stop it)."""
-    log = open(config.parent / f"{args[0]}-{time.monotonic_ns()}.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "-c", str(config), *args],
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=log, text=True)
-    proc.log_path = log.name
-    log.close()
+    with open(config.parent / f"{args[0]}-{time.monotonic_ns()}.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "-c", str(config),
+                                 *args], cwd=REPO, stdout=subprocess.DEVNULL, stderr=log,
+                                text=True)
+        proc.log_path = log.name
     return proc
 
 

@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 
 from monitor.alerts import Channel, build_channel, retry
 from monitor.clock import iso, parse_iso, utcnow
-from monitor.config import MonitorConfig, secret_from_env
+from monitor.config import ChannelConfig, MonitorConfig, secret_from_env
 from monitor.errors import ConfigError, DeliveryError
-from monitor.policy import QUIET, DeliveryPolicy
+from monitor.models import FollowUp
+from monitor.policy import QUIET, DeliveryPolicy, Route
 from monitor.records import StrCode
 from monitor.store import MAX_CHANNEL_HOLD, Store
 from monitor.words import count
@@ -51,7 +52,7 @@ def build_channels(config: MonitorConfig) -> dict[str, Channel]:
     return channels
 
 
-def _build(config: MonitorConfig, ch, where: str) -> Channel:
+def _build(config: MonitorConfig, ch: ChannelConfig, where: str) -> Channel:
     if ch.kind == "email":
         return build_channel(
             "email", ch.name, host=ch.host, port=ch.port, sender=ch.sender,
@@ -221,7 +222,8 @@ def deliver_pending(store: Store, channels: Mapping[str, Channel], *, max_attemp
         return 0 if window is None else store.messages_sent(
             name, now - timedelta(seconds=window))
 
-    def hold(name: str, route, outbox_ids=None) -> None:
+    def hold(name: str, route: Route, outbox_ids: list[int] | None = None) -> None:
+        assert route.reason is not None, "a route that holds says why"
         n = store.hold_for_digest(name, route.reason, route.until, now, outbox_ids)
         if outbox_ids is not None:     # the claimed one, then the others waiting
             n += store.hold_for_digest(name, route.reason, route.until, now)
@@ -375,7 +377,8 @@ def deliver_pending(store: Store, channels: Mapping[str, Channel], *, max_attemp
     return report
 
 
-def _due_followups(store: Store, names: list[str], now: datetime, every: float):
+def _due_followups(store: Store, names: list[str], now: datetime, every: float
+                   ) -> list[tuple[list[int], FollowUp, str]]:
     """``[(followup row ids, FollowUp, channel name)]`` due now on ``names`` (see
     :meth:`Store.due_followups`)."""
     return [(ids, f, channel) for channel in names

@@ -26,6 +26,7 @@ from urllib.parse import urljoin, urlsplit
 
 import lxml.html
 from courlan import check_url, is_navigation_page, is_not_crawlable
+from lxml.html import HtmlElement
 
 from monitor.records import Link
 from monitor.urls import is_web_url, normalise_url, site_of
@@ -59,7 +60,7 @@ _PAGE_NAME = re.compile(r"\.(?:s?html?|php|aspx?|ece|cms)$", re.I)
 _SPACELESS = re.compile(r"[\u0E00-\u0E7F\u3040-\u30FF\u3400-\u9FFF\uAC00-\uD7AF]")
 
 
-def _is_nav(element) -> bool:
+def _is_nav(element: HtmlElement) -> bool:
     """True when the link sits in navigation markup."""
     for parent in element.iterancestors():
         tag = parent.tag if isinstance(parent.tag, str) else ""
@@ -76,7 +77,7 @@ def _is_nav(element) -> bool:
     return False
 
 
-def _in_story_markup(element) -> bool:
+def _in_story_markup(element: HtmlElement) -> bool:
     """True when the link is (in) a heading or sits in an ``<article>`` element."""
     for parent in element.iterancestors():
         tag = parent.tag.lower() if isinstance(parent.tag, str) else ""
@@ -87,7 +88,7 @@ def _in_story_markup(element) -> bool:
     return False
 
 
-def _headline(element) -> str:
+def _headline(element: HtmlElement) -> str:
     """The link's text, else its title or a contained image's alt text."""
     text = " ".join(element.text_content().split())
     if not text:

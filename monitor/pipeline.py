@@ -10,11 +10,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from monitor.extract import extract
 from monitor.models import Article, ExtractOptions, Hit, Page, Rejection
 from monitor.records import PageStatus
 from monitor.store import Store
+
+if TYPE_CHECKING:
+    from monitor.matching import WatchSet
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +64,8 @@ class Pipeline:
         options: extraction limits.
     """
 
-    def __init__(self, store: Store, watches, channels: Iterable[str],
+    def __init__(self, store: Store, watches: WatchSet | Callable[[], WatchSet],
+                 channels: Iterable[str],
                  options: ExtractOptions | None = None) -> None:
         self.store = store
         self._watches: Callable = watches if callable(watches) else (lambda: watches)

@@ -28,10 +28,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 from monitor.clock import as_utc, utcnow
+
+if TYPE_CHECKING:
+    from monitor.config import MonitorConfig
 
 #: Why an alert waits for a digest (kept in ``outbox.held``).
 QUIET = "quiet hours"
@@ -82,7 +85,7 @@ class DeliveryPolicy:
                        if (qh := getattr(ch, "quiet_hours", None)) is not None}
 
     @classmethod
-    def from_config(cls, config, clock: Callable[[], datetime] = _utcnow
+    def from_config(cls, config: MonitorConfig, clock: Callable[[], datetime] = _utcnow
                     ) -> DeliveryPolicy:
         """Build the policy of every channel of a :class:`monitor.config.MonitorConfig`."""
         return cls({ch.name: ch for ch in config.channels}, clock)

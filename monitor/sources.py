@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -163,7 +164,8 @@ def write_opml(config: MonitorConfig, store: Store) -> bytes:
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="utf-8")
 
 
-def select_sources(config: MonitorConfig, store: Store, names=()) -> list[SourceConfig]:
+def select_sources(config: MonitorConfig, store: Store,
+                   names: Sequence[str] = ()) -> list[SourceConfig]:
     """The sources named (configured or imported), or every enabled one.
 
     Raises:

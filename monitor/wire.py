@@ -25,9 +25,13 @@ import json
 import typing
 from datetime import datetime
 from functools import cache
+from typing import Any
 
 from monitor.models import Article, Page, Rejection
 from monitor.records import LinkOutcome, PollTask, RunResult
+
+#: A record of the queue (pages travel as a ``(Page, Article | Rejection)`` pair).
+Record = PollTask | LinkOutcome | RunResult
 
 #: Version of the message format; a reader refuses messages of another version.
 VERSION = 1
@@ -40,7 +44,7 @@ class WireError(ValueError):
     """A message that is not a record of this format (names what is wrong)."""
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, (tuple, list)):
@@ -53,7 +57,7 @@ def _plain(value):
 
 
 @cache
-def _field_kinds(cls) -> dict[str, str]:
+def _field_kinds(cls: type) -> dict[str, str]:
     """Field name -> "datetime", "tuples" (a tuple of tuples), "tuple" or "" for cls."""
     kinds = {}
     for name, hint in typing.get_type_hints(cls).items():
@@ -69,12 +73,12 @@ def _field_kinds(cls) -> dict[str, str]:
     return kinds
 
 
-def _fields(obj, skip: tuple[str, ...] = ()) -> dict:
+def _fields(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)
             if f.name not in skip}
 
 
-def _build(cls, data: dict, **extra):
+def _build(cls: Any, data: dict[str, Any], **extra: Any) -> Any:
     kinds = _field_kinds(cls)
     values = {}
     for name, value in data.items():
@@ -95,7 +99,7 @@ def _build(cls, data: dict, **extra):
         raise WireError(f"{cls.__name__}: {exc}") from None
 
 
-def encode(record) -> bytes:
+def encode(record: Record | tuple[Page, Article | Rejection]) -> bytes:
     """One record as a JSON message.
 
     Args:
@@ -124,7 +128,7 @@ def encode(record) -> bytes:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def decode(data: bytes | str):
+def decode(data: bytes | str) -> Record | tuple[Page, Article | Rejection]:
     """The record of a message made by :func:`encode`.
 
     Returns:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from monitor.clock import utcnow
+from monitor.config import ScheduleConfig, SourceConfig
 from monitor.models import Article, Page, Rejection
 from monitor.pipeline import Outcome, Pipeline
 from monitor.records import LinkOutcome, LinkReason, LinkStatus, PageStatus, PollTask, RunResult
@@ -259,7 +260,8 @@ class Writer:
         return True
 
 
-def new_schedule(store: Store, sources: list, config, now: datetime | None = None
+def new_schedule(store: Store, sources: list[SourceConfig], config: ScheduleConfig,
+                 now: datetime | None = None
                  ) -> Schedule:
     """Build the schedule of ``sources`` from their stored state.
 

@@ -37,7 +37,7 @@ class DocumentRefused(Exception):
     source's last error."""
 
 
-def local_name(elem) -> str:
+def local_name(elem: Any) -> str:
     """The local name of an element ("" for comments and the like): no namespace, and
     no prefix that lxml kept because the document never declared it."""
     tag = elem.tag

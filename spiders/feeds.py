@@ -6,13 +6,15 @@ import asyncio
 import calendar
 import logging
 from datetime import datetime
+from typing import Any
 from urllib.parse import urljoin
 
 import feedparser
 import scrapy
+from scrapy.http import Response
 
 from monitor.clock import from_timestamp, iso
-from monitor.crawl.spider import SourceSpiderMixin
+from monitor.crawl.spider import DocumentRequests, Run, SourceSpiderMixin
 from monitor.documents import document_kind, wrong_kind_message
 from monitor.records import Link
 from monitor.urls import is_web_url
@@ -21,7 +23,7 @@ from monitor.xmlguard import DocumentRefused, cut_feed
 log = logging.getLogger(__name__)
 
 
-def _entry_time(entry) -> datetime | None:
+def _entry_time(entry: Any) -> datetime | None:
     """The entry's publication time, aware UTC, or None when the feed gives none or one
     that cannot be trusted.
 
@@ -45,7 +47,7 @@ def _entry_time(entry) -> datetime | None:
     return got.when
 
 
-def entry_version(entry) -> str:
+def entry_version(entry: Any) -> str:
     """An entry's version mark, which changes when the entry is published again with an
     edit: ``updated:<ISO 8601 UTC>`` from its ``updated`` time (Atom ``<updated>``,
     ``dc:modified``...) when it gives one that can be read, else ``sha1:<40 hex>`` of its
@@ -114,14 +116,14 @@ def feed_entries(body: bytes, url: str, content_type: str = "",
 class FeedDocuments(SourceSpiderMixin):
     """Reading feed documents (mixed into the spiders that poll feeds)."""
 
-    async def parse_feed(self, response, run):
+    async def parse_feed(self, response: Response, run: Run) -> DocumentRequests:
         """Parse a feed with feedparser (on a worker thread: a large feed takes 50-150 ms,
         which would stall every download in the reactor thread) and request the new
         articles it lists. Only the first ``crawl.max_document_items`` entries are read.
         A document that is not a feed, or that is refused (XML entities, deep nesting:
         :mod:`monitor.xmlguard`), fails the poll with what it is and what to change."""
         source = run.task.source
-        content_type = response.headers.get("Content-Type", b"").decode("latin-1")
+        content_type = (response.headers.get("Content-Type") or b"").decode("latin-1")
         loop = asyncio.get_running_loop()
         try:
             entries, problem = await loop.run_in_executor(
@@ -153,6 +155,6 @@ class FeedSpider(FeedDocuments, SourceSpiderMixin, scrapy.Spider):
     name = "feeds"
     kinds = ("feed",)
 
-    async def parse_document(self, response, run):
+    async def parse_document(self, response: Response, run: Run) -> DocumentRequests:
         async for request in self.parse_feed(response, run):
             yield request

@@ -6,8 +6,9 @@ import asyncio
 import logging
 
 import scrapy
+from scrapy.http import Response
 
-from monitor.crawl.spider import SourceSpiderMixin
+from monitor.crawl.spider import DocumentRequests, Run, SourceSpiderMixin
 from monitor.documents import document_kind, wrong_kind_message
 from monitor.frontpage import article_links
 
@@ -17,12 +18,12 @@ log = logging.getLogger(__name__)
 class PageDocuments(SourceSpiderMixin):
     """Reading front pages (mixed into the spiders that poll sources of kind ``page``)."""
 
-    async def parse_page(self, response, run):
+    async def parse_page(self, response: Response, run: Run) -> DocumentRequests:
         """Read a front page's article links (:func:`monitor.frontpage.article_links`,
         on a worker thread: a front page holds hundreds of links) and request the new
         ones, like a feed's entries. A document that is a feed or a sitemap, or an HTML
         page with no article link at all, fails the poll with what to change."""
-        content_type = response.headers.get("Content-Type", b"").decode("latin-1")
+        content_type = (response.headers.get("Content-Type") or b"").decode("latin-1")
         kind = document_kind(response.body)
         if kind not in ("html", "text"):
             self.fail(run, response.url, wrong_kind_message("page", response.body,
@@ -50,6 +51,6 @@ class FrontPageSpider(PageDocuments, SourceSpiderMixin, scrapy.Spider):
     name = "pages"
     kinds = ("page",)
 
-    async def parse_document(self, response, run):
+    async def parse_document(self, response: Response, run: Run) -> DocumentRequests:
         async for request in self.parse_page(response, run):
             yield request

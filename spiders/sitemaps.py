@@ -7,12 +7,14 @@ import heapq
 import itertools
 import logging
 from datetime import datetime
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import scrapy
+from scrapy.http import Response
 
 from monitor.clock import iso, parse_iso
-from monitor.crawl.spider import SourceSpiderMixin
+from monitor.crawl.spider import DocumentRequests, Run, SourceSpiderMixin
 from monitor.documents import UnpackError, gunzip_capped, robots_sitemaps, wrong_kind_message
 from monitor.extract.dates import parse_date
 from monitor.records import Link, Validator
@@ -31,7 +33,7 @@ def _lastmod(text: str | None) -> datetime | None:
         return None
 
 
-def _name(elem) -> str:
+def _name(elem: Any) -> str:
     """The local name of an element ("" for comments and the like): no namespace, and
     no prefix that lxml kept because the document never declared it."""
     tag = elem.tag
@@ -40,7 +42,7 @@ def _name(elem) -> str:
     return tag.rpartition("}")[2].rpartition(":")[2]
 
 
-def _texts(elem) -> list[str]:
+def _texts(elem: Any) -> list[str]:
     """The text pieces of an element and its descendants, in document order, without
     entity references (left unresolved by the parser: XPath ``string()`` would expand
     them)."""
@@ -52,13 +54,13 @@ def _texts(elem) -> list[str]:
     return out
 
 
-def _text(elem) -> str:
+def _text(elem: Any) -> str:
     """All text in an element (CDATA included, entity references left out), whitespace
     collapsed."""
     return " ".join("".join(_texts(elem)).split())
 
 
-def _news(news) -> dict:
+def _news(news: Any) -> dict[str, Any]:
     """The ``title``, ``publication_date`` (aware datetime or None), ``language`` and
     ``keywords`` (a tuple, split at commas) of a Google News sitemap's ``<news:news>``
     element, those it gives."""
@@ -74,7 +76,7 @@ def _news(news) -> dict:
     return got
 
 
-def _url_element(elem) -> dict:
+def _url_element(elem: Any) -> dict[str, Any]:
     """A ``<url>`` or ``<sitemap>`` element as a dict: ``loc`` and ``lastmod`` (text,
     stripped) and, from a ``<news:news>`` child, what :func:`_news` reads."""
     d: dict = {}
@@ -203,7 +205,7 @@ def sitemap_entries(body: bytes, url: str,
     return kind, entries
 
 
-def forget_validators(run, url: str) -> None:
+def forget_validators(run: Run, url: str) -> None:
     """Keep no ETag/Last-Modified for ``url``: the next poll fetches it in full."""
     run.validators = [Validator(v.url, None, None) if v.url == url else v
                       for v in run.validators]
@@ -218,7 +220,7 @@ def lastmod_version(lastmod: datetime) -> str:
 class SitemapDocuments(SourceSpiderMixin):
     """Reading sitemap documents (mixed into the spiders that poll sitemaps)."""
 
-    async def parse_sitemap(self, response, run):
+    async def parse_sitemap(self, response: Response, run: Run) -> DocumentRequests:
         """Follow robots.txt and sitemap indexes; request new article URLs of a urlset.
 
         The document is parsed on a worker thread: a news sitemap can list tens of
@@ -293,6 +295,6 @@ class NewsSitemapSpider(SitemapDocuments, SourceSpiderMixin, scrapy.Spider):
     name = "sitemaps"
     kinds = ("sitemap",)
 
-    async def parse_document(self, response, run):
+    async def parse_document(self, response: Response, run: Run) -> DocumentRequests:
         async for request in self.parse_sitemap(response, run):
             yield request

@@ -12,8 +12,9 @@ Run: ``scrapy crawl sources`` (one pass over every enabled source of monitor.yam
 from __future__ import annotations
 
 import scrapy
+from scrapy.http import Response
 
-from monitor.crawl.spider import SourceSpiderMixin
+from monitor.crawl.spider import DocumentRequests, Run, SourceSpiderMixin
 from spiders.feeds import FeedDocuments
 from spiders.pages import PageDocuments
 from spiders.sitemaps import SitemapDocuments
@@ -27,7 +28,7 @@ class SourcesSpider(FeedDocuments, SitemapDocuments, PageDocuments, SourceSpider
     name = "sources"
     kinds = ("feed", "sitemap", "page")
 
-    async def parse_document(self, response, run):
+    async def parse_document(self, response: Response, run: Run) -> DocumentRequests:
         parse = {"feed": self.parse_feed, "sitemap": self.parse_sitemap,
                  "page": self.parse_page}[run.task.kind]
         async for request in parse(response, run):

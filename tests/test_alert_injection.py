@@ -15,7 +15,7 @@ from tests.servers import SlackServer, SmtpServer, WebhookServer
 HOSTILE = ("Vote <!channel> <!here> <@U123> <#C042> @everyone "
            "<https://evil.example/login|click here> [docs](https://evil.example/x)")
 ALERT = alert_with(title=HOSTILE, snippet=f"Leaders said [[pact]] {HOSTILE}",
-                   source=f"Wire <!here>")
+                   source="Wire <!here>")
 LIVE = ("<!channel>", "<!here>", "<@U123>", "<#C042>", "<https://evil.example")
 
 

@@ -11,15 +11,15 @@ from click.testing import CliRunner
 
 pytest.importorskip("apprise")
 
-from monitor.alerts import build_channel  # noqa: E402
-from monitor.cli import cli  # noqa: E402
-from monitor.config import load_config  # noqa: E402
-from monitor.delivery import build_channels, deliver_pending  # noqa: E402
-from monitor.errors import ConfigError, DeliveryError  # noqa: E402
-from monitor.store import Store  # noqa: E402
-from tests.alert_fixtures import ALERT, alert_with  # noqa: E402
-from tests.conftest import RULES  # noqa: E402
-from tests.servers import WebhookServer  # noqa: E402
+from monitor.alerts import build_channel
+from monitor.cli import cli
+from monitor.config import load_config
+from monitor.delivery import build_channels, deliver_pending
+from monitor.errors import ConfigError, DeliveryError
+from monitor.store import Store
+from tests.alert_fixtures import ALERT, alert_with
+from tests.conftest import RULES
+from tests.servers import WebhookServer
 
 SECRET_PATH = "/hooks/s3cr3t-token"
 
@@ -79,9 +79,8 @@ def test_a_refused_connection_is_retried(caplog):
         port = s.getsockname()[1]
     channel = build_channel("apprise", "a", url=f"json://127.0.0.1:{port}{SECRET_PATH}",
                             timeout=2)
-    with caplog.at_level(logging.DEBUG):
-        with pytest.raises(DeliveryError) as info:
-            channel.send(ALERT)
+    with caplog.at_level(logging.DEBUG), pytest.raises(DeliveryError) as info:
+        channel.send(ALERT)
     assert info.value.permanent is False and "will retry" in str(info.value)
     assert "s3cr3t" not in caplog.text and "s3cr3t" not in str(info.value)
 

@@ -219,9 +219,9 @@ def test_temporary_rejection_is_retryable_and_permanent_one_is_not(mailserver):
 
 
 def test_all_recipients_refused_is_permanent():
-    with SmtpServer(refuse_recipients=TO) as server:
-        with pytest.raises(DeliveryError, match="recipients refused") as info:
-            channel_for(server).send(make_alert())
+    with SmtpServer(refuse_recipients=TO) as server, \
+            pytest.raises(DeliveryError, match="recipients refused") as info:
+        channel_for(server).send(make_alert())
     assert info.value.permanent
     assert "desk@newsroom.example" in str(info.value)
 

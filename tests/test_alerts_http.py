@@ -92,9 +92,8 @@ def test_slack_rate_limit_gives_retry_after():
     (400, "invalid_payload"), (403, "action_prohibited"),
 ])
 def test_slack_permanent_errors(status, body):
-    with SlackServer([(status, body, {})]) as server:
-        with pytest.raises(DeliveryError) as info:
-            SlackChannel("newsroom", server.url).send(make_alert())
+    with SlackServer([(status, body, {})]) as server, pytest.raises(DeliveryError) as info:
+        SlackChannel("newsroom", server.url).send(make_alert())
     assert info.value.permanent
     assert info.value.retry_after is None
     assert body in str(info.value) and str(status) in str(info.value)
@@ -170,15 +169,15 @@ def test_webhook_accepts_any_2xx():
         channel = WebhookChannel("ops-hook", server.url)
         channel.send(make_alert())
         channel.send_digest([make_alert(alert_id=1), make_alert(alert_id=2)], "Digest")
-        first, digest = server.wait_for(2)
+        _first, digest = server.wait_for(2)
     assert digest["kind"] == "digest" and digest["count"] == 2
     assert server.requests[1].headers["idempotency-key"].startswith("digest-")
 
 
 def test_webhook_server_error_is_retryable():
-    with WebhookServer(responses=[(500, "boom", {})]) as server:
-        with pytest.raises(DeliveryError, match="500") as info:
-            WebhookChannel("ops-hook", server.url).send(make_alert())
+    with WebhookServer(responses=[(500, "boom", {})]) as server, \
+            pytest.raises(DeliveryError, match="500") as info:
+        WebhookChannel("ops-hook", server.url).send(make_alert())
     assert not info.value.permanent
     assert "test-token" not in str(info.value)
 

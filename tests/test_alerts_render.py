@@ -13,8 +13,6 @@ from tests.alert_fixtures import alert_with
 from tests.servers import check_slack_limits
 
 
-
-
 def make_alert(**changes) -> Alert:
     return alert_with(**changes)
 

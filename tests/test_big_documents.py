@@ -171,7 +171,7 @@ def test_byte_cap_comes_from_monitor_yaml(tmp_path, site):
     site.set("/feed.xml", big_rss(500), content_type="application/rss+xml")  # 60 KB
     crawl = {"obey_robots": False, "download_delay": 0, "autothrottle": False,
              "download_timeout": 5, "max_document_bytes": 20_000}
-    r, states, _ = _crawl(tmp_path, [
+    _, states, _ = _crawl(tmp_path, [
         {"name": "bomb", "kind": "sitemap", "url": site.url("/big.txt.gz")},
         {"name": "feed", "kind": "feed", "url": site.url("/feed.xml")}], crawl=crawl)
     assert states["bomb"][0] == "error"

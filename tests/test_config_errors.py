@@ -7,7 +7,6 @@ from click.testing import CliRunner
 
 from monitor.cli import cli
 from monitor.config import load_config, parse_duration
-from monitor.errors import ConfigError
 from tests.conftest import RULES
 
 GOOD_SOURCE = "sources:\n  - {name: a, kind: feed, url: 'http://127.0.0.1:9/feed.xml'}\n"

@@ -8,6 +8,7 @@ Redis answering, the tests are skipped with a message saying so.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -73,11 +74,10 @@ class Procs:
 
     def start(self, role: str, name: str) -> subprocess.Popen:
         log = self.tmp / f"{name}.log"
-        out = open(log, "a")
-        proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "-c", str(self.config),
-                                 role, "--redis", self.url], cwd=REPO, stdout=out,
-                                stderr=subprocess.STDOUT, text=True)
-        out.close()
+        with open(log, "a") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "-c",
+                                     str(self.config), role, "--redis", self.url], cwd=REPO,
+                                    stdout=out, stderr=subprocess.STDOUT, text=True)
         self.procs.append((name, proc, log))
         return proc
 
@@ -293,7 +293,7 @@ def test_two_workers_together_keep_the_delay_between_requests_to_one_host(
 
     # every request to the host (robots.txt, feeds, articles), from both workers
     times = sorted(r.at for r in site.requests)
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert len(times) >= 3 + 9 + 2
     # both workers fetched: each sent its own robots.txt request
     assert sum(r.path == "/robots.txt" for r in site.requests) == 2

@@ -194,8 +194,13 @@ def test_version_marks_compare_times_by_order_and_hashes_by_difference():
 
 
 def test_an_updated_alert_says_so_on_email_slack_and_webhook():
-    from monitor.alerts.render import (render_html, render_slack, render_subject,
-                                       render_text, render_webhook)
+    from monitor.alerts.render import (
+        render_html,
+        render_slack,
+        render_subject,
+        render_text,
+        render_webhook,
+    )
     from monitor.models import Alert
 
     line = "updated: now mentions dock strike"

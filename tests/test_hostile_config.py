@@ -108,7 +108,7 @@ def test_new_database_opened_by_many_at_once_never_reports_locked(tmp_path):
         path = tmp_path / f"m{round_}.db"
         barrier = threading.Barrier(6)
 
-        def open_it() -> None:
+        def open_it(barrier: threading.Barrier = barrier, path: Path = path) -> None:
             barrier.wait()
             try:
                 Store(path).close()

@@ -61,7 +61,7 @@ def test_a_redirect_to_another_site_is_rejected_and_never_fetched(tmp_path, site
 def test_a_source_that_allows_the_site_follows_the_redirect(tmp_path, site):
     feed = _site(site)
     # only the other site is declared: the source's own links are always followed
-    articles, pages, hits = _crawl(tmp_path, feed, allowed_domains=["localhost"])
+    articles, _pages, hits = _crawl(tmp_path, feed, allowed_domains=["localhost"])
     assert [u for (u,) in articles] == [site.url("/story.html").replace("127.0.0.1",
                                                                          "localhost")]
     assert hits[0][0] >= 1

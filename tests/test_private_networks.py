@@ -73,7 +73,7 @@ def test_redirect_to_a_private_service_is_refused(tmp_path, site, internal):
     assert r.returncode == 0, r.stderr
     assert [x.path for x in site.requests if x.path == "/go"] == ["/go"]
     assert internal.requests == []
-    status, reason, detail = pages[site.url("/go")]   # recorded under the link listed
+    status, reason, _detail = pages[site.url("/go")]   # recorded under the link listed
     assert (status, reason) == ("rejected", "private-address")
     assert articles == 0
 
@@ -83,7 +83,7 @@ def test_dns_name_resolving_to_loopback_is_refused(tmp_path, site, internal):
     port = internal.base_url.rsplit(":", 1)[1]
     named = f"http://localhost:{port}/news/2024/06/19/secret-story.html"
     site.set("/feed.xml", rss([("named", named)]), content_type="application/rss+xml")
-    r, pages, _, articles = _crawl(
+    _, pages, _, articles = _crawl(
         tmp_path, [{"name": "local", "kind": "feed", "url": site.url("/feed.xml")}])
     assert internal.requests == []
     status, reason, detail = pages[named]
@@ -100,7 +100,7 @@ def test_sitemap_child_on_a_private_service_is_refused(tmp_path, site, internal)
              f'sitemaps.org/schemas/sitemap/0.9"><sitemap><loc>'
              f'{internal.url("/sitemap.xml")}</loc></sitemap></sitemapindex>',
              content_type="application/xml")
-    r, pages, sources, articles = _crawl(
+    _, _, sources, articles = _crawl(
         tmp_path, [{"name": "maps", "kind": "sitemap", "url": site.url("/index.xml")}])
     assert internal.requests == []
     status, error = sources["maps"]

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from monitor.cli import cli
-from tests.conftest import CORPUS, REPO, RULES, SEEDS
+from tests.conftest import CORPUS, REPO, SEEDS
 
 
 def _replay(*args: str) -> list[dict]:

@@ -80,7 +80,7 @@ def test_retry_after_holds_every_source_of_the_host():
     other = _state("other", "http://other.test/feed", next_due_at=T0 + timedelta(seconds=10))
     schedule = Schedule([feed, sitemap, other], T0, rng=random.Random(4))
     until = T0 + timedelta(seconds=120)
-    [taken] = schedule.pop_due(T0)
+    [_taken] = schedule.pop_due(T0)
     schedule.record(_result("feed", T0, ok=False, error="HTTP 429",
                             hold=("news.test", until)))
     due = schedule.pop_due(T0 + timedelta(seconds=30))

@@ -70,8 +70,8 @@ def test_export_then_import_round_trips_sources_and_folders(tmp_path):
     _invoke(cfg, "sources", "import", str(tmp_path / "subs.opml"))
     exported = _invoke(cfg, "sources", "export").output
     root = ET.fromstring(exported.encode())
-    world = [o for o in root.find("body") if o.get("text") == "World"][0]
-    europe = [o for o in world if o.get("text") == "Europe"][0]
+    world = next(o for o in root.find("body") if o.get("text") == "World")
+    europe = next(o for o in world if o.get("text") == "Europe")
     assert {o.get("xmlUrl") for o in europe} == {"https://rss.dw.com/rdf/rss-en-all",
                                                 "https://www.theguardian.com/world/rss"}
     urls = [o.get("xmlUrl") for o in root.iter("outline") if o.get("xmlUrl")]

@@ -251,10 +251,10 @@ def test_a_story_carried_by_three_outlets_arrives_as_one_thread(tmp_path, smtp):
         assert len([m for m in mails if m["In-Reply-To"] is None]) == 1
         assert all(m["In-Reply-To"] == mails[0]["Message-ID"] for m in mails[1:])
         posts = api.wait_for(2, timeout=10)
-        assert [p.get("thread_ts") for p in posts][0] is None
+        assert posts[0].get("thread_ts") is None
         assert all(p["thread_ts"] == posts[0]["_ts"] for p in posts[1:])
         events = hook.wait_for(2, timeout=10)
-        assert [e["kind"] for e in events][0] == "alert"
+        assert events[0]["kind"] == "alert"
         assert {e["kind"] for e in events[1:]} == {"update"}
         # the follow-ups sent and those still waiting for the rate limit add up to the
         # two other outlets, on each channel

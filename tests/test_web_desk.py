@@ -17,12 +17,11 @@ import pytest
 
 pytest.importorskip("datasette")
 
-from monitor.store import Store  # noqa: E402
-from monitor.store import desk as data  # noqa: E402
-from monitor.web import make_desk  # noqa: E402
-from tests.conftest import REPO, RULES  # noqa: E402
-from tests.desk_fixtures import (CHANNELS, HOSTILE_TITLE, SECRET, SEED_TITLE,  # noqa: E402
-                                 Client, fill_store)
+from monitor.store import Store
+from monitor.store import desk as data
+from monitor.web import make_desk
+from tests.conftest import REPO, RULES
+from tests.desk_fixtures import CHANNELS, HOSTILE_TITLE, SECRET, SEED_TITLE, Client, fill_store
 
 PAGES = ["/-/desk", "/-/desk/story/1", "/-/desk/story/2",
          "/-/desk/playground?q=Pyongyang&since=", "/-/desk/playground?watch="

@@ -130,7 +130,7 @@ class AppriseChannel(Channel):
         if alerts:
             self._notify(render_digest_subject(alerts, title), render_digest_text(alerts, title))
 
-    def send_followup(self, followup) -> None:
+    def send_followup(self, followup: FollowUp) -> None:
         """Send a story's follow-up as one notification: "Re: <first alert's title>",
         then ``+N outlets: A, B, C`` and one URL a line (Apprise services keep no
         threads). Raises DeliveryError on failure."""

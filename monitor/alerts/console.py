@@ -45,7 +45,7 @@ class ConsoleChannel(Channel):
         """Print one alert. Raises DeliveryError if the stream is closed or broken."""
         self._write(render_text(alert))
 
-    def send_followup(self, followup) -> None:
+    def send_followup(self, followup: FollowUp) -> None:
         """Print a story's follow-up: ``+N outlets: A, B, C`` under its first alert's
         number and title, one URL a line."""
         first = followup.first

@@ -8,6 +8,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import httpx
+
 from monitor.alerts._http import JsonPoster, body_excerpt
 from monitor.alerts.base import Channel
 from monitor.alerts.render import (
@@ -192,7 +194,7 @@ class SlackChannel(Channel):
         raise self._poster.error(
             f"{status} {body}" + (f" ({hint})" if hint else ""), permanent=True)
 
-    def _api_answer(self, response) -> str:
+    def _api_answer(self, response: httpx.Response) -> str:
         """The ``ts`` of a Web API answer ``{"ok": true, "ts": "..."}``.
 
         Raises:

@@ -22,12 +22,12 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from monitor.clock import utcnow
 from monitor.config import MonitorConfig, SourceConfig, load_config
 from monitor.extract import extract
-from monitor.matching import check_watch_targets, load_watches, rules_fingerprint
+from monitor.matching import WatchSet, check_watch_targets, load_watches, rules_fingerprint
 from monitor.models import Page
 from monitor.pipeline import Outcome, Pipeline
 from monitor.records import LinkOutcome, PollTask, RunResult
@@ -36,6 +36,9 @@ from monitor.sources import all_sources
 from monitor.store import Store
 from monitor.workers import worker_pool
 from monitor.writer import Writer, new_schedule
+
+if TYPE_CHECKING:
+    from scrapy.settings import BaseSettings
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +174,7 @@ class CrawlContext:
         # workers that exit when this process dies (kill -9, OOM killer): no orphans
         return worker_pool(workers) if workers > 0 else None
 
-    def _load_watches(self):
+    def _load_watches(self) -> WatchSet:
         """Load the rule files and check that each watch's channels and sources exist.
 
         Raises:
@@ -187,30 +190,45 @@ class CrawlContext:
         return watches
 
     @classmethod
-    def one_pass_from_settings(cls, settings, sources, kinds: Iterable[str]) -> CrawlContext:
+    def one_pass_from_settings(cls, settings: BaseSettings,
+                               sources: list[SourceConfig] | str | None,
+                               kinds: Iterable[str]) -> CrawlContext:
         """The context of ``scrapy crawl feeds|sitemaps|sources [-a sources=A,B]``: one
         pass over the named sources, configured or imported (default: every enabled
-        source of ``kinds``), as ``monitor crawl`` chooses them."""
+        source of ``kinds``), as ``monitor crawl`` chooses them.
+
+        Args:
+            settings: the crawl's Scrapy settings (``MONITOR_CONFIG``: monitor.yaml's
+                path, default ``monitor.yaml``).
+            sources: SourceConfig objects, or the ``-a sources=`` text of names (None or
+                empty: every enabled source of ``kinds``).
+            kinds: the spider's kinds of source (``feed``, ``sitemap``, ``page``).
+
+        Raises:
+            ConfigError: a named source is unknown, or of a kind the spider cannot read.
+        """
         from monitor.errors import ConfigError
         from monitor.sources import select_sources
 
         config = load_config(settings.get("MONITOR_CONFIG", "monitor.yaml"))
         kinds = tuple(kinds)
-        if not isinstance(sources, list):
+        if isinstance(sources, list):
+            chosen = sources
+        else:
             names = [n.strip() for n in (sources or "").split(",") if n.strip()]
             store = Store(config.database)
             try:
-                sources = select_sources(config, store, names)
+                chosen = select_sources(config, store, names)
             finally:
                 store.close()
             if not names:
-                sources = [s for s in sources if s.kind in kinds]
-        for source in sources:
+                chosen = [s for s in chosen if s.kind in kinds]
+        for source in chosen:
             if source.kind not in kinds:
                 raise ConfigError(f"{config.path}: source {source.name!r} is a "
                                   f"{source.kind}, not a {' or '.join(kinds)}: crawl it "
                                   f"with the {source.kind}s spider")
-        return cls(config, sources, one_pass=True)
+        return cls(config, chosen, one_pass=True)
 
     @classmethod
     def from_path(cls, path: str | Path) -> CrawlContext:
@@ -329,7 +347,7 @@ class CrawlContext:
 
     # -- hand-overs to the writer ---------------------------------------------------
 
-    def _submit(self, func: Callable, *args) -> Future:
+    def _submit(self, func: Callable[..., Any], *args: Any) -> Future:
         future = self.executor.submit(func, *args)
         self._pending.add(future)
         future.add_done_callback(self._pending.discard)
@@ -379,7 +397,8 @@ class CrawlContext:
         if self.one_pass or result.pages or not result.ok:
             self.wake()   # pages may have hits to deliver; failures to report
 
-    def _batch_done(self, batch: list[RunResult], callback) -> None:
+    def _batch_done(self, batch: list[RunResult],
+                    callback: Callable[[list[RunResult]], None] | None) -> None:
         self.wake()            # the sources of the batch are due again: look again
         if callback is not None:
             callback(batch)
@@ -392,7 +411,7 @@ class CrawlContext:
             loop = asyncio.get_running_loop()
             callback = self.after_run
 
-            def done(_f) -> None:   # on the core thread: back to the reactor thread
+            def done(_f: Future) -> None:   # on the core thread: back to the reactor thread
                 loop.call_soon_threadsafe(self._batch_done, batch, callback)
             future.add_done_callback(done)
         self._submit(self.writer.flush)

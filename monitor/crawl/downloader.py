@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from time import monotonic
 
-from scrapy.core.downloader import Downloader
+from scrapy.core.downloader import Downloader, Slot
 from scrapy.utils.asyncio import call_later
 from scrapy.utils.defer import _schedule_coro
 
@@ -24,7 +24,7 @@ class PoliteDownloader(Downloader):
     """``scrapy.core.downloader.Downloader`` whose slots never start more downloads than
     their concurrency (``DOWNLOADER`` setting; see the module docstring)."""
 
-    def _process_queue(self, slot) -> None:
+    def _process_queue(self, slot: Slot) -> None:
         if slot.latercall:
             return
         now = monotonic()

@@ -17,6 +17,7 @@ import weakref
 from typing import ClassVar
 
 from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
+from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response
 
@@ -30,7 +31,7 @@ class StoppableHTTPDownloadHandler(HTTP11DownloadHandler):
 
     _instances: ClassVar[weakref.WeakSet[StoppableHTTPDownloadHandler]] = weakref.WeakSet()
 
-    def __init__(self, crawler) -> None:
+    def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
         self._under_way: set[asyncio.Task] = set()
         self._cancelled: weakref.WeakSet[asyncio.Task] = weakref.WeakSet()
@@ -73,7 +74,7 @@ class StoppableHTTPDownloadHandler(HTTP11DownloadHandler):
         return len(tasks)
 
 
-def cut_downloads_short(crawler) -> int:
+def cut_downloads_short(crawler: Crawler | None) -> int:
     """Cancel the downloads under way of ``crawler`` (see the module's docstring).
 
     Args:

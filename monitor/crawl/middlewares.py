@@ -16,9 +16,13 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
+from scrapy import Spider
+from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Request
 from scrapy.utils.httpobj import urlparse_cached
 
 from monitor.clock import utcnow
@@ -28,7 +32,7 @@ class ExpiringRobotsTxtMiddleware(RobotsTxtMiddleware):
     """RobotsTxtMiddleware whose per-host parsers expire after ``ROBOTSTXT_MAX_AGE``
     seconds (setting; default 86400)."""
 
-    def __init__(self, crawler) -> None:
+    def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
         self._max_age = crawler.settings.getfloat("ROBOTSTXT_MAX_AGE", 86400.0)
         self._fetched: dict[str, float] = {}
@@ -43,7 +47,7 @@ class ExpiringRobotsTxtMiddleware(RobotsTxtMiddleware):
                 del self._fetched[netloc]
                 self._parsers.pop(netloc, None)
 
-    async def robot_parser(self, request):
+    async def robot_parser(self, request: Request) -> Any:
         """The host's robots.txt parser, fetched again once older than the max age."""
         netloc = urlparse_cached(request).netloc
         now = time.monotonic()
@@ -63,15 +67,15 @@ class ExpiringRobotsTxtMiddleware(RobotsTxtMiddleware):
 class HostHoldMiddleware:
     """Refuse requests to hosts the spider holds (``spider.holds``: host -> until)."""
 
-    def __init__(self, crawler) -> None:
+    def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
 
     @classmethod
-    def from_crawler(cls, crawler) -> HostHoldMiddleware:
+    def from_crawler(cls, crawler: Crawler) -> HostHoldMiddleware:
         """Scrapy's factory."""
         return cls(crawler)
 
-    def process_request(self, request, spider=None):
+    def process_request(self, request: Request, spider: Spider | None = None) -> None:
         """Raises:
             IgnoreRequest: the monitor is stopping, or the request's host is held until
                 a time not yet reached (the message names the host and the time).
@@ -106,7 +110,7 @@ class SourceDomainsMiddleware:
     page is never fetched, stored or matched.
     """
 
-    def process_request(self, request, spider=None):
+    def process_request(self, request: Request, spider: Spider | None = None) -> None:
         """Raises:
             OffSite: the host is not in the allowed domains; the message names the URL,
                 the link it came from and the domains allowed.

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import cast
+
+from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
+from monitor.crawl.spider import SourceSpiderMixin
 from monitor.models import Page
 from monitor.records import PageStatus
 from monitor.writer import store_problem
@@ -21,17 +25,28 @@ class CorePipeline:
     again on the next poll.
     """
 
-    def __init__(self, crawler) -> None:
+    def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
 
     @classmethod
-    def from_crawler(cls, crawler) -> CorePipeline:
+    def from_crawler(cls, crawler: Crawler) -> CorePipeline:
+        """Scrapy's factory."""
         return cls(crawler)
 
-    async def process_item(self, item):
+    async def process_item(self, item: object) -> object:
+        """Hand a :class:`monitor.models.Page` to the writer (other items pass through).
+
+        Returns:
+            The page, once stored.
+
+        Raises:
+            DropItem: the page was rejected (with the reason), a duplicate, or could not
+                be stored (fetched again on the next poll).
+        """
         if not isinstance(item, Page):
             return item
-        spider = self.crawler.spider
+        # the spiders of this project: the item pipeline runs only in their crawls
+        spider = cast(SourceSpiderMixin, self.crawler.spider)
         stats = self.crawler.stats
         try:
             outcome = await spider.context.process(item)
@@ -45,12 +60,12 @@ class CorePipeline:
                            f"fetched again on the next poll", log_level="WARNING") from None
         spider.page_written(item.run_id, True)
         stats.inc_value(f"monitor/{outcome.status}")
-        if outcome.status == PageStatus.REJECTED:
-            r = outcome.rejection
+        r = outcome.rejection
+        if outcome.status == PageStatus.REJECTED and r is not None:
             stats.inc_value(f"monitor/rejected/{r.reason}")
             raise DropItem(f"{r.url} ({r.source}): rejected, {r.reason}: {r.detail}",
                            log_level="INFO")
-        if outcome.status == PageStatus.DUPLICATE:
+        if outcome.status == PageStatus.DUPLICATE and outcome.article is not None:
             raise DropItem(f"{item.url} ({item.source}): duplicate of {outcome.article.url}",
                            log_level="DEBUG")
         stats.inc_value("monitor/hits", len(outcome.hits))

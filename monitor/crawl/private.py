@@ -12,9 +12,14 @@ name.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Awaitable
+from typing import Any
 from urllib.parse import urlsplit
 
+from scrapy import Spider
+from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Request
 
 
 class PrivateAddressRefused(IgnoreRequest):
@@ -81,16 +86,16 @@ class PrivateNetworkMiddleware:
     download then fails with the usual DNS error.
     """
 
-    def __init__(self, crawler) -> None:
+    def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self._trusted: tuple[int, frozenset] = (0, frozenset())
 
     @classmethod
-    def from_crawler(cls, crawler) -> PrivateNetworkMiddleware:
+    def from_crawler(cls, crawler: Crawler) -> PrivateNetworkMiddleware:
         """Scrapy's factory."""
         return cls(crawler)
 
-    def _context(self):
+    def _context(self) -> Any:
         return getattr(getattr(self.crawler, "spider", None), "context", None)
 
     def allowed_everywhere(self) -> bool:
@@ -116,7 +121,8 @@ class PrivateNetworkMiddleware:
         return {hp for hp in (host_port(r.task.url) for r in list(runs.values()))
                 if hp is not None}
 
-    def process_request(self, request, spider=None):
+    def process_request(self, request: Request, spider: Spider | None = None
+                        ) -> Awaitable[None] | None:
         """Let the request through (None), or refuse it. A host name not yet checked
         gives an awaitable (Scrapy awaits it) that resolves it first.
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import scrapy
@@ -34,7 +34,7 @@ from scrapy.exceptions import (
     DownloadTimeoutError,
     IgnoreRequest,
 )
-from scrapy.http import Response
+from scrapy.http import Request, Response
 from scrapy.settings import BaseSettings
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
@@ -55,7 +55,18 @@ from monitor.records import (
 from monitor.schedule import MAX_HOLD, host_of
 from monitor.urls import is_web_url
 
+if TYPE_CHECKING:
+    from monitor.models import Page
+
 log = logging.getLogger(__name__)
+
+#: A download failure as Scrapy hands it to an errback: a ``twisted.python.failure.Failure``
+#: with the ``request`` Scrapy sets on it (not in Twisted's types, hence Any).
+ScrapyFailure = Any
+
+#: What a spider's document parser yields: requests for more documents and for article
+#: pages (None for a URL it refused, skipped by the caller).
+DocumentRequests = AsyncIterator[scrapy.Request | None]
 
 #: HTTP statuses whose Retry-After holds the whole host.
 HOLD_STATUSES = (429, 503)
@@ -146,7 +157,7 @@ class SourceSpiderMixin:
 
     # -- polls -----------------------------------------------------------------------
 
-    async def start(self):
+    async def start(self) -> AsyncIterator[scrapy.Request | None]:
         """Yield one source request per due poll, for as long as the context runs."""
         async for task in self.context.poll_tasks():
             run = Run(task, utcnow())
@@ -178,16 +189,17 @@ class SourceSpiderMixin:
             retry_after_host=hold[0] if hold else None,
             retry_after_until=hold[1] if hold else None, moved_to=run.moved_to)
 
-    def _run_of(self, request) -> Run | None:
-        return self._runs.get(request.meta.get("run_id"))
+    def _run_of(self, request: Request) -> Run | None:
+        run_id = request.meta.get("run_id")
+        return self._runs.get(run_id) if run_id is not None else None
 
-    def _request_dropped(self, request, spider=None) -> None:
+    def _request_dropped(self, request: Request, spider: object = None) -> None:
         run = self._run_of(request)
         if run is not None:
             run.incomplete = True
             self._end(run)
 
-    def _idle(self, spider=None) -> None:
+    def _idle(self, spider: object = None) -> None:
         """Scrapy sees nothing to download, but a poll may still wait for the writer
         (a link outcome being recorded): keep the crawl open until it ends."""
         if self._runs:
@@ -228,7 +240,8 @@ class SourceSpiderMixin:
                               meta={"handle_httpstatus_list": [304], "source": source,
                                     "run_id": run.task.run_id, "due_at": run.task.due_at})
 
-    def _document(self, response: Response, run: Run):
+    def _document(self, response: Response, run: Run
+                  ) -> AsyncIterator[scrapy.Request] | None:
         """Callback of a source document: a 304 ends here (no output to process, the
         cheap path for the polls that find nothing new); a document is read by
         :meth:`_read_document`."""
@@ -254,7 +267,8 @@ class SourceSpiderMixin:
                 all(r in (301, 308) for r in reasons) and response.url != run.task.url:
             run.moved_to = response.url
 
-    async def _read_document(self, response: Response, run: Run):
+    async def _read_document(self, response: Response, run: Run
+                             ) -> AsyncIterator[scrapy.Request]:
         try:
             async for request in self.parse_document(response, run):
                 if request is not None:
@@ -266,7 +280,8 @@ class SourceSpiderMixin:
         finally:
             self._end(run)
 
-    async def parse_document(self, response: Response, run: Run):  # pragma: no cover
+    async def parse_document(self, response: Response,
+                             run: Run) -> DocumentRequests:  # pragma: no cover
         raise NotImplementedError
         yield
 
@@ -275,7 +290,7 @@ class SourceSpiderMixin:
         log.error("source %s: %s %s", run.task.source, url, problem)
         run.error = run.error or f"{url} {problem}"
 
-    def _document_failed(self, failure) -> None:
+    def _document_failed(self, failure: ScrapyFailure) -> None:
         request = failure.request
         run = self._run_of(request)
         if run is None:
@@ -404,7 +419,8 @@ class SourceSpiderMixin:
     def parse_article(self, response: Response, run: Run, feed_title: str | None,
                       feed_published: datetime | None, feed_language: str | None = None,
                       feed_modified: datetime | None = None,
-                      feed_keywords: tuple[str, ...] = (), version: str | None = None):
+                      feed_keywords: tuple[str, ...] = (), version: str | None = None
+                      ) -> Iterator[Page]:
         """Turn an article response into a :class:`Page` item for the writer.
 
         When the feed's link redirected, the page carries the link
@@ -443,7 +459,7 @@ class SourceSpiderMixin:
             run.incomplete = True
         self._end(run)
 
-    def article_failed(self, failure) -> None:
+    def article_failed(self, failure: ScrapyFailure) -> None:
         """Errback for article requests.
 
         404 and 410 answers, a page over the size cap, a link robots.txt forbids and a
@@ -473,7 +489,7 @@ class SourceSpiderMixin:
         else:
             self.context.write_link(outcome, lambda: self._end(run))
 
-    def _article_outcome(self, failure, run: Run, link: str) -> LinkOutcome | None:
+    def _article_outcome(self, failure: ScrapyFailure, run: Run, link: str) -> LinkOutcome | None:
         """The link outcome to record for a failed article request (None: nothing to
         record, the link is fetched again on the next poll)."""
         request = failure.request
@@ -518,7 +534,7 @@ _RESOLVE_ERRORS = tuple(e for e in (getattr(scrapy.exceptions, "CannotResolveHos
                         if e is not None)
 
 
-def describe_failure(failure) -> str:
+def describe_failure(failure: ScrapyFailure) -> str:
     """A download failure in a few words ("HTTP 503", "timed out", ...)."""
     if failure.check(HttpError):
         return f"HTTP {failure.value.response.status}"

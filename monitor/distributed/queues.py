@@ -30,7 +30,7 @@ import os
 import socket
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import redis
@@ -40,8 +40,12 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from monitor.clock import utcnow
 from monitor.errors import ConfigError
+from monitor.records import PollTask
 from monitor.urls import url_key
-from monitor.wire import decode, encode
+from monitor.wire import WireError, decode, encode
+
+if TYPE_CHECKING:
+    from monitor.config import MonitorConfig
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +83,7 @@ return 0
 """
 
 
-def redis_url(config, given: str | None) -> str:
+def redis_url(config: MonitorConfig, given: str | None) -> str:
     """The Redis URL: ``--redis URL`` when given, else the variable
     ``distributed.redis_url_env`` names.
 
@@ -181,7 +185,7 @@ class Queues:
         self._claim = self.redis.register_script(_CLAIM)
 
     @classmethod
-    def from_config(cls, config, url: str) -> Queues:
+    def from_config(cls, config: MonitorConfig, url: str) -> Queues:
         """Queues for monitor.yaml's ``distributed`` section and a Redis URL."""
         d = config.distributed
         return cls(url, d.key_prefix, d.visibility_timeout, d.seen_ttl)
@@ -292,7 +296,8 @@ class Queues:
             self.redis.xdel(self.tasks, *ids)
         return len(ids)
 
-    def take_tasks(self, consumer: str, count: int, block_ms: int) -> list[tuple[str, object]]:
+    def take_tasks(self, consumer: str, count: int, block_ms: int
+                   ) -> list[tuple[str, PollTask]]:
         """Take up to ``count`` polls: first those idle longer than the visibility
         timeout (their worker died), then new ones, waiting up to ``block_ms``.
 
@@ -326,7 +331,10 @@ class Queues:
         tasks = []
         for mid, fields in out:
             try:
-                tasks.append((mid.decode(), decode(fields[b"m"])))
+                task = decode(fields[b"m"])
+                if not isinstance(task, PollTask):
+                    raise WireError(f"a {type(task).__name__} on the tasks stream")
+                tasks.append((mid.decode(), task))
             except Exception as exc:
                 log.error("poll message %s cannot be read, dropped: %s", mid.decode(), exc)
                 self.redis.xack(self.tasks, WORKERS_GROUP, mid)
@@ -340,6 +348,8 @@ class Queues:
         try:
             task = decode(fields[b"m"])
         except Exception:
+            return False
+        if not isinstance(task, PollTask):
             return False
         now = utcnow()
         error = (f"poll given up: the {deliveries - 1} workers that took it stopped "

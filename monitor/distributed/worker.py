@@ -26,11 +26,15 @@ import signal
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from redis.exceptions import ResponseError
+from scrapy import Spider
+from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Request
+from scrapy.settings import Settings
 from scrapy.utils.httpobj import urlparse_cached
 
 from monitor.clock import iso, utcnow
@@ -88,7 +92,7 @@ class WorkerContext:
         #: polls cut short by a stop (handed back to the queue)
         self.abandoned = 0
 
-    def _new_extractors(self):
+    def _new_extractors(self) -> ProcessPoolExecutor | None:
         workers = self.config.extraction.workers
         if workers is None:
             workers = os.cpu_count() or 1
@@ -254,7 +258,8 @@ class WorkerContext:
             return Outcome(page, PageStatus.REJECTED, rejection=result)
         return Outcome(page, PageStatus.QUEUED, article=result)
 
-    async def _extract(self, loop, page: Page) -> Article | Rejection:
+    async def _extract(self, loop: asyncio.AbstractEventLoop, page: Page
+                       ) -> Article | Rejection:
         if self.extractors is None:
             return extract(page, self.options)
         pool = self.extractors
@@ -339,16 +344,16 @@ class SharedHostGate:
     nothing. While Redis is away each worker waits the delay on its own.
     """
 
-    def __init__(self, crawler) -> None:
+    def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.delay = crawler.settings.getfloat("MONITOR_SHARED_DELAY", 0.0)
 
     @classmethod
-    def from_crawler(cls, crawler) -> SharedHostGate:
+    def from_crawler(cls, crawler: Crawler) -> SharedHostGate:
         """Scrapy's factory."""
         return cls(crawler)
 
-    async def process_request(self, request, spider=None):
+    async def process_request(self, request: Request, spider: Spider | None = None) -> None:
         """Wait for the host's slot.
 
         Raises:
@@ -373,7 +378,7 @@ class SharedHostGate:
         return None
 
 
-def worker_settings(config: MonitorConfig):
+def worker_settings(config: MonitorConfig) -> Settings:
     """The embedded crawl's Scrapy settings, with the shared host gate in place of
     Scrapy's per-process delay and AutoThrottle."""
     from monitor.crawl.runner import scrapy_settings
@@ -430,7 +435,7 @@ def run_worker(config: MonitorConfig, url: str) -> int:
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
-    def ended(task) -> None:
+    def ended(task: asyncio.Future[None]) -> None:
         if not stopping:
             log.error("the crawl ended unexpectedly; stopping the worker (exit status 1)")
             status[0] = 1

@@ -67,7 +67,7 @@ class WriterContext(CrawlContext):
         self.id = consumer_id()
         self.outage = Outage(queues.where, "writer")
 
-    def _new_extractors(self):
+    def _new_extractors(self) -> None:
         return None
 
     def close(self) -> None:
@@ -335,13 +335,13 @@ class WriterEngine:
             if known:
                 writer.finish_runs([r for _, r in known])
                 store = self.context.core_store
-                for _m, result in known:   # as kept (or forgotten) by finish_runs
-                    for url, _etag, _modified in result.validators:
+                for _m, run in known:   # as kept (or forgotten) by finish_runs
+                    for url, _etag, _modified in run.validators:
                         state = store.fetch_state(url)
                         validators[url] = (state.get("etag"), state.get("last_modified"))
-            for _m, result in runs:
-                self._runs.pop(result.run_id, None)
-                writer.forget_run(result.run_id)
+            for _m, run in runs:
+                self._runs.pop(run.run_id, None)
+                writer.forget_run(run.run_id)
             acks += [m for m, _ in runs]
             done = [r.run_id for _, r in runs]
             if known and self._loop is not None:

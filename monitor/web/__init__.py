@@ -20,8 +20,12 @@ import socket
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from monitor.errors import ConfigError
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
 
 TEMPLATES = Path(__file__).parent / "templates"
 #: Shortest secret accepted for signing in.
@@ -55,14 +59,14 @@ class DeskSettings:
 _SETTINGS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def desk_settings(datasette) -> DeskSettings | None:
+def desk_settings(datasette: Datasette) -> DeskSettings | None:
     """Returns: the desk settings of a Datasette instance made by :func:`make_desk`, or
     None for any other instance (the plugin then leaves it alone)."""
     return _SETTINGS.get(datasette)
 
 
 def make_desk(db_path: str | Path, rules_dir: str | Path | None = None,
-              secret: str | None = None, migrate: bool = True):
+              secret: str | None = None, migrate: bool = True) -> Datasette:
     """Build the Datasette instance of the desk.
 
     Args:
@@ -139,7 +143,7 @@ def bind(host: str = "127.0.0.1", port: int = 8001) -> socket.socket:
     return sock
 
 
-def serve(ds, sock: socket.socket) -> None:
+def serve(ds: Datasette, sock: socket.socket) -> None:
     """Serve a desk with uvicorn in this process until interrupted (Ctrl-C, SIGTERM).
 
     Args:

@@ -11,20 +11,25 @@ matching the signed ``ds_csrftoken`` cookie); the forms carry the token.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from datasette import hookimpl
+from datasette.app import Datasette
 from datasette.utils import baseconv
-from datasette.utils.asgi import Forbidden, NotFound, Response
+from datasette.utils.asgi import Forbidden, NotFound, Request, Response
 
 from monitor.clock import iso, parse_iso, utcnow
 from monitor.errors import RuleError
 from monitor.store import desk as data
-from monitor.web import desk_settings
+from monitor.web import DeskSettings, desk_settings
 from monitor.web.playground import backtest, compile_target, pieces
+
+_T = TypeVar("_T")
 
 #: The signed-in actor.
 ACTOR = {"id": "desk"}
@@ -41,7 +46,7 @@ NAV = [("hits", "/-/desk", "Latest hits"), ("playground", "/-/desk/playground",
 # ------------------------------------------------------------------------ hooks
 
 @hookimpl
-def register_routes(datasette):
+def register_routes(datasette: Datasette) -> list[tuple[str, Any]]:
     """The desk's routes (Datasette asks before its own, so ``/`` is ours); none for
     a Datasette instance that is not a desk."""
     if desk_settings(datasette) is None:
@@ -59,7 +64,8 @@ def register_routes(datasette):
 
 
 @hookimpl
-def permission_allowed(datasette, actor, action, resource):
+def permission_allowed(datasette: Datasette, actor: dict[str, Any] | None, action: str,
+                       resource: Any) -> bool | None:
     """Datasette's SQL console (arbitrary SQL) only for a signed-in user of the desk."""
     if desk_settings(datasette) is None:
         return None
@@ -69,7 +75,8 @@ def permission_allowed(datasette, actor, action, resource):
 
 
 @hookimpl
-def menu_links(datasette, actor, request):
+def menu_links(datasette: Datasette, actor: dict[str, Any] | None,
+               request: Request) -> list[dict[str, str]] | None:
     """The desk's pages in Datasette's menu."""
     if desk_settings(datasette) is None:
         return None
@@ -77,7 +84,7 @@ def menu_links(datasette, actor, request):
 
 
 @hookimpl
-def extra_template_vars(datasette, request):
+def extra_template_vars(datasette: Datasette, request: Request | None) -> dict[str, Any]:
     """Tell templates whether this is a desk and whether its user may act."""
     settings = desk_settings(datasette)
     if settings is None:
@@ -89,27 +96,28 @@ def extra_template_vars(datasette, request):
 
 # --------------------------------------------------------------------- helpers
 
-def _settings(datasette):
+def _settings(datasette: Datasette) -> DeskSettings:
     settings = desk_settings(datasette)
     if settings is None:
         raise NotFound("not a monitor desk")
     return settings
 
 
-def _can_act(datasette, request) -> bool:
+def _can_act(datasette: Datasette, request: Request | None) -> bool:
     settings = desk_settings(datasette)
     actor = getattr(request, "actor", None) if request is not None else None
     return bool(settings and settings.secret and actor and actor.get("id") == ACTOR["id"])
 
 
-async def _read(datasette, fn):
+async def _read(datasette: Datasette, fn: Callable[[sqlite3.Connection], _T]) -> _T:
     """Run ``fn(conn)`` on the desk database's read-only connection."""
     await datasette.invoke_startup()
     db = datasette.get_database(_settings(datasette).db_name)
     return await db.execute_fn(fn)
 
 
-async def _page(datasette, request, template: str, context: dict, tab: str,
+async def _page(datasette: Datasette, request: Request, template: str, context: dict[str, Any],
+                tab: str,
                 title: str) -> Response:
     """Render a desk page, or its JSON (``.json``: the context without page chrome)."""
     if request.url_vars.get("fmt"):
@@ -123,7 +131,7 @@ def _iso(dt: datetime) -> str:
     return iso(dt)
 
 
-def period(args) -> dict:
+def period(args: Mapping[str, str]) -> dict[str, Any]:
     """The time range of a request: ``since`` (a duration back from now: 1h, 1d, 7d,
     30d...; empty: any time) or ``from`` / ``to`` (days, YYYY-MM-DD, UTC, both
     included).
@@ -137,13 +145,15 @@ def period(args) -> dict:
     form = {k: (args.get(k) or "").strip() for k in ("since", "from", "to")}
     out: dict[str, Any] = {"since": None, "until": None, "form": form, "error": None}
     try:
-        if form["from"]:
-            out["since"] = _iso(parse_iso(form["from"][:10]))
+        since = parse_iso(form["from"][:10]) if form["from"] else None
+        if since is not None:
+            out["since"] = _iso(since)
         elif form["since"]:
             out["since"] = _iso(utcnow()
                                 - timedelta(seconds=parse_duration(form["since"])))
-        if form["to"]:
-            out["until"] = _iso(parse_iso(form["to"][:10]) + timedelta(days=1))
+        until = parse_iso(form["to"][:10]) if form["to"] else None
+        if until is not None:
+            out["until"] = _iso(until + timedelta(days=1))
     except ValueError:
         out["error"] = ("the period is a duration such as 1h, 1d or 7d, or days as "
                         "YYYY-MM-DD")
@@ -153,13 +163,13 @@ def period(args) -> dict:
 
 # ------------------------------------------------------------------------ pages
 
-async def home(datasette, request):
+async def home(datasette: Datasette, request: Request) -> Response:
     """``/``: the desk's latest hits."""
     _settings(datasette)
     return Response.redirect("/-/desk")
 
 
-async def hits_page(datasette, request):
+async def hits_page(datasette: Datasette, request: Request) -> Response:
     """Latest hits grouped by story, filtered by watch, source and period; pages by
     cursor (``before``: the last story's newest hit id)."""
     args = request.args
@@ -169,7 +179,7 @@ async def hits_page(datasette, request):
     before = args.get("before")
     before = int(before) if before and before.isdigit() else None
 
-    def read(conn):
+    def read(conn: sqlite3.Connection) -> Any:
         return (data.latest_hits(conn, watch, source, when["since"], when["until"],
                                  before), data.filter_choices(conn),
                 data.active_mutes(conn))
@@ -192,16 +202,16 @@ async def hits_page(datasette, request):
                        "Latest hits")
 
 
-def _mute_keys(mutes: dict) -> dict:
+def _mute_keys(mutes: dict[tuple[str, str], Any]) -> dict[str, Any]:
     """(kind, target) -> row, as "kind:target" -> row (usable in templates and JSON)."""
     return {f"{k}:{t}": m for (k, t), m in mutes.items()}
 
 
-async def story_page(datasette, request):
+async def story_page(datasette: Datasette, request: Request) -> Response:
     """One story: its articles, the watches it hit, its alerts."""
     story_id = int(request.url_vars["story_id"])
 
-    def read(conn):
+    def read(conn: sqlite3.Connection) -> Any:
         return data.story(conn, story_id), data.active_mutes(conn)
 
     story, mutes = await _read(datasette, read)
@@ -214,7 +224,7 @@ async def story_page(datasette, request):
                        f"Story {story_id}")
 
 
-async def playground_page(datasette, request):
+async def playground_page(datasette: Datasette, request: Request) -> Response:
     """Run a query or watch over the archive for a period: matches with terms
     highlighted, the explanation of each, alerts per day."""
     settings = _settings(datasette)
@@ -249,7 +259,7 @@ async def playground_page(datasette, request):
                        "playground", "Watch playground")
 
 
-async def sources_page(datasette, request):
+async def sources_page(datasette: Datasette, request: Request) -> Response:
     """Each source's state, last success, failure streak, articles per day and
     rejections by reason."""
     context = await _read(datasette, data.sources)
@@ -257,10 +267,10 @@ async def sources_page(datasette, request):
                        "Sources")
 
 
-async def alerts_page(datasette, request):
+async def alerts_page(datasette: Datasette, request: Request) -> Response:
     """The outbox by channel and status, the last errors, holds and mutes in force."""
 
-    def read(conn):
+    def read(conn: sqlite3.Connection) -> Any:
         found = data.alerts(conn)
         found["mutes"] = list(data.active_mutes(conn).values())
         return found
@@ -272,7 +282,7 @@ async def alerts_page(datasette, request):
 
 # ------------------------------------------------------------ sign-in, actions
 
-async def signin_page(datasette, request):
+async def signin_page(datasette: Datasette, request: Request) -> Response:
     """GET: the sign-in form. POST (with ``secret`` and the CSRF token): sign in for
     ``SIGNIN_HOURS`` hours. Without a secret configured, says the desk is read-only."""
     settings = _settings(datasette)
@@ -300,7 +310,7 @@ async def signin_page(datasette, request):
     return Response.html(html, status=403 if error else 200)
 
 
-async def action(datasette, request):
+async def action(datasette: Datasette, request: Request) -> Response:
     """POST a snooze, mute or unmute of a watch or story. Form fields: ``op`` (snooze,
     mute, unmute), ``kind`` (watch, story), ``target``, ``hours`` (snooze), ``reason``,
     ``next`` (a desk path to go back to). Refused (403) unless the desk has a secret
@@ -325,7 +335,7 @@ async def action(datasette, request):
             return Response.text("hours must be a whole number from 1 to 2160", status=400)
         until = utcnow() + timedelta(hours=int(hours))
 
-    def write():
+    def write() -> Any:
         from monitor.store import Store
 
         store = Store(settings.db_path)
