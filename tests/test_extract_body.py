@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from trafilatura.utils import load_html
 
 from monitor.extract import extract
@@ -147,3 +148,41 @@ def test_photo_credit_lines_are_removed():
     got = extract(page(html))
     assert isinstance(got, Article), got
     assert got.text.split("\n\n") == STORY
+
+
+def _walled_page(paragraphs: int) -> Page:
+    text = "".join(f"<p>Paragraph {i}: the harbour board met on Tuesday and agreed to "
+                   f"extend the quay by {i + 10} metres before the winter storms arrive, "
+                   f"officials said after the vote.</p>" for i in range(paragraphs))
+    nav = "".join(f'<li><a href="/s/{i}">Section {i}</a></li>' for i in range(80))
+    html = (f'<!DOCTYPE html><html lang="en"><head><title>Quay extended</title>'
+            f'<meta property="og:type" content="article"></head><body><nav><ul>{nav}</ul>'
+            f"</nav><article><h1>Quay extended</h1>{text}"
+            f'<div class="paywall-offer"><p>Subscribe now to continue reading. Already a '
+            f"subscriber? Log in.</p></div></article><footer><p>© 2024 Harbour News</p>"
+            f"</footer></body></html>")
+    return Page(url="https://harbour.example/news/quay", body=html.encode(), source="t")
+
+
+@pytest.mark.parametrize("paragraphs", [2, 12])
+def test_walled_page_skips_trafilatura_fallbacks_without_losing_text(monkeypatch, paragraphs):
+    # a walled page is first extracted without trafilatura's fallbacks; the text must be
+    # what the full cascade gives, for a stub (2 paragraphs: run again with them) and for a
+    # real-sized article (12 paragraphs: the fast pass is kept)
+    from monitor.extract import body
+
+    page = _walled_page(paragraphs)
+    fast = extract(page)
+    calls = []
+    full_only = body._trafilatura
+
+    def never_fast(tree, recall, fast):
+        calls.append(fast)
+        return full_only(tree, recall, False)
+
+    monkeypatch.setattr(body, "_trafilatura", never_fast)
+    full = extract(page)
+    assert isinstance(fast, Article) and isinstance(full, Article)
+    assert fast.text == full.text
+    assert "Paragraph 1:" in fast.text and "Subscribe" not in fast.text
+    assert calls and calls[0] is True   # the walled page was offered the fast pass

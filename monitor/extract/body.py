@@ -418,6 +418,16 @@ def _appended_articles(tree: HtmlElement) -> list[etree._Element]:
     return out
 
 
+def _trafilatura(tree: HtmlElement, recall: bool, fast: bool):
+    """trafilatura's extraction of the tree (links kept in its XML), or None."""
+    try:
+        # no URL: links are kept only to measure link text, resolving them is wasted time
+        return trafilatura.bare_extraction(tree, url=None, include_comments=True,
+                                           include_links=True, favor_recall=recall, fast=fast)
+    except Exception:  # trafilatura raises on some malformed trees; treat as no text
+        return None
+
+
 def extract_body(tree: HtmlElement, pm: PageMeta, url: str | None,
                  recall: bool = False) -> Body:
     """Extract the body text of the article on a page.
@@ -447,12 +457,16 @@ def extract_body(tree: HtmlElement, pm: PageMeta, url: str | None,
         steps.append("paywall-markup")
     if recall:
         steps.append("recall")
-    try:
-        # no URL: links are kept only to measure link text, resolving them is wasted time
-        doc = trafilatura.bare_extraction(tree, url=None, include_comments=True,
-                                          include_links=True, favor_recall=recall)
-    except Exception:  # trafilatura raises on some malformed trees; treat as no text
-        doc = None
+    # On a page with its paywall offer removed, a first pass without trafilatura's
+    # fallbacks (readability, justext, the recall escalation), which would look for more
+    # text on a page that is short by design and cost two to three passes: the same text
+    # on every real-sized walled page of the corpus and the generated pages of
+    # benchmarks/extraction_cost.py. A stub (under _WALLED_STUB_CHARS) gets them anyway.
+    fast = bool(walled) and not recall
+    doc = _trafilatura(tree, recall, fast)
+    if fast and (doc is None or doc.body is None
+                 or _text_len(doc.body) < _WALLED_STUB_CHARS):
+        doc = _trafilatura(tree, recall, False)
     paras: list[str] = []
     comments = None
     dropped = 0
