@@ -12,6 +12,7 @@ from monitor.alerts.console import ConsoleChannel
 from monitor.alerts.mail import EmailChannel
 from monitor.alerts.slack import SlackChannel
 from monitor.alerts.webhook import WebhookChannel
+from monitor.words import plural
 
 #: Channel kinds as written in monitor.yaml, and the class each builds (each takes the
 #: channel's ``name`` and its settings as keywords).
@@ -58,14 +59,14 @@ def build_channel(kind: str, name: str, **settings: Any) -> Channel:
     accepted = {p for p in params if p not in ("self", "name")}
     unknown = sorted(set(settings) - accepted)
     if unknown:
-        raise ValueError(f"channel {name!r} ({kind}): unknown setting"
-                         f"{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+        what = "unknown setting" if len(unknown) == 1 else plural("unknown setting")
+        raise ValueError(f"channel {name!r} ({kind}): {what} {', '.join(unknown)}; "
                          f"accepted: {', '.join(sorted(accepted))}")
     missing = sorted(p.name for p in params.values()
                      if p.name not in ("self", "name") and p.default is p.empty
                      and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
                      and p.name not in settings)
     if missing:
-        raise ValueError(f"channel {name!r} ({kind}): missing setting"
-                         f"{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+        what = "missing setting" if len(missing) == 1 else plural("missing setting")
+        raise ValueError(f"channel {name!r} ({kind}): {what} {', '.join(missing)}")
     return cls(name=name, **settings)
