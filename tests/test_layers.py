@@ -16,10 +16,11 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     tomllib = pytest.importorskip("tomli")
 
+#: The command line: the click groups, their error-to-exit-status mapping, ``python -m``.
+TOP = {"monitor.cli", "monitor.cli_errors", "monitor.daemon", "monitor.__main__"}
 #: Modules above the core: the Scrapy adapter, the daemon, the distributed mode (Scrapy
 #: and Twisted in its workers), the command line and Scrapy's settings module.
-ADAPTERS = {"monitor.crawl", "monitor.daemon", "monitor.distributed", "monitor.cli",
-            "monitor.__main__", "monitor.settings"}
+ADAPTERS = TOP | {"monitor.crawl", "monitor.distributed", "monitor.settings"}
 
 
 def _contract(name_start: str) -> dict:
@@ -50,6 +51,6 @@ def test_the_core_contract_forbids_the_crawl_stack():
 def test_nothing_below_the_cli_imports_it_and_every_module_is_below():
     contract = _contract("Nothing below the CLI")
     below = set(contract["source_modules"]) - {"spiders"}
-    top = {"monitor.cli", "monitor.daemon", "monitor.__main__"}
     cli_modules = {m for m in _modules() if m.endswith("_cli")}
-    assert below == _modules() - top - cli_modules - {"monitor.settings"}
+    assert below == _modules() - TOP - cli_modules - {"monitor.settings"}
+    assert set(contract["forbidden_modules"]) == TOP
