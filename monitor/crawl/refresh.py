@@ -36,7 +36,8 @@ class MetaRefreshMiddleware(_ScrapyMetaRefresh):
     ``METAREFRESH_IGNORE_TAGS``, ``METAREFRESH_MAXDELAY``), which skips the HTML
     responses whose bytes cannot hold a meta refresh (:func:`may_refresh`)."""
 
-    def process_response(self, request: Request, response: Response) -> Request | Response:
+    def process_response(  # type: ignore[override]  # new style: no spider
+            self, request: Request, response: Response) -> Request | Response:
         if isinstance(response, HtmlResponse) and not may_refresh(response.body):
             return response
         return super().process_response(request, response)
