@@ -738,7 +738,7 @@ def _load_yaml(text: str) -> Any:
             gc.enable()
 
 
-def _field_path(loc: tuple) -> str:
+def _field_path(loc: tuple[str | int, ...]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
@@ -780,7 +780,7 @@ def validation_lines(path: Path, exc: ValidationError) -> list[str]:
     return lines
 
 
-def load_config(path: str | os.PathLike = "monitor.yaml") -> MonitorConfig:
+def load_config(path: str | os.PathLike[str] = "monitor.yaml") -> MonitorConfig:
     """Read and validate monitor.yaml.
 
     Args:

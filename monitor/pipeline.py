@@ -68,7 +68,8 @@ class Pipeline:
                  channels: Iterable[str],
                  options: ExtractOptions | None = None) -> None:
         self.store = store
-        self._watches: Callable = watches if callable(watches) else (lambda: watches)
+        self._watches: Callable[[], WatchSet] = (watches if callable(watches)
+                                                 else (lambda: watches))
         self.channels = list(channels)
         self.options = options or ExtractOptions()
 

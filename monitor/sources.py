@@ -13,6 +13,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from monitor.config import MonitorConfig, SourceConfig
@@ -49,7 +50,7 @@ def _outline_types(data: bytes) -> dict[str, str]:
 
 
 def read_opml(path: Path, config: MonitorConfig, interval: float | None = None,
-              known: dict[str, str] | None = None) -> list[dict]:
+              known: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Read the feeds of an OPML file as source rows for :meth:`Store.import_sources`.
 
     Args:

@@ -62,7 +62,7 @@ class Writer:
     """
 
     def __init__(self, store: Store, pipeline: Pipeline, schedule: Schedule,
-                 sources: dict) -> None:
+                 sources: dict[str, SourceConfig]) -> None:
         self.store = store
         self.pipeline = pipeline
         self.schedule = schedule

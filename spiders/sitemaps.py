@@ -64,7 +64,7 @@ def _news(news: Any) -> dict[str, Any]:
     """The ``title``, ``publication_date`` (aware datetime or None), ``language`` and
     ``keywords`` (a tuple, split at commas) of a Google News sitemap's ``<news:news>``
     element, those it gives."""
-    got: dict = {}
+    got: dict[str, Any] = {}
     for el in news.iter():
         name = _name(el)
         if name in ("title", "language") and name not in got:
@@ -79,7 +79,7 @@ def _news(news: Any) -> dict[str, Any]:
 def _url_element(elem: Any) -> dict[str, Any]:
     """A ``<url>`` or ``<sitemap>`` element as a dict: ``loc`` and ``lastmod`` (text,
     stripped) and, from a ``<news:news>`` child, what :func:`_news` reads."""
-    d: dict = {}
+    d: dict[str, Any] = {}
     for el in elem:
         name = _name(el)
         if name == "news":
@@ -90,7 +90,8 @@ def _url_element(elem: Any) -> dict[str, Any]:
     return d
 
 
-def _xml_sitemap(body: bytes, max_items: int | None = None) -> tuple[str | None, list[dict]]:
+def _xml_sitemap(body: bytes, max_items: int | None = None
+                 ) -> tuple[str | None, list[dict[str, Any]]]:
     """Read an XML urlset or sitemap index.
 
     Parsed like Scrapy's ``Sitemap`` (which keeps only the text of an entry's direct

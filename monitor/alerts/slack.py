@@ -157,7 +157,7 @@ class SlackChannel(Channel):
         ids = ",".join(sorted(u for f in followups for u in f.urls))
         self._post(payload, digest_idempotency_key(alerts, title + ids))
 
-    def _post(self, payload: dict, key: str) -> str | None:
+    def _post(self, payload: dict[str, Any], key: str) -> str | None:
         payload = _mark_blocks(payload, key)
         if self._bot:
             payload = {"channel": self._channel, **payload}

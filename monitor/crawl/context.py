@@ -150,7 +150,7 @@ class CrawlContext:
         #: Extraction (trafilatura, CPU-bound) in worker processes, or None for workers: 0.
         self.extractors = self._new_extractors()
         self._links: set[str] = set()     # article links being fetched now
-        self._pending: set[Future] = set()  # writer calls not finished yet
+        self._pending: set[Future[Any]] = set()  # writer calls not finished yet
         self._finished: list[RunResult] = []  # polls not handed to the writer yet
         self._wake: asyncio.Event | None = None
         self._closing: asyncio.Task[None] | None = None   # close_when_drained's task
@@ -347,7 +347,7 @@ class CrawlContext:
 
     # -- hand-overs to the writer ---------------------------------------------------
 
-    def _submit(self, func: Callable[..., Any], *args: Any) -> Future:
+    def _submit(self, func: Callable[..., Any], *args: Any) -> Future[Any]:
         future = self.executor.submit(func, *args)
         self._pending.add(future)
         future.add_done_callback(self._pending.discard)
@@ -411,7 +411,7 @@ class CrawlContext:
             loop = asyncio.get_running_loop()
             callback = self.after_run
 
-            def done(_f: Future) -> None:   # on the core thread: back to the reactor thread
+            def done(_f: Future[Any]) -> None:   # on the core thread: back to the reactor
                 loop.call_soon_threadsafe(self._batch_done, batch, callback)
             future.add_done_callback(done)
         self._submit(self.writer.flush)

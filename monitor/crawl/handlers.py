@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.crawler import Crawler
@@ -33,8 +33,8 @@ class StoppableHTTPDownloadHandler(HTTP11DownloadHandler):
 
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
-        self._under_way: set[asyncio.Task] = set()
-        self._cancelled: weakref.WeakSet[asyncio.Task] = weakref.WeakSet()
+        self._under_way: set[asyncio.Task[Any]] = set()
+        self._cancelled: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
         StoppableHTTPDownloadHandler._instances.add(self)
 
     async def download_request(self, request: Request) -> Response:

@@ -88,7 +88,7 @@ class PrivateNetworkMiddleware:
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self._trusted: tuple[int, frozenset] = (0, frozenset())
+        self._trusted: tuple[int, frozenset[tuple[str, int]]] = (0, frozenset())
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> PrivateNetworkMiddleware:
@@ -105,7 +105,7 @@ class PrivateNetworkMiddleware:
             return config.crawl.allow_private_networks
         return self.crawler.settings.getbool("MONITOR_ALLOW_PRIVATE_NETWORKS", False)
 
-    def trusted(self) -> frozenset:
+    def trusted(self) -> frozenset[tuple[str, int]]:
         """The (host, port) pairs of the sources being crawled (recomputed when the
         context's list of sources changes)."""
         sources = getattr(self._context(), "sources", None) or []
@@ -114,7 +114,7 @@ class PrivateNetworkMiddleware:
                 hp for hp in (host_port(s.url) for s in sources) if hp is not None))
         return self._trusted[1]
 
-    def _polled(self) -> set:
+    def _polled(self) -> set[tuple[str, int]]:
         """The (host, port) pairs of the sources of the polls under way (a worker of
         the distributed mode gets its sources with each poll, not as a list)."""
         runs = getattr(getattr(self.crawler, "spider", None), "_runs", None) or {}

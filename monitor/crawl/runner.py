@@ -86,7 +86,7 @@ class CrawlEngine:
         self.context = context
         self.runner = AsyncCrawlerRunner(settings or scrapy_settings(context.config))
         self.spider_cls = self.runner.spider_loader.load("sources")
-        self._task: asyncio.Future | None = None
+        self._task: asyncio.Future[Any] | None = None
         self._crawler: Crawler | None = None
 
     async def run(self) -> None:

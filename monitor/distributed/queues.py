@@ -239,7 +239,7 @@ class Queues:
 
     # -- polls: writer -> workers ----------------------------------------------------
 
-    def publish(self, tasks: list) -> list[str]:
+    def publish(self, tasks: list[PollTask]) -> list[str]:
         """Put poll tasks on the tasks stream and note them in flight (one round trip).
 
         Returns:
@@ -340,7 +340,7 @@ class Queues:
                 self.redis.xack(self.tasks, WORKERS_GROUP, mid)
         return tasks
 
-    def _give_up(self, mid: bytes, fields: dict, deliveries: int) -> bool:
+    def _give_up(self, mid: bytes, fields: dict[bytes, bytes], deliveries: int) -> bool:
         """Close a poll whose workers kept dying with a failed result. Returns: True
         when done (False: the message cannot be read; the caller handles it)."""
         from monitor.records import RunResult
@@ -367,7 +367,7 @@ class Queues:
 
     # -- results: workers -> writer --------------------------------------------------
 
-    def send(self, records: list, ack_task: str | None = None) -> None:
+    def send(self, records: list[Any], ack_task: str | None = None) -> None:
         """Put records on the results stream; with ``ack_task``, acknowledge (and
         delete) that poll in the same transaction.
 
@@ -488,7 +488,7 @@ class Queues:
 
     # -- workers' heartbeats and status ------------------------------------------
 
-    def heartbeat(self, worker_id: str, info: dict) -> None:
+    def heartbeat(self, worker_id: str, info: dict[str, Any]) -> None:
         """Note a worker alive now, with its host, pid, start time and counters."""
         now = time.time()
         key = f"{self.prefix}:worker:{worker_id}"
@@ -499,7 +499,7 @@ class Queues:
         pipe.zremrangebyscore(self.workers, "-inf", now - 86400)
         pipe.execute()
 
-    def status(self, within: float = 300.0) -> dict:
+    def status(self, within: float = 300.0) -> dict[str, Any]:
         """What ``monitor status`` shows of the distributed mode.
 
         Args:
@@ -528,7 +528,7 @@ class Queues:
                 "in_flight": self.redis.hlen(self.inflight),
                 "writer": writer.decode() if writer else None}
 
-    def _depth(self, stream: str, group: str, now: float) -> dict:
+    def _depth(self, stream: str, group: str, now: float) -> dict[str, Any]:
         length = self.redis.xlen(stream)
         taken = 0
         try:

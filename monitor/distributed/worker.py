@@ -28,6 +28,8 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from datetime import datetime
+from typing import Any
 
 from redis.exceptions import ResponseError
 from scrapy import Spider
@@ -73,7 +75,7 @@ class WorkerContext:
         self.outage = Outage(queues.where, "worker")
         self.options = config.extraction.options()
         #: host -> held until (Retry-After), this worker's own (HostHoldMiddleware)
-        self.holds: dict = {}
+        self.holds: dict[str, datetime] = {}
         self.extractors = self._new_extractors()
         self._take = ThreadPoolExecutor(1, thread_name_prefix="monitor-take")
         self._send_pool = ThreadPoolExecutor(1, thread_name_prefix="monitor-send")
@@ -81,11 +83,11 @@ class WorkerContext:
         #: the shared host gate's calls (several requests may wait at once)
         self.gate_pool = ThreadPoolExecutor(4, thread_name_prefix="monitor-gate")
         self._held: dict[int, str] = {}      # run_id -> task message id
-        self._sending: set[Future] = set()
+        self._sending: set[Future[None]] = set()
         self._stopping = False
         self._give_up = False                # a stop that ran out of time: stop retrying
         self._wake: asyncio.Event | None = None
-        self._beat_task: asyncio.Task | None = None
+        self._beat_task: asyncio.Task[None] | None = None
         self.started = iso(utcnow())
         self.polls = 0
         self.pages = 0
@@ -177,7 +179,7 @@ class WorkerContext:
                 counted = (self.polls, self.pages)
             await asyncio.sleep(every)
 
-    def _beat_once(self, info: dict) -> None:
+    def _beat_once(self, info: dict[str, Any]) -> None:
         try:
             self.queues.touch(self.id, list(self._held.values()))
         except ResponseError as exc:
@@ -221,13 +223,13 @@ class WorkerContext:
 
     # -- hand-overs to the writer, through Redis --------------------------------------
 
-    def _send(self, records: list, ack_task: str | None = None) -> Future:
+    def _send(self, records: list[Any], ack_task: str | None = None) -> Future[None]:
         future = self._send_pool.submit(self._send_blocking, records, ack_task)
         self._sending.add(future)
         future.add_done_callback(self._sending.discard)
         return future
 
-    def _send_blocking(self, records: list, ack_task: str | None) -> None:
+    def _send_blocking(self, records: list[Any], ack_task: str | None) -> None:
         while True:
             try:
                 self.queues.send(records, ack_task)

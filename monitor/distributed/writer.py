@@ -23,6 +23,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from typing import Any
 
 from redis.exceptions import ResponseError
 
@@ -93,7 +94,7 @@ class WriterEngine:
         self.queues = context.queues
         self.outage = context.outage
         self._io = ThreadPoolExecutor(1, thread_name_prefix="monitor-redis")
-        self._task: asyncio.Future | None = None
+        self._task: asyncio.Future[Any] | None = None
         #: run_id -> (source, handed out at monotonic seconds, task message id or None)
         self._runs: dict[int, tuple[str, float, str | None]] = {}
         self._pending_first = True      # read unacknowledged results first

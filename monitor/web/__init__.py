@@ -56,7 +56,7 @@ class DeskSettings:
         return hmac.compare_digest(given.encode(), self.secret.encode())
 
 
-_SETTINGS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_SETTINGS: weakref.WeakKeyDictionary[Datasette, DeskSettings] = weakref.WeakKeyDictionary()
 
 
 def desk_settings(datasette: Datasette) -> DeskSettings | None:

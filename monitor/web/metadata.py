@@ -3,9 +3,11 @@ and column, facets, full-text search and canned queries."""
 
 from __future__ import annotations
 
+from typing import Any
+
 _T = "ISO 8601 time, UTC"
 
-TABLES: dict[str, dict] = {
+TABLES: dict[str, dict[str, Any]] = {
     "articles": {
         "description": "One row per article stored (unique canonical URL); full-text "
                        "search on title and text.",
@@ -138,7 +140,7 @@ TABLES: dict[str, dict] = {
                                    "lookup).", "hidden": True},
 }
 
-QUERIES: dict[str, dict] = {
+QUERIES: dict[str, dict[str, Any]] = {
     "latest_hits": {
         "title": "Latest hits",
         "description": "The newest hits with their article and watch.",
@@ -171,7 +173,7 @@ QUERIES: dict[str, dict] = {
 }
 
 
-def metadata(db_name: str) -> dict:
+def metadata(db_name: str) -> dict[str, Any]:
     """Datasette metadata for the monitor database.
 
     Args:

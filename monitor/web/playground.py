@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from monitor.clock import parse_iso, utcnow
 from monitor.errors import RuleError
@@ -118,7 +119,7 @@ def pieces(text: str, spans: list[MatchSpan] | None = None, field: str = "title"
     return out
 
 
-def _article(row: dict) -> Article:
+def _article(row: dict[str, Any]) -> Article:
     published = None
     if row["published"]:
         try:
@@ -133,14 +134,14 @@ def _article(row: dict) -> Article:
                    site_name=row["site_name"])
 
 
-def _tree(node: ExplainNode) -> dict:
+def _tree(node: ExplainNode) -> dict[str, Any]:
     return {"label": node.label, "value": node.value, "detail": node.detail,
             "children": [_tree(c) for c in node.children]}
 
 
 def backtest(conn: sqlite3.Connection, target: Target, since: str | None,
              until: str | None, shown: int = SHOWN,
-             max_articles: int = MAX_ARTICLES) -> dict:
+             max_articles: int = MAX_ARTICLES) -> dict[str, Any]:
     """Run the target over the articles stored in a period.
 
     Args:
@@ -165,7 +166,7 @@ def backtest(conn: sqlite3.Connection, target: Target, since: str | None,
     ws, watch_id = target.watchset, target.watch_id
     scanned = 0
     capped = False
-    matched: list[tuple[dict, Article, Hit]] = []
+    matched: list[tuple[dict[str, Any], Article, Hit]] = []
     first_day: dict[int, str] = {}
     for row in articles_between(conn, since, until, max_articles + 1):
         if scanned == max_articles:
@@ -200,7 +201,8 @@ def backtest(conn: sqlite3.Connection, target: Target, since: str | None,
             "results": results}
 
 
-def _days(counts: Counter, since: str | None, until: str | None) -> list[tuple[str, int]]:
+def _days(counts: Counter[str], since: str | None, until: str | None
+          ) -> list[tuple[str, int]]:
     """Every day of the period with its count (days with none too), oldest first; for an
     unbounded period, from the first day with a count to the last."""
     if not counts and not since:
