@@ -341,6 +341,10 @@ class _HitContext:
         self._bounds: dict[int, list[int]] = {}
         self._spans: dict[tuple[Occ, str], MatchSpan] = {}
         self._entities: list[str] | None = None
+        #: lazy hits not built yet: the first one read builds them all, in one pass
+        #: while the article's occurrences are at hand (cheaper than one by one among
+        #: the store's writes, and a stored hit needs them all)
+        self.pending: list[LazyHit] = []
         self._by_field = dict(zip(FIELDS, texts))
 
     def offset(self, fi: int, k: int) -> tuple[int, int]:
@@ -440,7 +444,8 @@ def _deferred(name: str) -> property:
 class LazyHit(Hit):
     """A :class:`~monitor.models.Hit` whose ``terms``, ``spans``, ``entities``,
     ``snippet`` and ``matched`` are built from the article's occurrences when one of
-    them is first read, all at once; the other fields are set at once.
+    them is first read (those of every hit of the same ``match`` call at once); the
+    other fields are set at once.
 
     It is a Hit in every other way: it compares equal to a Hit with the same fields,
     ``dataclasses.replace`` and ``asdict`` work, and it pickles (and copies) as a plain
@@ -461,15 +466,19 @@ class LazyHit(Hit):
         self.__dict__ = {"watch_id": watch.id, "watch_name": watch.name,
                          "channels": tuple(watch.channels), "mode": watch.mode,
                          "priority": watch.priority, "update": None, "_ctx": ctx, "_i": i}
+        ctx.pending.append(self)
         return self
 
     def _build(self) -> None:
-        d = self.__dict__
-        ctx = d.get("_ctx")
+        ctx = self.__dict__.get("_ctx")
         if ctx is None:  # pragma: no cover - built by another thread meanwhile
             return
-        ctx.fill(d, d["_i"])
-        d.pop("_ctx", None)
+        pending, ctx.pending = ctx.pending, []
+        for hit in pending or (self,):
+            d = hit.__dict__
+            if "_ctx" in d:
+                ctx.fill(d, d["_i"])
+                d.pop("_ctx", None)
 
     def _fields(self) -> tuple:
         return tuple(getattr(self, f.name) for f in dc_fields(Hit))
