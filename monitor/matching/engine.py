@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import fields as dc_fields
 from itertools import accumulate
 from pathlib import Path
+from typing import Any
 
 from monitor.matching.entities import EntityRegistry, Variants
 from monitor.matching.normalise import APOSTROPHES, TOKEN_SPLIT_RE, bases_of
@@ -75,6 +76,10 @@ class WatchSet:
         rules_dir: the folder the watches came from (set by load_watches), or None.
         fingerprint: rules_fingerprint() of that folder just before it was read.
     """
+
+    _table: TermTable
+    _automaton: Any
+    _fresh_terms: int
 
     def __init__(self, watches: Iterable[Watch], entities: EntityRegistry | None = None,
                  variants: Variants | None = None, *, reuse: WatchSet | None = None

@@ -269,10 +269,10 @@ def _best(node, weights: Sequence[float]) -> tuple[float, frozenset[int]] | None
         return weights[node.tid], frozenset((node.tid,))
     if isinstance(node, BOr):
         parts = [_best(c, weights) for c in node.children]
-        if any(p is None for p in parts):
+        known = [p for p in parts if p is not None]
+        if len(known) < len(parts):
             return None
-        return (sum(p[0] for p in parts),  # type: ignore[index]
-                frozenset().union(*(p[1] for p in parts)))  # type: ignore[index]
+        return sum(p[0] for p in known), frozenset().union(*(p[1] for p in known))
     if isinstance(node, (BAnd, BNear)):
         kids = node.children if isinstance(node, BAnd) else (node.left, node.right)
         found = [p for p in (_best(c, weights) for c in kids) if p is not None]
