@@ -32,7 +32,7 @@ from monitor.matching.normalise import APOSTROPHES, TOKEN_SPLIT_RE, bases_of
 from monitor.matching.query import FIELDS, QueryError, Term
 from monitor.matching.snippet import snippet_of_sorted
 from monitor.matching.terms import SEP, TermTable, marked_tokens, verify
-from monitor.matching.tree import Occ, bind, collect, trigger_set
+from monitor.matching.tree import BOr, BTerm, Occ, bind, collect, trigger_set
 from monitor.matching.watch import Watch
 from monitor.models import Article, Hit, MatchSpan
 
@@ -156,6 +156,14 @@ class WatchSet:
             for tid in tids:
                 trigger.setdefault(tid, []).append(i)
         self._triggers: list[tuple[int, ...]] = triggers  # type: ignore[assignment]
+        # 1 for a watch true whenever it is a candidate (a term or an OR of terms, each
+        # a trigger, with no source or language filter and one mention enough): it
+        # needs no evaluation
+        self._sure = bytearray(
+            w.sources is None and w.languages is None and w.min_mentions == 1
+            and (isinstance(p, BTerm) or (isinstance(p, BOr) and all(
+                isinstance(c, BTerm) for c in p.children)))
+            for w, p in zip(self.watches, self._programs, strict=True))
         # term id -> the watches indexed under it (tuples: a third smaller than lists)
         self._trigger: dict[int, tuple[int, ...]] = {t: tuple(ws) for t, ws in trigger.items()}
         if old is not None and len(table.terms) == known:
@@ -286,7 +294,11 @@ class WatchSet:
         ctx = _HitContext(self, texts, occ, tokens)
         watches, programs = self.watches, self._programs
         source, language = article.source, article.language
+        sure = self._sure
         for i in self.candidates(occ):
+            if sure[i]:   # a candidate, so one of its terms occurred: it is true
+                hits.append(LazyHit.deferred(ctx, i))
+                continue
             watch = watches[i]
             if (watch.sources is not None or watch.languages is not None) \
                     and not watch.accepts(source, language):
