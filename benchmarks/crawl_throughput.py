@@ -14,9 +14,10 @@ pages, one listing all 2N. Then, in the same run:
   store), the floor that any crawl pays on one core;
 - crawl: ``monitor crawl`` in a subprocess (Scrapy downloader, feed parsing, extraction in
   W worker processes, dedup, match and store on the writer thread) of the short feed and
-  of the long one, each into a fresh database. The difference between the two is the
-  time and CPU of the last N pages alone: start-up, worker start and shut-down cancel
-  (each crawl runs ``--repeat`` times and the fastest run counts).
+  of the long one, each ``--repeat`` times into a fresh database. The last N pages alone
+  are timed by difference: the long crawls' mean minus the short crawls' mean, in CPU
+  (crawl process and workers) and in seconds from the first article request to the exit,
+  so that start-up, worker start, the last page's extraction and shut-down cancel.
 
 Printed: pages per second of each, the crawl's CPU per page (crawl process and its
 workers), and the crawl's rate over the bare one-core rate (target: at least 1.7 with 2
@@ -31,11 +32,13 @@ import gzip
 import logging
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -80,6 +83,8 @@ class StaticSite:
         self._missing = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
         self._ready = threading.Event()
         self.port = 0
+        #: when each article page was requested (perf_counter seconds), in order
+        self.article_requests: list[float] = []
 
     def set(self, path: str, ctype: str, body: bytes) -> None:
         """Answer GET ``path`` with 200, ``ctype`` and ``body`` from now on."""
@@ -94,6 +99,8 @@ class StaticSite:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
                 path = head.split(b" ", 2)[1].decode("latin-1")
+                if path.startswith("/a/"):
+                    self.article_requests.append(time.perf_counter())
                 writer.write(self._responses.get(path, self._missing))
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
@@ -133,14 +140,23 @@ _CRAWL_SELF_CPU = (
     "main()\n")
 
 
-def run_crawl(tmp: Path, feed_url: str, name: str, workers: int) -> tuple[float, float, float,
-                                                                           int]:
-    """One ``monitor crawl`` of ``feed_url`` into a fresh database.
+@dataclass
+class Crawl:
+    """One ``monitor crawl``: wall seconds, CPU seconds of the crawl process and its
+    workers, CPU seconds of the crawl process alone, article pages with an outcome, and
+    the seconds from its first article request to its exit (start-up left out)."""
 
-    Returns:
-        (wall seconds, CPU seconds of the crawl process and its workers, CPU seconds of
-        the crawl process alone, pages with an outcome in the database).
-    """
+    seconds: float
+    cpu: float
+    own_cpu: float
+    pages: int
+    active: float
+
+
+def run_crawl(tmp: Path, site: StaticSite, feed: str, name: str, workers: int) -> Crawl:
+    """One ``monitor crawl`` of the site's ``feed`` into a fresh database."""
+    feed_url = site.url(feed)
+    site.article_requests.clear()
     cfg = tmp / f"{name}.yaml"
     cfg.write_text(yaml.safe_dump({
         "database": str(tmp / f"{name}.db"), "rules": str(REPO / "rules"),
@@ -158,14 +174,15 @@ def run_crawl(tmp: Path, feed_url: str, name: str, workers: int) -> tuple[float,
     if done.returncode != 0:
         sys.exit(f"monitor crawl failed:\n{done.stderr[-2000:]}")
     db = Store(tmp / f"{name}.db")
-    site = feed_url.rsplit("/", 1)[0]
     count = db.db.execute("select count(*) from pages where url like ?",
-                          [f"{site}/a/%"]).fetchone()[0]
+                          [site.url("/a/%")]).fetchone()[0]
     db.close()
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     own = [float(line.split()[1]) for line in done.stderr.splitlines()
            if line.startswith("crawl-process-cpu ")]
-    return elapsed, cpu, own[-1] if own else float("nan"), count
+    first = min(site.article_requests, default=start)
+    return Crawl(elapsed, cpu, own[-1] if own else float("nan"), count,
+                 start + elapsed - first)
 
 
 def bare_rate(bodies: list[bytes]) -> tuple[float, float]:
@@ -212,38 +229,44 @@ def main() -> None:
         pipeline_s = time.perf_counter() - start
         store.close()
 
-        # each crawl --repeat times, the fastest kept: the least disturbed by other load
-        short_s, short_cpu, short_own, short_n = min(
-            run_crawl(tmp, site.url("/short.xml"), f"short{k}", args.workers)
-            for k in range(args.repeat))
-        long_s, long_cpu, long_own, long_n = min(
-            run_crawl(tmp, site.url("/long.xml"), f"long{k}", args.workers)
-            for k in range(args.repeat))
+        shorts = [run_crawl(tmp, site, "/short.xml", f"short{k}", args.workers)
+                  for k in range(args.repeat)]
+        longs = [run_crawl(tmp, site, "/long.xml", f"long{k}", args.workers)
+                 for k in range(args.repeat)]
         bare_wall_2, bare_cpu_2 = bare_rate(last)
 
     bare_wall = (bare_wall_1 + bare_wall_2) / 2
     bare_cpu = (bare_cpu_1 + bare_cpu_2) / 2
-    net = max(long_s - short_s, 1e-9)
+    def mean(values) -> float:
+        return statistics.fmean(values)
+
+    # the last n pages: the long crawls' mean minus the short crawls' mean, in CPU and in
+    # seconds from the first article request to the exit (start-up, worker start, the
+    # last pages' extraction and shut-down cancel)
+    cpu_page = (mean(c.cpu for c in longs) - mean(c.cpu for c in shorts)) / n
+    own_page = (mean(c.own_cpu for c in longs) - mean(c.own_cpu for c in shorts)) / n
+    net = max(mean(c.active for c in longs) - mean(c.active for c in shorts), 1e-9)
     crawl_rate = n / net
     print(f"{'path':<46}{'seconds':>9}{'pages/s':>10}")
     print(f"{'bare trafilatura, one core (wall clock)':<46}{n / bare_wall:>9.2f}{bare_wall:>10.1f}"
           f"   (before {bare_wall_1:.1f}, after {bare_wall_2:.1f})")
     print(f"{'bare trafilatura, one core (CPU time)':<46}{n / bare_cpu:>9.2f}{bare_cpu:>10.1f}")
     print(f"{'pipeline alone, one core':<46}{pipeline_s:>9.2f}{n / pipeline_s:>10.1f}")
-    print(f"{f'monitor crawl of {n} pages':<46}{short_s:>9.2f}")
-    print(f"{f'monitor crawl of {2 * n} pages':<46}{long_s:>9.2f}")
+    for label, runs, count in ((f"monitor crawl of {n} pages", shorts, n),
+                               (f"monitor crawl of {2 * n} pages", longs, 2 * n)):
+        print(f"{label:<46}{mean(c.seconds for c in runs):>9.2f}"
+              f"{'':>10}   (from the first article: {mean(c.active for c in runs):.2f} s; "
+              f"outcomes {', '.join(f'{c.pages}/{count}' for c in runs)})")
     print(f"{f'monitor crawl, the last {n} pages':<46}{net:>9.2f}{crawl_rate:>10.1f}")
-    print(f"crawl CPU per page: {(long_cpu - short_cpu) / n * 1e3:.1f} ms, of which the crawl "
-          f"process {(long_own - short_own) / n * 1e3:.1f} ms (Scrapy, hand-off, dedup, match, "
-          f"store) and its workers {(long_cpu - long_own - short_cpu + short_own) / n * 1e3:.1f} "
-          f"ms; bare trafilatura {1e3 / bare_cpu:.1f} ms")
-    print(f"pages with an outcome after the crawls: {short_n} of {n}, {long_n} of {2 * n}")
+    print(f"crawl CPU per page: {cpu_page * 1e3:.1f} ms, of which the crawl process "
+          f"{own_page * 1e3:.1f} ms (Scrapy, hand-off, dedup, match, store) and its workers "
+          f"{(cpu_page - own_page) * 1e3:.1f} ms; bare trafilatura {1e3 / bare_cpu:.1f} ms")
     # what the CPU per page allows at best: every core busy all the time on this crawl
     cores = min(args.workers, os.cpu_count() or 1)
-    ceiling = cores / max((long_cpu - short_cpu) / n * bare_cpu, 1e-9)
+    ceiling = cores / max(cpu_page * bare_cpu, 1e-9)
     print(f"ceiling on {cores} idle cores from the CPU per page: {ceiling:.2f} x bare trafilatura "
           f"on one core")
-    print(f"live crawl throughput = {pipeline_s / net:.2f} x the pipeline alone")
+    print(f"live crawl throughput = {crawl_rate * pipeline_s / n:.2f} x the pipeline alone")
     print(f"live crawl throughput = {crawl_rate / bare_wall:.2f} x bare trafilatura on one core "
           f"(wall clock, same run; {crawl_rate / bare_cpu:.2f} x its CPU-time rate); target >= "
           f"{TARGET} with 2 workers on 2 cores: "
