@@ -50,6 +50,7 @@ from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 from werkzeug import Request, Response
 from werkzeug.datastructures import Headers
+from werkzeug.serving import WSGIRequestHandler
 
 __all__ = [
     "SLACK_PATH",
@@ -321,6 +322,19 @@ class _WerkzeugRequestLines(logging.Filter):
 _REQUEST_LINES_FILTER = _WerkzeugRequestLines()
 
 
+class _StampingHandler(WSGIRequestHandler):
+    """werkzeug's request handler, noting when the request line arrived (as
+    ``environ["tests.arrived"]``) before werkzeug builds the request: tests compare
+    arrival times to a few milliseconds."""
+
+    def parse_request(self) -> bool:
+        self.arrived = time.time()
+        return super().parse_request()
+
+    def make_environ(self) -> dict[str, Any]:
+        return {**super().make_environ(), "tests.arrived": self.arrived}
+
+
 class _LocalHttp(HTTPServer):
     """pytest-httpserver's server on 127.0.0.1, port 0, a thread per request, recording
     each request on arrival (before any slow answer) so tests can wait for it."""
@@ -341,15 +355,18 @@ class _LocalHttp(HTTPServer):
         return self._requests.snapshot()
 
     def thread_target(self) -> None:
-        """Serve, checking for ``stop()`` every 50 ms (werkzeug's default: 500 ms)."""
+        """Serve with :class:`_StampingHandler` (pytest-httpserver passes no handler class
+        to werkzeug), checking for ``stop()`` every 50 ms (werkzeug's default: 500 ms)."""
         assert self.server is not None
+        self.server.RequestHandlerClass = _StampingHandler
         self.server.serve_forever(poll_interval=0.05)
 
     def application(self, request: Request) -> Response:
         """Record the request, then answer it through pytest-httpserver's handlers."""
+        environ = request.environ
         self._requests.append(HttpRequest(
-            request.method, request.environ.get("RAW_URI") or request.full_path,
-            Headers(request.headers), request.get_data(), time.time(), request.host))
+            request.method, environ["RAW_URI"], Headers(request.headers),
+            request.get_data(), environ["tests.arrived"], request.host))
         return super().application(request)
 
 
