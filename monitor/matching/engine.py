@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gc
 import re
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields as dc_fields
@@ -362,6 +363,7 @@ class _HitContext:
         #: while the article's occurrences are at hand (cheaper than one by one among
         #: the store's writes, and a stored hit needs them all)
         self.pending: list[LazyHit] = []
+        self.lock = threading.Lock()
         self._by_field = dict(zip(FIELDS, texts))
 
     def offset(self, fi: int, k: int) -> tuple[int, int]:
@@ -448,9 +450,10 @@ def _deferred(name: str) -> property:
 
     def get(self):
         d = self.__dict__
-        if key not in d:
-            self._build()
-        return d[key]
+        if key in d:
+            return d[key]
+        self._build()   # the details are in d under their own names now
+        return d[name] if name in d else d[key]
 
     def set_(self, value) -> None:
         self.__dict__[key] = value
@@ -458,11 +461,14 @@ def _deferred(name: str) -> property:
     return property(get, set_, doc=f"The hit's {name} (built on first read).")
 
 
+_DEFERRED = ("terms", "spans", "entities", "snippet", "matched")
+
+
 class LazyHit(Hit):
     """A :class:`~monitor.models.Hit` whose ``terms``, ``spans``, ``entities``,
     ``snippet`` and ``matched`` are built from the article's occurrences when one of
     them is first read (those of every hit of the same ``match`` call at once); the
-    other fields are set at once.
+    other fields are set at once. Once built, it is a plain Hit (its class changes).
 
     It is a Hit in every other way: it compares equal to a Hit with the same fields,
     ``dataclasses.replace`` and ``asdict`` work, and it pickles (and copies) as a plain
@@ -490,12 +496,17 @@ class LazyHit(Hit):
         ctx = self.__dict__.get("_ctx")
         if ctx is None:  # pragma: no cover - built by another thread meanwhile
             return
-        pending, ctx.pending = ctx.pending, []
-        for hit in pending or (self,):
-            d = hit.__dict__
-            if "_ctx" in d:
-                ctx.fill(d, d["_i"])
-                d.pop("_ctx", None)
+        with ctx.lock:   # one thread builds; another reading meanwhile waits for it
+            pending, ctx.pending = ctx.pending, []
+            for hit in pending or (self,):
+                d = hit.__dict__
+                if "_ctx" in d:
+                    ctx.fill(d, d["_i"])
+                    for name in _DEFERRED:
+                        d[name] = d.pop("_" + name)
+                    del d["_ctx"], d["_i"]
+                    # built: from now on a plain Hit (plain attribute reads, eq, pickling)
+                    hit.__class__ = Hit
 
     def _fields(self) -> tuple:
         return tuple(getattr(self, f.name) for f in dc_fields(Hit))
