@@ -424,6 +424,14 @@ class _HitContext:
                    priority=watch.priority, matched=d["_matched"])
 
     def _keys(self, i: int) -> list[tuple[Occ, str]]:
+        """The distinct (occurrence, term label) pairs that make watch i true, sorted."""
+        if self.ws._sure[i]:
+            # a term or an OR of terms: every occurrence of its terms (what collect gives)
+            prog = self.ws._programs[i]
+            occ = self.occ
+            return sorted({(o, t.label) for t in (prog.children if isinstance(prog, BOr)
+                                                   else (prog,))
+                           for o in occ.get(t.tid, ())})
         return sorted({(o, label) for label, _tid, o in self.witnesses(i)})
 
     def fill(self, d: dict, i: int, keys: list | None = None) -> None:
