@@ -196,3 +196,25 @@ def test_snippets_of_sorted_spans_equal_make_snippet(body, title, picks):
         spans.append(MatchSpan(field, a, b, "t", texts_[field][a:b]))
     spans.sort(key=lambda s: (("title", "text").index(s.field), s.start, s.end))
     assert snippet_of_sorted(texts_, spans) == make_snippet(texts_, spans)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=texts, start=st.integers(0, 2000), length=st.integers(1, 4),
+       width=st.sampled_from([20, 60, 200]))
+def test_a_snippet_of_one_match_equals_the_general_cut(body, start, length, width):
+    """One match (most hits) takes a shorter path: the same snippet as the general one,
+    which a second, far-away match does not change."""
+    from monitor.matching.snippet import make_snippet
+    from monitor.models import MatchSpan
+
+    body = body * 6
+    toks = [m.span() for m in re.finditer(r"[A-Za-z0-9]+", body)]
+    if not toks:
+        return
+    k = start % len(toks)
+    a, b = toks[k][0], toks[min(k + length, len(toks)) - 1][1]
+    one = MatchSpan("text", a, b, "t", body[a:b])
+    far = MatchSpan("text", len(body) + 10, len(body) + 12, "t", "zz")
+    texts_ = {"text": body + " " * 10 + "zz"}
+    assert make_snippet(texts_, [one], width) == make_snippet(texts_, [one, far], width) \
+        or make_snippet(texts_, [one, far], width).count("[[") == 2

@@ -104,8 +104,13 @@ def _cut(text: str, ranges: list[tuple[int, int]], width: int) -> tuple[str, int
     """The snippet of ``text`` around the first of the sorted ``ranges``, and the
     offset where its excerpt ends."""
     n = len(text)
-    if len(ranges) > 1:
-        ranges = _merge(ranges)
+    if len(ranges) == 1:   # most hits: the loops below would change nothing
+        a, b = ranges[0]
+        start = a - _LEAD if a > _LEAD else 0
+        end = max(_word_end(text, min(n, max(start + width, b))), b)
+        start = _word_start(text, start, a)
+        return _finish(text, f"{text[start:a]}[[{text[a:b]}]]{text[b:end]}", start, end)
+    ranges = _merge(ranges)
     first_start, first_end = ranges[0]
     start = first_start - _LEAD if first_start > _LEAD else 0
     end = min(n, max(start + width, first_end))
@@ -130,12 +135,16 @@ def _cut(text: str, ranges: list[tuple[int, int]], width: int) -> tuple[str, int
         out.append(f"[[{text[a:b]}]]")
         pos = b
     out.append(text[pos:end])
-    body = "".join(out)
+    return _finish(text, "".join(out), start, end)
+
+
+def _finish(text: str, body: str, start: int, end: int) -> tuple[str, int]:
+    """A marked excerpt ``text[start:end]`` made one line, with "…" where it was cut."""
     if "\n" in body:
         body = _BREAK_RE.sub(PARAGRAPH_SEPARATOR, body)
     # str.split() cuts at the runs of whitespace \s+ matches (Unicode's), ends dropped
     body = " ".join(body.split()).removeprefix("\u00b6 ").removesuffix(" \u00b6").strip()
-    return ("…" if start > 0 else "") + body + ("…" if end < n else ""), end
+    return ("…" if start > 0 else "") + body + ("…" if end < len(text) else ""), end
 
 
 def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
