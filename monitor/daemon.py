@@ -512,7 +512,7 @@ class Daemon:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
         loop = asyncio.get_running_loop()
-        self._stopped = loop.create_future()
+        self._stop_done()
         context = self.context
         logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
         n_sources, n_watches = len(context.sources), len(context.watches)
@@ -595,14 +595,21 @@ class Daemon:
         except Exception:
             log.exception("error while stopping")
         finally:
-            if self._stopped is not None and not self._stopped.done():
-                self._stopped.set_result(None)
+            if not self._stop_done().done():
+                self._stop_done().set_result(None)
+
+    def _stop_done(self) -> asyncio.Future:
+        """The future a stop resolves when it has run its course (made on first use,
+        on the running loop: a stop may be asked for before the start)."""
+        if self._stopped is None:
+            self._stopped = asyncio.get_running_loop().create_future()
+        return self._stopped
 
     async def stopped(self) -> None:
         """Wait until a stop asked for (:meth:`request_stop`) has run its course."""
-        if self._stopped is None:
-            raise RuntimeError("the daemon was not started")
-        await asyncio.shield(self._stopped)
+        if self._stopped is None and not self._stopping:
+            raise RuntimeError("the daemon was neither started nor asked to stop")
+        await asyncio.shield(self._stop_done())
 
     async def stop(self, why: str = "stop") -> int:
         """Stop as a signal would, and wait for it (a test's SIGTERM).

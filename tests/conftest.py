@@ -25,6 +25,14 @@ def pytest_configure(config):
     install_asyncio_reactor()
 
 
+def pytest_unconfigure(config):
+    """End the reactor the in-process tests started (tests.inprocess.stop_reactor), so
+    that its thread pool does not keep the process from exiting."""
+    inprocess = sys.modules.get("tests.inprocess")
+    if inprocess is not None:
+        inprocess.stop_reactor()
+
+
 @pytest.fixture
 def site():
     """A local website (feeds, sitemaps, articles) on 127.0.0.1, port chosen by the OS."""

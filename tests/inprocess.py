@@ -37,6 +37,24 @@ def run_on_reactor(coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
     return loop.run_until_complete(asyncio.wait_for(coro, timeout))
 
 
+def stop_reactor() -> None:
+    """End the reactor as ``reactor.run()`` would at its end, if a test started it:
+    its shutdown triggers stop the thread pool, whose threads (not daemon threads)
+    would otherwise keep the test process from exiting. Called once, at the end of the
+    session (``tests/conftest.py``)."""
+    import sys
+
+    reactor = sys.modules.get("twisted.internet.reactor")
+    if reactor is None or not reactor.running:
+        return
+    loop = reactor._asyncioEventloop
+    asyncio.set_event_loop(loop)
+    reactor.stop()
+    guard = loop.call_later(10.0, loop.stop)   # a shutdown trigger that never ends
+    loop.run_forever()                          # until the triggers ran: crash() stops it
+    guard.cancel()
+
+
 async def until(predicate: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
     """Wait, letting the loop run, until ``predicate()`` is true; returns its value.
 

@@ -158,3 +158,23 @@ def test_the_daemon_exits_1_when_its_crawl_ends_on_its_own(tmp_path, caplog):
         daemon.close()
     assert status == 1
     assert "the crawl ended unexpectedly" in caplog.text
+
+
+def test_a_stop_asked_for_before_the_start_ends_the_run_before_any_poll(
+        tmp_path, site, slack, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="monitor")
+    site.set("/news/russia.html", seed_html("cbc-news_2024-06-19"))
+    _feed(site, ("Russia", "/news/russia.html"))
+    daemon = Daemon(_slack_config(tmp_path, site, monkeypatch, slack))
+
+    async def scenario() -> int:
+        daemon.request_stop("SIGTERM")     # as a signal during the start-up does
+        return await daemon.run()
+
+    try:
+        status = run_on_reactor(scenario(), timeout=20)
+    finally:
+        daemon.close()
+    assert status == 0
+    assert "SIGTERM received: stopping" in caplog.text
+    assert not [r for r in site.requests if r.path == "/feed.xml"]
