@@ -11,6 +11,7 @@ for the others.
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 import click
 
@@ -80,7 +81,7 @@ class ErrorMappingGroup(click.Group):
     """A click group whose commands' errors (:data:`EXIT_STATUSES`) become
     ``monitor: <message>`` lines on stderr and an exit status, never a traceback."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         """Run the command; map an error it raises (see :func:`exit_status`).
 
         Raises:

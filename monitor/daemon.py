@@ -35,11 +35,19 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
 from monitor.config import MonitorConfig
 from monitor.delivery import DeliveryReport, build_channels, deliver_pending
 from monitor.policy import DeliveryPolicy
 from monitor.store import Store
+
+if TYPE_CHECKING:  # the crawl side (Scrapy, Twisted) is imported once the reactor is in
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from monitor.crawl.context import CrawlContext
+    from monitor.distributed.writer import WriterEngine
+    from monitor.health import Health
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +73,19 @@ def wall_clock() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _install_reactor() -> None:
+def _install_reactor() -> Any:
     """Install Twisted's asyncio reactor unless a reactor is installed already (by an
-    earlier daemon or crawl in this process, or by a test session)."""
+    earlier daemon or crawl in this process, or by a test session).
+
+    Returns:
+        The reactor (typed Any: Twisted types it as the module it replaces).
+    """
     if "twisted.internet.reactor" not in sys.modules:
         from monitor.crawl.runner import install_asyncio_reactor
         install_asyncio_reactor()
+    from twisted.internet import reactor
+
+    return reactor
 
 
 class _Delivery:
@@ -92,7 +107,7 @@ class _Delivery:
         self._in_pass = False  # a pass is running on the delivery thread
         #: alerts sent, failed (to retry) and given up since start (for the summary)
         self.totals = {"sent": 0, "failed": 0, "dead": 0}
-        self._health = None  # monitor.health.Health, made at the first health pass
+        self._health: Health | None = None  # made at the first health pass
 
     def run_once(self, digests: bool):
         """One pass over the outbox (blocking); digests only when due."""
@@ -306,8 +321,7 @@ def crawl_once(config: MonitorConfig, source_names: Sequence[str] = (),
     Raises:
         ConfigError: unknown source name or missing secret; RuleError: bad rule files.
     """
-    _install_reactor()
-    from twisted.internet import reactor
+    reactor = _install_reactor()
     from twisted.internet.defer import Deferred
 
     crawl = CrawlPass(config, source_names, deliver)
@@ -391,6 +405,8 @@ class Daemon:
         self.clock = clock
         self.summary_interval = summary_interval
         self.delivery = _Delivery(config, clock)
+        self.context: CrawlContext
+        self.engine: CrawlEngine | WriterEngine
         if redis_url:
             from monitor.distributed.writer import writer_engine
             self.context, self.engine = writer_engine(config, redis_url)
@@ -411,7 +427,7 @@ class Daemon:
         )}
         #: exit status of :meth:`run`: 1 when the crawl ended on its own
         self.exit_status = 0
-        self.scheduler = None   # APScheduler's AsyncIOScheduler, made by start()
+        self.scheduler: AsyncIOScheduler | None = None   # made by start()
         self._running: set[asyncio.Task] = set()   # tasks of the jobs running now
         self._active: set[str] = set()              # names of the jobs running now
         self._stopping = False
@@ -435,6 +451,7 @@ class Daemon:
         """
         job = self.jobs[name]
         task = asyncio.current_task()
+        assert task is not None, "run_job runs in a task"
         self._running.add(task)
         self._active.add(name)
         try:
@@ -522,14 +539,15 @@ class Daemon:
                  ", ".join(self.delivery.channels), self.config.database,
                  _due(first, now=self.clock()) if first else "never (no sources)")
         if schedule:
-            self.scheduler = AsyncIOScheduler(event_loop=loop, timezone=timezone.utc)
+            scheduler = AsyncIOScheduler(event_loop=loop, timezone=timezone.utc)
             now = datetime.now(timezone.utc)
             for job in self.jobs.values():
                 extra = {"next_run_time": now} if job.at_start else {}
-                self.scheduler.add_job(self.run_job, "interval", args=[job.name], id=job.name,
-                                       seconds=job.every, max_instances=1, coalesce=True,
-                                       misfire_grace_time=job.misfire_grace_time, **extra)
-            self.scheduler.start()
+                scheduler.add_job(self.run_job, "interval", args=[job.name], id=job.name,
+                                  seconds=job.every, max_instances=1, coalesce=True,
+                                  misfire_grace_time=job.misfire_grace_time, **extra)
+            scheduler.start()
+            self.scheduler = scheduler
         self._crawl_task = asyncio.ensure_future(self.engine.run())
         self._crawl_task.add_done_callback(self._crawl_ended)
 
@@ -676,8 +694,7 @@ def run_daemon(config: MonitorConfig, rules_poll: float = 2.0,
 
 def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str],
                 summary_interval: float = 60.0, redis_url: str | None = None) -> int:
-    _install_reactor()
-    from twisted.internet import reactor
+    reactor = _install_reactor()
     from twisted.internet.defer import Deferred
 
     daemon = Daemon(config, rules_poll=rules_poll, summary_interval=summary_interval,
@@ -759,7 +776,11 @@ async def _in_daemon_thread(func, *args):
         except Exception as exc:  # a channel that cannot be built, a busy database
             log.warning("stopping: alerts queued during the stop not sent: %s", exc)
             result = None
-        loop.call_soon_threadsafe(lambda: future.done() or future.set_result(result))
+        def deliver_result() -> None:
+            if not future.done():
+                future.set_result(result)
+
+        loop.call_soon_threadsafe(deliver_result)
 
     threading.Thread(target=run, name="monitor-last-delivery", daemon=True).start()
     return await future
