@@ -489,8 +489,8 @@ def _held_for_digest(config: MonitorConfig, store) -> dict:
         channel name -> ``{"quiet_until": ISO time or None, "held": {reason: alerts
         waiting for the digest}}``, for channels in quiet hours or holding alerts.
     """
+    from monitor.clock import iso, utcnow
     from monitor.policy import DeliveryPolicy
-    from monitor.store import iso, utcnow
 
     policy, now = DeliveryPolicy.from_config(config), utcnow()
     out: dict = {}
@@ -565,8 +565,8 @@ def _source_states(config: MonitorConfig, store) -> list[dict]:
     disabled, or new (never polled)."""
     from datetime import timedelta
 
+    from monitor.clock import parse_iso, utcnow
     from monitor.sources import imported_configs
-    from monitor.store import parse_iso, utcnow
 
     rows = store.source_rows()
     now = utcnow()
@@ -852,7 +852,8 @@ def serve(ctx: click.Context, host: str, port: int, secret_env: str | None,
     """
     import os
 
-    from monitor.web import bind, make_desk, serve as serve_desk
+    from monitor.web import bind, make_desk
+    from monitor.web import serve as serve_desk
 
     config = _config(ctx, required=False)
     secret = None

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from monitor import clock
 from monitor.config import MonitorConfig
 from monitor.delivery import DeliveryReport, build_channels, deliver_pending
 from monitor.policy import DeliveryPolicy
@@ -69,8 +70,9 @@ Clock = Callable[[], datetime]
 
 
 def wall_clock() -> datetime:
-    """Returns: the current time, timezone-aware UTC (the daemon's default clock)."""
-    return datetime.now(timezone.utc)
+    """Returns: the current time, timezone-aware UTC (the daemon's default clock:
+    :func:`monitor.clock.utcnow`)."""
+    return clock.utcnow()
 
 
 def _install_reactor() -> Any:
@@ -322,28 +324,49 @@ def crawl_once(config: MonitorConfig, source_names: Sequence[str] = (),
         ConfigError: unknown source name or missing secret; RuleError: bad rule files.
     """
     reactor = _install_reactor()
-    from twisted.internet.defer import Deferred
-
     crawl = CrawlPass(config, source_names, deliver)
+    failure = _run_on_reactor(reactor, crawl.run, install_signal_handlers=True)
+    crawl.close()
+    if failure:
+        failure[0].raiseException()
+    return crawl.result()
+
+
+def _run_on_reactor(reactor: Any, run: Callable[[], Awaitable[object]],
+                    install_signal_handlers: bool,
+                    on_start: Callable[[], None] | None = None) -> list:
+    """Run the reactor until ``run()`` (a coroutine function) has finished, then stop it.
+
+    Args:
+        reactor: the installed asyncio reactor (:func:`_install_reactor`).
+        run: what to run on it; the reactor stops when it returns or raises.
+        install_signal_handlers: let Twisted handle SIGINT/SIGTERM (``monitor crawl``);
+            False where the caller set its own (the daemon).
+        on_start: called on the loop right after ``run`` is scheduled.
+
+    Returns:
+        The Twisted failures ``run`` raised (empty when it returned): the caller
+        re-raises the first once it has cleaned up.
+    """
+    from twisted.internet.defer import Deferred
 
     async def main() -> None:
         try:
-            await crawl.run()
+            await run()
         finally:
             reactor.stop()
 
     failure: list = []
 
-    def _start() -> None:
+    def start() -> None:
         d = Deferred.fromFuture(asyncio.ensure_future(main()))
         d.addErrback(failure.append)
+        if on_start is not None:
+            on_start()
 
-    reactor.callWhenRunning(_start)
-    reactor.run(installSignalHandlers=True)
-    crawl.close()
-    if failure:
-        failure[0].raiseException()
-    return crawl.result()
+    reactor.callWhenRunning(start)
+    reactor.run(installSignalHandlers=install_signal_handlers)
+    return failure
 
 
 @dataclass(frozen=True)
@@ -512,7 +535,7 @@ class Daemon:
         if (hits != self._hits_seen and not self._stopping and self.scheduler is not None
                 and not self._active & _DELIVERY_JOBS):
             self._hits_seen = hits
-            self.scheduler.modify_job("deliver", next_run_time=datetime.now(timezone.utc))
+            self.scheduler.modify_job("deliver", next_run_time=clock.utcnow())
 
     # ------------------------------------------------------------------ the lifecycle
 
@@ -540,7 +563,7 @@ class Daemon:
                  _due(first, now=self.clock()) if first else "never (no sources)")
         if schedule:
             scheduler = AsyncIOScheduler(event_loop=loop, timezone=timezone.utc)
-            now = datetime.now(timezone.utc)
+            now = clock.utcnow()
             for job in self.jobs.values():
                 extra = {"next_run_time": now} if job.at_start else {}
                 scheduler.add_job(self.run_job, "interval", args=[job.name], id=job.name,
@@ -695,32 +718,20 @@ def run_daemon(config: MonitorConfig, rules_poll: float = 2.0,
 def _run_daemon(config: MonitorConfig, rules_poll: float, early: list[str],
                 summary_interval: float = 60.0, redis_url: str | None = None) -> int:
     reactor = _install_reactor()
-    from twisted.internet.defer import Deferred
-
     daemon = Daemon(config, rules_poll=rules_poll, summary_interval=summary_interval,
                     redis_url=redis_url)
     loop = asyncio.get_event_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, daemon.request_stop, sig.name)
 
-    async def main() -> None:
-        try:
-            await daemon.run()
-        finally:
-            reactor.stop()
-
-    failure: list = []
-
-    def start() -> None:
-        d = Deferred.fromFuture(asyncio.ensure_future(main()))
-        d.addErrback(failure.append)
+    def honour_early_stop() -> None:
         if early:
             daemon.request_stop(early[0])
 
-    reactor.callWhenRunning(start)
     # Our own SIGINT/SIGTERM handlers (above): a second signal while stopping is ignored
     # instead of stopping a reactor that is already stopping.
-    reactor.run(installSignalHandlers=False)
+    failure = _run_on_reactor(reactor, daemon.run, install_signal_handlers=False,
+                              on_start=honour_early_stop)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.remove_signal_handler(sig)
         # a late signal during the clean-up below is ignored (run_daemon restores the
@@ -753,7 +764,7 @@ def _due(when: datetime | None, sources: int = 1, now: datetime | None = None) -
     none) "after the polls under way" or "never (no source enabled)"."""
     if when is None:
         return "after the polls under way" if sources else "never (no source enabled)"
-    left = (when - (now or datetime.now(timezone.utc))).total_seconds()
+    left = (when - (now or clock.utcnow())).total_seconds()
     stamp = when.isoformat(timespec="seconds")
     if left < 1:
         return f"{stamp} (now)"
