@@ -12,10 +12,12 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import sqlite_utils
 
+from monitor.clock import parse_iso
 from monitor.errors import ConfigError
 from monitor.store.schema import migrations
 
@@ -122,6 +124,20 @@ class StoreBase:
         if rowid is None:  # never for an INSERT that ran; keeps the type an int
             raise sqlite3.DatabaseError(f"no row inserted: {sql[:60]}")
         return rowid
+
+    def _holds(self, table: str, key: str, now: datetime) -> dict[str, datetime]:
+        """The holds of a ``(key, until)`` table (``host_holds``, ``channel_holds``) not
+        over at ``now``.
+
+        Returns:
+            key -> held until (aware UTC); unreadable ``until`` values are left out.
+        """
+        out = {}
+        for name, until in self.db.execute(f"select {key}, until from {table}"):
+            when = parse_iso(until)
+            if when and when > now:
+                out[name] = when
+        return out
 
     def close(self) -> None:
         """Close the connection."""

@@ -333,13 +333,7 @@ class OutboxStore(StateStore):
 
     def channel_holds(self, now: datetime | None = None) -> dict[str, datetime]:
         """Returns: channel name -> held until, for holds not over at ``now``."""
-        now = now or clock.utcnow()
-        out = {}
-        for channel, until in self.db.execute("select channel, until from channel_holds"):
-            when = parse_iso(until)
-            if when and when > now:
-                out[channel] = when
-        return out
+        return self._holds("channel_holds", "channel", now or clock.utcnow())
 
     def due_count(self, mode: str, channels: Iterable[str], now: datetime | None = None
                   ) -> int:

@@ -214,13 +214,7 @@ class SourcesStore(StoreBase):
 
     def host_holds(self) -> dict[str, datetime]:
         """Returns: host -> held until (Retry-After), for holds not yet over."""
-        now = clock.utcnow()
-        out = {}
-        for host, until in self.db.execute("select host, until from host_holds"):
-            when = parse_iso(until)
-            if when and when > now:
-                out[host] = when
-        return out
+        return self._holds("host_holds", "host", clock.utcnow())
 
     def save_fetch_states(self, validators: Iterable[tuple[str, str | None, str | None]]
                           ) -> None:
