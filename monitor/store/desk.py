@@ -83,6 +83,20 @@ def filter_choices(conn: sqlite3.Connection) -> dict:
     return {"watches": watches, "sources": sources}
 
 
+def _conditions(filters: list[tuple[str, object]]) -> tuple[str, list]:
+    """AND the SQL conditions whose value is given.
+
+    Args:
+        filters: ``(condition with one ?, value)``; a None or empty value leaves its
+            condition out.
+
+    Returns:
+        (the conditions joined by ``and``, "" when none; their parameters).
+    """
+    given = [(sql, value) for sql, value in filters if value]
+    return " and ".join(sql for sql, _ in given), [value for _, value in given]
+
+
 def latest_hits(conn: sqlite3.Connection, watch: str | None = None,
                 source: str | None = None, since: str | None = None,
                 until: str | None = None, before: int | None = None,
@@ -105,20 +119,9 @@ def latest_hits(conn: sqlite3.Connection, watch: str | None = None,
         the article's title, url, source, site_name, published), articles (every
         article of the story: its outlets), watches (ids), last_hit (id).
     """
-    where, params = ["1 = 1"], []
-    if watch:
-        where.append("h.watch_id = ?")
-        params.append(watch)
-    if source:
-        where.append("a.source = ?")
-        params.append(source)
-    if since:
-        where.append("h.created_at >= ?")
-        params.append(since)
-    if until:
-        where.append("h.created_at < ?")
-        params.append(until)
-    cond = " and ".join(where)
+    cond, params = _conditions([("h.watch_id = ?", watch), ("a.source = ?", source),
+                                ("h.created_at >= ?", since), ("h.created_at < ?", until)])
+    cond = cond or "1 = 1"
     having, hparams = "", []
     if before is not None:
         having, hparams = "having last_hit < ?", [before]
@@ -318,14 +321,8 @@ def articles_between(conn: sqlite3.Connection, since: str | None, until: str | N
         dicts with id, url, request_url, source, title, text, published, author,
         language, partial, comments, description, site_name, fetched_at, story_id.
     """
-    where, params = [], []
-    if since:
-        where.append("fetched_at >= ?")
-        params.append(since)
-    if until:
-        where.append("fetched_at < ?")
-        params.append(until)
-    cond = ("where " + " and ".join(where)) if where else ""
+    cond, params = _conditions([("fetched_at >= ?", since), ("fetched_at < ?", until)])
+    cond = f"where {cond}" if cond else ""
     cur = conn.execute(
         f"select id, url, request_url, source, title, text, published, author, language, "
         f"partial, comments, description, site_name, fetched_at, story_id from articles "
