@@ -150,46 +150,53 @@ def watches() -> None:
     """
 
 
-@watches.command("snooze")
-@click.argument("watch")
-@click.argument("duration")
-@_REASON
-@click.pass_context
-def watches_snooze(ctx: click.Context, watch: str, duration: str, reason: str | None) -> None:
-    """Hold back a watch's alerts for DURATION (90, 30m, 4h, 1d, 1w).
+def _add_commands(group: click.Group, kind: str, example: str) -> None:
+    """Add ``snooze``, ``mute`` and ``unmute`` for one kind of target to its group.
 
-    \b
-    Example:
-        monitor watches snooze russia-north-korea 4h
+    Args:
+        group: ``watches`` or ``stories``.
+        kind: ``watch`` or ``story`` (the ``mutes`` row's kind).
+        example: a target for the help texts' examples (a watch id, a story number).
     """
-    _snooze(ctx, "watch", watch, duration, reason)
+    arg = kind.upper()
 
+    @group.command("snooze", help=f"""Hold back a {kind}'s alerts for DURATION (90, 30m,
+        4h, 1d, 1w).
 
-@watches.command("mute")
-@click.argument("watch")
-@_REASON
-@click.pass_context
-def watches_mute(ctx: click.Context, watch: str, reason: str | None) -> None:
-    """Hold back a watch's alerts until it is unmuted.
+        \b
+        Example:
+            monitor {group.name} snooze {example} {"4h" if kind == "watch" else "1d"}
+        """)
+    @click.argument(arg)
+    @click.argument("duration")
+    @_REASON
+    @click.pass_context
+    def snooze(ctx: click.Context, duration: str, reason: str | None, **target: str) -> None:
+        _snooze(ctx, kind, target[kind], duration, reason)
 
-    \b
-    Example:
-        monitor watches mute russia-north-korea
-    """
-    _mute(ctx, "watch", watch, reason)
+    @group.command("mute", help=f"""Hold back a {kind}'s alerts until it is unmuted.
 
+        \b
+        Example:
+            monitor {group.name} mute {example}
+        """)
+    @click.argument(arg)
+    @_REASON
+    @click.pass_context
+    def mute(ctx: click.Context, reason: str | None, **target: str) -> None:
+        _mute(ctx, kind, target[kind], reason)
 
-@watches.command("unmute")
-@click.argument("watch")
-@click.pass_context
-def watches_unmute(ctx: click.Context, watch: str) -> None:
-    """End a watch's snooze or mute now (alerts held back meanwhile stay unsent).
+    @group.command("unmute", help=f"""End a {kind}'s snooze or mute now (alerts held back
+        meanwhile stay unsent).
 
-    \b
-    Example:
-        monitor watches unmute russia-north-korea
-    """
-    _unmute(ctx, "watch", watch)
+        \b
+        Example:
+            monitor {group.name} unmute {example}
+        """)
+    @click.argument(arg)
+    @click.pass_context
+    def unmute(ctx: click.Context, **target: str) -> None:
+        _unmute(ctx, kind, target[kind])
 
 
 @click.group()
@@ -205,46 +212,8 @@ def stories() -> None:
     """
 
 
-@stories.command("snooze")
-@click.argument("story")
-@click.argument("duration")
-@_REASON
-@click.pass_context
-def stories_snooze(ctx: click.Context, story: str, duration: str, reason: str | None) -> None:
-    """Hold back a story's alerts for DURATION (90, 30m, 4h, 1d, 1w).
-
-    \b
-    Example:
-        monitor stories snooze 5 1d
-    """
-    _snooze(ctx, "story", story, duration, reason)
-
-
-@stories.command("mute")
-@click.argument("story")
-@_REASON
-@click.pass_context
-def stories_mute(ctx: click.Context, story: str, reason: str | None) -> None:
-    """Hold back a story's alerts until it is unmuted.
-
-    \b
-    Example:
-        monitor stories mute 5
-    """
-    _mute(ctx, "story", story, reason)
-
-
-@stories.command("unmute")
-@click.argument("story")
-@click.pass_context
-def stories_unmute(ctx: click.Context, story: str) -> None:
-    """End a story's snooze or mute now (alerts held back meanwhile stay unsent).
-
-    \b
-    Example:
-        monitor stories unmute 5
-    """
-    _unmute(ctx, "story", story)
+_add_commands(watches, "watch", "russia-north-korea")
+_add_commands(stories, "story", "5")
 
 
 def mute_lines(mutes: list[dict], titles: dict[str, str]) -> list[str]:
