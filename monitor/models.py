@@ -124,6 +124,15 @@ class Rejection:
     detail: str = ""
 
 
+#: Rejection reasons of extraction that are final for a URL: the same URL gives the same
+#: answer when fetched again.
+PERMANENT_REASONS = frozenset({"not-html", "too-large", "listing-page"})
+#: Rejection reasons of extraction after which the page may be an article when fetched
+#: again later (a breaking-news stub grows, a consent wall is shown to some requests
+#: only, a server sent an empty body once): the store retries these URLs.
+TRANSIENT_REASONS = frozenset({"no-text", "too-short", "consent-wall"})
+
+
 @dataclass(frozen=True)
 class ExtractOptions:
     """Tunable limits for extraction (from the ``extraction`` section of monitor.yaml).

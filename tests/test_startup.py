@@ -57,3 +57,15 @@ def test_python_m_monitor_runs_the_command_line():
     out = subprocess.run([sys.executable, "-m", "monitor", "--help"], capture_output=True,
                          text=True, cwd=REPO, timeout=60)
     assert out.returncode == 0 and "Usage: monitor" in out.stdout
+
+
+def test_opening_the_store_loads_no_extraction_and_no_crawler():
+    # monitor status, watches, stories and the web desk open the store: trafilatura
+    # (about 0.1 s), Scrapy and Twisted are not theirs to pay for
+    code = ("import sys; from monitor.store import Store; "
+            "print(sorted(m for m in ('trafilatura', 'scrapy', 'twisted', 'monitor.extract') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

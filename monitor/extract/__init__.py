@@ -11,7 +11,8 @@ later, as a breaking-news stub grows (``TRANSIENT_REASONS``), and are retried by
 See docs/extraction.md for the signals used and the benchmark that justifies them.
 """
 
-from monitor.extract.core import PERMANENT_REASONS, TRANSIENT_REASONS, extract
+from monitor.extract.core import extract
 from monitor.extract.files import page_from_file
+from monitor.models import PERMANENT_REASONS, TRANSIENT_REASONS
 
 __all__ = ["PERMANENT_REASONS", "TRANSIENT_REASONS", "extract", "page_from_file"]

@@ -27,13 +27,9 @@ _DEFAULT_OPTIONS = ExtractOptions()
 _BLANK = " \t\r\n\f\v\ufeff\x00"
 _BLANK_BYTES = b" \t\r\n\f\v\x00\xef\xbb\xbf\xfe\xff"
 
-# The Rejection reasons extract() returns (codes as in monitor.models.Rejection).
-# Permanent: the same URL gives the same answer when fetched again.
-PERMANENT_REASONS = frozenset({"not-html", "too-large", "listing-page"})
-# Transient: the page may be an article when fetched again later (a breaking-news stub
-# grows, a consent wall is shown to some requests only, a server sent an empty body once);
-# the store retries these URLs.
-TRANSIENT_REASONS = frozenset({"no-text", "too-short", "consent-wall"})
+# The Rejection reasons extract() returns, permanent or transient: PERMANENT_REASONS and
+# TRANSIENT_REASONS (monitor.models, beside Rejection, so the store reads them without
+# importing extraction).
 # rejections that get a second, recall-oriented extraction first
 _RETRIED = frozenset({"no-text", "too-short", "consent-wall"})
 

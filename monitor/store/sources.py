@@ -11,8 +11,7 @@ from datetime import datetime, timedelta
 from monitor import clock
 from monitor.clock import iso, parse_iso
 from monitor.errors import ConfigError
-from monitor.extract import TRANSIENT_REASONS
-from monitor.models import Rejection
+from monitor.models import TRANSIENT_REASONS, Rejection
 from monitor.store.base import StoreBase
 from monitor.urls import url_key
 
@@ -362,7 +361,7 @@ class SourcesStore(StoreBase):
         Args:
             rejection: the page and why it is not stored.
             transient: whether a later fetch may succeed; default: True for the reasons
-                in :data:`monitor.extract.TRANSIENT_REASONS`.
+                in :data:`monitor.models.TRANSIENT_REASONS`.
         """
         if transient is None:
             transient = rejection.reason in TRANSIENT_REASONS
