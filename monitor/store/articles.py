@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from monitor import clock, dedup
 from monitor.clock import iso, parse_iso
-from monitor.models import Article, Hit
+from monitor.models import Article, Hit, MatchSpan
 from monitor.store.outbox import OutboxStore
 from monitor.store.sources import SourcesStore
 from monitor.urls import url_key
@@ -147,6 +147,67 @@ class ArticlesStore(OutboxStore, SourcesStore):
             _, _, queued = self._insert_hits(article_id, story_id, new_hits, channels, stamp)
         return Revision(article_id, story_id, True, new_hits, queued)
 
+    def _insert_hit_rows(self, article_id: int, hits: list[Hit], now: str) -> list[int]:
+        """Insert the rows of hits on one article (inside the caller's write transaction)
+        with one statement, and read their ids back with one query.
+
+        The hits of an article share their span objects (and often their entities), so
+        each distinct span and list is encoded to JSON once; the text stored is what
+        ``json.dumps`` gives for the whole list.
+
+        Args:
+            article_id: the article the hits are on.
+            hits: the hits to store, of distinct watches none of which has a hit on the
+                article yet (``Hit.update`` goes into ``hits.updated``).
+            now: the time of storing, ISO text.
+
+        Returns:
+            The hits' row ids, in the order given.
+
+        Raises:
+            sqlite3.IntegrityError: a watch has a hit on the article already (nothing of
+                the statement is written).
+        """
+        if not hits:
+            return []
+        conn = self.db.conn
+        dumps = json.dumps
+        lists: dict[tuple[str, ...], str] = {}
+        spans: dict[int, str] = {}
+
+        def encode_list(items: list[str]) -> str:
+            key = tuple(items)
+            text = lists.get(key)
+            if text is None:
+                text = lists[key] = dumps(items)
+            return text
+
+        def encode_spans(found: list[MatchSpan]) -> str:
+            parts = []
+            for span in found:   # the list as json.dumps writes it: items joined by ", "
+                text = spans.get(id(span))
+                if text is None:
+                    text = spans[id(span)] = dumps(span.__dict__)
+                parts.append(text)
+            return "[" + ", ".join(parts) + "]"
+
+        rows = [(hit.watch_id, hit.watch_name, article_id, encode_list(hit.terms),
+                 encode_spans(hit.spans), encode_list(hit.entities), hit.snippet,
+                 encode_list(hit.matched), now, hit.update) for hit in hits]
+        (last,) = conn.execute("select coalesce(max(id), 0) from hits").fetchone()
+        conn.executemany(
+            "insert into hits (watch_id, watch_name, article_id, terms, spans, entities, "
+            "snippet, matched, created_at, updated) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows)
+        # the write lock is held: the rows after the last id before are these hits
+        ids = dict(conn.execute("select watch_id, id from hits where id > ? and "
+                                "article_id = ?", [last, article_id]).fetchall())
+        if len(ids) != len(hits):   # row ids not allocated upwards (the largest is taken)
+            ids = {w: conn.execute("select id from hits where watch_id = ? and "
+                                   "article_id = ?", [w, article_id]).fetchone()[0]
+                   for w in (hit.watch_id for hit in hits)}
+        return [ids[hit.watch_id] for hit in hits]
+
     def _insert_hits(self, article_id: int, story_id: int, hits: list[Hit],
                      channels: list[str], now: str) -> tuple[list[int], list[tuple], int]:
         """Insert hits and their outbox rows (inside the caller's write transaction): one
@@ -164,19 +225,14 @@ class ArticlesStore(OutboxStore, SourcesStore):
             channel, mode, next_attempt_at, created_at, priority)``, how many of them were
             inserted: a watch, story and channel already in the outbox is not).
         """
-        hit_ids, outbox, muted = [], [], []
-        for hit in hits:
-            hit_id = self._insert(
-                "insert into hits (watch_id, watch_name, article_id, terms, spans, "
-                "entities, snippet, matched, created_at, updated) "
-                "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [hit.watch_id, hit.watch_name, article_id, json.dumps(hit.terms),
-                 json.dumps([s.__dict__ for s in hit.spans]), json.dumps(hit.entities),
-                 hit.snippet, json.dumps(hit.matched), now, hit.update])
-            hit_ids.append(hit_id)
+        hit_ids = self._insert_hit_rows(article_id, hits, now)
+        reasons = (self._muted_reasons([h.watch_id for h in hits], story_id, now)
+                   if hits and channels else {})
+        outbox, muted = [], []
+        for hit, hit_id in zip(hits, hit_ids, strict=True):
             rows = [(hit_id, hit.watch_id, story_id, c, hit.mode, now, now, hit.priority)
                     for c in channels if not hit.channels or c in hit.channels]
-            why = self._muted_reason(hit.watch_id, story_id, now) if rows else None
+            why = reasons.get(hit.watch_id)
             if why is None:
                 outbox += rows
             else:

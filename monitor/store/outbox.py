@@ -27,6 +27,15 @@ MAX_AUTO_REQUEUES = 3
 MAX_CHANNEL_HOLD = 3600.0
 
 
+def _mute_reason(kind: str, target: str, until: str | None, reason: str | None) -> str:
+    """The ``last_error`` of an alert not queued because of a mute or snooze in force
+    (a ``mutes`` row's kind, target, until and reason), e.g. "watch nk snoozed until
+    2026-11-30T18:00:00+00:00: travelling"."""
+    what = f"watch {target}" if kind == "watch" else f"story {target}"
+    how = f"snoozed until {until}" if until else "muted"
+    return f"{what} {how}" + (f": {reason}" if reason else "")
+
+
 @dataclass(frozen=True)
 class PendingAlert:
     """An outbox row joined with its hit and article, ready for a channel.
@@ -500,20 +509,46 @@ class OutboxStore(StateStore):
 
     # -- snoozes and mutes ---------------------------------------------------------------
 
-    def _muted_reason(self, watch_id: str, story_id: int, now: str) -> str | None:
-        """Why alerts of this watch on this story are not to be queued now (a snooze or
-        mute in force, see :meth:`mute`), or None when they are."""
-        row = self.db.execute(
+    def _muted_reasons(self, watch_ids: Iterable[str], story_id: int, now: str
+                       ) -> dict[str, str]:
+        """Why alerts of these watches on this story are not to be queued now (a snooze
+        or mute in force, see :meth:`mute`), read in one query for all of them.
+
+        Of the mutes in force on a watch or on the story, the one that lasts longest
+        gives the reason (a mute without end first, then the latest ``until``; of
+        equal ones, the first set).
+
+        Args:
+            watch_ids: the watches (ids) of an article's hits.
+            story_id: the article's story.
+            now: the current time, ISO text.
+
+        Returns:
+            watch id -> reason, for the watches among ``watch_ids`` whose alerts on the
+            story are muted (all of them when the story is muted); the others are left
+            out.
+        """
+        rows = self.db.conn.execute(
             "select kind, target, until, reason from mutes where ended_at is null and "
-            "(until is null or until > ?) and ((kind = 'watch' and target = ?) or "
-            "(kind = 'story' and target = ?)) order by until is not null, until desc "
-            "limit 1", [now, watch_id, str(story_id)]).fetchone()
-        if row is None:
-            return None
-        kind, target, until, reason = row
-        what = f"watch {target}" if kind == "watch" else f"story {target}"
-        how = f"snoozed until {until}" if until else "muted"
-        return f"{what} {how}" + (f": {reason}" if reason else "")
+            "(until is null or until > ?) and (kind = 'watch' or (kind = 'story' and "
+            "target = ?)) order by until is not null, until desc, id",
+            [now, str(story_id)]).fetchall()
+        if not rows:
+            return {}
+        # the rows come longest first: each target's first row is its reason
+        story = next((r for r in rows if r[0] == "story"), None)
+        watches: dict[str, tuple] = {}
+        for row in rows:
+            if row is story:
+                break   # the story's mute outlasts those of watches after it
+            if row[0] == "watch":
+                watches.setdefault(row[1], row)
+        out = {}
+        for watch_id in watch_ids:
+            row = watches.get(watch_id, story)
+            if row is not None:
+                out[watch_id] = _mute_reason(*row)
+        return out
 
     def mute(self, kind: str, target: str, until: datetime | None = None,
              reason: str | None = None, by: str | None = None,
