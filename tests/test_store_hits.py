@@ -102,3 +102,22 @@ def test_each_hit_gets_the_longest_mute_of_its_watch_or_story(store):
     assert reasons == {"w1": "watch w1 muted: noisy",
                        "w2": "watch w2 snoozed until 2026-11-30T17:00:00+00:00",
                        "w3": story, "w4": story, "w5": story}
+
+
+@pytest.mark.parametrize("words", [
+    ['say "no"', "back\\slash", "tab\there"],
+    ["Pyongyang, DPRK (entity North Korea)", "Kim Jong\u2011un", "\u5317\u671d\u9bae",
+     "\U0001f642", "\u2028", "\x00"],
+    [],
+])
+def test_hit_fields_are_stored_as_json_dumps_writes_them(store, words):
+    text = "Alpha beta five " * 40
+    spans = [MatchSpan("title", 2**40, 2**40 + 3, w, w) for w in words]
+    hit = Hit("w1", "Watch 1", words, spans=spans, entities=words[:1], snippet="s",
+              matched=words[::-1])
+    saved = store.save_article(_article(6, text), [hit], ["console"], now=NOW)
+    assert saved is not None
+    row = store.db.execute("select terms, spans, entities, matched from hits where id = ?",
+                           saved.hit_ids).fetchone()
+    assert tuple(row) == (json.dumps(words), json.dumps([s.__dict__ for s in spans]),
+                          json.dumps(words[:1]), json.dumps(words[::-1]))

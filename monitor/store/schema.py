@@ -16,6 +16,7 @@ Tables (see :mod:`monitor.store` for what each holds):
 - m009: story_bands (signatures recomputed). m010: mutes. m011: outbox.priority/held.
 - m012: followups, threads. m013: pages.version, hits.updated.
 - m014: story signatures of the "words-crc32-mix64-ms" scheme.
+- m015: hits indexed by article.
 """
 
 from __future__ import annotations
@@ -382,3 +383,11 @@ def m014_story_signatures_words(db: sqlite_utils.Database) -> None:
         if frozen is not None:
             db.conn.executemany("insert or ignore into story_bands (key, story_id) "
                                 "values (?, ?)", [(k, story_id) for k in frozen[1]])
+
+
+@migrations()
+def m015_hits_by_article(db: sqlite_utils.Database) -> None:
+    """Hits get an index on (article_id, watch_id): an article's hits (the watches an
+    edited article has hits of already, a story's hits on the desk) are read without
+    scanning every hit. New hits are appended to it (article ids grow)."""
+    db.table("hits").create_index(["article_id", "watch_id"], if_not_exists=True)
