@@ -76,7 +76,8 @@ def test_a_database_from_before_the_split_opens_and_works(tmp_path):
         # nothing re-run or renamed; only migrations written since the split are applied
         assert names_after[:len(names_before)] == names_before
         assert names_after[len(names_before):] == ["m014_story_signatures_words",
-                                                    "m015_hits_by_article"]
+                                                    "m015_hits_by_article",
+                                                    "m016_outbox_by_story"]
         # the links the old store recorded as written are seen: not fetched again...
         assert store.unseen([listed, "https://news.example/world/other"]) == {
             "https://news.example/world/other"}

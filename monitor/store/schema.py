@@ -16,7 +16,7 @@ Tables (see :mod:`monitor.store` for what each holds):
 - m009: story_bands (signatures recomputed). m010: mutes. m011: outbox.priority/held.
 - m012: followups, threads. m013: pages.version, hits.updated.
 - m014: story signatures of the "words-crc32-mix64-ms" scheme.
-- m015: hits indexed by article.
+- m015: hits indexed by article. m016: the outbox's unique index led by story_id.
 """
 
 from __future__ import annotations
@@ -391,3 +391,15 @@ def m015_hits_by_article(db: sqlite_utils.Database) -> None:
     edited article has hits of already, a story's hits on the desk) are read without
     scanning every hit. New hits are appended to it (article ids grow)."""
     db.table("hits").create_index(["article_id", "watch_id"], if_not_exists=True)
+
+
+@migrations()
+def m016_outbox_by_story(db: sqlite_utils.Database) -> None:
+    """The outbox's unique index on (watch_id, story_id, channel) becomes one on (story_id,
+    watch_id, channel): the same rows are unique, but an article's alerts, which share
+    its story, go in next to each other instead of into as many places as it has watches
+    (a pair of pages or so written per article instead of one per hit), and a story's
+    alerts (on the desk) are read without scanning the outbox."""
+    db.table("outbox").create_index(["story_id", "watch_id", "channel"], unique=True,
+                                    if_not_exists=True)
+    db.execute("drop index if exists idx_outbox_watch_id_story_id_channel")
