@@ -191,8 +191,8 @@ class ArticlesStore(OutboxStore, SourcesStore):
             The hits' row ids, in the order given.
 
         Raises:
-            sqlite3.IntegrityError: a watch has a hit on the article already (nothing of
-                the statement is written).
+            sqlite3.IntegrityError: a watch has a hit on the article already, or twice
+                among ``hits`` (the caller's transaction is then rolled back).
         """
         if not hits:
             return []
