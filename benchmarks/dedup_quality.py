@@ -190,7 +190,7 @@ def main() -> int:
         lowest = 1.0
         by_kind: dict[str, list[int]] = {k: [0, 0] for k in kinds}
         err = []
-        for (kind, i, _), s, truth in zip(pairs, cps, truth_copy):
+        for (kind, i, _), s, truth in zip(pairs, cps, truth_copy, strict=True):
             got = joins(scheme, orig[i], s)
             if orig[i] is not None and s is not None:
                 err.append(abs(float((orig[i] == s).mean()) - truth))

@@ -30,7 +30,7 @@ less than the naive baseline; 50,000 watches compile in under 3 s and 150 MB.
 from __future__ import annotations
 
 import argparse
-import gzip
+import itertools
 import json
 import random
 import re
@@ -44,10 +44,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from monitor.matching import Watch, WatchSet, parse_query  # noqa: E402
+
 try:
-    from monitor.matching.engine import paused_gc  # noqa: E402
+    from monitor.matching.engine import paused_gc
 except ImportError:  # an older checkout measured by after_extraction.py --repo
-    from contextlib import nullcontext as paused_gc  # noqa: E402
+    from contextlib import nullcontext as paused_gc
 from monitor.matching.normalise import raw_tokens  # noqa: E402
 from monitor.models import Article, Page  # noqa: E402
 
@@ -131,7 +132,7 @@ def vocabulary(docs, seed: Article):
         words.update({t.lower() for t in toks if t.isalpha() and len(t) >= 4
                       and t.lower() not in STOP})
         doc_names, doc_pairs = set(), set()
-        for a, b in zip(toks, toks[1:]):
+        for a, b in itertools.pairwise(toks):
             if a[:1].isupper() and b[:1].isupper() and a.isalpha() and b.isalpha() \
                     and len(a) > 2 and len(b) > 2 and a.lower() not in STOP:
                 doc_names.add(f"{a} {b}")
@@ -211,7 +212,7 @@ class Naive:
         if kind == "Not":
             return ("Not", self._compile(node.child))
         a, b = self._term_re(node.left), self._term_re(node.right)
-        gap = r"\W+(?:\w+\W+){0,%d}" % node.distance
+        gap = rf"\W+(?:\w+\W+){{0,{node.distance}}}"
         rx = re.compile(f"(?:{a}{gap}{b})|(?:{b}{gap}{a})", re.IGNORECASE)
         return ("T", rx, None)
 

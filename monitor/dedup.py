@@ -224,7 +224,7 @@ def best_match(sig: Signature, candidates: Iterable[tuple[int, Signature]],
     for story_id, other in candidates:
         score = sig.jaccard(other)
         if score >= threshold and (score > best_score or (
-                score == best_score and story_id < best)):
+                score == best_score and best is not None and story_id < best)):
             best, best_score = story_id, score
     return best
 

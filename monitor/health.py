@@ -46,21 +46,24 @@ No Scrapy here; delivery goes through the same channels as the alerts
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
 import statistics
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from monitor.config import HealthConfig, MonitorConfig
+from monitor.alerts import Channel
 from monitor.alerts import retry as retry_policy
+from monitor.clock import parse_iso, utcnow
+from monitor.config import HealthConfig, MonitorConfig
 from monitor.errors import DeliveryError
 from monitor.matching.query import Node
 from monitor.matching.watch import SpikeSettings, Watch
 from monitor.models import Notice
-from monitor.clock import parse_iso, utcnow
 from monitor.store import Store
 from monitor.words import count
 
@@ -230,7 +233,7 @@ def silent_conditions(store: Store, rows: list[dict], settings: HealthConfig,
         times = store.recent_fetch_times(row["name"], limit)
         if len(times) < settings.silent_history:
             continue
-        gaps = [(a - b).total_seconds() for a, b in zip(times, times[1:])]
+        gaps = [(a - b).total_seconds() for a, b in itertools.pairwise(times)]
         usual = statistics.median(gaps)
         silence = (now - times[0]).total_seconds()
         if silence > max(settings.silent_factor * usual, settings.silent_min):
@@ -324,7 +327,8 @@ def _series(store: Store, since: datetime, watch_id: str | None = None,
     return store.hit_series(since, watch_id, entity)
 
 
-def _top_stories(store: Store, story_ids: Iterable[int | None]) -> list[tuple[str, int, str]]:
+def _top_stories(store: Store, story_ids: Iterable[int | None]
+                 ) -> list[tuple[str, int, str | None]]:
     counts: dict[int, int] = {}
     for sid in story_ids:
         if sid is not None:
@@ -338,7 +342,7 @@ def _top_stories(store: Store, story_ids: Iterable[int | None]) -> list[tuple[st
 
 
 def spike_conditions(store: Store, watches: Iterable[Watch], now: datetime,
-                     open_subjects: set[str] = frozenset()) -> list[Condition]:
+                     open_subjects: AbstractSet[str] = frozenset()) -> list[Condition]:
     """``spike`` conditions of the watches that have ``spike:`` settings, for the watch
     and each entity of its query (see the module docstring for the test).
 
@@ -355,7 +359,8 @@ def spike_conditions(store: Store, watches: Iterable[Watch], now: datetime,
             continue
         window_start = now - timedelta(seconds=spike.window)
         base_start = window_start - timedelta(seconds=spike.baseline)
-        subjects = [(f"watch:{watch.id}", f"watch '{watch.name}'", watch.id, None)]
+        subjects: list[tuple[str, str, str | None, str | None]] = [
+            (f"watch:{watch.id}", f"watch '{watch.name}'", watch.id, None)]
         subjects += [(f"entity:{e}", f"@{e}", None, e) for e in query_entities(watch.query)]
         for subject, label, watch_id, entity in subjects:
             if subject in seen:
@@ -516,7 +521,7 @@ def _notice(row) -> Notice:
                   url=url, started_at=parse_iso(started), ended_at=parse_iso(ended))
 
 
-def deliver_notices(store: Store, channels: Mapping[str, object], *, max_attempts: int = 8,
+def deliver_notices(store: Store, channels: Mapping[str, Channel], *, max_attempts: int = 8,
                     now: datetime | None = None) -> tuple[int, int]:
     """Send the notices that are due, oldest first, each on its channel.
 
@@ -554,5 +559,13 @@ def deliver_notices(store: Store, channels: Mapping[str, object], *, max_attempt
     return sent, failed
 
 
-__all__ = ["Condition", "Health", "deliver_notices", "open_episodes", "poisson_tail",
-           "query_entities", "spike_conditions", "EXTRACTION_REASONS"]
+__all__ = [
+    "EXTRACTION_REASONS",
+    "Condition",
+    "Health",
+    "deliver_notices",
+    "open_episodes",
+    "poisson_tail",
+    "query_entities",
+    "spike_conditions",
+]

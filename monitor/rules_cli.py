@@ -19,8 +19,8 @@ from monitor.matching.engine import WatchSet
 from monitor.matching.explain import explain as explain_match
 from monitor.matching.loader import load_watches, read_rule_files
 from monitor.matching.query import Term, lowercase_operators, parse_query
-from monitor.matching.watch import Watch
 from monitor.matching.targets import check_watch_targets
+from monitor.matching.watch import Watch
 from monitor.models import Article, ExtractOptions, Page, Rejection
 from monitor.words import count
 
@@ -380,7 +380,7 @@ def _articles(paths: tuple[Path, ...], since: timedelta | None,
               db_path: Path | None) -> Iterator[tuple[str, Article]]:
     """Yield (label, article): the files' articles (label: the path), then the stored
     ones (label: the URL)."""
-    for path in page_files(paths, PAGE_SUFFIXES + (".txt",)):
+    for path in page_files(paths, (*PAGE_SUFFIXES, ".txt")):
         article = _read_article(path)
         if article is not None:
             yield str(path), article

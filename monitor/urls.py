@@ -70,7 +70,9 @@ def is_web_url(url: str) -> bool:
         host = urlsplit(url).hostname
     except ValueError:
         return False
-    return bool(host) and not any(c.isspace() for c in host)
+    if not host:
+        return False
+    return not any(c.isspace() for c in host)
 
 
 def is_tracking_param(name: str) -> bool:

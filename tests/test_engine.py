@@ -7,6 +7,7 @@ database write lock held past the busy timeout.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import signal
@@ -88,7 +89,7 @@ def test_sources_of_one_host_share_one_politeness_budget_and_one_robots_txt(tmp_
     polls = {n: len(_feed_times(site, f"/{n}.xml")) for n in "abc"}
     assert min(polls.values()) >= 3, polls                    # polled again and again
     times = sorted(r.at for r in site.requests)
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     # Scrapy spreads requests to one host 0.5 to 1.5 times DOWNLOAD_DELAY apart: the
     # three sources never come closer than that, whichever polled first
     assert min(gaps) >= 0.5 * delay - 0.05, gaps
@@ -427,5 +428,5 @@ def test_one_request_at_a_time_to_a_host_limited_to_one_even_without_delay(tmp_p
     arrivals = sorted(r.at for r in site.requests if r.path.startswith("/slow") and
                       r.path.endswith(".html"))
     assert len(arrivals) == 4
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert min(gaps) >= 0.45, gaps

@@ -238,12 +238,12 @@ def test_page_from_file_gz_with_sidecar(tmp_path: Path):
 
 
 def test_page_from_file_errors_name_the_file(tmp_path: Path):
-    with pytest.raises(MonitorError, match="missing.html"):
+    with pytest.raises(MonitorError, match=r"missing\.html"):
         page_from_file(tmp_path / "missing.html")
     bad = tmp_path / "bad.html"
     bad.write_text("<html></html>")
     (tmp_path / "bad.json").write_text("[1, 2]")
-    with pytest.raises(MonitorError, match="bad.json"):
+    with pytest.raises(MonitorError, match=r"bad\.json"):
         page_from_file(bad)
 
 
@@ -379,8 +379,8 @@ def test_hold_is_per_thread(caplog):
 # --- rejection reasons: stable codes, permanent or transient --------------------------
 
 def test_rejection_reason_groups_are_the_documented_codes():
-    assert PERMANENT_REASONS == {"not-html", "too-large", "listing-page"}
-    assert TRANSIENT_REASONS == {"no-text", "too-short", "consent-wall"}
+    assert {"not-html", "too-large", "listing-page"} == PERMANENT_REASONS
+    assert {"no-text", "too-short", "consent-wall"} == TRANSIENT_REASONS
     assert not PERMANENT_REASONS & TRANSIENT_REASONS
     # every code extract() returns is one of the stable codes monitor.models documents
     for code in PERMANENT_REASONS | TRANSIENT_REASONS:

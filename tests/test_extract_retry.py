@@ -129,9 +129,9 @@ def test_paywall_offers_in_other_forms(offer):
 
 
 def test_a_full_article_mentioning_subscribers_is_not_cut():
-    paras = ARTICLE_PARAS + [
-        "The streaming service said it now has 12 million subscribers, up from 9 million a "
-        "year earlier, and will raise prices for new subscribers from April."]
+    paras = [*ARTICLE_PARAS,
+             "The streaming service said it now has 12 million subscribers, up from 9 million a "
+             "year earlier, and will raise prices for new subscribers from April."]
     html = ("<html><head><meta property='og:type' content='article'><title>T</title></head>"
             "<body><article><h1>T</h1>" + "".join(f"<p>{p}</p>" for p in paras)
             + "</article></body></html>")

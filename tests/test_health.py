@@ -6,7 +6,6 @@ feed that moved permanently suggests the new URL."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -328,7 +327,7 @@ def test_spike_settings_in_rule_files(tmp_path):
     assert watches["b"].spike == SpikeSettings()
     (rules / "w.yaml").write_text("id: a\nquery: pact\nspike: {window: 2h, baseline: 1h}\n",
                                   "utf-8")
-    with pytest.raises(RuleError, match="w.yaml:3:31: 'spike.baseline': must be longer"):
+    with pytest.raises(RuleError, match=r"w\.yaml:3:31: 'spike\.baseline': must be longer"):
         load_watches(rules)
     (rules / "w.yaml").write_text("id: a\nquery: pact\nspike: false\n", "utf-8")
     assert load_watches(rules).watches[0].spike is None

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.matching import WatchSet, Watch, compile_query, explain, parse_query
+from monitor.matching import Watch, WatchSet, compile_query, explain, parse_query
 from monitor.matching.entities import EntityRegistry, Variants
-from tests.matching_fixtures import (ENTITIES, FOOTBALL, RECIPE, VARIANTS, art,
-                                     seed_article)
+from tests.matching_fixtures import ENTITIES, FOOTBALL, RECIPE, VARIANTS, art, seed_article
 
 SEED = seed_article()
 

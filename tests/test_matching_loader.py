@@ -292,7 +292,7 @@ def test_entities_and_variants_may_be_yml(rules):
     assert [w.id for w in ws.watches] == ["w"] and len(ws.entities) == 4
     assert ws.match(art("North Korea signed a mutual defence pact."))
     shutil.copy(RULES / "entities.yaml", rules / "entities.yaml")
-    with pytest.raises(RuleError, match="both entities.yaml and entities.yml exist"):
+    with pytest.raises(RuleError, match=r"both entities\.yaml and entities\.yml exist"):
         load_watches(rules)
 
 
@@ -394,10 +394,10 @@ def test_a_bad_reload_keeps_the_last_good_rules_and_a_duplicate_id_is_named(rule
     first = load_watches(rules)
     b.write_text("id: pact\nquery: Putin\n", encoding="utf-8")   # a.yaml's id again
     _touch_later(b)
-    with pytest.raises(RuleError, match="watch id 'pact' is already used in a.yaml:1"):
+    with pytest.raises(RuleError, match=r"watch id 'pact' is already used in a\.yaml:1"):
         load_watches(rules, previous=first)
     b.write_text("id: other\nquery: (Putin\n", encoding="utf-8")
     _touch_later(b, 10)
-    with pytest.raises(RuleError, match="b.yaml"):
+    with pytest.raises(RuleError, match=r"b\.yaml"):
         load_watches(rules, previous=first)
     assert [h.watch_id for h in first.match(seed_article())] == ["pact", "other"]

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 from monitor import rules_cli
 from monitor.config import parse_duration
-from monitor.rules_cli import PAGE_SUFFIXES, page_files, rules
 from monitor.models import Article, Rejection
+from monitor.rules_cli import PAGE_SUFFIXES, page_files, rules
 from monitor.store import Store, iso, parse_iso
 from tests.matching_fixtures import REPO, SEED_EXCERPT, SEED_PAGE, article_from_lines
 
@@ -403,7 +403,7 @@ def test_page_files(tmp_path):
         tmp_path / "one.txt", tmp_path / "b" / "a.HTML", tmp_path / "b" / "c.htm.gz",
         tmp_path / "b" / "deep" / "z.html"]
     assert tmp_path / "b" / "d.txt" in page_files([tmp_path / "b"],
-                                                   PAGE_SUFFIXES + (".txt",))
+                                                   (*PAGE_SUFFIXES, ".txt"))
     with pytest.raises(click.BadParameter, match="nope: no such file or folder"):
         page_files([tmp_path / "nope"])
 

@@ -8,11 +8,10 @@ import shutil
 
 import pytest
 
-from monitor.matching import parse_query
+from monitor.matching import compile_query, parse_query
 from monitor.matching.query import MAX_DEPTH, QueryError
 from tests.conftest import RULES, monitor_cmd
 from tests.matching_fixtures import ENTITIES, VARIANTS, art
-from monitor.matching import compile_query
 
 
 def _parens(depth: int) -> str:

@@ -101,9 +101,11 @@ _APPENDED_MIN_CHARS = 500
 # prompts that end a paywalled stub (checked on the last paragraphs only)
 PAYWALL = re.compile(
     r"(subscribe (?:now|today|to (?:continue|read|keep))|to continue reading|already a subscriber"
-    r"|subscribers only|for subscribers|this (?:article|content) is (?:for|reserved for|exclusive to)"
+    r"|subscribers only|for subscribers"
+    r"|this (?:article|content) is (?:for|reserved for|exclusive to)"
     r" (?:subscribers|members)|unlock (?:this|the full) (?:article|story)"
-    r"|jetzt (?:weiterlesen|abonnieren|abo|testen|freischalten)|weiterlesen mit|mit (?:\w+\s)?(?:plus|abo)"
+    r"|jetzt (?:weiterlesen|abonnieren|abo|testen|freischalten)|weiterlesen mit"
+    r"|mit (?:\w+\s)?(?:plus|abo)"
     r" (?:weiterlesen|lesen)|bereits abonnent|schon abonnent|abo abschließen|zugang zu allen"
     r"|artikel (?:ist )?(?:nur )?für abonnent|exklusiv für abonnent"
     r"|abonnez-vous|déjà abonné|réservé aux abonnés|suscríbete|ya eres suscriptor"
@@ -145,10 +147,12 @@ _WALLED_STUB_CHARS = 1000
 # short boxes that sit in or after article text: newsletter and app prompts, "read also"
 # teasers, copyright lines (generic phrases, no site names)
 BOILERPLATE = re.compile(
-    r"(newsletter|sign up|signup|follow us|folgen sie|folgst du|abonniere|lesen sie auch|mehr zum thema"
+    r"(newsletter|sign up|signup|follow us|folgen sie|folgst du|abonniere|lesen sie auch"
+    r"|mehr zum thema"
     r"|auch interessant|read more|read also|related:|more from|all rights reserved"
     r"|alle rechte vorbehalten|tous droits réservés|todos los derechos|copyright|©|whatsapp-kanal"
-    r"|in your inbox|get the latest|download (?:the|our) app|unsere app|jetzt (?:teilen|herunterladen))",
+    r"|in your inbox|get the latest|download (?:the|our) app|unsere app"
+    r"|jetzt (?:teilen|herunterladen))",
     re.I)
 _BOILERPLATE_MAX_CHARS = 300
 # BOILERPLATE for lower-cased text: case-sensitive branches let the regex engine skip
@@ -252,7 +256,8 @@ def _trim_to_articlebody(paras: list[str], article_body: str | None) -> list[str
         words = _tokens(para)
         total = sum(words.values())
         # the size of the multiset intersection words & reference
-        if total and sum(min(n, reference.get(w, 0)) for w, n in words.items()) / total >= _LD_COVERED:
+        shared = sum(min(n, reference.get(w, 0)) for w, n in words.items())
+        if total and shared / total >= _LD_COVERED:
             last = i
     return paras[: last + 1] if last >= 0 else paras
 

@@ -69,7 +69,8 @@ def parse_date(value: str | None, now: datetime | None = None) -> datetime | Non
             # "no zone"; the explicit table of monitor.feeddates knows them
             got = zoned(text) or got
     if got is None:
-        m = re.match(r"(\d{4})[-/.](\d\d)[-/.](\d\d)", text) or re.match(r"(\d{4})(\d\d)(\d\d)$", text)
+        m = (re.match(r"(\d{4})[-/.](\d\d)[-/.](\d\d)", text)
+             or re.match(r"(\d{4})(\d\d)(\d\d)$", text))
         if m:
             try:
                 got = datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)))

@@ -29,8 +29,8 @@ _BINARY_MAGIC = (
     (b"OggS", "Ogg media"),
     (b"ID3", "MP3 audio"),
 )
-_HTML_SNIFF = re.compile(rb"<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>]|<meta[\s/>]|<title[\s>]",
-                         re.I)
+_HTML_SNIFF = re.compile(
+    rb"<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>]|<meta[\s/>]|<title[\s>]", re.I)
 _FEED_SNIFF = re.compile(rb"<(?:rss|feed|rdf:RDF|urlset|sitemapindex)[\s>]", re.I)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from monitor.extract.metadata import PageMeta, clean_text, ld_names, ld_text
@@ -18,7 +19,8 @@ _GENERIC_HOST_LABELS = {"www", "m", "amp", "mobile", "news", "edition", "com", "
 
 _TRANSLIT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "æ": "ae", "ø": "oe",
                            "å": "aa"})
-_DATE_PART = re.compile(r"^\W*(?:\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,2}\.? \w+ \d{4}|\w+ \d{1,2}, \d{4})\W*$")
+_DATE_PART = re.compile(
+    r"^\W*(?:\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,2}\.? \w+ \d{4}|\w+ \d{1,2}, \d{4})\W*$")
 _BYLINE_PART = re.compile(r"^(?:by|von|par|por|di|av|door)\s+\S", re.I)
 
 
@@ -44,7 +46,8 @@ def site_names(pm: PageMeta, url: str) -> list[str]:
         names.append(ld_text(pub) if pub else None)
         types = obj.get("@type")
         types = [types] if isinstance(types, str) else types if isinstance(types, list) else []
-        if any(isinstance(t, str) and t.lower() in ("organization", "newsmediaorganization", "website")
+        if any(isinstance(t, str)
+               and t.lower() in ("organization", "newsmediaorganization", "website")
                for t in types):
             names.append(ld_text(obj.get("name")))
     host = urlsplit(url).hostname or ""
@@ -82,7 +85,7 @@ def _is_tail_junk(part: str) -> bool:
     return bool(_DATE_PART.match(part) or _BYLINE_PART.match(part))
 
 
-def strip_site_name(title: str, sites: list[str], site_texts: list[str] = ()) -> str:
+def strip_site_name(title: str, sites: list[str], site_texts: Sequence[str] = ()) -> str:
     """Remove site-name parts (" | CBC News", "BBC News - ") from either end of a title.
 
     Parts are split at spaced separators (``|``, ``-``, ``–``, ``—``, ``:``, ``·``,
@@ -121,7 +124,7 @@ def strip_site_name(title: str, sites: list[str], site_texts: list[str] = ()) ->
             parts, seps = parts[1:], seps[1:]
             changed = True
     out = parts[0]
-    for sep, part in zip(seps, parts[1:]):
+    for sep, part in zip(seps, parts[1:], strict=True):   # a separator between two parts
         out += sep + part
     return out.strip() or title
 

@@ -51,7 +51,8 @@ def page_from_file(path: str | Path) -> Page:
         except (OSError, ValueError) as exc:
             raise MonitorError(f"{sidecar}: cannot read sidecar: {exc}") from exc
         if not isinstance(meta, dict):
-            raise MonitorError(f"{sidecar}: sidecar must be a JSON object with url, source, published")
+            raise MonitorError(f"{sidecar}: sidecar must be a JSON object with url, source, "
+                               f"published")
         url = meta.get("url") or url
         source = meta.get("source") or source
         if meta.get("published"):

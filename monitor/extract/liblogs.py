@@ -14,10 +14,10 @@ libraries' loggers *in the same thread* are held, and at the end:
   "missing link attribute", an artefact of our ``include_links=True`` pass.
 
 DEBUG and INFO records are never held: whoever turns a library's logger up to debug it
-sees everything. Nothing changes logger levels, and records logged outside extract() or by other threads
-(for example the benchmark's bare trafilatura run, or another worker thread's page) pass
-untouched: the filter is installed once on the library loggers but only acts inside a
-``hold_library_logs()`` block of the current thread.
+sees everything. Nothing changes logger levels, and records logged outside extract() or
+by other threads (for example the benchmark's bare trafilatura run, or another worker
+thread's page) pass untouched: the filter is installed once on the library loggers but
+only acts inside a ``hold_library_logs()`` block of the current thread.
 """
 
 from __future__ import annotations

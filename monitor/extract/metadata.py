@@ -11,8 +11,9 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from lxml import etree
 from lxml.html import HtmlElement
@@ -117,7 +118,7 @@ class PageMeta:
     @property
     def ld_types(self) -> set[str]:
         """All lower-cased JSON-LD @type names on the page."""
-        out = set()
+        out: set[str] = set()
         for obj in self.jsonld:
             out.update(t.lower() for t in _types(obj))
         return out

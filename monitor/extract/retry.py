@@ -82,7 +82,7 @@ def recall_tree(tree: HtmlElement) -> tuple[HtmlElement, list[str]]:
             keep.append(el)
     out = copy.deepcopy(tree)
     # a deep copy has the same structure: walk both trees to find the copies
-    twin = dict(zip(tree.iter(), out.iter()))
+    twin = dict(zip(tree.iter(), out.iter(), strict=True))
     for el in keep:
         notes.append(el.tag)
         twin[el].tag = "div"

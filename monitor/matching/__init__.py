@@ -11,12 +11,12 @@ Everything here is plain Python (no Scrapy). The rule format is documented in
 docs/rules.md.
 """
 
+from monitor.matching.adhoc import Query, compile_query
 from monitor.matching.engine import WatchSet, validate_watch
 from monitor.matching.entities import Entity, EntityRegistry, Variants
-from monitor.matching.explain import Explanation, ExplainNode, explain
+from monitor.matching.explain import ExplainNode, Explanation, explain
 from monitor.matching.loader import check_rules, load_watches, read_watches, rules_fingerprint
 from monitor.matching.query import QueryError, parse_query
-from monitor.matching.adhoc import Query, compile_query
 from monitor.matching.targets import check_watch_targets
 from monitor.matching.watch import Watch
 

@@ -6,8 +6,15 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from monitor.matching.engine import WatchSet
-from monitor.matching.entities import (ENTITIES_FILE, VARIANTS_FILE, EntityRegistry,
-                                       Variants, load_entities, load_variants, special_file)
+from monitor.matching.entities import (
+    ENTITIES_FILE,
+    VARIANTS_FILE,
+    EntityRegistry,
+    Variants,
+    load_entities,
+    load_variants,
+    special_file,
+)
 from monitor.matching.query import Node, parse_query
 from monitor.matching.watch import Watch
 from monitor.models import Article, Hit

@@ -89,7 +89,7 @@ class Variants:
         Raises:
             ValueError: a spelling has no letters or digits, or is already in a group.
         """
-        forms = []
+        forms: list[tuple[TokenForms, ...]] = []
         for spelling in spellings:
             toks = tuple(term_tokens(spelling))
             if not toks:
@@ -135,7 +135,7 @@ class Variants:
                     seen.add(key)
                     out.append(list(acc))
                 return
-            walk(i + 1, acc + [tokens[i]])
+            walk(i + 1, [*acc, tokens[i]])
             for n in range(1, min(self._longest, len(tokens) - i) + 1):
                 group = self._by_fold.get(tuple(t.fold for t in tokens[i:i + n]))
                 for alt in group or ():
@@ -308,5 +308,15 @@ def load_variants(path: Path) -> Variants:
     return variants
 
 
-__all__ = ["Entity", "EntityRegistry", "Variants", "load_entities", "load_variants",
-           "ENTITIES_FILE", "VARIANTS_FILE", "ENTITY_TYPES", "RULE_SUFFIXES", "special_file"]
+__all__ = [
+    "ENTITIES_FILE",
+    "ENTITY_TYPES",
+    "RULE_SUFFIXES",
+    "VARIANTS_FILE",
+    "Entity",
+    "EntityRegistry",
+    "Variants",
+    "load_entities",
+    "load_variants",
+    "special_file",
+]

@@ -189,4 +189,4 @@ def _closest(left, right) -> int | None:
     return best
 
 
-__all__ = ["explain", "Explanation", "ExplainNode"]
+__all__ = ["ExplainNode", "Explanation", "explain"]

@@ -1,9 +1,9 @@
 """Loading watches from a rules folder, checking them, and detecting changes.
 
 Every ``*.yaml`` or ``*.yml`` file in the folder holds watches, except ``entities.yaml``
-and ``variants.yaml`` (or ``.yml``; see :mod:`monitor.matching.entities`). A file holds either one watch
-(a mapping with an ``id``) or several (a mapping with a ``watches:`` list). The full
-format is in docs/rules.md.
+and ``variants.yaml`` (or ``.yml``; see :mod:`monitor.matching.entities`). A file holds
+either one watch (a mapping with an ``id``) or several (a mapping with a ``watches:``
+list). The full format is in docs/rules.md.
 """
 
 from __future__ import annotations
@@ -17,9 +17,17 @@ from yaml.nodes import Node, ScalarNode, SequenceNode
 from monitor.errors import RuleError
 from monitor.matching import yamlnodes as yn
 from monitor.matching.engine import WatchSet, paused_gc, validate_watch
-from monitor.matching.entities import (ENTITIES_FILE, RULE_SUFFIXES, VARIANTS_FILE,
-                                       EntityRegistry, Variants, load_entities,
-                                       load_variants, special_file, valid_id)
+from monitor.matching.entities import (
+    ENTITIES_FILE,
+    RULE_SUFFIXES,
+    VARIANTS_FILE,
+    EntityRegistry,
+    Variants,
+    load_entities,
+    load_variants,
+    special_file,
+    valid_id,
+)
 from monitor.matching.query import And, Not, Or, QueryError, literal_term, parse_query
 from monitor.matching.watch import MODES, PRIORITIES, SpikeSettings, Watch
 
@@ -503,5 +511,13 @@ def summarise(rules_dir: str | Path) -> tuple[int, int, int]:
     return len(ws), len(ws.entities), len(ws.variants)
 
 
-__all__ = ["load_watches", "check_rules", "read_watches", "read_rule_files",
-           "rules_fingerprint", "rule_files", "summarise", "WatchTargets"]
+__all__ = [
+    "WatchTargets",
+    "check_rules",
+    "load_watches",
+    "read_rule_files",
+    "read_watches",
+    "rule_files",
+    "rules_fingerprint",
+    "summarise",
+]

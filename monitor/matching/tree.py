@@ -18,7 +18,7 @@ Occ = tuple[int, int, int]          # (field index, first token, token after the
 class BTerm:
     """A term leaf bound to its id in the term table."""
 
-    __slots__ = ("tid", "label", "node")
+    __slots__ = ("label", "node", "tid")
 
     def __init__(self, tid: int, label: str, node: Term) -> None:
         self.tid, self.label, self.node = tid, label, node
@@ -39,10 +39,7 @@ class BAnd:
         self.children, self.node = children, node
 
     def eval(self, occ: dict) -> bool:
-        for child in self.children:
-            if not child.eval(occ):
-                return False
-        return True
+        return all(child.eval(occ) for child in self.children)
 
 
 class BOr:
@@ -54,10 +51,7 @@ class BOr:
         self.children, self.node = children, node
 
     def eval(self, occ: dict) -> bool:
-        for child in self.children:
-            if child.eval(occ):
-                return True
-        return False
+        return any(child.eval(occ) for child in self.children)
 
     def positions(self, occ: dict) -> list[Occ]:
         out: list[Occ] = []
@@ -81,7 +75,7 @@ class BNot:
 class BNear:
     """True when the two sides have occurrences close enough (see near_pairs)."""
 
-    __slots__ = ("left", "right", "distance", "node")
+    __slots__ = ("distance", "left", "node", "right")
 
     def __init__(self, left, right, distance: int, node: Node) -> None:
         self.left, self.right, self.distance, self.node = left, right, distance, node

@@ -80,7 +80,5 @@ class Watch:
         """
         if self.sources is not None and source not in self.sources:
             return False
-        if self.languages is not None and language is not None \
-                and language.lower() not in self.languages:
-            return False
-        return True
+        return not (self.languages is not None and language is not None
+                    and language.lower() not in self.languages)
