@@ -216,7 +216,7 @@ def crawl(ctx: click.Context, sources: tuple[str, ...], no_deliver: bool) -> Non
     for name, error in failed.items():
         click.echo(f"source {name} failed: {error}", err=True)
     dead = report.dead if report else 0
-    if dead:
+    if report is not None and dead:
         where = ", ".join(f"{n} on {c}" for c, n in sorted(report.gave_up.items()))
         click.echo(f"monitor: {_count(dead, 'alert')} given up"
                    f"{f' ({where})' if where else ''}; see monitor status, and "
@@ -306,10 +306,10 @@ def replay(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, with_text
                 click.echo(json.dumps(_outcome_json(path, outcome, with_text),
                                       ensure_ascii=False))
                 continue
-            if outcome.status == "rejected":
-                r = outcome.rejection
+            r = outcome.rejection
+            if outcome.status == "rejected" and r is not None:
                 click.echo(f"rejected  {path}  {r.reason}: {r.detail}")
-            else:
+            elif outcome.article is not None:
                 label = ", ".join(f"{h.watch_id} ({'; '.join(h.terms)})" for h in outcome.hits)
                 click.echo(f"{outcome.status:<9} {path}  \u201c{outcome.article.title}\u201d"
                            f"  hits: {label or 'none'}")

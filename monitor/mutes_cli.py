@@ -10,6 +10,7 @@ exits with status 2.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, NoReturn
 
@@ -216,7 +217,7 @@ _add_commands(watches, "watch", "russia-north-korea")
 _add_commands(stories, "story", "5")
 
 
-def mute_lines(mutes: list[dict], titles: dict[str, str]) -> list[str]:
+def mute_lines(mutes: list[dict], titles: Mapping[str, str | None]) -> list[str]:
     """``monitor status`` lines for the snoozes and mutes in force.
 
     Args:
