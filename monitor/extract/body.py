@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import trafilatura
 from lxml import etree
 from lxml.html import HtmlElement
+from trafilatura.settings import Document
 from trafilatura.utils import load_html
 from trafilatura.xml import xmltotxt as _trafilatura_xmltotxt
 
@@ -271,7 +272,7 @@ def _markup_paragraphs(text: str) -> list[str]:
         doc = trafilatura.bare_extraction(fragment, url=None) if fragment is not None else None
     except Exception:  # malformed fragment: fall back to the text without tags
         doc = None
-    if doc is not None and doc.body is not None:
+    if isinstance(doc, Document) and doc.body is not None:
         got = paragraphs(xmltotxt(doc.body, False))
         if got:
             return got
@@ -487,7 +488,7 @@ def extract_body(tree: HtmlElement, pm: PageMeta, url: str | None,
             comments = "\n\n".join(paragraphs(xmltotxt(doc.commentsbody, False))) or None
     article_body = pm.article_ld.get("articleBody") if pm.article_ld else None
     article_body = article_body if isinstance(article_body, str) else None
-    if _ld_replaces(paras, article_body):
+    if article_body is not None and _ld_replaces(paras, article_body):
         paras, steps = _markup_paragraphs(article_body), ["json-ld-body"]
     if not paras and article_signals(pm):
         paras = _payload_paragraphs(tree)

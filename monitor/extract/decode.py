@@ -112,7 +112,7 @@ def decode_body(page: Page) -> str:
     """
     body = page.body
     bom_encoding, bom = read_bom(body)
-    if bom_encoding:
+    if bom_encoding and bom:
         return body[len(bom):].decode(bom_encoding, errors="replace")
     declared = resolve_encoding(page.encoding) if page.encoding else None
     if not declared:
@@ -177,8 +177,8 @@ def _decode(body: bytes, declared: str | None) -> str:
     codec = _codec(declared)
     if body.isascii():
         # ASCII reads the same in every ASCII-compatible charset
-        wide = codec is not None and codec.startswith(("utf-16", "utf-32"))
-        return body.decode(codec if wide else "utf-8", errors="replace")
+        wide = codec if codec is not None and codec.startswith(("utf-16", "utf-32")) else None
+        return body.decode(wide or "utf-8", errors="replace")
     if codec is None:
         return body.decode(_sniff_encoding(body), errors="replace")
     if codec == "utf-8":
@@ -214,9 +214,16 @@ def _codec(declared: str | None) -> str | None:
     return "utf-8" if name in ("utf-8", "utf_8") else name
 
 
-def _cp1252_fallback(error: UnicodeDecodeError) -> tuple[str, int]:
+def _cp1252_fallback(error: UnicodeError) -> tuple[str | bytes, int]:
     """Codec error handler: read undecodable bytes as windows-1252 (stray bytes of a
-    legacy text pasted into a UTF-8 page)."""
+    legacy text pasted into a UTF-8 page).
+
+    Raises:
+        UnicodeError: ``error`` itself when it is not a decoding error (the handler is
+            registered for decoding only).
+    """
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
     chunk = error.object[error.start:error.end]
     return chunk.decode("cp1252", errors="replace"), error.end
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Container
 from dataclasses import dataclass, replace
+from typing import Any
 
 from monitor.errors import RuleError
 from monitor.matching.normalise import raw_tokens
@@ -78,7 +79,7 @@ class Term:
 class And:
     """True when every child is true."""
 
-    children: tuple
+    children: tuple[Node, ...]
     offset: int = 0
 
     def __str__(self) -> str:
@@ -89,7 +90,7 @@ class And:
 class Or:
     """True when any child is true."""
 
-    children: tuple
+    children: tuple[Node, ...]
     offset: int = 0
 
     def __str__(self) -> str:
@@ -100,7 +101,7 @@ class Or:
 class Not:
     """True when the child is false."""
 
-    child: object
+    child: Node
     offset: int = 0
 
     def __str__(self) -> str:
@@ -112,8 +113,8 @@ class Near:
     """True when an occurrence of ``left`` and one of ``right`` lie in the same field,
     do not overlap, and have at most ``distance`` words between them (either order)."""
 
-    left: object
-    right: object
+    left: Node
+    right: Node
     distance: int
     offset: int = 0
 
@@ -209,7 +210,8 @@ def lowercase_operators(node: Node, text: str | None = None) -> list[Term]:
 class _Tok:
     kind: str          # LP RP AND OR NOT NEAR FIELD CASE TERM END
     offset: int
-    value: object = None
+    # by kind: NEAR the distance (int), FIELD the field name (str), TERM a Term
+    value: Any = None
 
 
 _NEAR_RE = re.compile(r"NEAR(?:/(\d+))?$")

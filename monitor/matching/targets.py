@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from monitor.errors import RuleError
 from monitor.matching.engine import WatchSet
 from monitor.matching.watch import Watch
 
+if TYPE_CHECKING:  # the loader imports this module
+    from monitor.matching.loader import WatchTargets
 
-def check_watch_targets(watches: WatchSet | Iterable[Watch], channels: Iterable[str],
+
+def check_watch_targets(watches: WatchSet | Iterable[Watch | WatchTargets],
+                        channels: Iterable[str],
                         sources: Iterable[str], *,
                         config: str = "monitor.yaml") -> list[RuleError]:
     """Find watch ``channels:`` and ``sources:`` entries that name nothing configured.

@@ -160,14 +160,14 @@ def boolean(node: Node, path: Path, what: str) -> bool:
     return node.value.lower() in ("true", "yes", "on", "y")
 
 
-def scalar_offset_position(node: ScalarNode, source: str, offset: int) -> tuple[int, int]:
+def scalar_offset_position(node: Node, source: str, offset: int) -> tuple[int, int]:
     """Map a character offset inside a scalar's value to a 1-based (line, column).
 
     Exact for plain and quoted single-line scalars (the usual ``query: ...``) and for
     literal block scalars (``query: |``); approximate for folded scalars and escapes.
 
     Args:
-        node: the scalar node.
+        node: the scalar node (another node gives its own start).
         source: the whole file text.
         offset: 0-based offset in ``node.value``.
 
@@ -175,6 +175,8 @@ def scalar_offset_position(node: ScalarNode, source: str, offset: int) -> tuple[
         (line, column) in the file, 1-based.
     """
     mark = node.start_mark
+    if not isinstance(node, ScalarNode):
+        return mark.line + 1, mark.column + 1
     value = node.value
     if node.style in ("|", ">"):
         before = value[:offset]

@@ -448,7 +448,7 @@ class ArticlesStore(OutboxStore, SourcesStore):
             "where fetched_at >= ?", [iso(recent), iso(since)])]
 
     def hit_series(self, since: datetime, watch_id: str | None = None,
-                   entity: str | None = None) -> list[tuple[datetime | None, int, int | None]]:
+                   entity: str | None = None) -> list[tuple[datetime, int, int | None]]:
         """The distinct articles hit since ``since`` by the watch, or by any watch whose
         hit names the entity.
 
@@ -465,7 +465,8 @@ class ArticlesStore(OutboxStore, SourcesStore):
             sql += " and h.entities like ?"
             args.append(f'%"{entity}"%')
         sql += " group by h.article_id"
-        return [(parse_iso(t), a, s) for t, a, s in self.db.execute(sql, args)]
+        return [(when, a, s) for t, a, s in self.db.execute(sql, args)
+                if (when := parse_iso(t)) is not None]
 
     def watch_summaries(self, since: datetime, outlets: int = 5, stories: int = 3
                         ) -> list[dict]:
