@@ -34,6 +34,7 @@ from monitor.tokens import folded_words
 
 if TYPE_CHECKING:
     import numpy as np
+    import numpy.typing as npt
 
 #: Words per shingle.
 SHINGLE_WORDS = 5
@@ -89,7 +90,7 @@ def tokens(text: str) -> list[str]:
     return folded_words(text)
 
 
-def _splitmix(z):
+def _splitmix(z: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     """SplitMix64's finaliser on a uint64 array (a bijection that mixes every bit)."""
     import numpy as np
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from courlan import normalize_url
@@ -225,7 +226,7 @@ def site_of(url: str) -> str:
     return found.top_domain_under_public_suffix or host
 
 
-def host_in_domains(url: str, domains) -> bool:
+def host_in_domains(url: str, domains: Iterable[str]) -> bool:
     """True when the URL's host is one of ``domains`` or a subdomain of one
     (``news.example.com`` is in ``example.com``); ``"*"`` in ``domains`` allows every
     host. The port is ignored (Scrapy's ``url_is_from_any_domain`` compares the netloc,
