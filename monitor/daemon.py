@@ -689,13 +689,7 @@ def run_daemon(config: MonitorConfig, rules_poll: float = 2.0,
     :class:`Daemon` on the reactor, which this call runs and stops.
 
     Args:
-        config: validated monitor.yaml.
-        rules_poll: seconds between two checks of the rule files for changes.
-        summary_interval: seconds between two summary lines in the log (and between
-            two looks for sources imported or removed meanwhile).
-        redis_url: run as the writer of the distributed mode on this Redis
-            (:mod:`monitor.distributed.writer`): polls go to the workers, their
-            results are written here; None: the embedded crawl, no Redis.
+        config, rules_poll, summary_interval, redis_url: as for :class:`Daemon`.
 
     Returns:
         The exit status: 0 after a clean stop.

@@ -91,6 +91,30 @@ class _Fetcher:
         self.client = client
         self.seen: dict[str, tuple[str, bytes, str] | None] = {}
 
+    def probe(self, candidates: list[tuple[str, str]], kind: str) -> list[Found]:
+        """Fetch each candidate and keep those that are a source of ``kind``.
+
+        Args:
+            candidates: ``(URL, how it was found)`` pairs, in order of preference.
+            kind: ``feed`` (RSS, Atom or RDF) or ``sitemap`` (urlset or sitemapindex).
+
+        Returns:
+            One :class:`Found` per distinct final URL (after redirects) of that kind;
+            feeds with their title.
+        """
+        kinds = ("rss", "atom", "rdf") if kind == "feed" else ("urlset", "sitemapindex")
+        out: list[Found] = []
+        for candidate, how in candidates:
+            got = self.get(candidate)
+            if got is None:
+                continue
+            final, doc, _ = got
+            doc_kind = document_kind(doc)
+            if doc_kind in kinds and all(f.url != final for f in out):
+                out.append(Found(kind, final, how, _describe(doc_kind, doc),
+                                 _title(doc) if kind == "feed" else None))
+        return out
+
     def get(self, url: str) -> tuple[str, bytes, str] | None:
         """(final URL, body unpacked, content type), or None on any failure or non-200."""
         if url in self.seen:
@@ -165,27 +189,12 @@ def discover(url: str, *, user_agent: str = "news-monitor", timeout: float = 10.
         candidates = [(u, "announced by the page") for u in announced]
         if not announced:
             candidates += [(root + p, "at a common feed path") for p in FEED_PATHS]
-        for candidate, how in candidates:
-            got = fetch.get(candidate)
-            if got is None:
-                continue
-            final, doc, _ = got
-            doc_kind = document_kind(doc)
-            if doc_kind in ("rss", "atom", "rdf") and all(f.url != final for f in found):
-                found.append(Found("feed", final, how, _describe(doc_kind, doc), _title(doc)))
-        sitemaps: list[Found] = []
+        found += fetch.probe(candidates, "feed")
         robots = fetch.get(root + "/robots.txt")
         named = robots_sitemaps(robots[1], root + "/robots.txt") if robots else []
         tried = [(u, "named in robots.txt") for u in named] or \
             [(root + p, "at a common sitemap path") for p in SITEMAP_PATHS]
-        for candidate, how in tried:
-            got = fetch.get(candidate)
-            if got is None:
-                continue
-            final, doc, _ = got
-            doc_kind = document_kind(doc)
-            if doc_kind in ("urlset", "sitemapindex") and all(s.url != final for s in sitemaps):
-                sitemaps.append(Found("sitemap", final, how, _describe(doc_kind, doc)))
+        sitemaps = fetch.probe(tried, "sitemap")
         sitemaps.sort(key=lambda s: not s.detail.startswith("Google News"))
         found += sitemaps
         if not found and refused:

@@ -19,7 +19,7 @@ from monitor.documents import UnpackError, gunzip_capped, robots_sitemaps, wrong
 from monitor.extract.dates import parse_date
 from monitor.records import Link, Validator
 from monitor.urls import is_web_url
-from monitor.xmlguard import DocumentRefused, iter_checked
+from monitor.xmlguard import DocumentRefused, iter_checked, local_name
 
 log = logging.getLogger(__name__)
 
@@ -31,15 +31,6 @@ def _lastmod(text: str | None) -> datetime | None:
         return parse_iso(text)
     except ValueError:
         return None
-
-
-def _name(elem: Any) -> str:
-    """The local name of an element ("" for comments and the like): no namespace, and
-    no prefix that lxml kept because the document never declared it."""
-    tag = elem.tag
-    if not isinstance(tag, str):
-        return ""
-    return tag.rpartition("}")[2].rpartition(":")[2]
 
 
 def _texts(elem: Any) -> list[str]:
@@ -66,7 +57,7 @@ def _news(news: Any) -> dict[str, Any]:
     element, those it gives."""
     got: dict[str, Any] = {}
     for el in news.iter():
-        name = _name(el)
+        name = local_name(el)
         if name in ("title", "language") and name not in got:
             got[name] = _text(el) or None
         elif name == "keywords" and name not in got:
@@ -81,7 +72,7 @@ def _url_element(elem: Any) -> dict[str, Any]:
     stripped) and, from a ``<news:news>`` child, what :func:`_news` reads."""
     d: dict[str, Any] = {}
     for el in elem:
-        name = _name(el)
+        name = local_name(el)
         if name == "news":
             for key, value in _news(el).items():
                 d.setdefault(key, value)
@@ -118,11 +109,11 @@ def _xml_sitemap(body: bytes, max_items: int | None = None
         _, root, _ = next(events)
     except (StopIteration, ValueError, SyntaxError):  # empty or not XML at all
         return None, []
-    kind, kept, index = _name(root), [], 0
+    kind, kept, index = local_name(root), [], 0
     for event, elem, depth in events:
         if event == "start" or depth != 2:
             continue
-        if _name(elem) in ("url", "sitemap"):
+        if local_name(elem) in ("url", "sitemap"):
             d = _url_element(elem)
             if d.get("loc"):
                 index += 1
