@@ -55,13 +55,14 @@ from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from monitor.alerts import Channel
 from monitor.alerts import retry as retry_policy
 from monitor.clock import parse_iso, utcnow
 from monitor.config import HealthConfig, MonitorConfig
 from monitor.errors import DeliveryError
-from monitor.matching.query import Node
+from monitor.matching.query import Node, Term
 from monitor.matching.watch import SpikeSettings, Watch
 from monitor.models import Notice
 from monitor.store import Store
@@ -132,12 +133,12 @@ def _when(dt: datetime | None) -> str:
     return dt.strftime("%Y-%m-%d %H:%M UTC") if dt else "?"
 
 
-def _source_rows(store: Store, config: MonitorConfig) -> list[dict]:
+def _source_rows(store: Store, config: MonitorConfig) -> list[dict[str, Any]]:
     """The enabled sources (configured ones and imported ones) with their state."""
     configured = {s.name for s in config.sources if s.enabled}
     disabled = {s.name for s in config.sources if not s.enabled}
     rows = store.source_health_rows()
-    out = []
+    out: list[dict[str, Any]] = []
     for name, kind, url, enabled, failures, since, error, polled, moved, origin in rows:
         if name in disabled or not enabled:
             continue
@@ -150,7 +151,7 @@ def _source_rows(store: Store, config: MonitorConfig) -> list[dict]:
     return out
 
 
-def _failing_title(row: dict, settings: HealthConfig, now: datetime) -> str:
+def _failing_title(row: dict[str, Any], settings: HealthConfig, now: datetime) -> str:
     name, kind, error = row["name"], row["kind"], row["last_error"] or ""
     since = row["failing_since"]
     span = f"since {_when(since)}" if since else ""
@@ -165,7 +166,7 @@ def _failing_title(row: dict, settings: HealthConfig, now: datetime) -> str:
     return f"source {name} is failing: {polls} {span}".rstrip()
 
 
-def failing_conditions(rows: list[dict], settings: HealthConfig,
+def failing_conditions(rows: list[dict[str, Any]], settings: HealthConfig,
                        now: datetime) -> list[Condition]:
     """``source-failing`` (and ``source-moved``) conditions of the given source rows."""
     out = []
@@ -198,7 +199,7 @@ NETWORK_ERRORS = ("DNS lookup failed", "connection refused", "timed out",
                   "Connection was refused", "TCP connection timed out")
 
 
-def network_condition(rows: list[dict], settings: HealthConfig) -> Condition | None:
+def network_condition(rows: list[dict[str, Any]], settings: HealthConfig) -> Condition | None:
     """``network-down`` when most polled sources, on at least two hosts, fail at once
     with network errors (DNS, refused or timed-out connections; not HTTP statuses, which
     prove the network works): one notice for all."""
@@ -222,7 +223,7 @@ def network_condition(rows: list[dict], settings: HealthConfig) -> Condition | N
                      f"the network or DNS is probably down", lines)
 
 
-def silent_conditions(store: Store, rows: list[dict], settings: HealthConfig,
+def silent_conditions(store: Store, rows: list[dict[str, Any]], settings: HealthConfig,
                       now: datetime) -> list[Condition]:
     """``source-silent`` conditions: no new article for much longer than usual."""
     out = []
@@ -245,14 +246,14 @@ def silent_conditions(store: Store, rows: list[dict], settings: HealthConfig,
     return out
 
 
-def drift_conditions(store: Store, rows: list[dict], settings: HealthConfig,
+def drift_conditions(store: Store, rows: list[dict[str, Any]], settings: HealthConfig,
                      now: datetime) -> list[Condition]:
     """``extraction-drift`` conditions: rejections up, or bodies much shorter, against
     the source's own baseline."""
     window_start = now - timedelta(seconds=settings.drift_window)
     base_start = window_start - timedelta(seconds=settings.drift_baseline)
     names = {r["name"]: r for r in rows}
-    counts: dict[str, dict] = {}
+    counts: dict[str, dict[str, Any]] = {}
     examples: dict[str, list[str]] = {}
     for source, recent, status, reason, url in store.page_outcomes_since(base_start,
                                                                          window_start):
@@ -304,8 +305,8 @@ def query_entities(node: Node) -> list[str]:
     """The entity ids (``@id`` terms) of a query tree, in order, each once."""
     out: list[str] = []
 
-    def walk(n) -> None:
-        if getattr(n, "kind", None) == "entity":
+    def walk(n: Node) -> None:
+        if isinstance(n, Term) and n.kind == "entity":
             ident = n.text[1:] if n.text.startswith("@") else n.text
             if ident not in out:
                 out.append(ident)
@@ -412,7 +413,7 @@ class Health:
 
     def conditions(self, watches: Iterable[Watch] = (), now: datetime | None = None,
                    open_now: set[tuple[str, str]] | None = None,
-                   rows: list[dict] | None = None) -> list[Condition]:
+                   rows: list[dict[str, Any]] | None = None) -> list[Condition]:
         """Every condition that holds at ``now`` (default: the current time).
 
         Args:
@@ -505,13 +506,13 @@ class Health:
             self.store.queue_notice(episode, event, channel, now)
 
 
-def open_episodes(store: Store) -> list[dict]:
+def open_episodes(store: Store) -> list[dict[str, Any]]:
     """The episodes not over yet, oldest first: dicts with ``kind``, ``subject``,
     ``title``, ``lines`` (list), ``url``, ``started_at`` (ISO text)."""
     return store.open_episode_rows()
 
 
-def _notice(row) -> Notice:
+def _notice(row: tuple[Any, ...]) -> Notice:
     nid, kind, event, subject, title, lines, url, started, ended = row
     if event == "end":
         title = f"resolved: {title}"
