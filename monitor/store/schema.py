@@ -25,10 +25,16 @@ import functools
 import re
 import unicodedata
 import zlib
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 from sqlite_utils import Migrations
+
+if TYPE_CHECKING:  # numpy is imported where used: only the migrations that sign stories
+    import numpy as np
+    from numpy.typing import NDArray
 
 migrations = Migrations("monitor")
 
@@ -53,7 +59,7 @@ _V1_WORDS = re.compile(r"\w+")
 _V1_M64 = (1 << 64) - 1
 
 
-def _v1_splitmix(z):
+def _v1_splitmix(z: NDArray[np.uint64]) -> NDArray[np.uint64]:
     import numpy as np
 
     z = z ^ (z >> np.uint64(30))
@@ -64,12 +70,13 @@ def _v1_splitmix(z):
 
 
 @functools.cache
-def _v1_params():
+def _v1_params() -> tuple[NDArray[np.uint64], NDArray[np.uint64], NDArray[np.uint64],
+                          NDArray[np.uint64]]:
     import numpy as np
 
     rng = np.random.Generator(np.random.PCG64(_V1_SEED))
 
-    def draw(n):
+    def draw(n: int) -> NDArray[np.uint64]:
         return rng.integers(0, _V1_M64, size=n, dtype=np.uint64, endpoint=True)
 
     shingle = draw(_V1_SHINGLE_WORDS) | np.uint64(1)
@@ -134,7 +141,7 @@ _V2_APOSTROPHES = "'\u2019\u02bc\u2018\u00b4`"
 
 
 @functools.cache
-def _v2_word_re() -> re.Pattern:
+def _v2_word_re() -> re.Pattern[str]:
     return re.compile(rf"[^\W_]+(?:(?:[{_v2_marks()}\u00ad]+|[{_V2_APOSTROPHES}]"
                       rf"(?=[^\W_]))[^\W_]*)*")
 
@@ -155,6 +162,28 @@ def _signature_v2(text: str) -> tuple[bytes, list[int]] | None:
     """The "words-crc32-mix64-ms" signature (m014): :func:`_minhash_v1` of
     :func:`_words_v2`."""
     return _minhash_v1(_words_v2(text))
+
+
+def _sign_recent_stories(db: sqlite_utils.Database,
+                         sign: Callable[[str], tuple[bytes, list[int]] | None]) -> None:
+    """Give the stories first seen in the last ``_WINDOW_DAYS`` days the signature and
+    band keys of a scheme, computed from their first article; older stories, never
+    looked up again, lose theirs (m009, m014). Frozen with them: a later scheme writes
+    its own migration rather than changing this."""
+    since = _iso_utc(datetime.now(timezone.utc) - timedelta(days=_WINDOW_DAYS))
+    db.execute("update stories set minhash = null where first_seen < ?", [since])
+    rows = db.execute(
+        "select s.id, a.text from stories s join articles a on a.id = "
+        "(select min(id) from articles where story_id = s.id) where s.first_seen >= ?",
+        [since]).fetchall()
+    for story_id, text in rows:
+        frozen = sign(text or "")
+        db.execute("delete from story_bands where story_id = ?", [story_id])
+        db.execute("update stories set minhash = ? where id = ?",
+                   [None if frozen is None else frozen[0], story_id])
+        if frozen is not None:
+            db.conn.executemany("insert or ignore into story_bands (key, story_id) "
+                                "values (?, ?)", [(k, story_id) for k in frozen[1]])
 
 
 @migrations()
@@ -294,19 +323,7 @@ def m009_story_bands(db: sqlite_utils.Database) -> None:
     are cleared."""
     db.execute("create table story_bands (key integer not null, story_id integer not null "
                "references stories(id), primary key (key, story_id)) without rowid")
-    since = _iso_utc(datetime.now(timezone.utc) - timedelta(days=_WINDOW_DAYS))
-    db.execute("update stories set minhash = null where first_seen < ?", [since])
-    rows = db.execute(
-        "select s.id, a.text from stories s join articles a on a.id = "
-        "(select min(id) from articles where story_id = s.id) where s.first_seen >= ?",
-        [since]).fetchall()
-    for story_id, text in rows:
-        frozen = _signature_v1(text or "")
-        db.execute("update stories set minhash = ? where id = ?",
-                   [None if frozen is None else frozen[0], story_id])
-        if frozen is not None:
-            db.conn.executemany("insert or ignore into story_bands (key, story_id) "
-                                "values (?, ?)", [(k, story_id) for k in frozen[1]])
+    _sign_recent_stories(db, _signature_v1)
 
 
 @migrations()
@@ -369,20 +386,7 @@ def m014_story_signatures_words(db: sqlite_utils.Database) -> None:
     ``_WINDOW_DAYS`` (3) days get their signature and band keys computed again from
     their first article, so a wire copy arriving after the upgrade still finds them;
     older ones, never looked up again, are cleared."""
-    since = _iso_utc(datetime.now(timezone.utc) - timedelta(days=_WINDOW_DAYS))
-    db.execute("update stories set minhash = null where first_seen < ?", [since])
-    rows = db.execute(
-        "select s.id, a.text from stories s join articles a on a.id = "
-        "(select min(id) from articles where story_id = s.id) where s.first_seen >= ?",
-        [since]).fetchall()
-    for story_id, text in rows:
-        frozen = _signature_v2(text or "")
-        db.execute("delete from story_bands where story_id = ?", [story_id])
-        db.execute("update stories set minhash = ? where id = ?",
-                   [None if frozen is None else frozen[0], story_id])
-        if frozen is not None:
-            db.conn.executemany("insert or ignore into story_bands (key, story_id) "
-                                "values (?, ?)", [(k, story_id) for k in frozen[1]])
+    _sign_recent_stories(db, _signature_v2)
 
 
 @migrations()
