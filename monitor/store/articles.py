@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from json.encoder import encode_basestring_ascii
+from typing import Any
 
 from monitor import clock, dedup
 from monitor.clock import iso, parse_iso
@@ -21,6 +22,9 @@ from monitor.store.sources import SourcesStore
 from monitor.urls import url_key
 
 _WORDS = re.compile(r"\w+")
+#: An outbox row offered: (hit_id, watch_id, story_id, channel, mode, next_attempt_at,
+#: created_at, priority).
+_OutboxRow = tuple[int, str, int, str, str, str, str, str]
 
 
 def text_fingerprint(text: str) -> str:
@@ -234,7 +238,7 @@ class ArticlesStore(OutboxStore, SourcesStore):
         return [ids[hit.watch_id] for hit in hits]
 
     def _insert_hits(self, article_id: int, story_id: int, hits: list[Hit],
-                     channels: list[str], now: str) -> tuple[list[int], list[tuple], int]:
+                     channels: list[str], now: str) -> tuple[list[int], list[_OutboxRow], int]:
         """Insert hits and their outbox rows (inside the caller's write transaction): one
         row per hit and channel it alerts on, ``muted`` with the reason when the watch or
         story is muted, else ``pending``.
@@ -413,7 +417,7 @@ class ArticlesStore(OutboxStore, SourcesStore):
         """Returns: the ids of the watches that have hits stored."""
         return {r[0] for r in self.db.execute("select distinct watch_id from hits")}
 
-    def articles_fetched_since(self, since: datetime) -> Iterator[dict]:
+    def articles_fetched_since(self, since: datetime) -> Iterator[dict[str, Any]]:
         """The articles fetched since ``since`` (or, fetched at an unknown time,
         published since), oldest first.
 
@@ -457,7 +461,7 @@ class ArticlesStore(OutboxStore, SourcesStore):
         """
         sql = ("select min(h.created_at), h.article_id, a.story_id from hits h "
                "join articles a on a.id = h.article_id where h.created_at >= ?")
-        args: list = [iso(since)]
+        args: list[Any] = [iso(since)]
         if watch_id is not None:
             sql += " and h.watch_id = ?"
             args.append(watch_id)
@@ -469,7 +473,7 @@ class ArticlesStore(OutboxStore, SourcesStore):
                 if (when := parse_iso(t)) is not None]
 
     def watch_summaries(self, since: datetime, outlets: int = 5, stories: int = 3
-                        ) -> list[dict]:
+                        ) -> list[dict[str, Any]]:
         """What each watch hit since ``since``, most hits first.
 
         Returns:

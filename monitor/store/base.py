@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
@@ -114,7 +115,7 @@ class StoreBase:
         else:
             self.db.conn.execute("COMMIT")
 
-    def _insert(self, sql: str, args: list) -> int:
+    def _insert(self, sql: str, args: list[Any]) -> int:
         """Run one INSERT statement on the connection.
 
         Returns:

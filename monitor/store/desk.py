@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 from monitor.clock import iso, parse_iso, utcnow
 
@@ -24,7 +25,7 @@ PAGE_SIZE = 20
 SOURCE_DAYS = 14
 
 
-def rows(conn: sqlite3.Connection, sql: str, params=()) -> list[dict]:
+def rows(conn: sqlite3.Connection, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
     """Run one query.
 
     Returns:
@@ -41,7 +42,7 @@ def has_table(conn: sqlite3.Connection, name: str) -> bool:
                         [name]).fetchone() is not None
 
 
-def _json_list(text: str | None) -> list:
+def _json_list(text: str | None) -> list[Any]:
     try:
         value = json.loads(text or "[]")
     except ValueError:
@@ -57,7 +58,7 @@ def _iso(dt: datetime) -> str:
     return iso(dt)
 
 
-def active_mutes(conn: sqlite3.Connection) -> dict[tuple[str, str], dict]:
+def active_mutes(conn: sqlite3.Connection) -> dict[tuple[str, str], dict[str, Any]]:
     """The snoozes and mutes in force.
 
     Returns:
@@ -71,7 +72,7 @@ def active_mutes(conn: sqlite3.Connection) -> dict[tuple[str, str], dict]:
     return {(m["kind"], m["target"]): m for m in found}
 
 
-def filter_choices(conn: sqlite3.Connection) -> dict:
+def filter_choices(conn: sqlite3.Connection) -> dict[str, Any]:
     """Returns: {"watches": [(id, name), ...], "sources": [name, ...]}: the values the
     latest-hits filters offer (those present in the store)."""
     watches = [(r["watch_id"], r["watch_name"] or r["watch_id"]) for r in rows(
@@ -83,7 +84,7 @@ def filter_choices(conn: sqlite3.Connection) -> dict:
     return {"watches": watches, "sources": sources}
 
 
-def _conditions(filters: list[tuple[str, object]]) -> tuple[str, list]:
+def _conditions(filters: list[tuple[str, object]]) -> tuple[str, list[object]]:
     """AND the SQL conditions whose value is given.
 
     Args:
@@ -100,7 +101,7 @@ def _conditions(filters: list[tuple[str, object]]) -> tuple[str, list]:
 def latest_hits(conn: sqlite3.Connection, watch: str | None = None,
                 source: str | None = None, since: str | None = None,
                 until: str | None = None, before: int | None = None,
-                limit: int = PAGE_SIZE) -> dict:
+                limit: int = PAGE_SIZE) -> dict[str, Any]:
     """The newest hits grouped by story, one page.
 
     Args:
@@ -139,7 +140,7 @@ def latest_hits(conn: sqlite3.Connection, watch: str | None = None,
                       f"a.url, a.source, a.site_name, a.published from hits h join articles "
                       f"a on a.id = h.article_id where {cond} and a.story_id in ({marks}) "
                       f"order by h.id desc", [*params, *ids])
-    by_story: dict[int, list] = defaultdict(list)
+    by_story: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for hit in hits:
         hit["matched"] = _json_list(hit["matched"]) or _json_list(hit.pop("terms", None))
         hit.pop("terms", None)
@@ -158,13 +159,14 @@ def latest_hits(conn: sqlite3.Connection, watch: str | None = None,
     return {"stories": stories, "next": found[-1]["last_hit"] if more else None}
 
 
-def story_articles(conn: sqlite3.Connection, story_ids: list[int]) -> dict[int, list[dict]]:
+def story_articles(conn: sqlite3.Connection,
+                   story_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     """Returns: story id -> its articles, oldest first (id, title, url, source,
     site_name, published, fetched_at)."""
     if not story_ids:
         return {}
     marks = ",".join("?" * len(story_ids))
-    out: dict[int, list[dict]] = defaultdict(list)
+    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for a in rows(conn, f"select id, story_id, title, url, source, site_name, published, "
                         f"fetched_at from articles where story_id in ({marks}) order by id",
                   story_ids):
@@ -172,7 +174,7 @@ def story_articles(conn: sqlite3.Connection, story_ids: list[int]) -> dict[int, 
     return dict(out)
 
 
-def story(conn: sqlite3.Connection, story_id: int) -> dict | None:
+def story(conn: sqlite3.Connection, story_id: int) -> dict[str, Any] | None:
     """One story: its articles, the watches it hit and the alerts queued and sent.
 
     Returns:
@@ -202,7 +204,7 @@ def story(conn: sqlite3.Connection, story_id: int) -> dict | None:
     return data
 
 
-def _state(row: dict, now: datetime) -> str:
+def _state(row: dict[str, Any], now: datetime) -> str:
     """A source's state from its row: disabled, failing, new, silent or ok (as
     ``monitor sources list`` says)."""
     if row.get("enabled") == 0:
@@ -223,7 +225,7 @@ def _state(row: dict, now: datetime) -> str:
     return "ok"
 
 
-def sources(conn: sqlite3.Connection, days: int = SOURCE_DAYS) -> dict:
+def sources(conn: sqlite3.Connection, days: int = SOURCE_DAYS) -> dict[str, Any]:
     """Every source known to the store (polled, or named by a stored article or page),
     with its health and its last ``days`` days.
 
@@ -245,12 +247,12 @@ def sources(conn: sqlite3.Connection, days: int = SOURCE_DAYS) -> dict:
                         "from articles where fetched_at >= ? group by source, day",
                   [since]):
         per_day[r["source"]][r["day"]] = r["n"]
-    rejections: dict[str, list] = defaultdict(list)
+    rejections: dict[str, list[tuple[str, int]]] = defaultdict(list)
     for r in rows(conn, "select source, reason, count(*) as n from pages where status = "
                         "'rejected' and first_seen >= ? group by source, reason "
                         "order by n desc, reason", [since]):
         rejections[r["source"]].append((r["reason"] or "unknown", r["n"]))
-    episodes: dict[str, list] = defaultdict(list)
+    episodes: dict[str, list[dict[str, Any]]] = defaultdict(list)
     if has_table(conn, "episodes"):
         for r in rows(conn, "select kind, subject, title, started_at from episodes "
                             "where ended_at is null order by started_at"):
@@ -275,7 +277,7 @@ def sources(conn: sqlite3.Connection, days: int = SOURCE_DAYS) -> dict:
     return {"days": day_list, "sources": out}
 
 
-def alerts(conn: sqlite3.Connection, limit: int = 50) -> dict:
+def alerts(conn: sqlite3.Connection, limit: int = 50) -> dict[str, Any]:
     """The outbox: counts by channel and status, the last errors, channel holds.
 
     Returns:
@@ -308,7 +310,7 @@ def alerts(conn: sqlite3.Connection, limit: int = 50) -> dict:
 
 
 def articles_between(conn: sqlite3.Connection, since: str | None, until: str | None,
-                     limit: int) -> Iterator[dict]:
+                     limit: int) -> Iterator[dict[str, Any]]:
     """The articles stored in a period, newest first (the playground's backtest).
 
     Args:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from monitor.clock import iso
 from monitor.store.base import StoreBase
@@ -21,7 +22,7 @@ class EpisodesStore(StoreBase):
         return {(k, s) for k, s in self.db.execute(
             "select kind, subject from episodes where ended_at is null")}
 
-    def open_episode_rows(self) -> list[dict]:
+    def open_episode_rows(self) -> list[dict[str, Any]]:
         """The episodes not over yet, oldest first.
 
         Returns:
@@ -34,7 +35,7 @@ class EpisodesStore(StoreBase):
         return [{"kind": k, "subject": s, "title": t, "lines": json.loads(ln or "[]"),
                  "url": u, "started_at": at} for k, s, t, ln, u, at in rows]
 
-    def episodes_since(self, since: datetime) -> list[dict]:
+    def episodes_since(self, since: datetime) -> list[dict[str, Any]]:
         """The episodes open at or after ``since`` (still open, or ended since), oldest
         first: dicts with ``kind``, ``subject``, ``title``, ``started_at``,
         ``ended_at`` (ISO text or None)."""
@@ -84,7 +85,7 @@ class EpisodesStore(StoreBase):
             "attempts, next_attempt_at, created_at) values (?, ?, ?, 'pending', 0, ?, ?)",
             [episode_id, event, channel, iso(now), iso(now)])
 
-    def due_notices(self, now: datetime, limit: int = 200) -> list[tuple]:
+    def due_notices(self, now: datetime, limit: int = 200) -> list[tuple[Any, ...]]:
         """The pending notices due at ``now``, oldest first.
 
         Returns:

@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from monitor import clock
 from monitor.clock import iso, parse_iso
@@ -537,7 +538,7 @@ class OutboxStore(StateStore):
             return {}
         # the rows come longest first: each target's first row is its reason
         story = next((r for r in rows if r[0] == "story"), None)
-        watches: dict[str, tuple] = {}
+        watches: dict[str, tuple[Any, ...]] = {}
         for row in rows:
             if row is story:
                 break   # the story's mute outlasts those of watches after it
@@ -613,7 +614,7 @@ class OutboxStore(StateStore):
                 "ended_at is null and (until is null or until > ?)",
                 [stamp, kind, str(target), stamp]).rowcount
 
-    def active_mutes(self, now: datetime | None = None) -> list[dict]:
+    def active_mutes(self, now: datetime | None = None) -> list[dict[str, Any]]:
         """The snoozes and mutes in force at ``now`` (default: the wall clock); a snooze
         whose ``until`` has passed is over.
 
@@ -634,7 +635,7 @@ class OutboxStore(StateStore):
                                    "where status = 'pending'").fetchone()
         return n, first
 
-    def outbox_errors(self) -> list[dict]:
+    def outbox_errors(self) -> list[dict[str, Any]]:
         """The pending and given-up alerts that carry an error, per channel and status.
 
         Returns:

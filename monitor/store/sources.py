@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from monitor import clock
 from monitor.clock import iso, parse_iso
@@ -14,6 +15,10 @@ from monitor.errors import ConfigError
 from monitor.models import TRANSIENT_REASONS, Rejection
 from monitor.store.base import StoreBase
 from monitor.urls import url_key
+
+if TYPE_CHECKING:
+    from monitor.config import SourceConfig
+    from monitor.schedule import SourceState
 
 RETRY_BASE = 1800.0
 
@@ -54,7 +59,7 @@ class SourcesStore(StoreBase):
 
     # -- sources and fetch state -------------------------------------------------------
 
-    def sync_sources(self, sources: Iterable) -> None:
+    def sync_sources(self, sources: Iterable[SourceConfig]) -> None:
         """Record the configured sources (name, kind, url and schedule limits), keeping
         their crawl history and schedule; one transaction for all of them.
 
@@ -95,7 +100,7 @@ class SourcesStore(StoreBase):
                 "case when sources.url != excluded.url then null else sources.next_due_at end",
                 rows)
 
-    def import_sources(self, sources: Iterable[dict]) -> int:
+    def import_sources(self, sources: Iterable[dict[str, Any]]) -> int:
         """Add or update sources imported from an OPML file (``origin`` 'opml').
 
         Args:
@@ -132,17 +137,17 @@ class SourcesStore(StoreBase):
                 [(n,) for n in names])
         return cur.rowcount
 
-    def imported_sources(self) -> list[dict]:
+    def imported_sources(self) -> list[dict[str, Any]]:
         """Returns: the OPML-imported source rows (dicts of the ``sources`` columns),
         ordered by name."""
         return list(self.db.query(
             "select * from sources where origin = 'opml' order by name"))
 
-    def source_rows(self) -> dict[str, dict]:
+    def source_rows(self) -> dict[str, dict[str, Any]]:
         """Returns: every ``sources`` row by name (history and schedule)."""
         return {r["name"]: r for r in self.db.query("select * from sources")}
 
-    def schedule_states(self, sources: Iterable) -> list:
+    def schedule_states(self, sources: Iterable[SourceConfig]) -> list[SourceState]:
         """The schedule state of each given source, from its row (a source never
         polled has ``next_due_at`` None and its configured interval).
 
@@ -172,7 +177,8 @@ class SourcesStore(StoreBase):
                 last_error=r.get("last_error")))
         return out
 
-    def save_schedule(self, states: Iterable, holds: dict | None = None) -> None:
+    def save_schedule(self, states: Iterable[SourceState],
+                      holds: dict[str, datetime] | None = None) -> None:
         """Write schedule states (and host holds) back, in one transaction.
 
         Args:
@@ -232,7 +238,7 @@ class SourcesStore(StoreBase):
                                    "last_status": "ok" if ok else "error",
                                    "last_error": error}, pk="name")
 
-    def fetch_state(self, url: str) -> dict:
+    def fetch_state(self, url: str) -> dict[str, str | None]:
         """Returns: {"etag": str|None, "last_modified": str|None} last seen for ``url``."""
         rows = list(self.db.query(
             "select etag, last_modified from fetch_state where url = ?", [url]))
@@ -245,7 +251,7 @@ class SourcesStore(StoreBase):
     # -- pages (the seen-link filter) ---------------------------------------------------
 
     def _page_rows(self, links: Iterable[str], columns: str, where: str = "",
-                   args: Iterable = ()) -> dict[str, tuple]:
+                   args: Iterable[Any] = ()) -> dict[str, tuple[Any, ...]]:
         """The ``pages`` row of each link, found by its identity key or, for a row
         recorded before keys were (a link as written), by the link itself.
 
@@ -261,7 +267,7 @@ class SourcesStore(StoreBase):
         links = list(dict.fromkeys(links))
         keys = {link: url_key(link) for link in links}
         args = list(args)
-        found: dict[str, tuple] = {}
+        found: dict[str, tuple[Any, ...]] = {}
         for i in range(0, len(links), 250):
             chunk = links[i:i + 250]
             wanted = list(dict.fromkeys([*(keys[u] for u in chunk), *chunk]))
@@ -405,7 +411,7 @@ class SourcesStore(StoreBase):
         return {u: (e, m) for u, e, m in self.db.execute(
             "select url, etag, last_modified from fetch_state") if u in wanted}
 
-    def source_health_rows(self) -> list[tuple]:
+    def source_health_rows(self) -> list[tuple[Any, ...]]:
         """Every ``sources`` row as the health check reads it.
 
         Returns:
