@@ -44,7 +44,7 @@ from monitor.extract.metadata import PageMeta, article_signals, clean_lines, cle
 _XMLTOTXT_UNESCAPES = _trafilatura_xmltotxt(etree.fromstring("<p>&amp;amp;</p>"), False) == "&"
 
 
-def xmltotxt(element, include_formatting: bool) -> str:
+def xmltotxt(element: etree._Element | None, include_formatting: bool) -> str:
     """The text of a trafilatura result tree, with HTML entities decoded once (by lxml).
 
     Args:
@@ -241,7 +241,7 @@ def _drop_link_blocks(body: etree._Element) -> int:
     return removed
 
 
-def _tokens(text: str) -> collections.Counter:
+def _tokens(text: str) -> collections.Counter[str]:
     return collections.Counter(_WORD.findall(text.lower()))
 
 
@@ -424,12 +424,14 @@ def _appended_articles(tree: HtmlElement) -> list[etree._Element]:
     return out
 
 
-def _trafilatura(tree: HtmlElement, recall: bool, fast: bool):
+def _trafilatura(tree: HtmlElement, recall: bool, fast: bool) -> Document | None:
     """trafilatura's extraction of the tree (links kept in its XML), or None."""
     try:
         # no URL: links are kept only to measure link text, resolving them is wasted time
-        return trafilatura.bare_extraction(tree, url=None, include_comments=True,
-                                           include_links=True, favor_recall=recall, fast=fast)
+        doc = trafilatura.bare_extraction(tree, url=None, include_comments=True,
+                                          include_links=True, favor_recall=recall, fast=fast)
+        # a Document (a dict only with as_dict=True)
+        return doc if isinstance(doc, Document) else None
     except Exception:  # trafilatura raises on some malformed trees; treat as no text
         return None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from monitor.extract import verdict
 from monitor.extract.body import drop_headline, extract_body
 from monitor.extract.dates import published_date
@@ -66,7 +68,8 @@ def extract(page: Page, options: ExtractOptions | None = None) -> Article | Reje
     return result
 
 
-def _extract(page: Page, options: ExtractOptions, held: list) -> Article | Rejection:
+def _extract(page: Page, options: ExtractOptions,
+             held: list[logging.LogRecord]) -> Article | Rejection:
     def reject(reason: str, detail: str) -> Rejection:
         return Rejection(url=page.url, source=page.source, reason=reason, detail=detail)
 

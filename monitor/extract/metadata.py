@@ -98,8 +98,8 @@ class PageMeta:
     """
 
     meta: dict[str, list[str]] = field(default_factory=dict)
-    jsonld: list[dict] = field(default_factory=list)
-    article_ld: dict | None = None
+    jsonld: list[dict[str, Any]] = field(default_factory=list)
+    article_ld: dict[str, Any] | None = None
     lang: str | None = None
     canonical: str | None = None
     title_tag: str = ""
@@ -187,7 +187,7 @@ def read_meta(tree: HtmlElement) -> PageMeta:
     return pm
 
 
-def _parse_jsonld(raw: str) -> list[dict]:
+def _parse_jsonld(raw: str) -> list[dict[str, Any]]:
     raw = raw.strip()
     if raw.startswith("<!--") or raw.startswith("//<![CDATA["):
         raw = re.sub(r"^(?:<!--|//<!\[CDATA\[)|(?:-->|//\]\]>)$", "", raw).strip()
@@ -202,7 +202,7 @@ def _parse_jsonld(raw: str) -> list[dict]:
     return list(_walk(data, 0))
 
 
-def _walk(data: Any, depth: int) -> Iterator[dict]:
+def _walk(data: Any, depth: int) -> Iterator[dict[str, Any]]:
     if depth > 6:
         return
     if isinstance(data, list):
@@ -217,7 +217,7 @@ def _walk(data: Any, depth: int) -> Iterator[dict]:
                 yield from _walk(sub, depth + 1)
 
 
-def _types(obj: dict) -> list[str]:
+def _types(obj: dict[str, Any]) -> list[str]:
     t = obj.get("@type")
     if isinstance(t, str):
         return [t]
@@ -226,18 +226,18 @@ def _types(obj: dict) -> list[str]:
     return []
 
 
-def is_article_ld(obj: dict) -> bool:
+def is_article_ld(obj: dict[str, Any]) -> bool:
     """True when a JSON-LD object's @type names an article (NewsArticle, BlogPosting...)."""
     return any(_ARTICLE_TYPE.search(t) for t in _types(obj))
 
 
-def _pick_article(objs: list[dict]) -> dict | None:
+def _pick_article(objs: list[dict[str, Any]]) -> dict[str, Any] | None:
     articles = [o for o in objs if is_article_ld(o)]
     if not articles:
         return None
     # the object with a headline and the longest body describes the page itself; teasers
     # for related stories carry neither
-    def weight(obj: dict) -> tuple:
+    def weight(obj: dict[str, Any]) -> tuple[bool, int, bool]:
         body = obj.get("articleBody")
         return (bool(obj.get("headline")), len(body) if isinstance(body, str) else 0,
                 bool(obj.get("datePublished")))

@@ -144,7 +144,7 @@ def teaser_blocks(tree: HtmlElement) -> list[str]:
         if target and target not in seen:
             seen.add(target)
             heads.append(el)
-    counts: dict = {}
+    counts: dict[HtmlElement, int] = {}
     for el in heads:
         for anc in el.iterancestors():
             counts[anc] = counts.get(anc, 0) + 1
