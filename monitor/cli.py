@@ -13,12 +13,17 @@ import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from monitor.cli_errors import ErrorMappingGroup
 from monitor.config import MonitorConfig, load_config
 from monitor.errors import ConfigError, MonitorError
+
+if TYPE_CHECKING:
+    from monitor.pipeline import Outcome
+    from monitor.store import Store
 
 
 class _Group(ErrorMappingGroup):
@@ -225,10 +230,10 @@ def crawl(ctx: click.Context, sources: tuple[str, ...], no_deliver: bool) -> Non
         ctx.exit(1)  # alerts lost or every source failed: let cron and CI notice
 
 
-def _outcome_json(path: Path, outcome, with_text: bool) -> dict:
+def _outcome_json(path: Path, outcome: Outcome, with_text: bool) -> dict[str, Any]:
     article = outcome.article
     detail = outcome.rejection.detail if outcome.rejection else None
-    if outcome.status == "duplicate":
+    if outcome.status == "duplicate" and article is not None:  # a duplicate has its article
         detail = f"an article with the canonical URL {article.url} was stored before"
     data = {"path": str(path), "url": article.url if article else outcome.page.url,
             "source": outcome.page.source, "status": outcome.status,
@@ -282,8 +287,8 @@ def replay(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, with_text
         store = Store(db or Path(tmp) / "replay.db")
         pipeline = Pipeline(store, watches, [c.name for c in config.channels],
                             config.extraction.options())
-        statuses: Counter = Counter()
-        reasons: Counter = Counter()
+        statuses: Counter[str] = Counter()
+        reasons: Counter[str] = Counter()
         hits = 0
         for path in files:
             try:
@@ -375,7 +380,7 @@ def deliver(ctx: click.Context, digests: bool, retry_dead: bool) -> None:
         click.echo(f"delivery error: {line}", err=True)
 
 
-def _rules_state(config: MonitorConfig) -> dict:
+def _rules_state(config: MonitorConfig) -> dict[str, Any]:
     """The rule files as ``monitor status`` shows them: checked now, as ``monitor rules
     check`` does, so a broken file shows until it is fixed.
 
@@ -481,7 +486,7 @@ def status(ctx: click.Context, as_json: bool, redis: str | None) -> None:
     store.close()
 
 
-def _held_for_digest(config: MonitorConfig, store) -> dict:
+def _held_for_digest(config: MonitorConfig, store: Store) -> dict[str, dict[str, Any]]:
     """What the channels' policy (:mod:`monitor.policy`) holds back now, for ``monitor
     status``.
 
@@ -493,7 +498,7 @@ def _held_for_digest(config: MonitorConfig, store) -> dict:
     from monitor.policy import DeliveryPolicy
 
     policy, now = DeliveryPolicy.from_config(config), utcnow()
-    out: dict = {}
+    out: dict[str, dict[str, Any]] = {}
     for channel, reason, n in store.held_counts():
         out.setdefault(channel, {"quiet_until": None, "held": {}})["held"][reason] = n
     for ch in config.channels:
@@ -504,7 +509,7 @@ def _held_for_digest(config: MonitorConfig, store) -> dict:
     return out
 
 
-def _distributed_state(config: MonitorConfig, url: str) -> dict:
+def _distributed_state(config: MonitorConfig, url: str) -> dict[str, Any]:
     """The distributed mode as Redis sees it (see
     :meth:`monitor.distributed.queues.Queues.status`), or ``{"redis": where, "error":
     why}`` when Redis does not answer."""
@@ -519,12 +524,12 @@ def _distributed_state(config: MonitorConfig, url: str) -> dict:
         queues.close()
 
 
-def _distributed_lines(state: dict) -> list[str]:
+def _distributed_lines(state: dict[str, Any]) -> list[str]:
     """``monitor status`` lines for :func:`_distributed_state`."""
     if "error" in state:
         return [f"distributed: redis {state['redis']} does not answer: {state['error']}"]
 
-    def queue(q: dict, taker: str) -> str:
+    def queue(q: dict[str, Any], taker: str) -> str:
         oldest = f", oldest {q['oldest_age']:.0f} s old" if q["oldest_age"] is not None else ""
         return f"{q['waiting']} waiting, {q['taken']} taken by {taker}{oldest}"
     lines = [f"distributed: redis {state['redis']}, writer "
@@ -539,7 +544,7 @@ def _distributed_lines(state: dict) -> list[str]:
     return lines
 
 
-def _delivery_notes(store) -> list[str]:
+def _delivery_notes(store: Store) -> list[str]:
     """Lines for ``monitor status`` on the outbox's recoveries: alerts queued again
     automatically when their channel recovered, rows that cannot be read, and channels
     held by a Retry-After."""
@@ -559,7 +564,7 @@ def _delivery_notes(store) -> list[str]:
     return lines
 
 
-def _source_states(config: MonitorConfig, store) -> list[dict]:
+def _source_states(config: MonitorConfig, store: Store) -> list[dict[str, Any]]:
     """Every source (configured, then imported) with its schedule and health:
     state is ok, failing, silent (no new article for 4 times its longest interval),
     disabled, or new (never polled)."""
