@@ -67,6 +67,11 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
+#: rules_fingerprint() of a rules folder: (file name, modification time in ns, size in
+#: bytes) of each rule file.
+Fingerprint = tuple[tuple[str, int, int], ...]
+
+
 class WatchSet:
     """All watches, compiled once; match articles against every watch at once.
 
@@ -109,7 +114,7 @@ class WatchSet:
                  variants: Variants | None, reuse: WatchSet | None) -> None:
         self.watches: list[Watch] = list(watches)
         self.rules_dir: Path | None = None
-        self.fingerprint: tuple = ()
+        self.fingerprint: Fingerprint = ()
         self.entities = entities if entities is not None else EntityRegistry()
         self.variants = variants if variants is not None else Variants()
         self._by_id: dict[str, int] = {}
@@ -180,7 +185,7 @@ class WatchSet:
     def __len__(self) -> int:
         return len(self.watches)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Watch]:
         return iter(self.watches)
 
     def get(self, watch_id: str) -> Watch | None:
@@ -197,7 +202,7 @@ class WatchSet:
             texts.append(article.comments or "")
         return texts
 
-    def occurrences(self, texts: Sequence[str], tokens: dict | None = None
+    def occurrences(self, texts: Sequence[str], tokens: dict[int, list[str]] | None = None
                     ) -> dict[int, list[Occ]]:
         """Find every term occurrence.
 
@@ -287,7 +292,7 @@ class WatchSet:
             :class:`LazyHit`), so a caller that keeps only some hits pays for those.
         """
         texts = self.field_texts(article)
-        tokens: dict = {}
+        tokens: dict[int, list[str]] = {}
         occ = self.occurrences(texts, tokens)
         if not occ:
             return []
@@ -321,7 +326,7 @@ class WatchSet:
         """
         i = self._by_id[watch_id]
         texts = self.field_texts(article)
-        tokens: dict = {}
+        tokens: dict[int, list[str]] = {}
         occ = self.occurrences(texts, tokens)
         watch = self.watches[i]
         if not watch.accepts(article.source, article.language) \
@@ -352,8 +357,8 @@ def validate_watch(watch: Watch, entities: EntityRegistry | None = None,
 class _HitContext:
     """Per-article state for building hits: token offsets are computed once, lazily."""
 
-    def __init__(self, ws: WatchSet, texts: list[str], occ: dict,
-                 tokens: dict | None = None) -> None:
+    def __init__(self, ws: WatchSet, texts: list[str], occ: dict[int, list[Occ]],
+                 tokens: dict[int, list[str]] | None = None) -> None:
         self.ws, self.texts, self.occ = ws, texts, occ
         self._parts = tokens if tokens is not None else {}
         self._bounds: dict[int, list[int]] = {}
@@ -416,7 +421,7 @@ class _HitContext:
             return None  # mentions: distinct places in the text, whichever term found them
         if not keys:  # pragma: no cover - a true watch always has a witness
             return None
-        d: dict = {}
+        d: dict[str, Any] = {}
         self.fill(d, i, keys)
         return Hit(watch_id=watch.id, watch_name=watch.name, terms=d["_terms"],
                    spans=d["_spans"], entities=d["_entities"], snippet=d["_snippet"],
@@ -431,10 +436,11 @@ class _HitContext:
             occ = self.occ
             return sorted({(o, t.label) for t in (prog.children if isinstance(prog, BOr)
                                                    else (prog,))
+                           if isinstance(t, BTerm)  # always (see _sure)
                            for o in occ.get(t.tid, ())})
         return sorted({(o, label) for label, _tid, o in self.witnesses(i)})
 
-    def fill(self, d: dict, i: int, keys: list | None = None) -> None:
+    def fill(self, d: dict[str, Any], i: int, keys: list[tuple[Occ, str]] | None = None) -> None:
         """Put the details of watch ``i``'s hit in ``d`` (as ``_terms``, ``_spans``,
         ``_entities``, ``_snippet`` and ``_matched``)."""
         if keys is None:
@@ -456,14 +462,14 @@ def _deferred(name: str) -> property:
     """A Hit field that a :class:`LazyHit` builds on first read (and that can be set)."""
     key = "_" + name
 
-    def get(self):
+    def get(self: LazyHit) -> Any:
         d = self.__dict__
         if key in d:
             return d[key]
         self._build()   # the details are in d under their own names now
         return d[name] if name in d else d[key]
 
-    def set_(self, value) -> None:
+    def set_(self: LazyHit, value: Any) -> None:
         self.__dict__[key] = value
 
     return property(get, set_, doc=f"The hit's {name} (built on first read).")
@@ -516,7 +522,7 @@ class LazyHit(Hit):
                     # built: from now on a plain Hit (plain attribute reads, eq, pickling)
                     hit.__class__ = Hit
 
-    def _fields(self) -> tuple:
+    def _fields(self) -> tuple[Any, ...]:
         return tuple(getattr(self, f.name) for f in dc_fields(Hit))
 
     def __eq__(self, other: object) -> bool:
@@ -526,7 +532,7 @@ class LazyHit(Hit):
 
     __hash__ = None  # type: ignore[assignment]
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[Hit], tuple[Any, ...]]:
         return (Hit, self._fields())
 
 

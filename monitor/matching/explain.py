@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from monitor.matching.engine import WatchSet, _HitContext
-from monitor.matching.tree import BAnd, BNear, BNot, BOr, BTerm, near_pairs
+from monitor.matching.tree import BAnd, BNear, BNode, BNot, BOr, BTerm, Occ, near_pairs
 from monitor.models import Article, Hit
+
+if TYPE_CHECKING:
+    from monitor.matching.adhoc import Query
 
 _SHOW = 5  # occurrences listed per term
 
@@ -27,7 +32,7 @@ class ExplainNode:
     detail: str
     children: list[ExplainNode] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Returns: the node as plain data (for JSON)."""
         return {"label": self.label, "value": self.value, "detail": self.detail,
                 "children": [c.to_dict() for c in self.children]}
@@ -69,7 +74,7 @@ class Explanation:
             lines.append(f"  snippet: {self.hit.snippet}")
         return "\n".join(lines)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Returns: the explanation as plain data (for JSON)."""
         return {"watch_id": self.watch_id, "matched": self.matched,
                 "query": self.root.to_dict(),
@@ -78,7 +83,7 @@ class Explanation:
                 "snippet": self.hit.snippet if self.hit else None}
 
 
-def explain(source, article: Article, watch_id: str | None = None) -> Explanation:
+def explain(source: Query | WatchSet, article: Article, watch_id: str | None = None) -> Explanation:
     """Explain how a watch or query evaluates on one article.
 
     Args:
@@ -104,7 +109,7 @@ def explain(source, article: Article, watch_id: str | None = None) -> Explanatio
     i = source._by_id[watch_id]
     watch = source.watches[i]
     texts = source.field_texts(article)
-    tokens: dict = {}
+    tokens: dict[int, list[str]] = {}
     occ = source.occurrences(texts, tokens)
     ctx = _HitContext(source, texts, occ, tokens)
     prog = source._programs[i]
@@ -135,7 +140,7 @@ def explain(source, article: Article, watch_id: str | None = None) -> Explanatio
     return Explanation(watch.id, matched, root, checks, hit)
 
 
-def _explain(node, occ: dict, ctx: _HitContext) -> ExplainNode:
+def _explain(node: BNode, occ: dict[int, list[Occ]], ctx: _HitContext) -> ExplainNode:
     if isinstance(node, BTerm):
         found = occ.get(node.tid, [])
         label = str(node.node)
@@ -178,7 +183,7 @@ def _explain(node, occ: dict, ctx: _HitContext) -> ExplainNode:
     raise TypeError(node)
 
 
-def _closest(left, right) -> int | None:
+def _closest(left: Sequence[Occ], right: Sequence[Occ]) -> int | None:
     best = None
     for f, s, e in left:
         for g, s2, e2 in right:

@@ -9,14 +9,16 @@ list). The full format is in docs/rules.md.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from yaml.nodes import Node, ScalarNode, SequenceNode
 
 from monitor.errors import RuleError
 from monitor.matching import yamlnodes as yn
-from monitor.matching.engine import WatchSet, paused_gc, validate_watch
+from monitor.matching.engine import Fingerprint, WatchSet, paused_gc, validate_watch
 from monitor.matching.entities import (
     ENTITIES_FILE,
     RULE_SUFFIXES,
@@ -54,7 +56,7 @@ def _spike(node: Node, path: Path) -> SpikeSettings | None:
         return SpikeSettings() if yn.boolean(node, path, "'spike'") else None
     fields = yn.mapping(node, path, "'spike'")
     yn.check_keys(fields, SPIKE_KEYS, path, "'spike'")
-    values: dict = {}
+    values: dict[str, Any] = {}
     for key in ("window", "baseline"):
         if key in fields:
             vnode = fields[key][1]
@@ -101,7 +103,7 @@ def rule_files(rules_dir: str | Path) -> list[Path]:
     return [p for p in _yaml_files(root) if p.stem not in SPECIAL_STEMS and p.is_file()]
 
 
-def rules_fingerprint(rules_dir: str | Path) -> tuple:
+def rules_fingerprint(rules_dir: str | Path) -> Fingerprint:
     """A cheap fingerprint of a rules folder, for hot reload.
 
     The daemon compares it between polls and calls :func:`load_watches` only when it
@@ -157,7 +159,7 @@ class _Result:
     variants: Variants = field(default_factory=Variants)
 
 
-def _unchanged(previous: WatchSet | None, root: Path, fingerprint: tuple) -> set[str]:
+def _unchanged(previous: WatchSet | None, root: Path, fingerprint: Fingerprint) -> set[str]:
     """Names of the files that a reload can take from ``previous`` as they are: the
     files whose name, modification time and size are the same as when ``previous``
     was read from the same folder, or none when an entities or variants file changed
@@ -177,7 +179,7 @@ def _unchanged(previous: WatchSet | None, root: Path, fingerprint: tuple) -> set
 
 
 def _read(rules_dir: str | Path, stop_at_first: bool, previous: WatchSet | None = None,
-          fingerprint: tuple = ()) -> _Result:
+          fingerprint: Fingerprint = ()) -> _Result:
     root = Path(rules_dir)
     res = _Result()
     if not root.is_dir():
@@ -232,7 +234,7 @@ def _read(rules_dir: str | Path, stop_at_first: bool, previous: WatchSet | None 
 
 
 def _read_file(path: Path, known: EntityRegistry | None, res: _Result,
-               seen_ids: dict[str, str]):
+               seen_ids: dict[str, str]) -> Iterator[Watch | RuleError]:
     """Yield a Watch or a RuleError for each watch in a file."""
     try:
         root = yn.compose_file(path)

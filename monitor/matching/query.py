@@ -17,7 +17,7 @@ Precedence, tightest first: NOT, NEAR, AND, OR. ``FIELD`` is ``title``, ``text``
 from __future__ import annotations
 
 import re
-from collections.abc import Container
+from collections.abc import Container, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -141,7 +141,7 @@ def is_positional(node: Node) -> bool:
     return False
 
 
-def iter_terms(node: Node):
+def iter_terms(node: Node) -> Iterator[Term]:
     """Yield every Term leaf of a tree, left to right.
 
     Args:

@@ -24,6 +24,12 @@ _FIELD_SETS = {f: frozenset((FIELDS.index(f),)) for f in FIELDS} | {
 _COMMENTS = FIELDS.index("comments")
 MAX_ALTERNATIVES = 256
 
+#: A check of a term spelling: (field indices, mode, level, strict forms, wildcard,
+#: term id); see TermTable.automaton.
+Check = tuple[frozenset[int], int, int, tuple[str, ...], bool, int]
+#: A spelling of a term: (tokens, comparison level, wildcard).
+Spelling = tuple[list[TokenForms], int, bool]
+
 # comparison levels of a term spelling against a text token
 BASE, FOLD, EXACT, EXACT_BASE = 0, 1, 2, 3
 
@@ -57,16 +63,16 @@ class TermTable:
         self.entities = entities
         self.variants = variants
         self.terms: list[TermInfo] = []
-        self.by_key: dict[tuple, int] = {}
+        self.by_key: dict[tuple[object, ...], int] = {}
         # pattern -> its checks: (fields, mode, level, strict forms, wildcard, term id);
         # see automaton()
-        self.patterns: dict[str, tuple[tuple, ...]] = {}
+        self.patterns: dict[str, tuple[Check, ...]] = {}
         self.need_comments = False
         # a term as written (text, kind, exact, wildcard, field, fold) -> its id: the
         # same term in many watches is spelt out once
-        self._written: dict[tuple, int] = {}
+        self._written: dict[tuple[str, str, bool, bool, str | None, bool], int] = {}
 
-    def spellings(self, term: Term, fold_diacritics_: bool) -> list[tuple[list, int, bool]]:
+    def spellings(self, term: Term, fold_diacritics_: bool) -> list[Spelling]:
         """Every (tokens, level, wildcard) spelling that can match a term."""
         if term.kind == "entity":
             entity = self.entities.get(term.text[1:])
@@ -87,7 +93,7 @@ class TermTable:
             return [(tokens, EXACT_BASE if fold_diacritics_ else EXACT, term.wildcard)]
         return self._expand(tokens, BASE if fold_diacritics_ else FOLD, term.wildcard)
 
-    def _expand(self, tokens: list[TokenForms], level: int, wildcard: bool) -> list:
+    def _expand(self, tokens: list[TokenForms], level: int, wildcard: bool) -> list[Spelling]:
         head, tail = (tokens[:-1], tokens[-1:]) if wildcard else (tokens, [])
         try:
             spellings = self.variants.expand(head)
@@ -116,7 +122,7 @@ class TermTable:
         spellings = [(toks, level, wildcard, tuple(level_form(t, level) for t in toks))
                      for toks, level, wildcard in self.spellings(term, fold_diacritics_)]
         if len(spellings) == 1:
-            key: tuple = (fields, *spellings[0][1:])
+            key: tuple[object, ...] = (fields, *spellings[0][1:])
         else:
             key = (fields, frozenset(sp[1:] for sp in spellings))
         tid = self.by_key.get(key)
@@ -222,7 +228,7 @@ def plain_tokens(raws: list[str], s: int, e: int) -> bool:
     return True
 
 
-def verify(raws: list[str], s: int, level: int, strict: tuple, wildcard: bool) -> bool:
+def verify(raws: list[str], s: int, level: int, strict: tuple[str, ...], wildcard: bool) -> bool:
     """Whether tokens s.. of a field equal a term spelling at a comparison level (the last
     one only needs to start with it for a wildcard)."""
     last = len(strict) - 1

@@ -8,11 +8,17 @@ OR of positional nodes, NEAR) also give their occurrences, for NEAR.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from monitor.matching.query import And, Near, Node, Not, Or, Term
 
+if TYPE_CHECKING:
+    from monitor.matching.terms import TermTable
+
 Occ = tuple[int, int, int]          # (field index, first token, token after the last)
+#: term id -> its occurrences in an article (what each node evaluates against)
+OccMap = Mapping[int, Sequence[Occ]]
 
 
 class BTerm:
@@ -23,10 +29,10 @@ class BTerm:
     def __init__(self, tid: int, label: str, node: Term) -> None:
         self.tid, self.label, self.node = tid, label, node
 
-    def eval(self, occ: dict) -> bool:
+    def eval(self, occ: OccMap) -> bool:
         return self.tid in occ
 
-    def positions(self, occ: dict) -> Sequence[Occ]:
+    def positions(self, occ: OccMap) -> Sequence[Occ]:
         return occ.get(self.tid, ())
 
 
@@ -35,10 +41,10 @@ class BAnd:
 
     __slots__ = ("children", "node")
 
-    def __init__(self, children: list, node: Node) -> None:
+    def __init__(self, children: list[BNode], node: Node) -> None:
         self.children, self.node = children, node
 
-    def eval(self, occ: dict) -> bool:
+    def eval(self, occ: OccMap) -> bool:
         return all(child.eval(occ) for child in self.children)
 
 
@@ -47,15 +53,17 @@ class BOr:
 
     __slots__ = ("children", "node")
 
-    def __init__(self, children: list, node: Node) -> None:
+    def __init__(self, children: list[BNode], node: Node) -> None:
         self.children, self.node = children, node
 
-    def eval(self, occ: dict) -> bool:
+    def eval(self, occ: OccMap) -> bool:
         return any(child.eval(occ) for child in self.children)
 
-    def positions(self, occ: dict) -> list[Occ]:
+    def positions(self, occ: OccMap) -> list[Occ]:
         out: list[Occ] = []
         for child in self.children:
+            if isinstance(child, (BAnd, BNot)):  # never: the parser checks NEAR's operands
+                raise TypeError(f"no positions in an operand of NEAR: {child.node}")
             out.extend(child.positions(occ))
         return out
 
@@ -65,10 +73,10 @@ class BNot:
 
     __slots__ = ("child", "node")
 
-    def __init__(self, child, node: Node) -> None:
+    def __init__(self, child: BNode, node: Node) -> None:
         self.child, self.node = child, node
 
-    def eval(self, occ: dict) -> bool:
+    def eval(self, occ: OccMap) -> bool:
         return not self.child.eval(occ)
 
 
@@ -77,20 +85,21 @@ class BNear:
 
     __slots__ = ("distance", "left", "node", "right")
 
-    def __init__(self, left, right, distance: int, node: Node) -> None:
+    def __init__(self, left: Positional, right: Positional, distance: int,
+                 node: Node) -> None:
         self.left, self.right, self.distance, self.node = left, right, distance, node
 
     # Each side is asked for its positions once (empty = false): asking ``eval`` and
     # then ``positions`` doubled the work at every level of a NEAR chain (2^depth).
 
-    def eval(self, occ: dict) -> bool:
+    def eval(self, occ: OccMap) -> bool:
         left = self.left.positions(occ)
         if not left:
             return False
         right = self.right.positions(occ)
         return bool(right) and bool(near_pairs(left, right, self.distance, first_only=True))
 
-    def positions(self, occ: dict) -> list[Occ]:
+    def positions(self, occ: OccMap) -> list[Occ]:
         left = self.left.positions(occ)
         if not left:
             return []
@@ -99,6 +108,12 @@ class BNear:
             return []
         pairs = near_pairs(left, right, self.distance)
         return sorted({(a[0], min(a[1], b[1]), max(a[2], b[2])) for a, b in pairs})
+
+
+#: A bound node.
+BNode = BTerm | BAnd | BOr | BNot | BNear
+#: A bound node with word positions: an operand of NEAR (see query.is_positional).
+Positional = BTerm | BOr | BNear
 
 
 def near_pairs(left: Sequence[Occ], right: Sequence[Occ], distance: int,
@@ -119,7 +134,7 @@ def near_pairs(left: Sequence[Occ], right: Sequence[Occ], distance: int,
     starts = [(f, s) for f, s, _ in by_start]
     by_end = sorted(right, key=lambda o: (o[0], o[2]))
     ends = [(f, e) for f, _, e in by_end]
-    out = []
+    out: list[tuple[Occ, Occ]] = []
     for a in left:
         f, s, e = a
         # right occurrence after a: b.start in [a.end, a.end + distance]
@@ -139,7 +154,7 @@ def near_pairs(left: Sequence[Occ], right: Sequence[Occ], distance: int,
     return out
 
 
-def collect(node, occ: dict, out: list[tuple[str, int, Occ]],
+def collect(node: BNode, occ: OccMap, out: list[tuple[str, int, Occ]],
             within: list[Occ] | None = None, positive: bool = True) -> None:
     """Collect the occurrences that decide a node's value (its witnesses).
 
@@ -184,7 +199,7 @@ def collect(node, occ: dict, out: list[tuple[str, int, Occ]],
             collect(node.right, occ, out, sorted({b for _, b in pairs}))
 
 
-def _span_test(within: list[Occ] | None):
+def _span_test(within: list[Occ] | None) -> Callable[[int, int, int], bool] | None:
     """A test ``inside(field, start, end)``: is that span inside one of ``within``?
     (None when ``within`` is None: everything counts.) O(log n) a question, so that
     the witnesses of a long NEAR chain are found in time proportional to its pairs."""
@@ -206,7 +221,7 @@ def _span_test(within: list[Occ] | None):
     return inside
 
 
-def bind(node: Node, table, fold: bool):
+def bind(node: Node, table: TermTable, fold: bool) -> BNode:
     """Bind a syntax tree to term ids, registering its terms in a term table.
 
     Args:
@@ -229,12 +244,23 @@ def bind(node: Node, table, fold: bool):
     if isinstance(node, Not):
         return BNot(bind(node.child, table, fold), node)
     if isinstance(node, Near):
-        return BNear(bind(node.left, table, fold), bind(node.right, table, fold),
-                     node.distance, node)
+        return BNear(_positional(bind(node.left, table, fold)),
+                     _positional(bind(node.right, table, fold)), node.distance, node)
     raise TypeError(f"not a query node: {node!r}")
 
 
-def trigger_set(prog, weights: Sequence[float]) -> set[int]:
+def _positional(node: BNode) -> Positional:
+    """The node, typed as an operand of NEAR.
+
+    Raises:
+        TypeError: an AND or NOT (never: the parser checks NEAR's operands).
+    """
+    if isinstance(node, (BAnd, BNot)):
+        raise TypeError(f"no positions in an operand of NEAR: {node.node}")
+    return node
+
+
+def trigger_set(prog: BNode, weights: Sequence[float]) -> set[int]:
     """Term ids to index a watch under: every article it matches contains one of them.
 
     AND and NEAR need all their parts, so the part with the rarest terms is enough; OR
@@ -255,7 +281,7 @@ def trigger_set(prog, weights: Sequence[float]) -> set[int]:
     return {t.tid for t in leaves(prog)}
 
 
-def _best(node, weights: Sequence[float]) -> tuple[float, frozenset[int]] | None:
+def _best(node: BNode, weights: Sequence[float]) -> tuple[float, frozenset[int]] | None:
     """The (summed weight, term ids) that trigger_set indexes a node under, or None.
     (A module function, not a closure: a closure that calls itself is a reference
     cycle, left for the garbage collector once per watch compiled.)"""
@@ -274,7 +300,7 @@ def _best(node, weights: Sequence[float]) -> tuple[float, frozenset[int]] | None
     return None  # NOT guarantees nothing
 
 
-def leaves(node) -> list[BTerm]:
+def leaves(node: BNode) -> list[BTerm]:
     """Every term leaf of a bound tree."""
     if isinstance(node, BTerm):
         return [node]
