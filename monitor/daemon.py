@@ -31,11 +31,11 @@ import signal
 import sqlite3
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from monitor import clock
 from monitor.config import MonitorConfig
@@ -45,10 +45,13 @@ from monitor.store import Store
 
 if TYPE_CHECKING:  # the crawl side (Scrapy, Twisted) is imported once the reactor is in
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
+    from twisted.python.failure import Failure
 
     from monitor.crawl.context import CrawlContext
     from monitor.distributed.writer import WriterEngine
     from monitor.health import Health
+    from monitor.matching import Watch, WatchSet
+    from monitor.records import RunResult
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,8 @@ STOP_CLOSE = 1.0
 
 #: A clock: returns the current time, timezone-aware.
 Clock = Callable[[], datetime]
+
+_T = TypeVar("_T")
 
 
 def wall_clock() -> datetime:
@@ -111,7 +116,7 @@ class _Delivery:
         self.totals = {"sent": 0, "failed": 0, "dead": 0}
         self._health: Health | None = None  # made at the first health pass
 
-    def run_once(self, digests: bool):
+    def run_once(self, digests: bool) -> DeliveryReport:
         """One pass over the outbox (blocking); digests only when due."""
         self._in_pass = True
         try:
@@ -120,7 +125,7 @@ class _Delivery:
             self._in_pass = False
         return report
 
-    def _run_once(self, digests: bool):
+    def _run_once(self, digests: bool) -> DeliveryReport:
         report = deliver_pending(self.store, self.channels,
                                  max_attempts=self.config.delivery.max_attempts,
                                  digests=digests,
@@ -176,7 +181,8 @@ class _Delivery:
                 channel.close()
             store.close()
 
-    def health_pass(self, watches, deliver: bool = True) -> tuple[int, int]:
+    def health_pass(self, watches: WatchSet | Iterable[Watch],
+                    deliver: bool = True) -> tuple[int, int]:
         """Check source health and spikes (:class:`monitor.health.Health`), then send
         the notices due (blocking; runs on the delivery thread).
 
@@ -210,7 +216,8 @@ class _Delivery:
             self.store.close()
 
 
-def _health_check(config: MonitorConfig, watches, clock: Clock = wall_clock) -> None:
+def _health_check(config: MonitorConfig, watches: WatchSet | Iterable[Watch],
+                  clock: Clock = wall_clock) -> None:
     """One health check on a connection of its own, notices queued, none sent."""
     from monitor.health import Health
 
@@ -254,7 +261,7 @@ class CrawlPass:
             store.close()
         self.delivery = _Delivery(config, clock) if deliver else None
         self.context = CrawlContext(config, self.sources, one_pass=True)
-        self._result: dict = {"before": self.context.store.counts()}
+        self._result: dict[str, Any] = {"before": self.context.store.counts()}
 
     async def run(self) -> None:
         """Crawl every selected source once, then deliver (or, with ``deliver=False``,
@@ -282,7 +289,7 @@ class CrawlPass:
         if self.delivery is not None:
             self.delivery.close()
 
-    def result(self) -> dict:
+    def result(self) -> dict[str, Any]:
         """What the pass did (after :meth:`close`).
 
         Returns:
@@ -307,7 +314,7 @@ class CrawlPass:
 
 
 def crawl_once(config: MonitorConfig, source_names: Sequence[str] = (),
-               deliver: bool = True) -> dict:
+               deliver: bool = True) -> dict[str, Any]:
     """One pass over the sources, then deliver pending alerts (``monitor crawl``): a
     :class:`CrawlPass` on the reactor, which this call runs and stops.
 
@@ -334,7 +341,7 @@ def crawl_once(config: MonitorConfig, source_names: Sequence[str] = (),
 
 def _run_on_reactor(reactor: Any, run: Callable[[], Awaitable[object]],
                     install_signal_handlers: bool,
-                    on_start: Callable[[], None] | None = None) -> list:
+                    on_start: Callable[[], None] | None = None) -> list[Failure]:
     """Run the reactor until ``run()`` (a coroutine function) has finished, then stop it.
 
     Args:
@@ -356,7 +363,7 @@ def _run_on_reactor(reactor: Any, run: Callable[[], Awaitable[object]],
         finally:
             reactor.stop()
 
-    failure: list = []
+    failure: list[Failure] = []
 
     def start() -> None:
         d = Deferred.fromFuture(asyncio.ensure_future(main()))
@@ -451,14 +458,14 @@ class Daemon:
         #: exit status of :meth:`run`: 1 when the crawl ended on its own
         self.exit_status = 0
         self.scheduler: AsyncIOScheduler | None = None   # made by start()
-        self._running: set[asyncio.Task] = set()   # tasks of the jobs running now
+        self._running: set[asyncio.Task[Any]] = set()   # tasks of the jobs running now
         self._active: set[str] = set()              # names of the jobs running now
         self._stopping = False
-        self._crawl_task: asyncio.Future | None = None
-        self._stopped: asyncio.Future | None = None
-        self._shutdown_task: asyncio.Future | None = None
+        self._crawl_task: asyncio.Future[None] | None = None
+        self._stopped: asyncio.Future[None] | None = None
+        self._shutdown_task: asyncio.Future[None] | None = None
         self._hits_seen = 0
-        self._last_totals: dict = {}
+        self._last_totals: dict[str, int] = {}
 
     # ------------------------------------------------------------------ the jobs
 
@@ -528,7 +535,7 @@ class Daemon:
                  delta["failed_alerts"], _due(context.writer.next_due(),
                                                len(context.sources), self.clock()))
 
-    def _after_run(self, results) -> None:
+    def _after_run(self, results: list[RunResult]) -> None:
         # Alert now rather than at the next tick, without waiting for the delivery (a
         # mail server that is down must not hold up the crawling).
         hits = self.context.writer.totals["hits"]
@@ -574,7 +581,7 @@ class Daemon:
         self._crawl_task = asyncio.ensure_future(self.engine.run())
         self._crawl_task.add_done_callback(self._crawl_ended)
 
-    def _crawl_ended(self, task: asyncio.Future) -> None:
+    def _crawl_ended(self, task: asyncio.Future[None]) -> None:
         if not self._stopping:
             # the crawl must live as long as the daemon: without it nothing is polled
             log.error("the crawl ended unexpectedly; stopping the daemon (exit status 1) "
@@ -639,7 +646,7 @@ class Daemon:
             if not self._stop_done().done():
                 self._stop_done().set_result(None)
 
-    def _stop_done(self) -> asyncio.Future:
+    def _stop_done(self) -> asyncio.Future[None]:
         """The future a stop resolves when it has run its course (made on first use,
         on the running loop: a stop may be asked for before the start)."""
         if self._stopped is None:
@@ -769,7 +776,7 @@ def _due(when: datetime | None, sources: int = 1, now: datetime | None = None) -
     return f"{stamp} (in {' '.join(p for p in parts if p)})"
 
 
-async def _in_daemon_thread(func, *args):
+async def _in_daemon_thread(func: Callable[..., _T], *args: object) -> _T | None:
     """Run a blocking call on a daemon thread (one that never holds up the process's
     exit) and wait for its result; None when it raised (the error is logged)."""
     loop = asyncio.get_running_loop()
