@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -217,7 +217,7 @@ _add_commands(watches, "watch", "russia-north-korea")
 _add_commands(stories, "story", "5")
 
 
-def mute_lines(mutes: list[dict], titles: Mapping[str, str | None]) -> list[str]:
+def mute_lines(mutes: list[dict[str, Any]], titles: Mapping[str, str | None]) -> list[str]:
     """``monitor status`` lines for the snoozes and mutes in force.
 
     Args:

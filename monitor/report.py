@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from typing import Any
 
 from jinja2 import Environment, select_autoescape
 
@@ -17,7 +18,7 @@ from monitor.clock import iso, utcnow
 from monitor.store import Store
 
 
-def build_report(store: Store, since_seconds: float, now: datetime | None = None) -> dict:
+def build_report(store: Store, since_seconds: float, now: datetime | None = None) -> dict[str, Any]:
     """The report's data.
 
     Args:
@@ -51,7 +52,7 @@ def _n(n: int, noun: str) -> str:
     return count(n, noun)
 
 
-def report_text(data: dict) -> str:
+def report_text(data: dict[str, Any]) -> str:
     """The report as plain text (one block per watch, a line per source)."""
     out = [f"news-monitor report {data['since']} to {data['until']}", ""]
     out.append(f"Watches ({len(data['watches'])} with hits):")
@@ -95,11 +96,11 @@ _HTML = Environment(autoescape=select_autoescape(default=True)).from_string("""\
 """)
 
 
-def report_html(data: dict) -> str:
+def report_html(data: dict[str, Any]) -> str:
     """The report as an HTML page (Jinja2, every value escaped)."""
     return _HTML.render(d=data)
 
 
-def report_json(data: dict) -> str:
+def report_json(data: dict[str, Any]) -> str:
     """The report as one JSON object (see :func:`build_report`)."""
     return json.dumps(data, ensure_ascii=False, indent=1)
