@@ -276,6 +276,37 @@ def with_details(ws: WatchSet, article: Article) -> None:
         hit.snippet, hit.matched, hit.spans  # noqa: B018
 
 
+def check_details(queries: list[str], docs, articles, path: Path) -> int:
+    """Match every corpus page (and the benchmark articles) against ``queries`` and
+    read every hit's details; write them to ``path`` as JSON lines, or, when ``path``
+    exists, compare with it (a check that a change of the engine keeps every hit's
+    spans, snippet and matched words byte for byte).
+
+    Returns:
+        0 when written or identical, 1 when some page's hits differ.
+    """
+    import dataclasses
+
+    ws = WatchSet([Watch(f"w{i}", q, parse_query(q), q) for i, q in enumerate(queries)])
+    pages = [(k, Article(url=k, request_url=k, source="corpus", title=t, text=b))
+             for k, t, b in docs] + list(articles)
+    lines = [json.dumps([key, [dataclasses.asdict(h) for h in ws.match(a)]],
+                        ensure_ascii=False) for key, a in pages]
+    nhits = sum(len(json.loads(x)[1]) for x in lines)
+    if not path.exists():
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        print(f"check: wrote the hits of {len(pages)} pages ({nhits} hits, "
+              f"{len(queries):,} watches) to {path}")
+        return 0
+    old = path.read_text(encoding="utf-8").splitlines()
+    bad = [json.loads(x)[0] for x, y in zip(lines, old, strict=False) if x != y]
+    if len(old) != len(lines):
+        bad.append(f"{len(old)} pages stored, {len(lines)} now")
+    print(f"check: {len(pages)} pages, {nhits} hits, {len(queries):,} watches: "
+          + ("identical to " + str(path) if not bad else f"{len(bad)} differ: {bad[:5]}"))
+    return 1 if bad else 0
+
+
 def compile_cost(queries: list[str]) -> tuple[float, float, float, float]:
     """Parse and compile watches, with the memory it takes.
 
@@ -313,6 +344,10 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--no-naive", action="store_true",
                         help="skip the naive baseline (a minute at 10,000 watches)")
+    parser.add_argument("--check", type=Path, metavar="FILE",
+                        help="instead of timing: write every corpus page's hits (10,000 "
+                             "watches, details read) to FILE, or compare with FILE when "
+                             "it exists")
     args = parser.parse_args()
     min_time = 0.5 if args.quick else 2.0
 
@@ -328,6 +363,8 @@ def main() -> int:
           f"{len(long.text.split())} words")
     queries = make_watches(max(COMPILE, *SIZES), vocab)
     articles = [("seed", seed), ("5k words", long)]
+    if args.check:
+        return check_details(queries[:max(SIZES)], docs, articles, args.check)
 
     one = WatchSet([Watch("w0", queries[0], parse_query(queries[0]), queries[0])])
     rows = []
