@@ -16,6 +16,12 @@ _LEAD = 60
 _WORD_REACH = 40
 _FIELD_PREFERENCE = ("text", "title", "comments")
 _BREAK_RE = re.compile(r"\s*\n\s*")      # whitespace holding a line break
+#: One whitespace character: re's ``\s`` on str is exactly ``str.isspace()`` (checked
+#: over every code point), found in C rather than by a loop over characters.
+_SPACE_RE = re.compile(r"\s")
+#: Everything up to and including the last whitespace character of the region matched.
+_LAST_SPACE_RE = re.compile(r".*\s", re.DOTALL)
+_FIELDS_SHOWN = frozenset(_FIELD_PREFERENCE)
 
 
 def make_snippet(texts: Mapping[str, str], spans: Sequence[MatchSpan],
@@ -66,6 +72,11 @@ def snippet_of_sorted(texts: Mapping[str, str], spans: Sequence[MatchSpan],
     Returns:
         The snippet, as :func:`make_snippet` gives it.
     """
+    if len(spans) == 1:    # most hits: one match, shown whatever its field
+        sp = spans[0]
+        if sp.field not in _FIELDS_SHOWN:
+            return ""
+        return _cut(texts[sp.field], [(sp.start, sp.end)], width)[0]
     chosen: list[MatchSpan] = []
     for field in _FIELD_PREFERENCE:
         chosen = [s for s in spans if s.field == field] if len(spans) < 8 \
@@ -162,15 +173,13 @@ def _word_start(text: str, i: int, limit: int) -> int:
     40 characters back, forward past it instead (but never beyond ``limit``)."""
     if i == 0 or text[i - 1].isspace() or text[i].isspace():
         return i
-    for j in range(i - 1, max(0, i - _WORD_REACH) - 1, -1):
-        if text[j].isspace():
-            return j + 1
+    m = _LAST_SPACE_RE.match(text, max(0, i - _WORD_REACH), i)
+    if m is not None:      # just after the last space of the 40 characters before i
+        return m.end()
     if i - _WORD_REACH <= 0:
         return 0
-    for j in range(i, min(limit, i + _WORD_REACH)):
-        if text[j].isspace():
-            return j + 1
-    return i
+    m = _SPACE_RE.search(text, i, min(limit, i + _WORD_REACH))
+    return i if m is None else m.end()
 
 
 def _word_end(text: str, i: int) -> int:
@@ -179,12 +188,10 @@ def _word_end(text: str, i: int) -> int:
     n = len(text)
     if i >= n or text[i].isspace() or text[i - 1].isspace():
         return i
-    for j in range(i, min(n, i + _WORD_REACH)):
-        if text[j].isspace():
-            return j
+    m = _SPACE_RE.search(text, i, min(n, i + _WORD_REACH))
+    if m is not None:
+        return m.start()
     if i + _WORD_REACH >= n:
         return n
-    for j in range(i - 1, max(0, i - _WORD_REACH), -1):
-        if text[j].isspace():
-            return j
-    return i
+    m = _LAST_SPACE_RE.match(text, max(0, i - _WORD_REACH) + 1, i)
+    return i if m is None else m.end() - 1
