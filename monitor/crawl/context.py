@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from monitor.clock import utcnow
 from monitor.config import MonitorConfig, SourceConfig, load_config
+from monitor.crawl.polls import PollSupply
 from monitor.extract import extract
 from monitor.matching import WatchSet, check_watch_targets, load_watches, rules_fingerprint
 from monitor.models import Page
@@ -100,7 +101,7 @@ class SpiderContext(Protocol):
         """Wait until the writer has everything handed to it."""
 
 
-class CrawlContext:
+class CrawlContext(PollSupply):
     """Config, schedule, writer and workers shared by the crawl of one process.
 
     Args:
@@ -242,11 +243,6 @@ class CrawlContext:
             self._wake = asyncio.Event()
         return self._wake
 
-    def wake(self) -> None:
-        """Make :meth:`poll_tasks` look at the schedule again now."""
-        if self._wake is not None:
-            self._wake.set()
-
     async def poll_tasks(self) -> AsyncIterator[PollTask]:
         """Due polls, as they come due; ends when the context stops (or, in one-pass
         mode, once every source was handed out)."""
@@ -301,16 +297,6 @@ class CrawlContext:
                 self.writer.schedule.add(states, _now())
             self.sources = list(known.values())
         return len(added), len(removed)
-
-    @property
-    def stopping(self) -> bool:
-        """True once :meth:`stop` was called: requests not yet sent are dropped."""
-        return self._stopping
-
-    def stop(self) -> None:
-        """Hand out no more polls (the crawl can then end)."""
-        self._stopping = True
-        self.wake()
 
     # -- reads (reactor thread) ------------------------------------------------------
 

@@ -41,6 +41,7 @@ from scrapy.utils.httpobj import urlparse_cached
 
 from monitor.clock import iso, utcnow
 from monitor.config import MonitorConfig
+from monitor.crawl.polls import PollSupply
 from monitor.distributed.queues import REDIS_DOWN, Outage, Queues, consumer_id
 from monitor.extract import extract
 from monitor.models import Article, Page, Rejection
@@ -57,7 +58,7 @@ STOP_SEND = 5.0
 SUMMARY_EVERY = 60.0
 
 
-class WorkerContext:
+class WorkerContext(PollSupply):
     """What the spiders see in a worker: the :class:`CrawlContext` interface on Redis.
 
     Args:
@@ -101,21 +102,6 @@ class WorkerContext:
         return worker_pool(workers) if workers > 0 else None
 
     # -- polls ------------------------------------------------------------------------
-
-    @property
-    def stopping(self) -> bool:
-        """True once :meth:`stop` was called: requests not yet sent are dropped."""
-        return self._stopping
-
-    def stop(self) -> None:
-        """Take no more polls (the crawl can then end)."""
-        self._stopping = True
-        self.wake()
-
-    def wake(self) -> None:
-        """Make :meth:`poll_tasks` look at its room for polls again now."""
-        if self._wake is not None:
-            self._wake.set()
 
     async def poll_tasks(self) -> AsyncIterator[PollTask]:
         """Polls from the tasks stream, at most ``distributed.polls_per_worker`` at
