@@ -364,6 +364,10 @@ class _HitContext:
         self._bounds: dict[int, list[int]] = {}
         self._spans: dict[tuple[Occ, str], MatchSpan] = {}
         self._entities: list[str] | None = None
+        #: term id -> its occurrences sorted, each once (the keys of one-term watches)
+        self._sorted_occ: dict[int, list[Occ]] = {}
+        #: (term, matched text) -> matched_words of a hit with that one span
+        self._words_of_one: dict[tuple[str, str], list[str]] = {}
         #: lazy hits not built yet: the first one read builds them all, in one pass
         #: while the article's occurrences are at hand (cheaper than one by one among
         #: the store's writes, and a stored hit needs them all)
@@ -371,8 +375,8 @@ class _HitContext:
         self.lock = threading.Lock()
         self._by_field = dict(zip(FIELDS, texts, strict=False))   # no comments: 2 texts
 
-    def offset(self, fi: int, k: int) -> tuple[int, int]:
-        """Character (start, end) of token k of field fi; a possessive 's is left out."""
+    def _field_bounds(self, fi: int) -> list[int]:
+        """Running lengths of field fi's parts: token k starts at [2k], ends at [2k+1]."""
         bounds = self._bounds.get(fi)
         if bounds is None:
             parts = self._parts.get(fi)
@@ -381,6 +385,11 @@ class _HitContext:
             # parts alternate separator, token, separator, ...: running lengths give
             # every token's start (bounds[2k]) and end (bounds[2k + 1])
             bounds = self._bounds[fi] = list(accumulate(map(len, parts)))
+        return bounds
+
+    def offset(self, fi: int, k: int) -> tuple[int, int]:
+        """Character (start, end) of token k of field fi; a possessive 's is left out."""
+        bounds = self._field_bounds(fi)
         a, b = bounds[2 * k], bounds[2 * k + 1]
         raw = self._parts[fi][2 * k + 1]
         if len(raw) > 2 and raw[-1] in "sS" and raw[-2] in APOSTROPHES:
@@ -395,9 +404,14 @@ class _HitContext:
 
     def _make_span(self, o: Occ, label: str) -> MatchSpan:
         fi, s, e = o
-        start, end = self.offset(fi, s)
-        if e - s > 1:
-            end = self.offset(fi, e - 1)[1]
+        bounds = self._bounds.get(fi)
+        if bounds is None:
+            bounds = self._field_bounds(fi)
+        # from the start of token s to the end of token e - 1 (as offset() gives them)
+        start, end = bounds[2 * s], bounds[2 * e - 1]
+        raw = self._parts[fi][2 * e - 1]
+        if len(raw) > 2 and raw[-1] in "sS" and raw[-2] in APOSTROPHES:
+            end -= 2  # "Russia's" matched as "Russia"
         return MatchSpan(FIELDS[fi], start, end, label, self.texts[fi][start:end])
 
     def entities(self) -> list[str]:
@@ -434,6 +448,12 @@ class _HitContext:
             # a term or an OR of terms: every occurrence of its terms (what collect gives)
             prog = self.ws._programs[i]
             occ = self.occ
+            if isinstance(prog, BTerm):   # one term: its occurrences, sorted once
+                srt = self._sorted_occ.get(prog.tid)
+                if srt is None:
+                    srt = self._sorted_occ[prog.tid] = sorted(set(occ.get(prog.tid, ())))
+                label = prog.label
+                return [(o, label) for o in srt]
             return sorted({(o, t.label) for t in (prog.children if isinstance(prog, BOr)
                                                    else (prog,))
                            if isinstance(t, BTerm)  # always (see _sure)
@@ -443,15 +463,29 @@ class _HitContext:
     def fill(self, d: dict[str, Any], i: int, keys: list[tuple[Occ, str]] | None = None) -> None:
         """Put the details of watch ``i``'s hit in ``d`` (as ``_terms``, ``_spans``,
         ``_entities``, ``_snippet`` and ``_matched``)."""
+        d["_terms"], d["_spans"], d["_entities"], d["_snippet"], d["_matched"] = \
+            self.details(i, keys)
+
+    def details(self, i: int, keys: list[tuple[Occ, str]] | None = None
+                ) -> tuple[list[str], list[MatchSpan], list[str], str, list[str]]:
+        """The details of watch ``i``'s hit: (terms, spans, entities, snippet, matched),
+        each list the hit's own; the strings in them are shared with other hits."""
         if keys is None:
             keys = self._keys(i)
+        if len(keys) == 1:   # most hits: one occurrence of one term
+            o, label = keys[0]
+            sp = self._spans.get((o, label))
+            if sp is None:
+                sp = self._spans[(o, label)] = self._make_span(o, label)
+            words = self._words_of_one.get((label, sp.matched))
+            if words is None:
+                words = self._words_of_one[(label, sp.matched)] = matched_words(
+                    (sp,), self.ws.entities)
+            return ([label], [sp], list(self.entities()), self.snippet([sp]), list(words))
         span = self.span
         spans = [span(o, label) for o, label in keys]
-        d["_spans"] = spans
-        d["_terms"] = list(dict.fromkeys(sp.term for sp in spans))
-        d["_entities"] = list(self.entities())
-        d["_snippet"] = self.snippet(spans)
-        d["_matched"] = matched_words(spans, self.ws.entities)
+        return (list(dict.fromkeys(sp.term for sp in spans)), spans, list(self.entities()),
+                self.snippet(spans), matched_words(spans, self.ws.entities))
 
     def snippet(self, spans: list[MatchSpan]) -> str:
         """The snippet of a hit with these spans (sorted by field, then start)."""
@@ -476,6 +510,10 @@ def _deferred(name: str) -> property:
 
 
 _DEFERRED = ("terms", "spans", "entities", "snippet", "matched")
+_SET = tuple("_" + name for name in _DEFERRED)
+#: Entries of a lazy hit's __dict__ once built (every Hit field, _ctx and _i), unless
+#: a detail was set before (it is then also there under ``_<name>``).
+_BUILT_LEN = len(dc_fields(Hit)) + 2
 
 
 class LazyHit(Hit):
@@ -515,9 +553,11 @@ class LazyHit(Hit):
             for hit in pending or (self,):
                 d = hit.__dict__
                 if "_ctx" in d:
-                    ctx.fill(d, d["_i"])
-                    for name in _DEFERRED:
-                        d[name] = d.pop("_" + name)
+                    (d["terms"], d["spans"], d["entities"], d["snippet"],
+                     d["matched"]) = ctx.details(d["_i"])
+                    if len(d) > _BUILT_LEN:   # a detail set before the build: replaced
+                        for key in _SET:
+                            d.pop(key, None)
                     del d["_ctx"], d["_i"]
                     # built: from now on a plain Hit (plain attribute reads, eq, pickling)
                     hit.__class__ = Hit
