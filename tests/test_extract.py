@@ -151,6 +151,53 @@ def test_page_date_beats_feed_date():
     assert got.published == datetime(2024, 1, 2, 6, tzinfo=timezone.utc)
 
 
+_MENU = "".join(f'<li class="menu-item"><a href="/s/{k}">Section {k}</a></li>'
+                for k in range(300))
+# pages dated only where htmldate's markup search looks (not JSON-LD, publication meta
+# tags or <time datetime>, which monitor.extract.dates reads itself)
+_DATED_ONLY_IN = {
+    "class": ("", '<div>By A. Writer <span class="entry-date">'
+                  "Published 3 March 2024, 14:05</span></div>"),
+    "itemprop": ("", '<div itemprop="dateCreated">2024-03-03 14:05</div>'),
+    "abbr": ("", '<abbr title="2024-03-03T14:05:00">3 March</abbr>'),
+    "footer": ("", "<footer><p>Story filed 03.03.2024</p></footer>"),
+    "settings-json": ('<script type="application/settings+json">{"datePublished": '
+                      '"2024-03-03T14:05:00"}</script>', ""),
+    "other-meta": ('<meta name="og:pubdate" content="2024-03-03T14:05:00">', ""),
+}
+
+
+@pytest.mark.parametrize("where", sorted(_DATED_ONLY_IN))
+def test_date_found_by_htmldate_on_the_parts_it_reads(where: str):
+    from htmldate import find_date
+
+    from monitor.extract.dates import htmldate_search
+    from monitor.extract.tree import parse_html
+
+    head, dated = _DATED_ONLY_IN[where]
+    doc = (f"<!DOCTYPE html><html><head><title>Harbour</title>{head}"
+           f"<script>window.x = {{'a': [1, 2, 3]}};</script></head><body>"
+           f"<nav><ul>{_MENU}</ul></nav><article><h1>Harbour story</h1>{dated}{PARAS}"
+           "</article><footer>All rights reserved</footer></body></html>")
+    got = extract(page(doc, url="https://news.example/harbour"))
+    assert isinstance(got, Article) and got.published is not None
+    assert got.published.date() == datetime(2024, 3, 3).date()
+    # the same answer as htmldate reading the whole page
+    tree = parse_html(doc)
+    whole = find_date(tree, url="https://news.example/harbour", original_date=True,
+                      extensive_search=False, outputformat="%Y-%m-%dT%H:%M:%S")
+    assert htmldate_search(tree, "https://news.example/harbour") == whole
+
+
+def test_undated_page_has_no_date_not_a_guess():
+    doc = ("<html><head><title>Harbour</title></head><body>"
+           f"<nav><ul>{_MENU}</ul></nav><article><h1>Harbour story</h1>{PARAS}</article>"
+           "<footer><p>&copy; 2023 News Example. All rights reserved.</p></footer>"
+           "</body></html>")
+    got = extract(page(doc, url="https://news.example/harbour"))
+    assert isinstance(got, Article) and got.published is None
+
+
 def test_feed_language_only_when_the_page_names_none():
     doc = "<html><body><div>" + PARAS + "</div></body></html>"
     got = extract(page(doc, feed_language="de-AT"))
