@@ -448,11 +448,16 @@ class _HitContext:
             # a term or an OR of terms: every occurrence of its terms (what collect gives)
             prog = self.ws._programs[i]
             occ = self.occ
-            if isinstance(prog, BTerm):   # one term: its occurrences, sorted once
-                srt = self._sorted_occ.get(prog.tid)
+            found = prog if isinstance(prog, BTerm) else None
+            if isinstance(prog, BOr):   # usually only one of its terms occurs
+                present = [t for t in prog.children if isinstance(t, BTerm) and t.tid in occ]
+                if len(present) == 1:
+                    found = present[0]
+            if found is not None:   # one term: its occurrences, sorted once
+                srt = self._sorted_occ.get(found.tid)
                 if srt is None:
-                    srt = self._sorted_occ[prog.tid] = sorted(set(occ.get(prog.tid, ())))
-                label = prog.label
+                    srt = self._sorted_occ[found.tid] = sorted(set(occ.get(found.tid, ())))
+                label = found.label
                 return [(o, label) for o in srt]
             return sorted({(o, t.label) for t in (prog.children if isinstance(prog, BOr)
                                                    else (prog,))

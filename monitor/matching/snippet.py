@@ -15,7 +15,6 @@ _LEAD = 60
 #: How far a cut looks for a space before giving up and cutting inside a word.
 _WORD_REACH = 40
 _FIELD_PREFERENCE = ("text", "title", "comments")
-_BREAK_RE = re.compile(r"\s*\n\s*")      # whitespace holding a line break
 #: One whitespace character: re's ``\s`` on str is exactly ``str.isspace()`` (checked
 #: over every code point), found in C rather than by a loop over characters.
 _SPACE_RE = re.compile(r"\s")
@@ -152,7 +151,15 @@ def _cut(text: str, ranges: list[tuple[int, int]], width: int) -> tuple[str, int
 def _finish(text: str, body: str, start: int, end: int) -> tuple[str, int]:
     """A marked excerpt ``text[start:end]`` made one line, with "…" where it was cut."""
     if "\n" in body:
-        body = _BREAK_RE.sub(PARAGRAPH_SEPARATOR, body)
+        # each run of whitespace holding a line break becomes the separator: the words
+        # of each line, lines with words joined by it (and it at an end the body starts
+        # or ends with a break, as the rules below expect)
+        lines = [line.split() for line in body.split("\n")]
+        body = PARAGRAPH_SEPARATOR.join(" ".join(words) for words in lines if words)
+        if not lines[0]:
+            body = PARAGRAPH_SEPARATOR + body
+        if not lines[-1]:
+            body += PARAGRAPH_SEPARATOR
     # str.split() cuts at the runs of whitespace \s+ matches (Unicode's), ends dropped
     body = " ".join(body.split()).removeprefix("\u00b6 ").removesuffix(" \u00b6").strip()
     return ("…" if start > 0 else "") + body + ("…" if end < len(text) else ""), end
