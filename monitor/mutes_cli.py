@@ -92,7 +92,8 @@ def _snooze(ctx: click.Context, kind: str, target: str, duration: str,
         seconds = parse_duration(duration)
     except ValueError as exc:
         _fail(ctx, f"{duration!r}: {exc}")
-    from monitor.store import Store, iso, utcnow
+    from monitor.clock import iso, utcnow
+    from monitor.store import Store
 
     config = _config(ctx)
     store = Store(config.database)
@@ -106,6 +107,10 @@ def _snooze(ctx: click.Context, kind: str, target: str, duration: str,
         store.close()
 
 
+#: The command group of each kind of target (``monitor watches``, ``monitor stories``).
+_GROUPS = {"watch": "watches", "story": "stories"}
+
+
 def _mute(ctx: click.Context, kind: str, target: str, reason: str | None) -> None:
     from monitor.store import Store
 
@@ -115,7 +120,7 @@ def _mute(ctx: click.Context, kind: str, target: str, reason: str | None) -> Non
         target = _target(ctx, kind, target, config, store)
         store.mute(kind, target, None, reason=reason, by="cli")
         click.echo(f"{_what(kind, target, store)} muted: its new alerts are not sent "
-                   f"until: monitor {kind}s unmute {target}")
+                   f"until: monitor {_GROUPS[kind]} unmute {target}")
     finally:
         store.close()
 
@@ -161,7 +166,10 @@ def _add_commands(group: click.Group, kind: str, example: str) -> None:
     """
     arg = kind.upper()
 
-    @group.command("snooze", help=f"""Hold back a {kind}'s alerts for DURATION (90, 30m,
+    # "-5m" is read as the DURATION (and refused by parse_duration in one line), not as
+    # an unknown option
+    @group.command("snooze", context_settings={"ignore_unknown_options": True},
+                   help=f"""Hold back a {kind}'s alerts for DURATION (90, 30m,
         4h, 1d, 1w).
 
         \b

@@ -14,6 +14,7 @@ from monitor import dedup
 from monitor.extract import extract, page_from_file
 from monitor.models import Article, Hit
 from monitor.store import Store, text_fingerprint
+from tests.conftest import RULES
 
 SEED = Path(__file__).resolve().parent.parent / "seeds" / "cbc-news_2024-06-19.html"
 
@@ -227,7 +228,7 @@ def test_a_wire_copy_of_an_alerted_story_says_so_in_one_info_line(tmp_path, capl
     from monitor.pipeline import Pipeline
 
     store = Store(tmp_path / "m.db")
-    pipeline = Pipeline(store, load_watches(Path(__file__).resolve().parent.parent / "rules"),
+    pipeline = Pipeline(store, load_watches(RULES),
                         ["console"])
     seed = extract(page_from_file(str(SEED)))
     first = pipeline.process_extracted(Page(url=seed.url, body=b"", source="cbc"), seed)

@@ -11,9 +11,10 @@ import pytest
 from monitor.errors import RuleError
 from monitor.matching.adhoc import compile_query
 from monitor.matching.entities import load_entities
-from tests.matching_fixtures import REPO, art
+from tests.conftest import RULES
+from tests.matching_fixtures import art
 
-SHIPPED = REPO / "rules"
+SHIPPED = RULES
 
 # real sentences of the kind wire copy writes, each naming the country only by a form
 SENTENCES = [

@@ -11,9 +11,8 @@ import pytest
 
 from monitor.errors import RuleError
 from monitor.matching import check_rules, check_watch_targets, load_watches, rules_fingerprint
-from tests.matching_fixtures import FOOTBALL, RECIPE, REPO, art, seed_article
-
-RULES = REPO / "rules"
+from tests.conftest import RULES
+from tests.matching_fixtures import FOOTBALL, RECIPE, art, seed_article
 
 
 @pytest.fixture

@@ -112,3 +112,23 @@ def test_the_commands_have_help():
         for command in ("snooze", "mute", "unmute"):
             result = CliRunner().invoke(cli, [group, command, "--help"])
             assert result.exit_code == 0 and "Example:" in result.output
+
+
+@pytest.mark.parametrize("group, target", [("watches", WATCH), ("stories", None)])
+def test_the_unmute_hint_of_a_mute_is_a_command_that_works(setup, group, target):
+    run, _, story_id = setup
+    target = target or str(story_id)
+    result = run(group, "mute", target)
+    assert result.exit_code == 0, result.output
+    hint = result.output.strip().rsplit("until: monitor ", 1)[1]
+    assert hint == f"{group} unmute {target}"
+    undone = run(*hint.split())
+    assert undone.exit_code == 0 and "alerts flow again" in undone.output
+
+
+def test_a_negative_duration_is_one_line_and_status_2(setup):
+    run, _, _ = setup
+    result = run("watches", "snooze", WATCH, "-5m")
+    assert result.exit_code == 2
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert "'-5m'" in result.output and "duration" in result.output

@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
+import atexit
 import json
+import re
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from monitor.cli import cli
-from tests.conftest import CORPUS, REPO, SEEDS
+from tests.conftest import CORPUS, REPO, RULES, SEEDS
+
+
+def _shipped_config() -> Path:
+    """The repository's monitor.yaml with the shipped rules (:data:`RULES`) and a
+    throw-away database: watches a user adds to rules/ do not change these results."""
+    folder = Path(tempfile.mkdtemp(prefix="monitor-test-replay-"))
+    atexit.register(shutil.rmtree, folder, True)
+    text = re.sub(r"(?m)^rules:.*$", f"rules: {RULES}",
+                  (REPO / "monitor.yaml").read_text(encoding="utf-8"))
+    text = re.sub(r"(?m)^database:.*$", f"database: {folder / 'monitor.db'}", text)
+    config = folder / "monitor.yaml"
+    config.write_text(text, encoding="utf-8")
+    return config
+
+
+CONFIG = _shipped_config()
 
 
 def _replay(*args: str) -> list[dict]:
-    result = CliRunner().invoke(cli, ["replay", *args, "--json"], catch_exceptions=False)
+    result = CliRunner().invoke(cli, ["-c", str(CONFIG), "replay", *args, "--json"],
+                                catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return [json.loads(line) for line in result.output.splitlines() if line.strip()]
 
@@ -50,7 +72,7 @@ def test_replay_reports_rejections_with_reasons(tmp_path):
 
 def test_replay_summary_line(monkeypatch):
     monkeypatch.chdir(REPO)
-    result = CliRunner().invoke(cli, ["replay", "seeds"])
+    result = CliRunner().invoke(cli, ["-c", str(CONFIG), "replay", "seeds"])
     assert result.exit_code == 0
     assert result.output.strip().splitlines()[-1].startswith(
         f"{len(list(SEEDS.glob('*.html')))} pages: ")
@@ -58,7 +80,7 @@ def test_replay_summary_line(monkeypatch):
 
 
 def test_replay_missing_path_is_a_usage_error():
-    result = CliRunner().invoke(cli, ["replay", "no/such/dir"])
+    result = CliRunner().invoke(cli, ["-c", str(CONFIG), "replay", "no/such/dir"])
     assert result.exit_code == 2
     assert "no/such/dir" in result.output
 
@@ -84,5 +106,5 @@ def test_an_unreadable_page_is_reported_and_the_others_go_on(tmp_path):
 
 
 def test_text_without_json_is_a_usage_error():
-    result = CliRunner().invoke(cli, ["replay", str(SEEDS), "--text"])
+    result = CliRunner().invoke(cli, ["-c", str(CONFIG), "replay", str(SEEDS), "--text"])
     assert result.exit_code == 2 and "--text" in result.output

@@ -18,9 +18,8 @@ from monitor.config import parse_duration
 from monitor.models import Article, Rejection
 from monitor.rules_cli import PAGE_SUFFIXES, page_files, rules
 from monitor.store import Store, iso, parse_iso
+from tests.conftest import RULES
 from tests.matching_fixtures import REPO, SEED_EXCERPT, SEED_PAGE, article_from_lines
-
-RULES = REPO / "rules"
 
 
 def run(*args: str):
