@@ -8,21 +8,20 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, replace
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from monitor.cli_errors import ErrorMappingGroup
 from monitor.config import MonitorConfig, load_config, parse_duration
 from monitor.errors import ArgumentError, MonitorError, RuleError
-from monitor.matching.adhoc import compile_query
-from monitor.matching.engine import WatchSet
-from monitor.matching.explain import explain as explain_match
-from monitor.matching.loader import load_watches, read_rule_files
-from monitor.matching.query import Term, lowercase_operators, parse_query
-from monitor.matching.targets import check_watch_targets
-from monitor.matching.watch import Watch
 from monitor.models import Article, ExtractOptions, Page, Rejection
 from monitor.words import count
+
+if TYPE_CHECKING:  # the rule engine is loaded by the commands that run it, not by --help
+    from monitor.matching.engine import WatchSet
+    from monitor.matching.query import Term
+    from monitor.matching.watch import Watch
 
 #: Saved-page file names (gzip or not) that ``monitor replay`` and ``rules test`` read.
 PAGE_SUFFIXES = (".html", ".htm", ".html.gz", ".htm.gz")
@@ -109,6 +108,9 @@ def check() -> None:
         monitor -c /etc/monitor/monitor.yaml rules check
         monitor rules --rules /etc/monitor/rules check
     """
+    from monitor.matching.loader import load_watches
+    from monitor.matching.query import lowercase_operators
+
     rules_dir = _rules_dir()
     watches, errors = rule_problems(rules_dir, _config())
     for watch in watches:
@@ -137,6 +139,9 @@ def rule_problems(rules_dir: Path, config: MonitorConfig | None
     Returns:
         (the watches that loaded, every problem sorted by file, line and column).
     """
+    from monitor.matching.loader import read_rule_files
+    from monitor.matching.targets import check_watch_targets
+
     watches, errors, broken = read_rule_files(rules_dir)
     if config is not None:
         errors += check_watch_targets([*watches, *broken], [c.name for c in config.channels],
@@ -149,6 +154,8 @@ def rule_problems(rules_dir: Path, config: MonitorConfig | None
 def _own_text(watch: Watch) -> str | None:
     """The query text the watch's tree was parsed from (so term offsets point into it),
     or None when the tree also holds any/all/none items."""
+    from monitor.matching.query import parse_query
+
     try:
         return watch.query_text if parse_query(watch.query_text) == watch.query else None
     except RuleError:
@@ -168,6 +175,10 @@ def _count(n: int, one: str, many: str | None = None) -> str:
 
 def _target(watch_id: str | None, query: str | None) -> tuple[WatchSet, str | None]:
     """The WatchSet to run and the watch id to report (None: every watch)."""
+    from monitor.matching.adhoc import compile_query
+    from monitor.matching.loader import load_watches
+    from monitor.matching.query import lowercase_operators
+
     rules_dir = _rules_dir()
     if watch_id and query:
         raise click.UsageError("give either --watch or --query, not both")
@@ -275,6 +286,8 @@ def explain(watch_id: str | None, query: str | None, as_json: bool, path: Path) 
     article = _read_article(path)
     if article is None:
         raise RulesCommandError(f"{path}: no article to explain")
+    from monitor.matching.explain import explain as explain_match
+
     result = explain_match(ws, article, only)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))

@@ -69,3 +69,16 @@ def test_opening_the_store_loads_no_extraction_and_no_crawler():
                          cwd=REPO, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_help_loads_no_rule_engine_store_or_crawler():
+    # `monitor --help` (and every command's import) stays cheap: the rule engine, the
+    # store and the crawler are loaded by the commands that use them
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom monitor.cli import cli\n"
+            "assert CliRunner().invoke(cli, ['--help']).exit_code == 0\n"
+            "print(sorted(m for m in ('monitor.matching', 'monitor.store', 'scrapy', "
+            "'trafilatura', 'ahocorasick') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
