@@ -11,7 +11,6 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from monitor import clock, dedup
@@ -38,31 +37,6 @@ def text_fingerprint(text: str) -> str:
     """
     words = _WORDS.findall(unicodedata.normalize("NFKC", text).casefold())
     return hashlib.sha1(" ".join(words).encode("utf-8")).hexdigest()
-
-
-def _json_list(items: list[str]) -> str:
-    """``json.dumps(items)``, quicker for a list of strings: each is encoded by the json
-    module's own string encoder, without building an encoder for the call (an article's
-    hits store a few hundred small lists)."""
-    try:
-        return "[" + ", ".join(map(encode_basestring_ascii, items)) + "]"
-    except TypeError:   # not all strings
-        return json.dumps(items)
-
-
-def _json_object(fields: dict[str, object]) -> str:
-    """``json.dumps(fields)``, quicker (as :func:`_json_list`) when the values are strings
-    and ints, as those of a :class:`~monitor.models.MatchSpan` are."""
-    parts = []
-    for key, value in fields.items():
-        if type(value) is str:
-            text = encode_basestring_ascii(value)
-        elif type(value) is int:
-            text = int.__repr__(value)
-        else:
-            return json.dumps(fields)
-        parts.append(encode_basestring_ascii(key) + ": " + text)
-    return "{" + ", ".join(parts) + "}"
 
 
 @dataclass(frozen=True)
@@ -208,7 +182,7 @@ class ArticlesStore(OutboxStore, SourcesStore):
             key = tuple(items)
             text = lists.get(key)
             if text is None:
-                text = lists[key] = _json_list(items)
+                text = lists[key] = json.dumps(items)
             return text
 
         def encode_spans(found: list[MatchSpan]) -> str:
@@ -216,7 +190,7 @@ class ArticlesStore(OutboxStore, SourcesStore):
             for span in found:   # the list as json.dumps writes it: items joined by ", "
                 text = spans.get(id(span))
                 if text is None:
-                    text = spans[id(span)] = _json_object(span.__dict__)
+                    text = spans[id(span)] = json.dumps(span.__dict__)
                 parts.append(text)
             return "[" + ", ".join(parts) + "]"
 
